@@ -1,0 +1,148 @@
+"""Deleting a user and everything they left behind, in an order a crash cannot corrupt.
+
+The steps run over a batch of users: files, feature references, scoreboard entries, the address
+in the emails table, and the user item **last**, conditionally. Until the user item is gone the
+user is still a delete candidate, so a run that dies part-way is finished by the next run; every
+step is idempotent. A user whose step fails leaves the batch (and keeps their user item) while
+the others go on.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, Outcomes
+from cleanup_pipeline.actions.recheck import email_of, recheck
+from cleanup_pipeline.aws import bucket, emails_table, references, users_table
+from cleanup_pipeline.aws.settings import Settings
+from cleanup_pipeline.aws.wire_decode import Item
+from cleanup_pipeline.core.decisions import DELETE
+from cleanup_pipeline.core.policy import Policy
+
+FailureHook = Callable[[str, str, BaseException], None]
+
+
+@dataclass
+class CascadeBatch:
+    """Users still in the cascade (raw items, email included) and the finished outcomes."""
+
+    items: dict[str, Item]
+    outcomes: Outcomes = field(default_factory=lambda: Outcomes("delete"))
+
+    def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
+        self.items.pop(user_id, None)
+        self.outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
+        if hook is not None:
+            hook(user_id, f"delete.{step}", error)
+
+
+@dataclass(frozen=True)
+class CascadeContext:
+    dynamodb: Any
+    s3: Any
+    settings: Settings
+    as_of: int
+    policy: Policy
+    on_failure: FailureHook | None = None
+
+
+def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch:
+    """Consistent re-read; only users who are still delete candidates enter the cascade."""
+    batch = CascadeBatch(items={})
+    try:
+        now = int(time.time() * 1000)
+        items, dropped = recheck(
+            ctx.dynamodb, ctx.settings.users_table, user_ids, DELETE, ctx.as_of, now, ctx.policy
+        )
+    except Exception as error:
+        for user_id in user_ids:
+            batch.fail(user_id, "recheck", error, ctx.on_failure)
+        return batch
+    batch.items = items
+    for user_id, why in dropped.items():
+        batch.outcomes.add(user_id, SKIPPED, "recheck", why)
+    return batch
+
+
+def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
+    """Delete every object under each user's folder: one listing per user, deletes batched
+    across users in requests of 1,000 keys."""
+    owner: dict[str, str] = {}
+    name = ctx.settings.public_bucket_name
+    for user_id in list(batch.items):
+        try:
+            for key in bucket.list_folder(ctx.s3, name, ctx.settings.user_prefix(user_id)):
+                owner[key] = user_id
+        except Exception as error:
+            batch.fail(user_id, "files", error, ctx.on_failure)
+    try:
+        refused = bucket.delete_keys(ctx.s3, name, list(owner))
+    except Exception as error:
+        for user_id in set(owner.values()):
+            batch.fail(user_id, "files", error, ctx.on_failure)
+        return batch
+    for key, why in refused.items():
+        batch.fail(owner[key], "files", RuntimeError(f"{key}: {why}"), ctx.on_failure)
+    return batch
+
+
+def unlink_features(
+    ctx: CascadeContext, batch: CascadeBatch, proposed: dict[str, list[str]]
+) -> CascadeBatch:
+    """Remove `proposedBy` from the features each user proposed (index read once per run)."""
+    table = ctx.settings.features_table
+    for user_id in list(batch.items):
+        try:
+            for feature_id in proposed.get(user_id, []):
+                references.unlink_feature(ctx.dynamodb, table, feature_id, user_id)
+        except Exception as error:
+            batch.fail(user_id, "features", error, ctx.on_failure)
+    return batch
+
+
+def prune_scoreboards(
+    ctx: CascadeContext, batch: CascadeBatch, boards: dict[str, list[Any]]
+) -> CascadeBatch:
+    """Remove the batch's entries from every scoreboard (boards read once per run, updated in
+    place so later batches see the current lists)."""
+    table = ctx.settings.scoreboards_table
+    for period, entries in list(boards.items()):
+        listed = {references._entry_id(entry) for entry in entries} & set(batch.items)
+        if not listed:
+            continue
+        try:
+            boards[period] = references.prune_scoreboard(
+                ctx.dynamodb, table, period, entries, listed
+            )
+        except Exception as error:
+            for user_id in listed:
+                batch.fail(user_id, "scoreboards", error, ctx.on_failure)
+    return batch
+
+
+def archive_emails(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
+    """Keep each address in the emails table (written only where missing)."""
+    try:
+        emails_table.archive_addresses(
+            ctx.dynamodb, ctx.settings.emails_table, [email_of(i) for i in batch.items.values()]
+        )
+    except Exception as error:
+        for user_id in list(batch.items):
+            batch.fail(user_id, "emails", error, ctx.on_failure)
+    return batch
+
+
+def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
+    """Last step: delete each user item, only if it still is exactly as re-read."""
+    for user_id, item in list(batch.items.items()):
+        try:
+            if users_table.delete_user(ctx.dynamodb, ctx.settings.users_table, item):
+                batch.outcomes.add(user_id, DELETED)
+            else:
+                batch.outcomes.add(user_id, SKIPPED, "user", "changed during the cascade; kept")
+        except Exception as error:
+            batch.fail(user_id, "user", error, ctx.on_failure)
+            continue
+        batch.items.pop(user_id)
+    return batch.outcomes

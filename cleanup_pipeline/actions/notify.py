@@ -1,0 +1,100 @@
+"""Warning inactive users: claim, send, confirm — at most one warning per inactivity episode.
+
+For each user still a notify candidate after a consistent re-read:
+1. claim: a conditional write marks the item as being warned by this run; it fails if the item
+   changed or another live run holds a claim, so two overlapping runs never both send;
+2. send through SES, within the send rate;
+3. confirm: `accountDeletionEmailSentAt` = the time SES accepted, and the claim is dropped.
+If SES refuses the message, the claim is released and the next run tries again. If the answer is
+unknown (the process died or the connection broke mid-send), the claim stays; once it is older
+than the lease no run can still be sending it, and a later run warns that user.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from cleanup_pipeline.actions.outcomes import FAILED, SKIPPED, WARNED, Outcomes
+from cleanup_pipeline.actions.recheck import email_of, recheck
+from cleanup_pipeline.aws import users_table
+from cleanup_pipeline.aws.mailer import NOT_ACCEPTED, SendRateLimiter, send_warning
+from cleanup_pipeline.aws.wire_decode import Item
+from cleanup_pipeline.core.decisions import NOTIFY
+from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.warning_email import WarningEmail
+
+log = logging.getLogger(__name__)
+FailureHook = Callable[[str, str, BaseException], None]
+
+
+@dataclass(frozen=True)
+class NotifyContext:
+    dynamodb: Any
+    sesv2: Any
+    users_table: str
+    message: WarningEmail
+    limiter: SendRateLimiter
+    run_id: str
+    as_of: int
+    policy: Policy
+    claim_lease_ms: int = 3_600_000
+    workers: int = 8
+    on_failure: FailureHook | None = None
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _warn_one(ctx: NotifyContext, item: Item, outcomes: Outcomes) -> None:
+    user_id = item["id"]["S"]
+    step = "claim"
+    try:
+        ctx.limiter.acquire()
+        now = _now()
+        table = ctx.users_table
+        if not users_table.claim_warning(
+            ctx.dynamodb, table, item, ctx.run_id, now, now - ctx.claim_lease_ms
+        ):
+            outcomes.add(
+                user_id, SKIPPED, step, "changed since read, or being warned by another run"
+            )
+            return
+        step = "send"
+        try:
+            accepted_at = send_warning(ctx.sesv2, ctx.message, email_of(item))
+        except NOT_ACCEPTED:
+            users_table.release_warning(ctx.dynamodb, table, user_id, ctx.run_id)
+            raise
+        step = "confirm"
+        if not users_table.confirm_warning(ctx.dynamodb, table, user_id, ctx.run_id, accepted_at):
+            raise RuntimeError("claim lost before confirmation")
+        outcomes.add(user_id, WARNED)
+    except Exception as error:  # per-user isolation: record, report, go on
+        outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
+        if ctx.on_failure is not None:
+            ctx.on_failure(user_id, f"notify.{step}", error)
+
+
+def warn_users(ctx: NotifyContext, user_ids: list[str], batch_size: int = 100) -> Outcomes:
+    outcomes = Outcomes("notify")
+    with ThreadPoolExecutor(max_workers=ctx.workers) as pool:
+        for start in range(0, len(user_ids), batch_size):
+            batch = user_ids[start : start + batch_size]
+            try:
+                items, dropped = recheck(
+                    ctx.dynamodb, ctx.users_table, batch, NOTIFY, ctx.as_of, _now(), ctx.policy
+                )
+            except Exception as error:
+                for user_id in batch:
+                    outcomes.add(user_id, FAILED, "recheck", f"{type(error).__name__}: {error}")
+                    if ctx.on_failure is not None:
+                        ctx.on_failure(user_id, "notify.recheck", error)
+                continue
+            for user_id, why in dropped.items():
+                outcomes.add(user_id, SKIPPED, "recheck", why)
+            list(pool.map(lambda item: _warn_one(ctx, item, outcomes), items.values()))
+    return outcomes

@@ -1,0 +1,40 @@
+"""Per-user results of the side-effect steps, gathered into one frame for the report."""
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cleanup_pipeline.core.masking import scrub_emails
+
+WARNED, DELETED, SKIPPED, FAILED, DRY_RUN = "warned", "deleted", "skipped", "failed", "dry_run"
+OUTCOME_COLUMNS = ("id", "action", "outcome", "step", "error")
+
+
+@dataclass
+class Outcomes:
+    action: str
+    rows: list[dict[str, str | None]] = field(default_factory=list)
+
+    def add(
+        self, user_id: str, outcome: str, step: str | None = None, error: str | None = None
+    ) -> None:
+        self.rows.append(
+            {
+                "id": user_id,
+                "action": self.action,
+                "outcome": outcome,
+                "step": step,
+                "error": None if error is None else scrub_emails(error),
+            }
+        )
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.rows, columns=list(OUTCOME_COLUMNS))
+        return frame.astype({column: "string[pyarrow]" for column in OUTCOME_COLUMNS})
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for row in self.rows if row["outcome"] == outcome)
+
+
+def empty_outcomes(action: str) -> pd.DataFrame:
+    return Outcomes(action).frame()

@@ -1,0 +1,42 @@
+"""Consistent re-read of users right before acting on them, and the same pure rules again."""
+
+from typing import Any
+
+import pandas as pd
+
+from cleanup_pipeline.aws.users_table import read_users
+from cleanup_pipeline.aws.wire_decode import Item, decode_items
+from cleanup_pipeline.core.decisions import classify
+from cleanup_pipeline.core.policy import Policy
+
+
+def recheck(
+    client: Any,
+    table: str,
+    user_ids: list[str],
+    decision: str,
+    as_of: int,
+    now: int,
+    policy: Policy,
+) -> tuple[dict[str, Item], dict[str, str]]:
+    """Return (items still classified `decision`, {user id: why it was dropped})."""
+    items = read_users(client, table, user_ids)
+    dropped = {user_id: "user no longer exists" for user_id in user_ids if user_id not in items}
+    if not items:
+        return {}, dropped
+    fresh = classify(decode_items(list(items.values())), as_of, now, policy)
+    keep: dict[str, Item] = {}
+    for row in fresh.itertuples(index=False):
+        if row.decision == decision:
+            keep[row.id] = items[row.id]
+        else:
+            dropped[row.id] = f"now {row.decision} ({row.reason})"
+    return keep, dropped
+
+
+def email_of(item: Item) -> str:
+    return item["email"]["S"]
+
+
+def ids_of(frame: pd.DataFrame) -> list[str]:
+    return frame["id"].astype(str).tolist()

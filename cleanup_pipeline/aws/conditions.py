@@ -1,0 +1,69 @@
+"""DynamoDB condition expressions meaning "this user item is exactly as we last read it".
+
+Every write to a user item (warning claim, warning confirmation, final delete) carries one, so a
+user who came back, subscribed or got a lifetime deal since the read is never acted on.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The attributes the decision rules read, besides id and email.
+DECISION_ATTRIBUTES = ("lastVisitAt", "accountDeletionEmailSentAt", "freeTrialEnd", "lifeTimeDeal")
+
+
+@dataclass
+class Condition:
+    clauses: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#n{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, wire_value: dict[str, Any]) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = wire_value
+        return placeholder
+
+    def add(self, clause: str) -> "Condition":
+        self.clauses.append(clause)
+        return self
+
+    def as_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"ConditionExpression": " AND ".join(self.clauses)}
+        if self.names:
+            kwargs["ExpressionAttributeNames"] = self.names
+        if self.values:
+            kwargs["ExpressionAttributeValues"] = self.values
+        return kwargs
+
+
+def _same_value(condition: Condition, path: str, current: dict[str, Any] | None) -> None:
+    if current is None:
+        condition.add(f"attribute_not_exists({path})")
+    elif "NULL" in current:
+        condition.add(f"attribute_type({path}, {condition.value({'S': 'NULL'})})")
+    else:
+        condition.add(f"{path} = {condition.value(current)}")
+
+
+def unchanged_since(item: dict[str, dict[str, Any]]) -> Condition:
+    """Condition that holds only while the decision attributes equal those in `item`.
+
+    Meant for items the rules classified as notify or delete: their `lifeTimeDeal` is falsy
+    (a scalar) and their `subscription` is absent, NULL or a map whose `endsAt` has passed.
+    """
+    condition = Condition()
+    condition.add(f"attribute_exists({condition.name('id')})")
+    for attribute in DECISION_ATTRIBUTES:
+        _same_value(condition, condition.name(attribute), item.get(attribute))
+    subscription = item.get("subscription")
+    path = condition.name("subscription")
+    if subscription is None or "NULL" in subscription:
+        _same_value(condition, path, subscription)
+    else:
+        ends_at = subscription.get("M", {}).get("endsAt")
+        _same_value(condition, f"{path}.{condition.name('endsAt')}", ends_at)
+    return condition

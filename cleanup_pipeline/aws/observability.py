@@ -1,0 +1,55 @@
+"""Error reporting: Sentry when a DSN is configured, logs always; never an email address."""
+
+import logging
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.integrations.logging import ignore_logger
+
+from cleanup_pipeline.core.masking import scrub_emails
+
+log = logging.getLogger("cleanup_pipeline")
+_initialised_dsn: str | None = None
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_emails(value)
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def scrub_event(event: dict[str, Any], _hint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Sentry `before_send`: mask every address anywhere in the event."""
+    return _scrub(event)
+
+
+def init_sentry(dsn: str | None, **options: Any) -> bool:
+    """Initialise Sentry once per process; a no-op without a DSN. Returns whether it is active."""
+    global _initialised_dsn
+    if not dsn:
+        return False
+    if _initialised_dsn != dsn:
+        sentry_sdk.init(
+            dsn=dsn, before_send=scrub_event, send_default_pii=False, max_breadcrumbs=20, **options
+        )
+        # Dagster logs every step failure itself; capture exceptions where they happen instead.
+        ignore_logger("dagster")
+        _initialised_dsn = dsn
+    return True
+
+
+def report_failure(user_id: str, step: str, run_id: str, error: BaseException) -> None:
+    """Log one user's failure with its context and send it to Sentry (when configured)."""
+    message = scrub_emails(f"{type(error).__name__}: {error}")
+    log.error("user %s failed at %s in run %s: %s", user_id, step, run_id, message)
+    if _initialised_dsn is None:
+        return
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("step", step)
+        scope.set_tag("run_id", run_id)
+        scope.set_context("user", {"id": user_id, "step": step, "run_id": run_id})
+        sentry_sdk.capture_exception(error)

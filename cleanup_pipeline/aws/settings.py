@@ -1,0 +1,80 @@
+"""Environment configuration (SPEC §6), checked as a whole before any side effect."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+REQUIRED = ("APP_URL", "EMAIL_DOMAIN", "PUBLIC_BUCKET_NAME")
+
+
+class MissingConfigurationError(RuntimeError):
+    """Raised before any AWS call when required environment variables are missing."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(
+            "Missing required environment variables: "
+            + ", ".join(missing)
+            + ". Set them before running the cleanup job (see README, Configuration)."
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_url: str
+    email_domain: str
+    public_bucket_name: str
+    product_name: str = "Increaser"
+    aws_region: str | None = None
+    ses_region: str | None = None
+    bucket_region: str | None = None
+    users_table: str = "users"
+    features_table: str = "features"
+    scoreboards_table: str = "scoreboards"
+    emails_table: str = "emails"
+    scoreboard_periods: tuple[str, ...] = ("week", "month")
+    user_folder_template: str = "{id}/"
+    reports_location: str = "reports"
+    sentry_dsn: str | None = None
+
+    @property
+    def sender(self) -> str:
+        return f"{self.product_name} <noreply@{self.email_domain}>"
+
+    def user_prefix(self, user_id: str) -> str:
+        return self.user_folder_template.format(id=user_id)
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment; raise one error naming every missing required variable."""
+    env = os.environ if env is None else env
+    missing = [name for name in REQUIRED if _get(env, name) is None]
+    if missing:
+        raise MissingConfigurationError(missing)
+    template = _get(env, "PUBLIC_BUCKET_USER_FOLDER") or "{id}/"
+    if not template.endswith("/") or "{id}" not in template:
+        raise ValueError("PUBLIC_BUCKET_USER_FOLDER must contain '{id}' and end with '/'")
+    region = _get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION")
+    periods = _get(env, "SCOREBOARD_PERIODS") or "week,month"
+    return Settings(
+        app_url=str(_get(env, "APP_URL")),
+        email_domain=str(_get(env, "EMAIL_DOMAIN")),
+        public_bucket_name=str(_get(env, "PUBLIC_BUCKET_NAME")),
+        product_name=_get(env, "PRODUCT_NAME") or "Increaser",
+        aws_region=region,
+        ses_region=_get(env, "SES_AWS_REGION") or region,
+        bucket_region=_get(env, "PUBLIC_BUCKET_REGION") or region,
+        users_table=_get(env, "USERS_TABLE_NAME") or "users",
+        features_table=_get(env, "FEATURES_TABLE_NAME") or "features",
+        scoreboards_table=_get(env, "SCOREBOARDS_TABLE_NAME") or "scoreboards",
+        emails_table=_get(env, "EMAILS_TABLE_NAME") or "emails",
+        scoreboard_periods=tuple(p.strip() for p in periods.split(",") if p.strip()),
+        user_folder_template=template,
+        reports_location=_get(env, "CLEANUP_REPORTS_DIR") or "reports",
+        sentry_dsn=_get(env, "SENTRY_DSN") or _get(env, "SENTRY_KEY"),
+    )

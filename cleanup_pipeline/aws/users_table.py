@@ -1,0 +1,142 @@
+"""Reads and conditional writes on the users table."""
+
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from cleanup_pipeline.aws.conditions import unchanged_since
+from cleanup_pipeline.aws.wire_decode import PROJECTED_ATTRIBUTES, Item, decode_items
+from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
+
+# Our own bookkeeping on a user item while a warning is in flight (see actions/notify.py).
+CLAIMED_BY = "accountDeletionEmailClaimedBy"
+CLAIMED_AT = "accountDeletionEmailClaimedAt"
+SENT_AT = "accountDeletionEmailSentAt"
+
+BATCH_GET_LIMIT = 100
+
+
+def _projection(attributes: Iterable[str]) -> dict[str, Any]:
+    names = {f"#p{i}": name for i, name in enumerate(attributes)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+
+def scan_snapshot(client: Any, table: str, segments: int = 4) -> pd.DataFrame:
+    """Parallel Scan of the users table, projected to the decision attributes, decoded page by
+    page so that raw items never pile up in memory."""
+
+    def scan_segment(segment: int) -> list[pd.DataFrame]:
+        pages = client.get_paginator("scan").paginate(
+            TableName=table,
+            Segment=segment,
+            TotalSegments=segments,
+            **_projection(PROJECTED_ATTRIBUTES),
+        )
+        return [decode_items(page["Items"]) for page in pages if page["Items"]]
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        frames = [frame for part in pool.map(scan_segment, range(segments)) for frame in part]
+    if not frames:
+        return decode_items([])
+    snapshot = pd.concat(frames, ignore_index=True)
+    snapshot["malformed"] = snapshot["malformed"].astype("category")
+    return snapshot.astype(SNAPSHOT_DTYPES)
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def read_users(client: Any, table: str, user_ids: list[str]) -> dict[str, Item]:
+    """Consistent BatchGetItem of the decision attributes and email; missing users are absent."""
+    found: dict[str, Item] = {}
+    for chunk in _chunks(list(dict.fromkeys(user_ids)), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{"id": {"S": user_id}} for user_id in chunk],
+                "ConsistentRead": True,
+                **_projection(PROJECTED_ATTRIBUTES),
+            }
+        }
+        for attempt in range(10):
+            response = client.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(table, []):
+                found[item["id"]["S"]] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        if request:
+            raise RuntimeError(f"BatchGetItem left {len(request[table]['Keys'])} keys unread")
+    return found
+
+
+def claim_warning(
+    client: Any, table: str, item: Item, run_id: str, now: int, stale_before: int
+) -> bool:
+    """Mark the user as being warned by this run; False when the item changed or another run
+    holds a live claim."""
+    condition = unchanged_since(item)
+    by, at = condition.name(CLAIMED_BY), condition.name(CLAIMED_AT)
+    stale = condition.value({"N": str(stale_before)})
+    condition.add(f"(attribute_not_exists({at}) OR {at} < {stale})")
+    run, claimed = condition.value({"S": run_id}), condition.value({"N": str(now)})
+    return _conditional(
+        client.update_item,
+        TableName=table,
+        Key={"id": item["id"]},
+        UpdateExpression=f"SET {by} = {run}, {at} = {claimed}",
+        **condition.as_kwargs(),
+    )
+
+
+def confirm_warning(client: Any, table: str, user_id: str, run_id: str, accepted_at: int) -> bool:
+    """Record the time SES accepted the warning and drop this run's claim."""
+    names = {"#by": CLAIMED_BY, "#at": CLAIMED_AT, "#sent": SENT_AT}
+    return _conditional(
+        client.update_item,
+        TableName=table,
+        Key={"id": {"S": user_id}},
+        UpdateExpression="SET #sent = :sent REMOVE #by, #at",
+        ConditionExpression="#by = :run",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={":sent": {"N": str(accepted_at)}, ":run": {"S": run_id}},
+    )
+
+
+def release_warning(client: Any, table: str, user_id: str, run_id: str) -> bool:
+    """Drop this run's claim after SES refused the message, so the next run tries again."""
+    return _conditional(
+        client.update_item,
+        TableName=table,
+        Key={"id": {"S": user_id}},
+        UpdateExpression="REMOVE #by, #at",
+        ConditionExpression="#by = :run",
+        ExpressionAttributeNames={"#by": CLAIMED_BY, "#at": CLAIMED_AT},
+        ExpressionAttributeValues={":run": {"S": run_id}},
+    )
+
+
+def delete_user(client: Any, table: str, item: Item) -> bool:
+    """Delete the user item only if it is still exactly as re-read (still a delete candidate)."""
+    return _conditional(
+        client.delete_item,
+        TableName=table,
+        Key={"id": item["id"]},
+        **unchanged_since(item).as_kwargs(),
+    )
+
+
+def _conditional(call: Any, **kwargs: Any) -> bool:
+    try:
+        call(**kwargs)
+    except Exception as error:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code")
+        if code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -1,0 +1,85 @@
+"""Guards against mass action (SPEC §5): pure functions of the decision counts."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    max_invalid_fraction: float = 0.01
+    min_guarded_count: int = 25
+    max_delete_fraction: float = 0.05
+    max_notify_fraction: float = 0.20
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    name: str
+    passed: bool
+    count: int
+    limit: float
+    reason: str
+
+
+def invalid_share(counts: dict[str, int], limits: GuardLimits) -> GuardResult:
+    users, invalid = counts["users"], counts["invalid"]
+    limit = limits.max_invalid_fraction * users
+    passed = invalid <= limit
+    share = invalid / users if users else 0.0
+    return GuardResult(
+        "invalid_share_within_limit",
+        passed,
+        invalid,
+        limit,
+        f"{invalid} of {users} users are invalid ({share:.2%}); the limit is "
+        f"{limits.max_invalid_fraction:.2%}" + ("" if passed else ": the snapshot looks wrong"),
+    )
+
+
+def _size(
+    name: str, label: str, count: int, valid: int, fraction: float, limits: GuardLimits, allow: bool
+) -> GuardResult:
+    limit = max(limits.min_guarded_count, fraction * valid)
+    if allow:
+        return GuardResult(
+            name, True, count, limit, f"{count} {label}: lifted by allow_mass_action"
+        )
+    passed = count <= limit
+    verdict = "within" if passed else "over"
+    return GuardResult(
+        name,
+        passed,
+        count,
+        limit,
+        f"{count} {label} is {verdict} the limit of {limit:g} "
+        f"(max of {limits.min_guarded_count} and {fraction:.0%} of {valid} valid users)",
+    )
+
+
+def deletions_within_limit(
+    counts: dict[str, int], limits: GuardLimits, allow_mass_action: bool = False
+) -> GuardResult:
+    valid = counts["users"] - counts["invalid"]
+    return _size(
+        "deletions_within_limit",
+        "delete candidates",
+        counts["delete"],
+        valid,
+        limits.max_delete_fraction,
+        limits,
+        allow_mass_action,
+    )
+
+
+def warnings_within_limit(
+    counts: dict[str, int], limits: GuardLimits, allow_mass_action: bool = False
+) -> GuardResult:
+    valid = counts["users"] - counts["invalid"]
+    return _size(
+        "warnings_within_limit",
+        "notify candidates",
+        counts["notify"],
+        valid,
+        limits.max_notify_fraction,
+        limits,
+        allow_mass_action,
+    )

@@ -1,0 +1,39 @@
+"""The per-run candidate report (SPEC §7): who was invalid, waiting, warned or deleted, and why."""
+
+import pandas as pd
+
+from cleanup_pipeline.core.decisions import DELETE, INVALID, NOTIFY, WAITING
+
+REPORTED_DECISIONS = (INVALID, WAITING, NOTIFY, DELETE)
+NOT_ATTEMPTED, NO_ACTION, DRY_RUN = "not_attempted", "no_action", "dry_run"
+
+
+def build_report(
+    decisions: pd.DataFrame, outcomes: pd.DataFrame | None = None, dry_run: bool = False
+) -> pd.DataFrame:
+    """One row per reported user: decision, reason, timestamps, masked email, and the outcome of
+    its action (`not_attempted` until an action step reports one)."""
+    rows = decisions[decisions["decision"].isin(REPORTED_DECISIONS)].reset_index(drop=True)
+    acted = rows["decision"].isin([NOTIFY, DELETE]).to_numpy()
+    pending = DRY_RUN if dry_run else NOT_ATTEMPTED
+    report = rows.assign(
+        decision=rows["decision"].astype("string[pyarrow]"),
+        reason=rows["reason"].astype("string[pyarrow]"),
+        outcome=pd.array([pending if a else NO_ACTION for a in acted], dtype="string[pyarrow]"),
+        step=pd.array([None] * len(rows), dtype="string[pyarrow]"),
+        error=pd.array([None] * len(rows), dtype="string[pyarrow]"),
+    )
+    if outcomes is None or outcomes.empty:
+        return report
+    found = outcomes.drop_duplicates("id", keep="last").set_index("id")
+    position = pd.Index(found.index).get_indexer(report["id"])
+    hit = position >= 0
+    for column in ("outcome", "step", "error"):
+        values = report[column].copy()
+        values[hit] = found[column].to_numpy()[position[hit]]
+        report[column] = values
+    return report
+
+
+def count_outcomes(outcomes: pd.DataFrame, outcome: str) -> int:
+    return int((outcomes["outcome"] == outcome).sum()) if not outcomes.empty else 0

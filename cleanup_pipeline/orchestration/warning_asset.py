@@ -1,0 +1,70 @@
+"""The warning emails: the notify action, gated by the guards."""
+
+import dagster as dg
+import pandas as pd
+
+from cleanup_pipeline.actions.notify import NotifyContext, warn_users
+from cleanup_pipeline.actions.outcomes import DRY_RUN, FAILED, SKIPPED, WARNED, Outcomes
+from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
+from cleanup_pipeline.aws.observability import report_failure
+from cleanup_pipeline.core.warning_email import render_warning
+from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.snapshot_assets import GROUP
+
+
+@dg.asset(group_name=GROUP, compute_kind="ses", deps=["deletion_candidates"])
+def warning_emails(
+    context: dg.AssetExecutionContext,
+    notify_candidates: pd.DataFrame,
+    aws: AwsEnvironment,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+) -> dg.Output[pd.DataFrame]:
+    """One warning email per inactive user, within the SES send rate; the send time is recorded
+    on the user only after SES accepted it. Runs only when every guard of the run passed."""
+    user_ids = notify_candidates["id"].astype(str).tolist()
+    outcomes = Outcomes("notify")
+    rate = 0.0
+    if run_options.dry_run:
+        for user_id in user_ids:
+            outcomes.add(user_id, DRY_RUN)
+    elif user_ids:
+        settings, clients = aws.settings(), aws.clients()
+        rate = effective_send_rate(
+            cleanup_policy.send_rate_per_second, account_send_rate(clients.sesv2)
+        )
+        outcomes = warn_users(
+            NotifyContext(
+                dynamodb=clients.dynamodb,
+                sesv2=clients.sesv2,
+                users_table=settings.users_table,
+                message=render_warning(
+                    settings.product_name,
+                    settings.app_url,
+                    settings.email_domain,
+                    cleanup_policy.policy(),
+                ),
+                limiter=SendRateLimiter(rate),
+                run_id=context.run_id,
+                as_of=run_options.as_of_ms(context),
+                policy=cleanup_policy.policy(),
+                claim_lease_ms=cleanup_policy.warning_claim_lease_minutes * 60_000,
+                workers=cleanup_policy.send_workers,
+                on_failure=lambda user_id, step, error: report_failure(
+                    user_id, step, context.run_id, error
+                ),
+            ),
+            user_ids,
+            batch_size=cleanup_policy.action_batch_size,
+        )
+    return dg.Output(
+        outcomes.frame(),
+        metadata={
+            "candidates": dg.MetadataValue.int(len(user_ids)),
+            "notified": dg.MetadataValue.int(outcomes.count(WARNED)),
+            "skipped": dg.MetadataValue.int(outcomes.count(SKIPPED)),
+            "failed": dg.MetadataValue.int(outcomes.count(FAILED)),
+            "dry_run": dg.MetadataValue.bool(run_options.dry_run),
+            "send_rate_per_second": dg.MetadataValue.float(rate),
+        },
+    )
