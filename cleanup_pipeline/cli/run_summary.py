@@ -1,0 +1,58 @@
+"""The JSON object `cleanup-pipeline run` prints last, read from the run's own events."""
+
+from typing import Any
+
+import dagster as dg
+
+COUNT_KEYS = ("users", "invalid", "exempt", "active", "waiting", "notify", "delete")
+# A failed user action fails the run but blocks nothing; it is not listed under "blocked".
+NOT_A_GUARD = {"every_user_action_succeeded"}
+
+
+def _materializations(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is not None:
+            found[materialization.asset_key.to_user_string()] = {
+                key: value.value for key, value in materialization.metadata.items()
+            }
+    return found
+
+
+def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    failed = []
+    for record in records:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        if not data.passed and data.check_name not in NOT_A_GUARD:
+            failed.append(data.check_name)
+    return sorted(set(failed))
+
+
+def summarize(
+    instance: dg.DagsterInstance, run_id: str, success: bool, as_of: str | None, dry_run: bool
+) -> dict[str, Any]:
+    assets = _materializations(instance, run_id)
+    decisions = assets.get("user_decisions", {})
+    warnings = assets.get("warning_emails", {})
+    deletions = assets.get("deleted_accounts", {})
+    report = assets.get("cleanup_report") or assets.get("candidate_report") or {}
+    counts = {key: int(decisions.get(key, 0)) for key in COUNT_KEYS}
+    counts["notified"] = int(warnings.get("notified", 0))
+    counts["deleted"] = int(deletions.get("deleted", 0))
+    counts["failed"] = int(warnings.get("failed", 0)) + int(deletions.get("failed", 0))
+    return {
+        "run_id": run_id,
+        "status": "success" if success else "failure",
+        "as_of": decisions.get("as_of", as_of),
+        "dry_run": dry_run,
+        "counts": counts,
+        "blocked": _failed_checks(instance, run_id),
+        "report": report.get("path"),
+    }

@@ -1,0 +1,32 @@
+"""Shared fixtures: a fake AWS environment (moto in-process) with the job's resources created."""
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from cleanup_pipeline.aws.clients import AwsClients, make_clients
+from cleanup_pipeline.aws.settings import Settings, load_settings
+from cleanup_pipeline.local.emulator import LOCAL_ENV
+from cleanup_pipeline.local.provision import provision
+
+
+@pytest.fixture(autouse=True)
+def job_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Every test starts with the required variables set and no real AWS endpoint or Sentry."""
+    for key in ("AWS_ENDPOINT_URL", "SENTRY_DSN", "SENTRY_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in LOCAL_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CLEANUP_REPORTS_DIR", str(tmp_path / "reports"))
+
+
+@pytest.fixture
+def aws() -> Iterator[tuple[AwsClients, Settings]]:
+    """In-process moto with the users, features, scoreboards and emails tables, the public
+    bucket and a verified SES domain."""
+    with mock_aws():
+        settings = load_settings()
+        clients = make_clients(settings)
+        provision(clients, settings)
+        yield clients, settings
