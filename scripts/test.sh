@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, format check, then pytest (unit, moto, Dagster and CLI end to end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-env.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"
