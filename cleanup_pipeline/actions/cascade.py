@@ -82,8 +82,11 @@ def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
         for user_id in set(owner.values()):
             batch.fail(user_id, "files", error, ctx.on_failure)
         return batch
+    first_refusal: dict[str, str] = {}
     for key, why in refused.items():
-        batch.fail(owner[key], "files", RuntimeError(f"{key}: {why}"), ctx.on_failure)
+        first_refusal.setdefault(owner[key], f"{key}: {why}")
+    for user_id, why in first_refusal.items():  # one failure per user, not one per key
+        batch.fail(user_id, "files", RuntimeError(why), ctx.on_failure)
     return batch
 
 

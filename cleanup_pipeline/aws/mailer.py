@@ -5,7 +5,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 from cleanup_pipeline.core.warning_email import WarningEmail
 
@@ -40,7 +45,7 @@ def account_send_rate(client: Any) -> float | None:
     """MaxSendRate of the SES account, or None where it cannot be read."""
     try:
         quota = client.get_account().get("SendQuota", {})
-    except (ClientError, EndpointConnectionError):
+    except (ClientError, BotoCoreError, NotImplementedError):  # no permission, or an emulator
         return None
     rate = quota.get("MaxSendRate")
     return float(rate) if rate else None

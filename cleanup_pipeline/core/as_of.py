@@ -1,6 +1,8 @@
 """Parsing the run's reference time: ISO 8601 (naive means UTC) or epoch milliseconds."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_as_of(value: str) -> int:
@@ -13,7 +15,8 @@ def parse_as_of(value: str) -> int:
         raise ValueError(f"as_of must be ISO 8601 or epoch milliseconds, got {value!r}") from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    # Integer arithmetic: a float timestamp loses a millisecond on some dates after 2038.
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def format_ms(ms: int) -> str:

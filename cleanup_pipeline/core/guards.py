@@ -1,6 +1,8 @@
 """Guards against mass action (SPEC §5): pure functions of the decision counts."""
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -9,6 +11,14 @@ class GuardLimits:
     min_guarded_count: int = 25
     max_delete_fraction: float = 0.05
     max_notify_fraction: float = 0.20
+
+
+def _share(fraction: float, total: int) -> float:
+    """`fraction` of `total`, computed on the decimal the operator wrote (0.29 * 100 is 29,
+    not 28.999999999999996), so a count equal to the limit passes."""
+    if not math.isfinite(fraction):
+        return fraction * total
+    return float(Fraction(str(fraction)) * total)
 
 
 @dataclass(frozen=True)
@@ -22,7 +32,7 @@ class GuardResult:
 
 def invalid_share(counts: dict[str, int], limits: GuardLimits) -> GuardResult:
     users, invalid = counts["users"], counts["invalid"]
-    limit = limits.max_invalid_fraction * users
+    limit = _share(limits.max_invalid_fraction, users)
     passed = invalid <= limit
     share = invalid / users if users else 0.0
     return GuardResult(
@@ -38,7 +48,7 @@ def invalid_share(counts: dict[str, int], limits: GuardLimits) -> GuardResult:
 def _size(
     name: str, label: str, count: int, valid: int, fraction: float, limits: GuardLimits, allow: bool
 ) -> GuardResult:
-    limit = max(limits.min_guarded_count, fraction * valid)
+    limit = max(limits.min_guarded_count, _share(fraction, valid))
     if allow:
         return GuardResult(
             name, True, count, limit, f"{count} {label}: lifted by allow_mass_action"

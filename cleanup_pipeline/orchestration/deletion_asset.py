@@ -28,7 +28,7 @@ def _context(
         as_of=run_options.as_of_ms(context),
         policy=cleanup_policy.policy(),
         on_failure=lambda user_id, step, error: report_failure(
-            user_id, step, context.run_id, error
+            user_id, step, context.run.run_id, error
         ),
     )
 

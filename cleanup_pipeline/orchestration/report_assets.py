@@ -19,7 +19,7 @@ def _write(
 ) -> str:
     settings = aws.settings()
     location = report_location(
-        settings.reports_location, format_ms(run_options.as_of_ms(context)), context.run_id
+        settings.reports_location, format_ms(run_options.as_of_ms(context)), context.run.run_id
     )
     s3 = aws.clients().s3 if location.startswith("s3://") else None
     return write_report(report, location, s3)

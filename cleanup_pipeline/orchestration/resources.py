@@ -81,7 +81,7 @@ class RunOptions(dg.ConfigurableResource):
         """`as_of` when given; otherwise the run's creation time, the same for every step."""
         if self.as_of:
             return parse_as_of(self.as_of)
-        record = context.instance.get_run_record_by_id(context.run_id)
+        record = context.instance.get_run_record_by_id(context.run.run_id)
         if record is None or record.create_timestamp is None:
             raise RuntimeError("run record not found; pass as_of explicitly")
         return int(record.create_timestamp.astimezone(UTC).timestamp() * 1000)

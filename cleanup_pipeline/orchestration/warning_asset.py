@@ -45,13 +45,13 @@ def warning_emails(
                     cleanup_policy.policy(),
                 ),
                 limiter=SendRateLimiter(rate),
-                run_id=context.run_id,
+                run_id=context.run.run_id,
                 as_of=run_options.as_of_ms(context),
                 policy=cleanup_policy.policy(),
                 claim_lease_ms=cleanup_policy.warning_claim_lease_minutes * 60_000,
                 workers=cleanup_policy.send_workers,
                 on_failure=lambda user_id, step, error: report_failure(
-                    user_id, step, context.run_id, error
+                    user_id, step, context.run.run_id, error
                 ),
             ),
             user_ids,

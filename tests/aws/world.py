@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 from moto.ses.models import ses_backends
 
 from cleanup_pipeline.actions.cascade import (
@@ -90,10 +91,20 @@ def scan_all(dynamodb: Any, table: str) -> list[Item]:
     return [item for page in pages for item in page["Items"]]
 
 
+def moto_account() -> str:
+    return os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+
+
 def put_files(s3: Any, bucket: str, prefix: str, count: int) -> list[str]:
+    """`count` objects under `prefix`; written straight into moto's S3 backend (the client
+    would take seconds for a thousand), the first one through the client."""
     keys = [f"{prefix}file-{i:05d}.txt" for i in range(count)]
-    for key in keys:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    backend = s3_backends[moto_account()]["aws"]
+    for i, key in enumerate(keys):
+        if i == 0:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        else:
+            backend.put_object(bucket, key, b"x")
     return keys
 
 
@@ -127,8 +138,7 @@ def scoreboard(period: str, entries: list[dict[str, Any]]) -> Item:
 
 def sent_messages(region: str = "us-east-1") -> list[Any]:
     """Messages SES (v1 and v2) accepted inside the in-process mock."""
-    account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
-    return list(ses_backends[account][region].sent_messages)
+    return list(ses_backends[moto_account()][region].sent_messages)
 
 
 def client_error(code: str, operation: str, message: str = "refused by the test") -> ClientError:
@@ -147,24 +157,40 @@ def record_params(client: Any, operation: str) -> list[dict[str, Any]]:
     return calls
 
 
+class Fault:
+    """Makes `operation` raise `error()` for the calls whose parameters match `predicate`,
+    until removed; `calls` holds the parameters of the calls made to fail."""
+
+    def __init__(
+        self,
+        client: Any,
+        operation: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        error: Callable[[], BaseException],
+    ) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self._predicate, self._error = predicate, error
+        self._events = client.meta.events
+        service = client.meta.service_model.service_id.hyphenize()
+        self._event = f"before-parameter-build.{service}.{operation}"
+        self._events.register(self._event, self._handler)
+
+    def _handler(self, params: dict[str, Any], **_: Any) -> None:
+        if self._predicate(params):
+            self.calls.append(dict(params))
+            raise self._error()
+
+    def remove(self) -> None:
+        self._events.unregister(self._event, self._handler)
+
+
 def fail_when(
     client: Any,
     operation: str,
     predicate: Callable[[dict[str, Any]], bool],
     error: Callable[[], BaseException],
-) -> list[dict[str, Any]]:
-    """Make `operation` raise `error()` for the calls whose parameters match `predicate`;
-    returns the parameters of the calls made to fail."""
-    failed: list[dict[str, Any]] = []
-    service = client.meta.service_model.service_id.hyphenize()
-
-    def handler(params: dict[str, Any], **_: Any) -> None:
-        if predicate(params):
-            failed.append(dict(params))
-            raise error()
-
-    client.meta.events.register(f"before-parameter-build.{service}.{operation}", handler)
-    return failed
+) -> Fault:
+    return Fault(client, operation, predicate, error)
 
 
 class FailureLog:

@@ -91,7 +91,10 @@ def test_subscription_map_without_ends_at():
         ({"id": n(1)}, "id: not a string"),
         ({"email": {"BOOL": True}}, "email: not a string"),
         ({"lastVisitAt": s("1700000000000")}, "lastVisitAt: not a number"),
-        ({"accountDeletionEmailSentAt": {"BOOL": True}}, "accountDeletionEmailSentAt: not a number"),
+        (
+            {"accountDeletionEmailSentAt": {"BOOL": True}},
+            "accountDeletionEmailSentAt: not a number",
+        ),
         ({"freeTrialEnd": {"M": {}}}, "freeTrialEnd: not a number"),
         ({"subscription": s("x")}, "subscription: not a map"),
         ({"subscription": {"M": {"endsAt": s("x")}}}, "subscription.endsAt: not a number"),

@@ -1,0 +1,335 @@
+"""The deletion cascade against moto: everything of the user goes, nothing of anyone else."""
+
+import boto3
+import pytest
+
+from cleanup_pipeline.actions.cascade import (
+    archive_emails,
+    confirm_candidates,
+    delete_files,
+    prune_scoreboards,
+    unlink_features,
+)
+from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED
+from cleanup_pipeline.aws import references
+
+from .world import (
+    active_user,
+    board_entry,
+    cascade_context,
+    delete_candidate,
+    feature,
+    get_item,
+    keys_under,
+    n,
+    now_ms,
+    outcome_of,
+    put_files,
+    put_items,
+    record_params,
+    run_cascade,
+    s,
+    scan_all,
+    scoreboard,
+)
+
+
+def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws):
+    clients, settings = aws
+    db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
+    put_items(
+        db,
+        settings.users_table,
+        [
+            delete_candidate("u1", as_of, name=s("Ann")),
+            delete_candidate("u2", as_of, email="kept@example.com"),
+            active_user("u1x", as_of),
+            active_user("u10", as_of),
+        ],
+    )
+    put_files(clients.s3, bucket, "u1/", 1001)
+    put_files(clients.s3, bucket, "u1/nested/deeper/", 3)
+    put_files(clients.s3, bucket, "u2/", 2)
+    kept_keys = [
+        *put_files(clients.s3, bucket, "u1x/", 2),
+        *put_files(clients.s3, bucket, "u10/", 2),
+        *put_files(clients.s3, bucket, "other/u1/", 1),
+    ]
+    clients.s3.put_object(Bucket=bucket, Key="u1", Body=b"not in the folder")
+    kept_keys.append("u1")
+
+    features = [
+        feature("f1", "u1", title=s("Dark mode"), votes=n(12)),
+        feature("f2", "u1", title=s("Export"), tags={"SS": ["x", "y"]}),
+        feature("f3", "u10", title=s("Import"), votes=n(3)),
+        feature("f4", title=s("Nobody's")),
+        feature("f5", "u2"),
+    ]
+    put_items(db, settings.features_table, features)
+    week = [
+        board_entry("a", 9),
+        board_entry("u1", 8),
+        board_entry("b", 7),
+        board_entry("u1x", 6),
+        board_entry("u1", 5),
+        board_entry("u10", 4),
+        board_entry("u2", 3),
+    ]
+    month = [board_entry("u1", 1), board_entry("c", 2)]
+    put_items(db, settings.scoreboards_table, [scoreboard("week", week), scoreboard("month", month)])
+    existing_email = {
+        "id": s("kept@example.com"),
+        "source": s("signup"),
+        "createdAt": n(1_600_000_000_000),
+    }
+    put_items(db, settings.emails_table, [existing_email])
+
+    deletes = record_params(clients.s3, "DeleteObjects")
+    writes = record_params(db, "BatchWriteItem")
+    outcomes = run_cascade(clients, settings, as_of, ["u1", "u2"])
+
+    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
+    assert outcome_of(outcomes, "u2")["outcome"] == DELETED
+    assert len(outcomes.rows) == 2
+
+    # Files: the whole folder (more than one listing page) gone, neighbours untouched.
+    assert keys_under(clients.s3, bucket, "u1/") == []
+    assert keys_under(clients.s3, bucket, "u2/") == []
+    assert keys_under(clients.s3, bucket) == sorted(kept_keys)
+    deleted_keys = [o["Key"] for call in deletes for o in call["Delete"]["Objects"]]
+    assert len(deleted_keys) == len(set(deleted_keys)) == 1001 + 3 + 2
+    assert all(len(call["Delete"]["Objects"]) <= 1000 for call in deletes)
+    assert len(deletes) == 2
+
+    # Features: the user's lose proposedBy only; the others are unchanged.
+    after = {item["id"]["S"]: item for item in scan_all(db, settings.features_table)}
+    expected = {f["id"]["S"]: dict(f) for f in features}
+    for fid in ("f1", "f2", "f5"):
+        expected[fid].pop("proposedBy")
+    assert after == expected
+
+    # Scoreboards: exactly the user's entries removed, order and fields of the rest kept.
+    boards = {item["id"]["S"]: item for item in scan_all(db, settings.scoreboards_table)}
+    assert boards["week"] == scoreboard("week", [week[0], week[2], week[3], week[5]])
+    assert boards["month"] == scoreboard("month", [month[1]])
+
+    # Emails: written where missing, an existing item (with more attributes) left as it was.
+    emails = {item["id"]["S"]: item for item in scan_all(db, settings.emails_table)}
+    assert emails == {
+        "u1@example.com": {"id": s("u1@example.com")},
+        "kept@example.com": existing_email,
+    }
+    assert all(len(call["RequestItems"][settings.emails_table]) <= 25 for call in writes)
+
+    # Users: the deleted ones gone, the neighbours kept.
+    remaining = sorted(item["id"]["S"] for item in scan_all(db, settings.users_table))
+    assert remaining == ["u10", "u1x"]
+
+
+def test_batches_stay_within_aws_limits_for_many_users(aws):
+    clients, settings = aws
+    db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
+    ids = [f"user-{i:03d}" for i in range(60)]
+    put_items(db, settings.users_table, [delete_candidate(uid, as_of) for uid in ids])
+    put_items(db, settings.users_table, [active_user(f"keep-{i}", as_of) for i in range(5)])
+    put_files(clients.s3, bucket, "user-000/", 990)
+    for uid in ids[1:]:
+        put_files(clients.s3, bucket, f"{uid}/", 2)
+    put_files(clients.s3, bucket, "keep-0/", 2)
+    # Existing addresses for a third of the users; the rest must be written (> 25 of them).
+    existing = [{"id": s(f"{uid}@example.com"), "note": s("app")} for uid in ids[::3]]
+    put_items(db, settings.emails_table, existing)
+    # One board with every deleted user interleaved with others (more than one update needed).
+    entries = []
+    for i, uid in enumerate(ids):
+        entries.append(board_entry(uid, i))
+        if i % 2 == 0:
+            entries.append(board_entry(f"keep-{i}", i))
+    put_items(db, settings.scoreboards_table, [scoreboard("week", entries)])
+
+    deletes = record_params(clients.s3, "DeleteObjects")
+    writes = record_params(db, "BatchWriteItem")
+    outcomes = run_cascade(clients, settings, as_of, ids)
+
+    assert outcomes.count(DELETED) == 60
+    assert [len(call["Delete"]["Objects"]) for call in deletes] == [1000, 108]
+    assert keys_under(clients.s3, bucket) == ["keep-0/file-00000.txt", "keep-0/file-00001.txt"]
+
+    sizes = [len(call["RequestItems"][settings.emails_table]) for call in writes]
+    assert sum(sizes) == 40
+    assert max(sizes) <= 25
+    emails = {item["id"]["S"]: item for item in scan_all(db, settings.emails_table)}
+    assert set(emails) == {f"{uid}@example.com" for uid in ids}
+    for item in existing:
+        assert emails[item["id"]["S"]] == item
+
+    board = get_item(db, settings.scoreboards_table, "week")
+    assert board["users"]["L"] == [e for e in entries if e["M"]["id"]["S"].startswith("keep-")]
+    remaining = sorted(item["id"]["S"] for item in scan_all(db, settings.users_table))
+    assert remaining == [f"keep-{i}" for i in range(5)]
+
+
+def test_user_who_came_back_before_the_cascade_keeps_everything(aws):
+    clients, settings = aws
+    db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
+    put_items(db, settings.users_table, [delete_candidate("back", as_of), delete_candidate("gone", as_of)])
+    back_files = put_files(clients.s3, bucket, "back/", 3)
+    put_files(clients.s3, bucket, "gone/", 3)
+    put_items(db, settings.features_table, [feature("f1", "back"), feature("f2", "gone")])
+    week = [board_entry("back", 1), board_entry("gone", 2)]
+    put_items(db, settings.scoreboards_table, [scoreboard("week", week)])
+    # The candidate list was made before the user opened the app again.
+    returned = now_ms()
+    db.update_item(
+        TableName=settings.users_table,
+        Key={"id": s("back")},
+        UpdateExpression="SET lastVisitAt = :t",
+        ExpressionAttributeValues={":t": n(returned)},
+    )
+    db.delete_item(TableName=settings.users_table, Key={"id": s("gone")})
+    put_items(db, settings.users_table, [delete_candidate("gone", as_of)])
+
+    outcomes = run_cascade(clients, settings, as_of, ["back", "gone", "missing"])
+
+    back = outcome_of(outcomes, "back")
+    assert (back["outcome"], back["step"]) == (SKIPPED, "recheck")
+    assert back["error"].startswith("now active")
+    missing = outcome_of(outcomes, "missing")
+    assert (missing["outcome"], missing["step"]) == (SKIPPED, "recheck")
+    assert outcome_of(outcomes, "gone")["outcome"] == DELETED
+
+    assert keys_under(clients.s3, bucket) == back_files
+    assert get_item(db, settings.features_table, "f1") == feature("f1", "back")
+    assert get_item(db, settings.features_table, "f2") == feature("f2")
+    assert get_item(db, settings.scoreboards_table, "week")["users"]["L"] == [week[0]]
+    assert get_item(db, settings.users_table, "back")["lastVisitAt"] == n(returned)
+    assert get_item(db, settings.emails_table, "back@example.com") is None
+
+
+NOW = "now"
+
+
+@pytest.mark.parametrize(
+    ("initial", "update", "value"),
+    [
+        ({}, "SET lastVisitAt = :v", NOW),
+        ({}, "SET lifeTimeDeal = :v", {"BOOL": True}),
+        ({}, "SET subscription = :v", {"M": {"id": s("sub"), "status": s("active")}}),
+        (
+            {"subscription": {"M": {"id": s("sub"), "endsAt": n(1_700_000_000_000)}}},
+            "SET subscription.endsAt = :v",
+            n(4_000_000_000_000),
+        ),
+        ({"lifeTimeDeal": {"BOOL": False}}, "SET lifeTimeDeal = :v", n(1)),
+        ({}, "SET accountDeletionEmailSentAt = :v", NOW),
+    ],
+    ids=["came-back", "lifetime-deal", "subscribed", "renewed", "deal-flag-set", "re-warned"],
+)
+def test_user_changed_during_the_cascade_keeps_the_user_item(aws, initial, update, value):
+    clients, settings = aws
+    db, as_of = clients.dynamodb, now_ms()
+    put_items(
+        db,
+        settings.users_table,
+        [delete_candidate("changed", as_of, **initial), delete_candidate("other", as_of, **initial)],
+    )
+
+    def app_writes() -> None:
+        db.update_item(
+            TableName=settings.users_table,
+            Key={"id": s("changed")},
+            UpdateExpression=update,
+            ExpressionAttributeValues={":v": n(now_ms()) if value == NOW else value},
+        )
+
+    outcomes = run_cascade(
+        clients, settings, as_of, ["changed", "other"], before_final_delete=app_writes
+    )
+
+    changed = outcome_of(outcomes, "changed")
+    assert (changed["outcome"], changed["step"]) == (SKIPPED, "user")
+    assert outcome_of(outcomes, "other")["outcome"] == DELETED
+    assert get_item(db, settings.users_table, "changed") is not None
+    assert get_item(db, settings.users_table, "other") is None
+
+
+def test_run_that_died_half_way_is_finished_by_the_next_run(aws):
+    clients, settings = aws
+    db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
+    put_items(db, settings.users_table, [delete_candidate("u1", as_of)])
+    put_files(clients.s3, bucket, "u1/", 5)
+    put_items(db, settings.features_table, [feature("f1", "u1"), feature("f2", "u1")])
+    put_items(db, settings.scoreboards_table, [scoreboard("week", [board_entry("u1", 1)])])
+
+    # First run: files and one feature done, then the process dies.
+    ctx = cascade_context(clients, settings, as_of)
+    batch = delete_files(ctx, confirm_candidates(ctx, ["u1"]))
+    unlink_features(ctx, batch, {"u1": ["f1"]})
+    assert keys_under(clients.s3, bucket) == []
+    put_files(clients.s3, bucket, "u1/", 1)  # the app wrote one more file meanwhile
+
+    outcomes = run_cascade(clients, settings, as_of, ["u1"])
+
+    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
+    assert keys_under(clients.s3, bucket) == []
+    features = sorted(scan_all(db, settings.features_table), key=lambda i: i["id"]["S"])
+    assert features == [feature("f1"), feature("f2")]
+    assert get_item(db, settings.scoreboards_table, "week")["users"]["L"] == []
+    assert get_item(db, settings.users_table, "u1") is None
+
+    # A second full pass over an already-finished user changes nothing and fails nothing.
+    again = run_cascade(clients, settings, as_of, ["u1"])
+    assert outcome_of(again, "u1")["outcome"] == SKIPPED
+
+
+def test_scoreboard_changed_by_the_app_during_pruning_is_reread(aws):
+    clients, settings = aws
+    db, as_of = clients.dynamodb, now_ms()
+    put_items(db, settings.users_table, [delete_candidate("u1", as_of)])
+    entries = [board_entry("a", 3), board_entry("u1", 2), board_entry("b", 1)]
+    put_items(db, settings.scoreboards_table, [scoreboard("week", entries)])
+    app = boto3.client("dynamodb", region_name=settings.aws_region)
+    newcomer = board_entry("new", 9)
+    attempts = []
+
+    def app_inserts_first(params, **_):
+        if params.get("TableName") == settings.scoreboards_table and not attempts:
+            attempts.append(params)
+            app.update_item(
+                TableName=settings.scoreboards_table,
+                Key={"id": s("week")},
+                UpdateExpression="SET #u = list_append(:new, #u)",
+                ExpressionAttributeNames={"#u": "users"},
+                ExpressionAttributeValues={":new": {"L": [newcomer]}},
+            )
+
+    db.meta.events.register("before-parameter-build.dynamodb.UpdateItem", app_inserts_first)
+    ctx = cascade_context(clients, settings, as_of)
+    batch = confirm_candidates(ctx, ["u1"])
+    boards = references.read_scoreboards(db, settings.scoreboards_table, ("week",))
+    batch = prune_scoreboards(ctx, batch, boards)
+
+    assert attempts, "the board was never updated"
+    assert "u1" in batch.items
+    expected = [newcomer, entries[0], entries[2]]
+    assert get_item(db, settings.scoreboards_table, "week")["users"]["L"] == expected
+    assert boards["week"] == expected
+
+
+def test_existing_address_is_never_overwritten_and_missing_one_is_written(aws):
+    clients, settings = aws
+    db, as_of = clients.dynamodb, now_ms()
+    put_items(
+        db,
+        settings.users_table,
+        [delete_candidate("a", as_of, email="same@example.com"), delete_candidate("b", as_of)],
+    )
+    kept = {"id": s("same@example.com"), "unsubscribed": {"BOOL": True}}
+    put_items(db, settings.emails_table, [kept])
+    ctx = cascade_context(clients, settings, as_of)
+    archive_emails(ctx, confirm_candidates(ctx, ["a", "b"]))
+    archive_emails(ctx, confirm_candidates(ctx, ["a", "b"]))
+    assert sorted(scan_all(db, settings.emails_table), key=lambda i: i["id"]["S"]) == [
+        {"id": s("b@example.com")},
+        kept,
+    ]

@@ -1,0 +1,65 @@
+"""Parsing and formatting the run's reference time."""
+
+import pytest
+
+from cleanup_pipeline.core.as_of import format_ms, parse_as_of
+
+NEW_YEAR_2024 = 1_704_067_200_000
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-01T00:00:00Z", NEW_YEAR_2024),
+        ("2024-01-01T00:00:00.000Z", NEW_YEAR_2024),
+        ("2024-01-01T00:00:00.001Z", NEW_YEAR_2024 + 1),
+        ("2024-01-01T00:00:00.999Z", NEW_YEAR_2024 + 999),
+        ("2024-01-01T00:00:00.123456Z", NEW_YEAR_2024 + 123),
+        ("2024-01-01T00:00:00+00:00", NEW_YEAR_2024),
+        ("2024-01-01T02:00:00+02:00", NEW_YEAR_2024),
+        ("2023-12-31T19:00:00-05:00", NEW_YEAR_2024),
+        ("2024-01-01T05:30:00.250+05:30", NEW_YEAR_2024 + 250),
+        ("2024-01-01T00:00:00", NEW_YEAR_2024),  # naive means UTC
+        ("2024-01-01 00:00:00", NEW_YEAR_2024),
+        ("2024-01-01", NEW_YEAR_2024),
+        ("1704067200000", NEW_YEAR_2024),
+        (" 1704067200123 ", NEW_YEAR_2024 + 123),
+        ("0", 0),
+        ("2038-01-19T09:10:54.865Z", 2_147_505_054_865),
+        ("2040-01-01T00:00:00.535Z", 2_208_988_800_535),
+    ],
+)
+def test_parse_as_of(text, expected):
+    assert parse_as_of(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "yesterday", "2024-13-01", "2024-01-01T25:00:00Z", "1.7e12", "12:00", "now"],
+)
+def test_garbage_raises_value_error(text):
+    with pytest.raises(ValueError):
+        parse_as_of(text)
+
+
+def test_format_ms():
+    assert format_ms(NEW_YEAR_2024) == "2024-01-01T00:00:00Z"
+    assert format_ms(NEW_YEAR_2024 + 123) == "2024-01-01T00:00:00.123000Z"
+
+
+@pytest.mark.parametrize(
+    "ms",
+    [
+        0,
+        1,
+        946_684_800_000,
+        NEW_YEAR_2024 + 1,
+        1_750_000_000_999,
+        2_147_483_647_999,
+        2_147_505_054_865,
+        2_173_901_119_535,
+        4_102_444_799_999,
+    ],
+)
+def test_format_then_parse_round_trips_to_the_millisecond(ms):
+    assert parse_as_of(format_ms(ms)) == ms
