@@ -34,6 +34,7 @@ def run_job(
     as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
     run_config: dict[str, Any] = run_config_for(as_of_iso, dry_run, allow_mass_action)
+    run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
     if not multiprocess:
         run_config["execution"] = {"config": {"in_process": {}}}
     tags = {
