@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 scripts/setup-env.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"

@@ -111,7 +111,7 @@ def prune_scoreboards(
     place so later batches see the current lists)."""
     table = ctx.settings.scoreboards_table
     for period, entries in list(boards.items()):
-        listed = {references._entry_id(entry) for entry in entries} & set(batch.items)
+        listed = {references.entry_id(entry) for entry in entries} & set(batch.items)
         if not listed:
             continue
         try:

@@ -53,7 +53,6 @@ def _warn_one(ctx: NotifyContext, item: Item, outcomes: Outcomes) -> None:
     user_id = item["id"]["S"]
     step = "claim"
     try:
-        ctx.limiter.acquire()
         now = _now()
         table = ctx.users_table
         if not users_table.claim_warning(
@@ -64,6 +63,7 @@ def _warn_one(ctx: NotifyContext, item: Item, outcomes: Outcomes) -> None:
             )
             return
         step = "send"
+        ctx.limiter.acquire()  # right before the send: the rate applies to the sends themselves
         try:
             accepted_at = send_warning(ctx.sesv2, ctx.message, email_of(item))
         except NOT_ACCEPTED:

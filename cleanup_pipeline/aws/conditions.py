@@ -4,8 +4,11 @@ Every write to a user item (warning claim, warning confirmation, final delete) c
 user who came back, subscribed or got a lifetime deal since the read is never acted on.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 # The attributes the decision rules read, besides id and email.
 DECISION_ATTRIBUTES = ("lastVisitAt", "accountDeletionEmailSentAt", "freeTrialEnd", "lifeTimeDeal")
@@ -67,3 +70,14 @@ def unchanged_since(item: dict[str, dict[str, Any]]) -> Condition:
         ends_at = subscription.get("M", {}).get("endsAt")
         _same_value(condition, f"{path}.{condition.name('endsAt')}", ends_at)
     return condition
+
+
+def attempt_conditional(call: Callable[..., Any], **kwargs: Any) -> bool:
+    """Make a conditional write; False when its condition did not hold, errors otherwise raise."""
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

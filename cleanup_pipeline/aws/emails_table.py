@@ -3,15 +3,16 @@
 import time
 from typing import Any
 
+from cleanup_pipeline.aws.conditions import attempt_conditional
+
 BATCH_GET_LIMIT = 100
-BATCH_WRITE_LIMIT = 25
 
 
 def archive_addresses(client: Any, table: str, addresses: list[str]) -> None:
     """Make sure `{id: address}` exists for each address, never overwriting an existing item.
 
     Existing items are found with one BatchGetItem per 100 addresses; only the missing ones are
-    written, 25 per BatchWriteItem.
+    written, each with a condition that it still does not exist.
     """
     unique = list(dict.fromkeys(addresses))
     existing: set[str] = set()
@@ -33,18 +34,13 @@ def archive_addresses(client: Any, table: str, addresses: list[str]) -> None:
             time.sleep(min(0.05 * 2**attempt, 2.0))
         if request:
             raise RuntimeError("emails table: BatchGetItem left keys unread")
-    missing = [a for a in unique if a not in existing]
-    for start in range(0, len(missing), BATCH_WRITE_LIMIT):
-        writes: dict[str, Any] = {
-            table: [
-                {"PutRequest": {"Item": {"id": {"S": a}}}}
-                for a in missing[start : start + BATCH_WRITE_LIMIT]
-            ]
-        }
-        for attempt in range(10):
-            writes = client.batch_write_item(RequestItems=writes).get("UnprocessedItems") or {}
-            if not writes:
-                break
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        if writes:
-            raise RuntimeError("emails table: BatchWriteItem left items unwritten")
+    for address in (a for a in unique if a not in existing):
+        # Conditional, so an item the app wrote since the read is never overwritten. Most
+        # addresses already exist (the app stores them at sign-up), so these puts are few.
+        attempt_conditional(
+            client.put_item,
+            TableName=table,
+            Item={"id": {"S": address}},
+            ConditionExpression="attribute_not_exists(#id)",
+            ExpressionAttributeNames={"#id": "id"},
+        )

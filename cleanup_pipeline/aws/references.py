@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from cleanup_pipeline.aws.users_table import _conditional
+from cleanup_pipeline.aws.conditions import attempt_conditional
 
 
 def features_by_proposer(client: Any, table: str) -> dict[str, list[str]]:
@@ -29,7 +29,7 @@ def features_by_proposer(client: Any, table: str) -> dict[str, list[str]]:
 
 def unlink_feature(client: Any, table: str, feature_id: str, user_id: str) -> None:
     """Remove `proposedBy` from a feature if it still names the user; the feature stays."""
-    _conditional(
+    attempt_conditional(
         client.update_item,
         TableName=table,
         Key={"id": {"S": feature_id}},
@@ -52,7 +52,7 @@ def read_scoreboards(client: Any, table: str, periods: tuple[str, ...]) -> dict[
     return boards
 
 
-def _entry_id(entry: Any) -> str | None:
+def entry_id(entry: Any) -> str | None:
     return entry.get("M", {}).get("id", {}).get("S")
 
 
@@ -69,12 +69,12 @@ def prune_scoreboard(
     changed the board meanwhile, it is re-read and the removal retried. Returns the new list.
     """
     for attempt in range(8):
-        positions = [i for i, entry in enumerate(entries) if _entry_id(entry) in user_ids]
+        positions = [i for i, entry in enumerate(entries) if entry_id(entry) in user_ids]
         if not positions:
             return entries
         batch = positions[-_MAX_REMOVALS_PER_UPDATE:]  # from the end, so earlier indexes hold
-        values = {f":u{n}": {"S": _entry_id(entries[i])} for n, i in enumerate(batch)}
-        removed = _conditional(
+        values = {f":u{n}": {"S": entry_id(entries[i])} for n, i in enumerate(batch)}
+        removed = attempt_conditional(
             client.update_item,
             TableName=table,
             Key={"id": {"S": period}},

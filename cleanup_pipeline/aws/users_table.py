@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from cleanup_pipeline.aws.conditions import unchanged_since
+from cleanup_pipeline.aws.conditions import attempt_conditional, unchanged_since
 from cleanup_pipeline.aws.wire_decode import PROJECTED_ATTRIBUTES, Item, decode_items
 from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
 
@@ -85,7 +85,7 @@ def claim_warning(
     stale = condition.value({"N": str(stale_before)})
     condition.add(f"(attribute_not_exists({at}) OR {at} < {stale})")
     run, claimed = condition.value({"S": run_id}), condition.value({"N": str(now)})
-    return _conditional(
+    return attempt_conditional(
         client.update_item,
         TableName=table,
         Key={"id": item["id"]},
@@ -97,7 +97,7 @@ def claim_warning(
 def confirm_warning(client: Any, table: str, user_id: str, run_id: str, accepted_at: int) -> bool:
     """Record the time SES accepted the warning and drop this run's claim."""
     names = {"#by": CLAIMED_BY, "#at": CLAIMED_AT, "#sent": SENT_AT}
-    return _conditional(
+    return attempt_conditional(
         client.update_item,
         TableName=table,
         Key={"id": {"S": user_id}},
@@ -110,7 +110,7 @@ def confirm_warning(client: Any, table: str, user_id: str, run_id: str, accepted
 
 def release_warning(client: Any, table: str, user_id: str, run_id: str) -> bool:
     """Drop this run's claim after SES refused the message, so the next run tries again."""
-    return _conditional(
+    return attempt_conditional(
         client.update_item,
         TableName=table,
         Key={"id": {"S": user_id}},
@@ -123,20 +123,9 @@ def release_warning(client: Any, table: str, user_id: str, run_id: str) -> bool:
 
 def delete_user(client: Any, table: str, item: Item) -> bool:
     """Delete the user item only if it is still exactly as re-read (still a delete candidate)."""
-    return _conditional(
+    return attempt_conditional(
         client.delete_item,
         TableName=table,
         Key={"id": item["id"]},
         **unchanged_since(item).as_kwargs(),
     )
-
-
-def _conditional(call: Any, **kwargs: Any) -> bool:
-    try:
-        call(**kwargs)
-    except Exception as error:
-        code = getattr(error, "response", {}).get("Error", {}).get("Code")
-        if code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True

@@ -11,7 +11,7 @@ from cleanup_pipeline.actions.cascade import (
     unlink_features,
 )
 from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED
-from cleanup_pipeline.aws import references
+from cleanup_pipeline.aws import emails_table, references
 
 from .world import (
     active_user,
@@ -76,7 +76,9 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
         board_entry("u2", 3),
     ]
     month = [board_entry("u1", 1), board_entry("c", 2)]
-    put_items(db, settings.scoreboards_table, [scoreboard("week", week), scoreboard("month", month)])
+    put_items(
+        db, settings.scoreboards_table, [scoreboard("week", week), scoreboard("month", month)]
+    )
     existing_email = {
         "id": s("kept@example.com"),
         "source": s("signup"),
@@ -85,7 +87,7 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
     put_items(db, settings.emails_table, [existing_email])
 
     deletes = record_params(clients.s3, "DeleteObjects")
-    writes = record_params(db, "BatchWriteItem")
+    puts = record_params(db, "PutItem")
     outcomes = run_cascade(clients, settings, as_of, ["u1", "u2"])
 
     assert outcome_of(outcomes, "u1")["outcome"] == DELETED
@@ -119,7 +121,9 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
         "u1@example.com": {"id": s("u1@example.com")},
         "kept@example.com": existing_email,
     }
-    assert all(len(call["RequestItems"][settings.emails_table]) <= 25 for call in writes)
+    assert [c["Item"]["id"]["S"] for c in puts if c["TableName"] == settings.emails_table] == [
+        "u1@example.com"
+    ]
 
     # Users: the deleted ones gone, the neighbours kept.
     remaining = sorted(item["id"]["S"] for item in scan_all(db, settings.users_table))
@@ -148,16 +152,16 @@ def test_batches_stay_within_aws_limits_for_many_users(aws):
     put_items(db, settings.scoreboards_table, [scoreboard("week", entries)])
 
     deletes = record_params(clients.s3, "DeleteObjects")
-    writes = record_params(db, "BatchWriteItem")
+    puts = record_params(db, "PutItem")
     outcomes = run_cascade(clients, settings, as_of, ids)
 
     assert outcomes.count(DELETED) == 60
     assert [len(call["Delete"]["Objects"]) for call in deletes] == [1000, 108]
     assert keys_under(clients.s3, bucket) == ["keep-0/file-00000.txt", "keep-0/file-00001.txt"]
 
-    sizes = [len(call["RequestItems"][settings.emails_table]) for call in writes]
-    assert sum(sizes) == 40
-    assert max(sizes) <= 25
+    email_puts = [call for call in puts if call["TableName"] == settings.emails_table]
+    assert len(email_puts) == 40  # only the missing addresses, each conditional
+    assert {call["ConditionExpression"] for call in email_puts} == {"attribute_not_exists(#id)"}
     emails = {item["id"]["S"]: item for item in scan_all(db, settings.emails_table)}
     assert set(emails) == {f"{uid}@example.com" for uid in ids}
     for item in existing:
@@ -172,7 +176,9 @@ def test_batches_stay_within_aws_limits_for_many_users(aws):
 def test_user_who_came_back_before_the_cascade_keeps_everything(aws):
     clients, settings = aws
     db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
-    put_items(db, settings.users_table, [delete_candidate("back", as_of), delete_candidate("gone", as_of)])
+    put_items(
+        db, settings.users_table, [delete_candidate("back", as_of), delete_candidate("gone", as_of)]
+    )
     back_files = put_files(clients.s3, bucket, "back/", 3)
     put_files(clients.s3, bucket, "gone/", 3)
     put_items(db, settings.features_table, [feature("f1", "back"), feature("f2", "gone")])
@@ -231,7 +237,10 @@ def test_user_changed_during_the_cascade_keeps_the_user_item(aws, initial, updat
     put_items(
         db,
         settings.users_table,
-        [delete_candidate("changed", as_of, **initial), delete_candidate("other", as_of, **initial)],
+        [
+            delete_candidate("changed", as_of, **initial),
+            delete_candidate("other", as_of, **initial),
+        ],
     )
 
     def app_writes() -> None:
@@ -333,3 +342,17 @@ def test_existing_address_is_never_overwritten_and_missing_one_is_written(aws):
         {"id": s("b@example.com")},
         kept,
     ]
+
+
+def test_an_address_the_app_writes_after_the_check_is_not_overwritten(aws):
+    clients, settings = aws
+    db = clients.dynamodb
+    app_item = {"id": s("late@example.com"), "source": s("signup")}
+
+    def app_writes_it_now(**_: object) -> None:  # right after the job read the emails table
+        db.put_item(TableName=settings.emails_table, Item=app_item)
+
+    db.meta.events.register_first("after-call.dynamodb.BatchGetItem", app_writes_it_now)
+    emails_table.archive_addresses(db, settings.emails_table, ["late@example.com"])
+    db.meta.events.unregister("after-call.dynamodb.BatchGetItem", app_writes_it_now)
+    assert get_item(db, settings.emails_table, "late@example.com") == app_item

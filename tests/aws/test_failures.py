@@ -104,7 +104,9 @@ def test_scoreboard_write_failure_fails_only_the_users_on_that_board(aws):
     db = clients.dynamodb
     week = [board_entry("x", 1), board_entry("bad", 2)]
     month = [board_entry("ok1", 1), board_entry("y", 2), board_entry("ok2", 3)]
-    put_items(db, settings.scoreboards_table, [scoreboard("week", week), scoreboard("month", month)])
+    put_items(
+        db, settings.scoreboards_table, [scoreboard("week", week), scoreboard("month", month)]
+    )
     fault = fail_when(
         db,
         "UpdateItem",

@@ -177,7 +177,9 @@ def test_ses_refusal_releases_the_claim_for_a_later_run(aws):
     clients, settings = aws
     as_of = now_ms()
     put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
-    unverified = render_warning(settings.product_name, settings.app_url, "unverified.example", Policy())
+    unverified = render_warning(
+        settings.product_name, settings.app_url, "unverified.example", Policy()
+    )
     failures = FailureLog()
 
     outcomes = warn_users(

@@ -67,10 +67,10 @@ def test_launch_with_default_config_uses_the_run_creation_time(aws) -> None:
     )
     assert result.success
     record = instance.get_run_record_by_id(result.run_id)
-    decisions = [
+    decisions = next(
         e
         for e in result.get_asset_materialization_events()
         if e.asset_key.path == ["user_decisions"]
-    ][0].materialization.metadata
+    ).materialization.metadata
     created = record.create_timestamp.astimezone(UTC).isoformat(timespec="milliseconds")
     assert decisions["as_of"].value.startswith(created[:19])
