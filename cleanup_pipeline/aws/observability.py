@@ -53,3 +53,15 @@ def report_failure(user_id: str, step: str, run_id: str, error: BaseException) -
         scope.set_tag("run_id", run_id)
         scope.set_context("user", {"id": user_id, "step": step, "run_id": run_id})
         sentry_sdk.capture_exception(error)
+
+
+def report_guard_failure(name: str, count: int, limit: float, reason: str, run_id: str) -> None:
+    """Log and report a guard that stopped the run's actions."""
+    log.error("guard %s failed in run %s: %s", name, run_id, reason)
+    if _initialised_dsn is None:
+        return
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("guard", name)
+        scope.set_tag("run_id", run_id)
+        scope.set_context("guard", {"rule": name, "count": count, "limit": limit, "why": reason})
+        sentry_sdk.capture_message(f"cleanup guard {name} failed: {reason}", level="error")
