@@ -1,6 +1,7 @@
 """Guards against mass action (SPEC §5): pure functions of the decision counts."""
 
 import math
+import statistics
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -92,4 +93,58 @@ def warnings_within_limit(
         limits.max_notify_fraction,
         limits,
         allow_mass_action,
+    )
+
+
+@dataclass(frozen=True)
+class HistoryLimits:
+    factor: float = 5.0
+    window: int = 7
+    min_runs: int = 3
+
+
+def matches_history(
+    name: str,
+    label: str,
+    count: int,
+    past_counts: list[int],
+    limits: GuardLimits,
+    history: HistoryLimits,
+    allow_mass_action: bool = False,
+) -> GuardResult:
+    """`count` is at most `factor` x the median of the last `window` successful runs' counts,
+    checked once `min_runs` earlier runs exist and the count exceeds the guard floor.
+    `past_counts` is ordered oldest to newest."""
+    recent = past_counts[-history.window :]
+    if len(recent) < history.min_runs:
+        return GuardResult(
+            name,
+            True,
+            count,
+            float("inf"),
+            f"{count} {label}: {len(recent)} earlier runs, history applies from {history.min_runs}",
+        )
+    median = statistics.median(recent)
+    limit = history.factor * median
+    if allow_mass_action:
+        return GuardResult(
+            name, True, count, limit, f"{count} {label}: lifted by allow_mass_action"
+        )
+    if count <= limits.min_guarded_count:
+        return GuardResult(
+            name,
+            True,
+            count,
+            limit,
+            f"{count} {label} is within the floor of {limits.min_guarded_count}",
+        )
+    passed = count <= limit
+    verdict = "within" if passed else "over"
+    return GuardResult(
+        name,
+        passed,
+        count,
+        limit,
+        f"{count} {label} is {verdict} {history.factor:g} x the median ({median:g}) of the last "
+        f"{len(recent)} successful runs",
     )

@@ -8,6 +8,7 @@ import pandas as pd
 from cleanup_pipeline.core import guards
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import DELETE, NOTIFY, classify, count_decisions
+from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.frame_types import (
     DecisionsFrame,
     DeletionCandidates,
@@ -28,6 +29,15 @@ def user_decisions(
     """The decision rules applied to every user at the run's `as_of`: invalid, exempt, active,
     waiting, notify or delete, each with its reason."""
     as_of = run_options.as_of_ms(context)
+    # Recorded on the run whatever launched it (UI, schedule or CLI), so history shows it.
+    context.instance.add_run_tags(
+        context.run.run_id,
+        {
+            "as_of": format_ms(as_of),
+            "cleanup_pipeline/dry_run": str(run_options.dry_run).lower(),
+            "cleanup_pipeline/allow_mass_action": str(run_options.allow_mass_action).lower(),
+        },
+    )
     decisions = classify(users_snapshot, as_of, int(time.time() * 1000), cleanup_policy.policy())
     counts = count_decisions(decisions)
     reasons = decisions.groupby(["decision", "reason"], observed=True).size()
@@ -69,53 +79,66 @@ def deletion_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]
     )
 
 
-def _result(result: guards.GuardResult) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=result.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=result.reason,
-        metadata={
-            "rule": dg.MetadataValue.text(result.name),
-            "count": dg.MetadataValue.int(result.count),
-            "limit": dg.MetadataValue.float(float(result.limit)),
-            "why": dg.MetadataValue.text(result.reason),
-        },
+def _guards(
+    context: dg.AssetCheckExecutionContext,
+    user_decisions: pd.DataFrame,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+) -> tuple[list[guards.GuardResult], list[guards.GuardResult]]:
+    counts = count_decisions(user_decisions)
+    history = guarding.past_counts(context.instance, context.run.run_id)
+    allow = run_options.allow_mass_action
+    return (
+        guarding.deletion_guards(counts, history, cleanup_policy, allow),
+        guarding.warning_guards(counts, history, cleanup_policy, allow),
     )
 
 
-@dg.asset_check(
-    asset=deletion_candidates, blocking=True, additional_ins={"user_decisions": dg.AssetIn()}
-)
-def invalid_share_within_limit(
-    user_decisions: pd.DataFrame, cleanup_policy: CleanupPolicy
-) -> dg.AssetCheckResult:
-    """Too many malformed users means bad data: nobody is warned or deleted this run."""
-    return _result(guards.invalid_share(count_decisions(user_decisions), cleanup_policy.limits()))
+def _check(name: str, asset: str, description: str) -> dg.AssetChecksDefinition:
+    """One blocking guard check; `name` is the guard's rule name."""
 
-
-@dg.asset_check(
-    asset=deletion_candidates, blocking=True, additional_ins={"user_decisions": dg.AssetIn()}
-)
-def deletions_within_limit(
-    user_decisions: pd.DataFrame, cleanup_policy: CleanupPolicy, run_options: RunOptions
-) -> dg.AssetCheckResult:
-    """A batch of deletions far larger than usual is stopped until an operator allows it."""
-    return _result(
-        guards.deletions_within_limit(
-            count_decisions(user_decisions), cleanup_policy.limits(), run_options.allow_mass_action
-        )
+    @dg.asset_check(
+        name=name,
+        asset=asset,
+        blocking=True,
+        description=description,
+        additional_ins={"user_decisions": dg.AssetIn()},
     )
+    def guard_check(
+        context: dg.AssetCheckExecutionContext,
+        user_decisions: pd.DataFrame,
+        cleanup_policy: CleanupPolicy,
+        run_options: RunOptions,
+    ) -> dg.AssetCheckResult:
+        deletion, warning = _guards(context, user_decisions, cleanup_policy, run_options)
+        result = next(r for r in deletion + warning if r.name == name)
+        return guarding.check_result(result, context.run.run_id)
+
+    return guard_check
 
 
-@dg.asset_check(
-    asset=notify_candidates, blocking=True, additional_ins={"user_decisions": dg.AssetIn()}
+invalid_share_within_limit = _check(
+    "invalid_share_within_limit",
+    "deletion_candidates",
+    "Too many malformed users means bad data: nobody is warned or deleted this run.",
 )
-def warnings_within_limit(
-    user_decisions: pd.DataFrame, cleanup_policy: CleanupPolicy, run_options: RunOptions
-) -> dg.AssetCheckResult:
-    """A batch of warnings far larger than usual is stopped until an operator allows it."""
-    return _result(
-        guards.warnings_within_limit(
-            count_decisions(user_decisions), cleanup_policy.limits(), run_options.allow_mass_action
-        )
-    )
+deletions_within_limit = _check(
+    "deletions_within_limit",
+    "deletion_candidates",
+    "Deletions above max(25, 5% of valid users) wait for an operator's allow_mass_action.",
+)
+deletions_match_history = _check(
+    "deletions_match_history",
+    "deletion_candidates",
+    "Deletions above 5x the median of the last 7 successful runs wait for an operator.",
+)
+warnings_within_limit = _check(
+    "warnings_within_limit",
+    "notify_candidates",
+    "Warnings above max(25, 20% of valid users) wait for an operator's allow_mass_action.",
+)
+warnings_match_history = _check(
+    "warnings_match_history",
+    "notify_candidates",
+    "Warnings above 5x the median of the last 7 successful runs wait for an operator.",
+)

@@ -10,6 +10,7 @@ from cleanup_pipeline.actions.cascade import CascadeBatch, CascadeContext
 from cleanup_pipeline.actions.outcomes import DRY_RUN
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.observability import report_failure
+from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
@@ -48,6 +49,7 @@ def confirm_deletion_candidates(
         for user_id in user_ids:
             batch.outcomes.add(user_id, DRY_RUN)
         return batch
+    guarding.enforce_before_actions(context, cleanup_policy, run_options.allow_mass_action)
     return cascade.confirm_candidates(_context(context, aws, cleanup_policy, run_options), user_ids)
 
 

@@ -18,9 +18,15 @@ def _write(
     run_options: RunOptions,
 ) -> str:
     settings = aws.settings()
-    location = report_location(
-        settings.reports_location, format_ms(run_options.as_of_ms(context)), context.run.run_id
-    )
+    as_of = format_ms(run_options.as_of_ms(context))
+    # Stored in the Parquet file's metadata; pandas restores it as `DataFrame.attrs`.
+    report.attrs = {
+        "run_id": context.run.run_id,
+        "as_of": as_of,
+        "dry_run": run_options.dry_run,
+        "allow_mass_action": run_options.allow_mass_action,
+    }
+    location = report_location(settings.reports_location, as_of, context.run.run_id)
     s3 = aws.clients().s3 if location.startswith("s3://") else None
     return write_report(report, location, s3)
 

@@ -9,7 +9,7 @@ from cleanup_pipeline.aws.clients import AwsClients, make_clients
 from cleanup_pipeline.aws.observability import init_sentry
 from cleanup_pipeline.aws.settings import Settings, load_settings
 from cleanup_pipeline.core.as_of import parse_as_of
-from cleanup_pipeline.core.guards import GuardLimits
+from cleanup_pipeline.core.guards import GuardLimits, HistoryLimits
 from cleanup_pipeline.core.policy import Policy
 
 
@@ -40,6 +40,9 @@ class CleanupPolicy(dg.ConfigurableResource):
     min_guarded_count: int = Field(25, description="Guard floor: counts up to this always pass.")
     max_delete_fraction: float = Field(0.05, description="Guard: deletions / valid users.")
     max_notify_fraction: float = Field(0.20, description="Guard: warnings / valid users.")
+    history_factor: float = Field(5.0, description="Guard: at most this x the usual count.")
+    history_window: int = Field(7, description="Guard: successful runs the median is taken over.")
+    history_min_runs: int = Field(3, description="Guard: earlier runs needed before it applies.")
     scan_segments: int = Field(4, description="DynamoDB parallel scan segments.")
     action_batch_size: int = Field(100, description="Users re-read and acted on per batch.")
     send_rate_per_second: float | None = Field(
@@ -55,6 +58,11 @@ class CleanupPolicy(dg.ConfigurableResource):
             notify_after_days=self.notify_after_days,
             delete_after_days=self.delete_after_days,
             exempt_user_ids=frozenset(self.exempt_user_ids),
+        )
+
+    def history(self) -> HistoryLimits:
+        return HistoryLimits(
+            factor=self.history_factor, window=self.history_window, min_runs=self.history_min_runs
         )
 
     def limits(self) -> GuardLimits:

@@ -8,6 +8,7 @@ from cleanup_pipeline.actions.outcomes import DRY_RUN, FAILED, SKIPPED, WARNED, 
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
 from cleanup_pipeline.aws.observability import report_failure
 from cleanup_pipeline.core.warning_email import render_warning
+from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
@@ -29,6 +30,7 @@ def warning_emails(
         for user_id in user_ids:
             outcomes.add(user_id, DRY_RUN)
     elif user_ids:
+        guarding.enforce_before_actions(context, cleanup_policy, run_options.allow_mass_action)
         settings, clients = aws.settings(), aws.clients()
         rate = effective_send_rate(
             cleanup_policy.send_rate_per_second, account_send_rate(clients.sesv2)
