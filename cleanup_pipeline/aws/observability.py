@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.logging import ignore_logger
 
 from cleanup_pipeline.core.masking import scrub_emails
@@ -16,7 +17,7 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_emails(value)
     if isinstance(value, dict):
-        return {key: _scrub(item) for key, item in value.items()}
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(item) for item in value]
     return value
@@ -38,6 +39,8 @@ def init_sentry(dsn: str | None, **options: Any) -> bool:
         )
         # Dagster logs every step failure itself; capture exceptions where they happen instead.
         ignore_logger("dagster")
+        # Failures are captured below with their context; their log line would be a second event.
+        ignore_logger(log.name)
         _initialised_dsn = dsn
     return True
 
@@ -49,9 +52,13 @@ def report_failure(user_id: str, step: str, run_id: str, error: BaseException) -
     if _initialised_dsn is None:
         return
     with sentry_sdk.new_scope() as scope:
+        scope.set_user({"id": user_id})
+        scope.set_tag("user_id", user_id)
         scope.set_tag("step", step)
         scope.set_tag("run_id", run_id)
-        scope.set_context("user", {"id": user_id, "step": step, "run_id": run_id})
+        scope.set_context("cleanup", {"user_id": user_id, "step": step, "run_id": run_id})
+        # One error can fail a whole batch: every user gets an event, not only the first.
+        DedupeIntegration.reset_last_seen()
         sentry_sdk.capture_exception(error)
 
 

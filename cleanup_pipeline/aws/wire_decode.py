@@ -37,8 +37,15 @@ def _wrong_type(values: list[dict[str, Any] | None], expected: str) -> list[int]
     return [i for i, v in enumerate(values) if v and expected not in v and "NULL" not in v]
 
 
-def _numbers(values: list[dict[str, Any] | None], label: str) -> tuple[pd.Series, np.ndarray]:
-    """Decode an optional N attribute: (Int64 series, per-row error text or None)."""
+def _numbers(
+    values: list[dict[str, Any] | None], label: str, huge_is_error: bool = True, up: bool = False
+) -> tuple[pd.Series, np.ndarray]:
+    """Decode an optional N attribute: (Int64 series, per-row error text or None).
+
+    A fraction is rounded down, or up with `up` (for ends compared as `end > as_of`, so that
+    rounding never ends an exemption early). Beyond ±2**53 a value is an error, or with
+    `huge_is_error=False` clamped to ±2**53, which keeps its order against any real time.
+    """
     raw = pa.array([v.get("N") if v else None for v in values], type=pa.string())
     try:
         parsed = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
@@ -46,9 +53,12 @@ def _numbers(values: list[dict[str, Any] | None], label: str) -> tuple[pd.Series
         parsed = pd.to_numeric(pd.Series(raw.to_pylist(), dtype=object), errors="coerce")
         parsed = parsed.to_numpy(dtype="float64", na_value=np.nan)
     is_number = raw.is_valid().to_numpy(zero_copy_only=False)
-    finite = np.isfinite(parsed) & (np.abs(np.nan_to_num(parsed)) < _MAX_EXACT)
+    finite = np.isfinite(parsed)
+    if huge_is_error:
+        finite &= np.abs(np.nan_to_num(parsed)) < _MAX_EXACT
     ok = is_number & finite
-    result = pd.array(np.floor(np.where(ok, parsed, 0)).astype("int64"), dtype="Int64")
+    kept = np.clip(np.where(ok, parsed, 0), -_MAX_EXACT, _MAX_EXACT)
+    result = pd.array((np.ceil if up else np.floor)(kept).astype("int64"), dtype="Int64")
     result[~ok] = pd.NA
     errors = np.full(len(values), None, dtype=object)
     errors[is_number & ~finite] = f"{label}: number out of range"
@@ -86,6 +96,8 @@ def _subscription(
     ends_at, errors = _numbers(
         [m.get("endsAt") if m is not None else None for m in maps],
         "subscription.endsAt",
+        huge_is_error=False,
+        up=True,
     )
     errors[_wrong_type(values, "M")] = "subscription: not a map"
     is_map = pd.Series([m is not None for m in maps], dtype="boolean")
@@ -110,7 +122,13 @@ def decode_items(items: list[Item]) -> pd.DataFrame:
     decoded: dict[str, Any] = {"id": ids}
     errors = [id_errors, email_errors]
     for name in NUMBER_ATTRIBUTES:
-        decoded[name], number_errors = _numbers([item.get(name) for item in items], name)
+        decoded[name], number_errors = _numbers(
+            [item.get(name) for item in items],
+            name,
+            # SPEC §3 rejects a huge lastVisitAt (future) but only non-numbers elsewhere.
+            huge_is_error=name == "lastVisitAt",
+            up=name == "freeTrialEnd",
+        )
         errors.append(number_errors)
     has_subscription, ends_at, subscription_errors = _subscription(
         [item.get("subscription") for item in items]

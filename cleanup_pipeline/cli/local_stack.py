@@ -15,6 +15,18 @@ from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 
 
+# One run of the cleanup job at a time on the local instance (see deploy/dagster.yaml).
+LOCAL_INSTANCE_CONFIG = """concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: "cleanup_pipeline/job"
+        value: "inactive_accounts_cleanup"
+        limit: 1
+telemetry:
+  enabled: false
+"""
+
+
 def _start_ui(port: int) -> subprocess.Popen:
     # A new session so that the whole process group (webserver, daemon, code servers) can be
     # stopped together; `dagster dev` ignores signals sent to it alone from a script.
@@ -52,6 +64,8 @@ def run_local(users: int, ui: bool, ui_port: int) -> int:
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(LOCAL_INSTANCE_CONFIG)
     os.environ.setdefault("CLEANUP_REPORTS_DIR", str(Path("reports").resolve()))
     with moto_server() as endpoint:
         os.environ.update(local_environment(endpoint))

@@ -19,13 +19,13 @@ def n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-def _user(user_id: str, **attributes: Any) -> dict[str, Any]:
+def user(user_id: str, **attributes: Any) -> dict[str, Any]:
     item: dict[str, Any] = {"id": {"S": user_id}, "email": {"S": f"{user_id}@example.com"}}
     item.update(attributes)
     return item
 
 
-def _warned(sent: int, **extra: Any) -> dict[str, Any]:
+def warned(sent: int, **extra: Any) -> dict[str, Any]:
     return {"accountDeletionEmailSentAt": n(sent), "lastVisitAt": n(sent - 61 * DAY_MS), **extra}
 
 
@@ -45,28 +45,26 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         {"accountDeletionEmailSentAt": n(A - 70 * DAY_MS), "lastVisitAt": n(A - 70 * DAY_MS)},
         "notify",
     ),
-    "waiting-30d": (_warned(A - GRACE), "waiting"),
-    "delete-30d-1ms": (_warned(A - GRACE - 1), "delete"),
-    "u1": (_warned(A - 45 * DAY_MS), "delete"),
+    "waiting-30d": (warned(A - GRACE), "waiting"),
+    "delete-30d-1ms": (warned(A - GRACE - 1), "delete"),
+    "u1": (warned(A - 45 * DAY_MS), "delete"),
     "u1x": ({"lastVisitAt": n(A - DAY_MS)}, "active"),
     "u10": ({"lastVisitAt": n(A - DAY_MS)}, "active"),
-    "trial-ends-later": (_warned(A - 45 * DAY_MS, freeTrialEnd=n(A + 1)), "exempt"),
-    "trial-ended-now": (_warned(A - 45 * DAY_MS, freeTrialEnd=n(A)), "delete"),
-    "lifetime": (_warned(A - 45 * DAY_MS, lifeTimeDeal={"BOOL": True}), "exempt"),
-    "lifetime-false": (_warned(A - 45 * DAY_MS, lifeTimeDeal={"BOOL": False}), "delete"),
+    "trial-ends-later": (warned(A - 45 * DAY_MS, freeTrialEnd=n(A + 1)), "exempt"),
+    "trial-ended-now": (warned(A - 45 * DAY_MS, freeTrialEnd=n(A)), "delete"),
+    "lifetime": (warned(A - 45 * DAY_MS, lifeTimeDeal={"BOOL": True}), "exempt"),
+    "lifetime-false": (warned(A - 45 * DAY_MS, lifeTimeDeal={"BOOL": False}), "delete"),
     "lifetime-zero": ({"lastVisitAt": n(A - 90 * DAY_MS), "lifeTimeDeal": n(0)}, "notify"),
     "subscriber-open": (
-        _warned(
-            A - 45 * DAY_MS, subscription={"M": {"id": {"S": "s1"}, "status": {"S": "active"}}}
-        ),
+        warned(A - 45 * DAY_MS, subscription={"M": {"id": {"S": "s1"}, "status": {"S": "active"}}}),
         "exempt",
     ),
     "subscriber-ends-later": (
-        _warned(A - 45 * DAY_MS, subscription={"M": {"endsAt": n(A + 1)}}),
+        warned(A - 45 * DAY_MS, subscription={"M": {"endsAt": n(A + 1)}}),
         "exempt",
     ),
     "subscription-ended-now": (
-        _warned(A - 45 * DAY_MS, subscription={"M": {"endsAt": n(A)}}),
+        warned(A - 45 * DAY_MS, subscription={"M": {"endsAt": n(A)}}),
         "delete",
     ),
     "subscription-null": (
@@ -76,7 +74,7 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "invalid-seconds": ({"lastVisitAt": n((A - 90 * DAY_MS) // 1000)}, "invalid"),
     "invalid-type": ({"lastVisitAt": {"S": "2026-01-01"}}, "invalid"),
     "invalid-subscription": (
-        _warned(A - 45 * DAY_MS, subscription={"S": "premium"}),
+        warned(A - 45 * DAY_MS, subscription={"S": "premium"}),
         "invalid",
     ),
 }
@@ -94,7 +92,7 @@ class Seeded:
     scoreboards: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _put_all(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+def put_all(client: Any, table: str, items: list[dict[str, Any]]) -> None:
     for start in range(0, len(items), 25):
         request = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
         while request:
@@ -106,11 +104,11 @@ PADDING = 420
 
 
 def seed_world(clients: AwsClients, settings: Settings, big_folder: int = BIG_FOLDER) -> Seeded:
-    users = {uid: _user(uid, **attrs) for uid, (attrs, _) in CASES.items()}
+    users = {uid: user(uid, **attrs) for uid, (attrs, _) in CASES.items()}
     users[NO_EMAIL] = {"id": {"S": NO_EMAIL}, "lastVisitAt": n(A - 90 * DAY_MS)}
     for i in range(PADDING):
-        users[f"pad-{i:04d}"] = _user(f"pad-{i:04d}", lastVisitAt=n(A - (i % 50) * DAY_MS))
-    _put_all(clients.dynamodb, settings.users_table, list(users.values()))
+        users[f"pad-{i:04d}"] = user(f"pad-{i:04d}", lastVisitAt=n(A - (i % 50) * DAY_MS))
+    put_all(clients.dynamodb, settings.users_table, list(users.values()))
 
     seeded = Seeded(users=users)
     for uid in ("u1", "u1x", "u10", "delete-30d-1ms", "active-60d", "waiting-30d"):
@@ -127,7 +125,7 @@ def seed_world(clients: AwsClients, settings: Settings, big_folder: int = BIG_FO
         "f-none": {"id": {"S": "f-none"}, "title": {"S": "Widgets"}},
         "f-waiting": {"id": {"S": "f-waiting"}, "proposedBy": {"S": "waiting-30d"}},
     }
-    _put_all(clients.dynamodb, settings.features_table, list(features.values()))
+    put_all(clients.dynamodb, settings.features_table, list(features.values()))
     seeded.features = features
 
     def entry(uid: str, score: int) -> dict[str, Any]:
@@ -152,9 +150,9 @@ def seed_world(clients: AwsClients, settings: Settings, big_folder: int = BIG_FO
             "syncedAt": n(A),
         },
     }
-    _put_all(clients.dynamodb, settings.scoreboards_table, list(boards.values()))
+    put_all(clients.dynamodb, settings.scoreboards_table, list(boards.values()))
     seeded.scoreboards = boards
-    _put_all(
+    put_all(
         clients.dynamodb,
         settings.emails_table,
         [{"id": {"S": "u1@example.com"}, "source": {"S": "signup"}}],
