@@ -1,13 +1,15 @@
 """Shared fixtures: a fake AWS environment (moto in-process) with the job's resources created."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import requests
 from moto import mock_aws
 
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
 from cleanup_pipeline.aws.settings import Settings, load_settings
-from cleanup_pipeline.local.emulator import LOCAL_ENV
+from cleanup_pipeline.local.emulator import LOCAL_ENV, local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 
 
@@ -30,3 +32,16 @@ def aws() -> Iterator[tuple[AwsClients, Settings]]:
         clients = make_clients(settings)
         provision(clients, settings)
         yield clients, settings
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A moto server on loopback, the job's environment pointing at it, a fresh DAGSTER_HOME."""
+    with moto_server() as endpoint:
+        # moto keeps its state per process, across servers: start from nothing.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        for key, value in local_environment(endpoint).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        (tmp_path / "dagster_home").mkdir()
+        yield endpoint

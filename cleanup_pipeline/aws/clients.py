@@ -4,6 +4,7 @@ Endpoints are not configured here on purpose: boto3 reads `AWS_ENDPOINT_URL` and
 `AWS_ENDPOINT_URL_<SERVICE>` itself, so the same code talks to AWS or to a local emulator.
 """
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,10 @@ RETRY_CONFIG = Config(
     max_pool_connections=32,
 )
 
+# At DEBUG these two log whole request and response bodies: every address the job reads or
+# writes. They stay at INFO whatever level the root logger is set to.
+WIRE_LOGGERS = ("botocore.endpoint", "botocore.parsers")
+
 
 @dataclass(frozen=True)
 class AwsClients:
@@ -29,6 +34,8 @@ class AwsClients:
 
 
 def make_clients(settings: Settings, session: boto3.Session | None = None) -> AwsClients:
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     session = session or boto3.Session()
     return AwsClients(
         dynamodb=session.client("dynamodb", region_name=settings.aws_region, config=RETRY_CONFIG),

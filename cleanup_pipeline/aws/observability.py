@@ -34,9 +34,9 @@ def init_sentry(dsn: str | None, **options: Any) -> bool:
     if not dsn:
         return False
     if _initialised_dsn != dsn:
-        sentry_sdk.init(
-            dsn=dsn, before_send=scrub_event, send_default_pii=False, max_breadcrumbs=20, **options
-        )
+        # Sentry's default collects no PII (user info, IPs); `send_default_pii` is deprecated
+        # and left unset so that the default event scrubber stays on.
+        sentry_sdk.init(dsn=dsn, before_send=scrub_event, max_breadcrumbs=20, **options)
         # Dagster logs every step failure itself; capture exceptions where they happen instead.
         ignore_logger("dagster")
         # Failures are captured below with their context; their log line would be a second event.

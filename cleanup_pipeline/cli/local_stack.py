@@ -14,7 +14,6 @@ from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 
-
 # One run of the cleanup job at a time on the local instance (see deploy/dagster.yaml).
 LOCAL_INSTANCE_CONFIG = """concurrency:
   runs:

@@ -2,9 +2,12 @@
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 LOCAL_ENV = {
@@ -18,11 +21,35 @@ LOCAL_ENV = {
 }
 
 
+_WRITES = ("put_item", "update_item", "delete_item")
+_write_lock = threading.RLock()
+
+
+def make_conditional_writes_atomic() -> None:
+    """DynamoDB applies a conditional write atomically; moto checks the condition and writes in
+    separate Python steps, so two requests served on two threads can both pass one condition.
+    Serialising moto's item writes restores DynamoDB's behaviour (idempotent)."""
+    for name in _WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_atomic", False):
+            continue
+
+        def atomic(
+            self: DynamoDBBackend, *args: Any, __original: Any = original, **kwargs: Any
+        ) -> Any:
+            with _write_lock:
+                return __original(self, *args, **kwargs)
+
+        atomic._atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, atomic)
+
+
 @contextmanager
 def moto_server(port: int = 0) -> Iterator[str]:
     """Start a moto server on 127.0.0.1 (any free port by default); yields its endpoint URL and
     stops it on exit."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    make_conditional_writes_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -1,23 +1,11 @@
-"""DynamoDB applies a conditional write atomically; moto checks the condition and then writes
-in separate Python steps, so two threads can both pass the same condition. Serialising moto's
-item writes restores DynamoDB's behaviour for the concurrency tests."""
-
-import threading
+"""moto made to apply conditional writes atomically, as DynamoDB does, for the concurrency tests
+that run several threads against in-process moto."""
 
 import pytest
-from moto.dynamodb.models import DynamoDBBackend
 
-_WRITES = ("put_item", "update_item", "delete_item")
+from cleanup_pipeline.local.emulator import make_conditional_writes_atomic
 
 
 @pytest.fixture(autouse=True)
-def atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    lock = threading.RLock()
-    for name in _WRITES:
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(self, *args, __original=original, **kwargs):
-            with lock:
-                return __original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
+def atomic_moto_writes() -> None:
+    make_conditional_writes_atomic()

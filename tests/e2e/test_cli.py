@@ -1,53 +1,19 @@
 """The console script end to end, against a moto server on 127.0.0.1."""
 
-import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import dagster as dg
 import pytest
-import requests
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.settings import load_settings
-from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
+from tests.e2e.cli_support import cli, sent_to
 from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    with moto_server() as endpoint:
-        for key, value in local_environment(endpoint).items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-        (tmp_path / "dagster_home").mkdir()
-        yield endpoint
-
-
-def cli(*args: str) -> tuple[int, dict, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "cleanup_pipeline.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=600,
-    )
-    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "{}"
-    return done.returncode, json.loads(last), done.stdout + done.stderr
-
-
-def sent_to(endpoint: str) -> list[str]:
-    data = requests.get(f"{endpoint}/moto-api/data.json", timeout=10).json()
-    messages = data.get("ses", {}).get("Message", [])
-    return [to for m in messages for to in m["destinations"]["ToAddresses"]]
 
 
 def test_cli_run_gives_the_spec_outcomes_in_the_instance_history(server: str) -> None:

@@ -1,0 +1,36 @@
+"""Running the console script against a moto server on 127.0.0.1."""
+
+import json
+import os
+import subprocess
+import sys
+
+import requests
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cleanup_pipeline.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+
+
+def finish_cli(process: subprocess.Popen) -> tuple[int, dict, str]:
+    """(exit status, the JSON object of the last stdout line, all output)."""
+    stdout, stderr = process.communicate(timeout=600)
+    last = stdout.strip().splitlines()[-1] if stdout.strip() else "{}"
+    return process.returncode, json.loads(last), stdout + stderr
+
+
+def cli(*args: str) -> tuple[int, dict, str]:
+    return finish_cli(start_cli(*args))
+
+
+def sent_to(endpoint: str) -> list[str]:
+    """Recipients of every email the server accepted."""
+    data = requests.get(f"{endpoint}/moto-api/data.json", timeout=10).json()
+    messages = data.get("ses", {}).get("Message", [])
+    return [to for m in messages for to in m["destinations"]["ToAddresses"]]

@@ -1,0 +1,36 @@
+"""Two runs of the job at once, as separate processes against one moto server: the conditional
+writes alone keep every guarantee (one warning per person, each deletion done exactly once)."""
+
+import time
+
+import pytest
+
+from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.local.provision import provision
+from tests.e2e.cli_support import finish_cli, sent_to, start_cli
+from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+
+pytestmark = pytest.mark.e2e
+
+
+def test_two_overlapping_runs_warn_once_and_delete_once(server: str) -> None:
+    settings = load_settings()
+    clients = make_clients(settings)
+    provision(clients, settings)
+    seeded = seed_world(clients, settings, big_folder=300)
+
+    before = int(time.time() * 1000)
+    first = start_cli("run", "--as-of", AS_OF_ISO)
+    second = start_cli("run", "--as-of", AS_OF_ISO)
+    results = [finish_cli(first), finish_cli(second)]
+    after = int(time.time() * 1000)
+
+    for code, summary, output in results:
+        assert code == 0, output
+        assert summary["counts"]["failed"] == 0
+    assert sum(s["counts"]["notified"] for _, s, _ in results) == len(NOTIFIED)
+    assert sum(s["counts"]["deleted"] for _, s, _ in results) == len(DELETED)
+    recipients = sent_to(server)
+    assert len(recipients) == len(set(recipients)) == len(NOTIFIED)
+    assert_final_state(clients, settings, seeded, recipients, before, after)
