@@ -1,0 +1,77 @@
+"""Render deploy/iam-policy.json for one deployment, from the job's own environment.
+
+    python deploy/render_policy.py --account 123456789012 > policy.json
+
+Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC §6), so the
+policy names exactly the tables, bucket, folders and sender the job will touch. The optional
+`WriteReports` statement is kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location.
+"""
+
+import argparse
+import json
+import re
+import string
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cleanup_pipeline.aws.settings import Settings, load_settings
+
+TEMPLATE = Path(__file__).with_name("iam-policy.json")
+REPORTS_SID = "WriteReports"
+
+
+def placeholders(settings: Settings, account: str) -> dict[str, str]:
+    """The value of every placeholder of the template for these settings."""
+    if not re.fullmatch(r"\d{12}", account):
+        raise ValueError(f"account must be a 12-digit AWS account id, got {account!r}")
+    if not settings.aws_region:
+        raise ValueError("AWS_REGION is not set: the tables' region is unknown")
+    values = {
+        "Account": account,
+        "Region": settings.aws_region,
+        "SesRegion": settings.ses_region or settings.aws_region,
+        "UsersTable": settings.users_table,
+        "FeaturesTable": settings.features_table,
+        "ScoreboardsTable": settings.scoreboards_table,
+        "EmailsTable": settings.emails_table,
+        "PublicBucket": settings.public_bucket_name,
+        "UserFolderPrefix": settings.user_folder_template.split("{id}")[0],
+        "EmailDomain": settings.email_domain,
+        "ReportsBucket": "",
+        "ReportsPrefix": "",
+    }
+    if settings.reports_location.startswith("s3://"):
+        bucket, _, prefix = settings.reports_location.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/")
+        values["ReportsBucket"] = bucket
+        values["ReportsPrefix"] = f"{prefix}/" if prefix else ""
+    # A wildcard character inside a value would silently widen the grant.
+    widening = {name: value for name, value in values.items() if re.search(r"[*?$]", value)}
+    if widening:
+        raise ValueError(f"placeholder values must not contain '*', '?' or '$': {widening}")
+    return values
+
+
+def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
+    """The policy with every placeholder substituted; `WriteReports` dropped when reports are
+    not written to S3. An unknown placeholder raises KeyError."""
+    policy = json.loads(string.Template(template).substitute(values))
+    if not values.get("ReportsBucket"):
+        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != REPORTS_SID]
+    return policy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--account", required=True, help="AWS account id of the tables and SES")
+    args = parser.parse_args(argv)
+    policy = render(TEMPLATE.read_text(), placeholders(load_settings(), args.account))
+    json.dump(policy, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,200 @@
+"""deploy/iam-policy.json grants exactly what the job uses: every AWS call of a full run is
+allowed, and every grant is needed by some call."""
+
+import ast
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import botocore.session
+import pytest
+from botocore import xform_name
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from cleanup_pipeline.aws.settings import load_settings
+from tests.e2e import recording
+from tests.e2e.world import DELETED, seed_world
+from tests.security import job
+from tests.security.iam import (
+    OPERATIONS,
+    Call,
+    Request,
+    UnknownOperation,
+    allowed,
+    requests_for,
+    unused_grants,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = DEFAULT_ACCOUNT_ID
+REPORTS_BUCKET = "increaser-ops"
+
+
+def _render_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("render_policy", ROOT / "deploy/render_policy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_policy = _render_module()
+
+
+def rendered_policy() -> dict:
+    """The policy as an operator renders it for the current environment."""
+    values = render_policy.placeholders(load_settings(), ACCOUNT)
+    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
+
+
+def full_policy() -> dict:
+    values = {
+        **render_policy.placeholders(load_settings(), ACCOUNT),
+        "ReportsBucket": REPORTS_BUCKET,
+        "ReportsPrefix": "cleanup/",
+    }
+    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
+
+
+@pytest.mark.parametrize("reports", ["local", "s3"])
+def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
+    aws, monkeypatch, reports
+) -> None:
+    clients, settings = aws
+    if reports == "s3":
+        clients.s3.create_bucket(Bucket=REPORTS_BUCKET)
+        monkeypatch.setenv("CLEANUP_REPORTS_DIR", f"s3://{REPORTS_BUCKET}/cleanup")
+    seed_world(clients, settings, big_folder=3)
+    result = job.run_job()
+    assert result.success
+    assert {c.params.get("Prefix") for c in job.CALLS if c.operation == "ListObjectsV2"} == {
+        f"{uid}/" for uid in DELETED
+    }
+
+    policy = rendered_policy()
+    has_reports_grant = any(s["Sid"] == "WriteReports" for s in policy["Statement"])
+    assert has_reports_grant is (reports == "s3")
+    assert [c.operation for c in job.CALLS] == [name for name, _ in recording.CALLS]
+    requests = [r for call in job.CALLS for r in requests_for(call, ACCOUNT)]
+    denied = [
+        f"{r.call} needs {r.action} on {r.resource} {r.context}"
+        for r in requests
+        if not allowed(policy, r)
+    ]
+    assert denied == []
+    assert unused_grants(policy, requests) == []
+    if reports == "s3":
+        # The candidate report, then the final one, at the same key.
+        assert sum(c.operation == "PutObject" for c in job.CALLS) == 2
+        listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
+        assert [o["Key"] for o in listed["Contents"]] == [
+            f"cleanup/2026-06-01_{result.run_id}.parquet"
+        ]
+
+
+def test_the_policy_denies_what_the_job_must_not_do() -> None:
+    """The evaluator is strict: neighbouring resources, other actions and unconditioned
+    listings are denied, so the run test above cannot pass by accident."""
+    policy = full_policy()
+    bucket, table = "increaser-public", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table"
+
+    def s3(action: str, arn: str, **context: str) -> Request:
+        return Request(action, f"arn:aws:s3:::{arn}", context)
+
+    sender = {"ses:FromAddress": "noreply@increaser.local"}
+    identity = f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/increaser.local"
+    assert allowed(policy, s3("s3:ListBucket", bucket, **{"s3:prefix": "u1/"}))
+    assert allowed(policy, s3("s3:DeleteObject", f"{bucket}/u1/a.txt"))
+    assert allowed(policy, Request("ses:SendEmail", identity, sender))
+    assert allowed(policy, Request("dynamodb:DeleteItem", f"{table}/users"))
+    for request in (
+        s3("s3:ListBucket", bucket),  # the whole bucket
+        s3("s3:ListBucket", bucket, **{"s3:prefix": ""}),
+        s3("s3:ListBucket", "another-bucket", **{"s3:prefix": "u1/"}),
+        s3("s3:DeleteObject", f"{bucket}/index.html"),  # not in a user folder
+        s3("s3:DeleteObject", f"{REPORTS_BUCKET}/cleanup/x.parquet"),
+        s3("s3:GetObject", f"{bucket}/u1/a.txt"),
+        s3("s3:PutObject", f"{REPORTS_BUCKET}/elsewhere/x.parquet"),
+        s3("s3:PutObject", f"{bucket}/u1/x.parquet"),
+        Request("ses:SendEmail", identity, {"ses:FromAddress": "ceo@increaser.local"}),
+        Request("ses:SendEmail", identity),
+        Request("ses:SendEmail", f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/other.com", sender),
+        Request("dynamodb:DeleteItem", f"{table}/emails"),
+        Request("dynamodb:DeleteItem", f"{table}/features"),
+        Request("dynamodb:Scan", f"{table}/emails"),
+        Request("dynamodb:PutItem", f"{table}/users"),
+        Request("dynamodb:DeleteTable", f"{table}/users"),
+        Request("dynamodb:UpdateItem", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/users"),
+        Request("dynamodb:UpdateItem", "arn:aws:dynamodb:us-east-1:999999999999:table/users"),
+    ):
+        assert not allowed(policy, request), request
+
+
+def test_an_unused_grant_is_reported() -> None:
+    policy = full_policy()
+    policy["Statement"][0]["Action"].append("dynamodb:GetItem")
+    scoreboard = Request("dynamodb:GetItem", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/x")
+    assert f"UsersTable: dynamodb:GetItem on {policy['Statement'][0]['Resource']}" in (
+        unused_grants(policy, [scoreboard])
+    )
+
+
+def test_an_operation_outside_the_mapping_is_an_error() -> None:
+    with pytest.raises(UnknownOperation, match="dynamodb:DeleteTable"):
+        requests_for(Call("dynamodb", "us-east-1", "DeleteTable", {"TableName": "users"}), ACCOUNT)
+
+
+def _operations_named_in_code() -> set[tuple[str, str]]:
+    """(service, operation) for every boto3 client method the job's code refers to, including
+    paginators; the emulator and demo-data code under local/ is not part of the job."""
+    models = {
+        name: botocore.session.get_session().get_service_model(name)
+        for name in ("dynamodb", "s3", "sesv2")
+    }
+    by_method = {
+        xform_name(operation): (service, operation)
+        for service, model in models.items()
+        for operation in model.operation_names
+    }
+    found: set[tuple[str, str]] = set()
+    package = ROOT / "cleanup_pipeline"
+    for path in package.rglob("*.py"):
+        if path.relative_to(package).parts[0] == "local":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in by_method:
+                found.add(by_method[node.attr])
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get_paginator"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.add(by_method[node.args[0].value])
+    return found
+
+
+def test_the_mapping_covers_exactly_the_operations_the_code_uses() -> None:
+    """A new boto3 call anywhere in the job's code fails here until it is mapped (and the policy
+    reviewed), even on code paths the run above does not take."""
+    assert _operations_named_in_code() == set(OPERATIONS)
+
+
+def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypatch) -> None:
+    monkeypatch.setenv("PUBLIC_BUCKET_USER_FOLDER", "users/{id}/")
+    monkeypatch.setenv("CLEANUP_REPORTS_DIR", "s3://ops-reports/cleanup/")
+    policy = rendered_policy()
+    text = json.dumps(policy)
+    assert "${" not in text
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ListUserFolders"]["Condition"]["StringLike"]["s3:prefix"] == "users/*/"
+    assert by_sid["DeleteUserFiles"]["Resource"] == "arn:aws:s3:::increaser-public/users/*/*"
+    assert by_sid["WriteReports"]["Resource"] == "arn:aws:s3:::ops-reports/cleanup/*.parquet"
+    assert by_sid["SendWarnings"]["Resource"] == (
+        f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/increaser.local"
+    )
+    monkeypatch.setenv("USERS_TABLE_NAME", "users*")
+    with pytest.raises(ValueError, match="must not contain"):
+        rendered_policy()

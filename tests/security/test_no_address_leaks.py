@@ -1,0 +1,72 @@
+"""No email address in logs, the run's event log (UI metadata, check descriptions, errors),
+Sentry events or the report, on a run where users fail with their address in the error."""
+
+import logging
+from typing import Any
+
+import dagster as dg
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e import recording
+from tests.e2e.world import DELETED, NOTIFIED, seed_world
+from tests.security import job
+from tests.security.sentry_capture import CapturingTransport
+
+
+def archive_fails_for(address: str) -> Any:
+    """A fault: the emails table rejects the address, naming it in the error."""
+
+    def fault(operation: str, params: dict[str, Any]) -> None:
+        if operation == "PutItem" and params["Item"]["id"] == {"S": address}:
+            message = f"One or more parameter values were invalid: item {address} is too large"
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": message}}, "PutItem"
+            )
+
+    return fault
+
+
+def leaked(addresses: list[str], text: str) -> list[str]:
+    return [address for address in addresses if address in text]
+
+
+@pytest.fixture
+def instance(tmp_path):
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
+        yield instance
+
+
+def test_no_address_leaves_the_run(
+    aws, instance: dg.DagsterInstance, sentry_events: CapturingTransport, caplog
+) -> None:
+    clients, settings = aws
+    seeded = seed_world(clients, settings, big_folder=3)
+    addresses = sorted(i["email"]["S"] for i in seeded.users.values() if "email" in i)
+    refused, unarchivable = f"{NOTIFIED[0]}@example.com", f"{DELETED[0]}@example.com"
+    recording.FAULTS += [job.ses_refuses(refused), archive_fails_for(unarchivable)]
+
+    caplog.set_level(logging.DEBUG)
+    result = job.run_job(instance=instance)
+    assert not result.success
+
+    report = job.report_of(result)
+    failed = report[report["outcome"] == "failed"]
+    assert {"send", "emails"} <= set(failed["step"])
+    assert failed["error"].str.contains("***@example.com", regex=False).all()  # masked, present
+    assert sentry_events.events()
+    # The error paths did log (masked); Dagster's own console lines are the event log below.
+    assert f"{refused[0]}***@example.com" in caplog.text
+
+    records = instance.all_logs(result.run_id)
+    kinds = {r.dagster_event.event_type for r in records if r.dagster_event}
+    assert dg.DagsterEventType.ASSET_MATERIALIZATION in kinds
+    assert dg.DagsterEventType.ASSET_CHECK_EVALUATION in kinds
+    event_log = "\n".join(dg.serialize_value(record) for record in records)
+    run = dg.serialize_value(instance.get_run_by_id(result.run_id))
+    assert leaked(addresses, event_log) == []
+    assert leaked(addresses, run) == []
+    assert leaked(addresses, caplog.text) == []
+    assert leaked(addresses, sentry_events.serialized()) == []
+    assert leaked(addresses, report.to_csv()) == []
+    assert leaked(addresses, job.report_of(result, "candidate_report").to_csv()) == []
