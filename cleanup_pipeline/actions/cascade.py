@@ -16,6 +16,7 @@ from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.aws.settings import Settings
+from cleanup_pipeline.aws.users_table import read_users
 from cleanup_pipeline.aws.wire_decode import Item
 from cleanup_pipeline.core.decisions import DELETE
 from cleanup_pipeline.core.policy import Policy
@@ -47,6 +48,10 @@ class CascadeContext:
     on_failure: FailureHook | None = None
 
 
+def _without_email(item: Item) -> Item:
+    return {name: value for name, value in item.items() if name != "email"}
+
+
 def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch:
     """Consistent re-read; only users who are still delete candidates enter the cascade."""
     batch = CascadeBatch(items={})
@@ -59,7 +64,8 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
         for user_id in user_ids:
             batch.fail(user_id, "recheck", error, ctx.on_failure)
         return batch
-    batch.items = items
+    # Addresses are personal data and the batch is stored between steps: keep them out of it.
+    batch.items = {user_id: _without_email(item) for user_id, item in items.items()}
     for user_id, why in dropped.items():
         batch.outcomes.add(user_id, SKIPPED, "recheck", why)
     return batch
@@ -125,11 +131,12 @@ def prune_scoreboards(
 
 
 def archive_emails(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
-    """Keep each address in the emails table (written only where missing)."""
+    """Keep each address in the emails table (written only where missing). The addresses are
+    read here, consistently, rather than carried between steps."""
     try:
-        emails_table.archive_addresses(
-            ctx.dynamodb, ctx.settings.emails_table, [email_of(i) for i in batch.items.values()]
-        )
+        current = read_users(ctx.dynamodb, ctx.settings.users_table, list(batch.items))
+        addresses = [email_of(item) for item in current.values() if "email" in item]
+        emails_table.archive_addresses(ctx.dynamodb, ctx.settings.emails_table, addresses)
     except Exception as error:
         for user_id in list(batch.items):
             batch.fail(user_id, "emails", error, ctx.on_failure)

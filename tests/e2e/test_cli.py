@@ -1,5 +1,6 @@
 """The console script end to end, against a moto server on 127.0.0.1."""
 
+import os
 import time
 from pathlib import Path
 
@@ -48,6 +49,12 @@ def test_cli_run_gives_the_spec_outcomes_in_the_instance_history(server: str) ->
     again_code, again, _ = cli("run", "--as-of", AS_OF_ISO)
     assert again_code == 0 and again["counts"]["notified"] == again["counts"]["deleted"] == 0
     assert len(sent_to(server)) == len(NOTIFIED)
+
+    # What flows between steps is stored under DAGSTER_HOME: never an address in it.
+    stored = b"".join(
+        p.read_bytes() for p in Path(os.environ["DAGSTER_HOME"]).rglob("*") if p.is_file()
+    )
+    assert stored and not [uid for uid in seeded.users if f"{uid}@example.com".encode() in stored]
 
     runs = dg.DagsterInstance.get().get_runs()
     assert {r.run_id for r in runs} >= {dry["run_id"], summary["run_id"], again["run_id"]}
