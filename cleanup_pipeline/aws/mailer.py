@@ -16,8 +16,10 @@ from cleanup_pipeline.core.warning_email import WarningEmail
 
 DEFAULT_SEND_RATE = 14.0
 
+# Errors after which the request certainly never reached SES.
+NEVER_SENT = (EndpointConnectionError, ConnectTimeoutError)
 # Errors after which SES certainly did not accept the message: safe to try again next run.
-NOT_ACCEPTED = (ClientError, EndpointConnectionError, ConnectTimeoutError)
+NOT_ACCEPTED = (ClientError, *NEVER_SENT)
 
 
 class SendRateLimiter:
@@ -57,8 +59,27 @@ def effective_send_rate(configured: float | None, account: float | None) -> floa
     return min(candidates) if candidates else DEFAULT_SEND_RATE
 
 
+def _no_resend_after_lost_answer(caught_exception: Exception | None = None, **_: Any) -> Any:
+    """`needs-retry` handler for SendEmail. When the answer was lost (read timeout, connection
+    closed mid-request), SES may have accepted the message, and sending it again could warn the
+    person twice: returning False stops botocore from retrying. Error answers from SES and
+    requests that never left are retried as usual (None lets the retry handler decide)."""
+    if caught_exception is not None and not isinstance(caught_exception, NEVER_SENT):
+        return False
+    return None
+
+
 def send_warning(client: Any, message: WarningEmail, to: str) -> int:
-    """Send one warning; returns the wall-clock time (ms) at which SES accepted it."""
+    """Send one warning; returns the wall-clock time (ms) at which SES accepted it.
+
+    Never sent twice by the client's own retries: a send whose answer was lost raises (the
+    caller keeps the warning pending) instead of being resent."""
+    # Registered first (once per client), so that its "no retry" wins over the retry handler.
+    client.meta.events.register_first(
+        "needs-retry.sesv2.SendEmail",
+        _no_resend_after_lost_answer,
+        unique_id="cleanup_pipeline.no_resend_after_lost_answer",
+    )
     client.send_email(
         FromEmailAddress=message.sender,
         Destination={"ToAddresses": [to]},

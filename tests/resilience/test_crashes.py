@@ -1,0 +1,95 @@
+"""The process running the job dies between two steps: right before the n-th call of an AWS
+operation, nothing it would still do reaches AWS. Whatever the crash point, the state it leaves
+is safe, and later runs finish the work exactly: every deleted user's data gone, every warning
+sent once, except a warning SES accepted whose confirmation never got written; that one goes out
+again once the claim's lease is over, and nothing else does."""
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.world import NOTIFIED, seed_world
+from tests.resilience.faults import (
+    CrashPoint,
+    assert_safe,
+    claimed,
+    faults,
+    now_ms,
+    prepare,
+    recover,
+    run_job,
+    sent_to,
+)
+
+
+@pytest.fixture(autouse=True)
+def _harness(monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare(monkeypatch)
+
+
+def table(name: str) -> Any:
+    return lambda params: params.get("TableName") == name
+
+
+def users_update(prefix: str) -> Any:
+    return lambda params: (
+        params.get("TableName") == "users" and params["UpdateExpression"].startswith(prefix)
+    )
+
+
+CASCADE = [
+    CrashPoint("DeleteObjects, every folder listed", "DeleteObjects"),
+    CrashPoint("the read_references op (features Scan)", "Scan", 1, table("features")),
+    CrashPoint("the 2nd feature UpdateItem of u1", "UpdateItem", 2, table("features")),
+    CrashPoint("the 2nd scoreboard UpdateItem", "UpdateItem", 2, table("scoreboards")),
+    CrashPoint("the 1st emails PutItem", "PutItem", 1, table("emails")),
+    CrashPoint("the 1st user DeleteItem", "DeleteItem", 1),
+]
+
+
+@pytest.mark.parametrize("point", CASCADE, ids=lambda p: p.label)
+def test_crash_in_the_cascade_is_finished_by_the_next_run(aws, point) -> None:
+    clients, settings = aws
+    seeded = seed_world(clients, settings, big_folder=3)
+    before = now_ms()
+    with faults(crash=point) as plan:
+        crashed = run_job()
+    assert plan.crashed, f"the run never reached {point.label}"
+    assert not crashed.success
+    in_flight = assert_safe(clients, settings, seeded)
+    assert not in_flight.sent and not in_flight.unsent
+    recover(clients, settings, seeded, before, in_flight)
+
+
+CLAIM, CONFIRM = users_update("SET #n"), users_update("SET #sent")
+
+# (crash point, whether a warning is left sent but unconfirmed, whether one is left claimed but
+# unsent; None where it depends on how the sending threads interleave)
+NOTIFY = [
+    (CrashPoint("the 1st claim", "UpdateItem", 1, CLAIM), False, False),
+    (CrashPoint("the 1st SendEmail, after its claim", "SendEmail"), False, True),
+    (CrashPoint("the 1st confirm, after SES accepted", "UpdateItem", 1, CONFIRM), True, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("point", "sent_unconfirmed", "claimed_unsent"),
+    [pytest.param(*case, id=case[0].label) for case in NOTIFY],
+)
+def test_crash_in_the_warning_sequence_never_warns_twice_except_an_unconfirmed_send(
+    aws, point, sent_unconfirmed, claimed_unsent
+) -> None:
+    clients, settings = aws
+    seeded = seed_world(clients, settings, big_folder=3)
+    before = now_ms()
+    with faults(crash=point) as plan:
+        crashed = run_job()
+    assert plan.crashed, f"the run never reached {point.label}"
+    assert not crashed.success
+    in_flight = assert_safe(clients, settings, seeded)
+    for expected, left in ((sent_unconfirmed, in_flight.sent), (claimed_unsent, in_flight.unsent)):
+        if expected is not None:
+            assert bool(left) == expected, in_flight
+    assert claimed(clients, settings) == in_flight.sent | in_flight.unsent
+    assert set(sent_to()) <= {f"{uid}@example.com" for uid in NOTIFIED}
+    recover(clients, settings, seeded, before, in_flight)
