@@ -23,5 +23,7 @@ defs = dg.Definitions(
         "aws": AwsEnvironment(),
         "cleanup_policy": CleanupPolicy(),
         "run_options": RunOptions(),
+        # Explicit so that a launcher can give a run its own folder (see cli/main.py).
+        "io_manager": dg.FilesystemIOManager(),
     },
 )

@@ -5,6 +5,8 @@ import json
 import os
 import sys
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -45,6 +47,10 @@ def run_job(
     if as_of_iso:
         tags["as_of"] = as_of_iso
     instance = instance or _instance()
+    # Runs started here bypass the run queue and may overlap: each stores what flows between its
+    # steps in its own folder, never in the shared per-asset files of the instance.
+    storage = Path(instance.storage_directory()) / f"cli-{uuid.uuid4().hex}"
+    run_config["resources"]["io_manager"] = {"config": {"base_dir": str(storage)}}
     result = dg.execute_job(
         dg.reconstructable(cleanup_job), instance=instance, run_config=run_config, tags=tags
     )

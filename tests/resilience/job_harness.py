@@ -27,6 +27,7 @@ from cleanup_pipeline.local.provision import provision
 from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 from tests.e2e import recording
+from tests.e2e.world import list_keys, scan_all
 
 Item = dict[str, Any]
 HOUR = 3_600_000
@@ -67,21 +68,6 @@ def put_items(client: Any, table: str, items: list[Item]) -> None:
 def put_files(client: Any, bucket: str, keys: list[str]) -> None:
     for key in keys:
         client.put_object(Bucket=bucket, Key=key, Body=b"x")
-
-
-def scan_all(client: Any, table: str) -> dict[str, Item]:
-    items: dict[str, Item] = {}
-    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        for item in page["Items"]:
-            items[item["id"]["S"]] = item
-    return items
-
-
-def list_keys(client: Any, bucket: str) -> set[str]:
-    keys: set[str] = set()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys.update(obj["Key"] for obj in page.get("Contents", []))
-    return keys
 
 
 def sent_to() -> list[str]:
