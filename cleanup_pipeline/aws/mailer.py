@@ -35,12 +35,13 @@ class SendRateLimiter:
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
+        # The lock is held through the wait and the next slot counts from when this one really
+        # began, so a late wake-up never lets the following send come less than 1/rate after it.
         with self._lock:
-            slot = max(self._clock(), self._next)
-            self._next = slot + self.interval
-        delay = slot - self._clock()
-        if delay > 0:
-            time.sleep(delay)
+            delay = self._next - self._clock()
+            if delay > 0:
+                time.sleep(delay)
+            self._next = max(self._clock(), self._next) + self.interval
 
 
 def account_send_rate(client: Any) -> float | None:
