@@ -2,6 +2,7 @@
 # The whole test suite: lint, format check, then pytest (unit, moto, Dagster and CLI end to end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/system-packages.sh
 scripts/setup-env.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
