@@ -1,11 +1,9 @@
 """The emails table keeps every address so people can be reached after their account is gone."""
 
-import time
 from typing import Any
 
+from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional
-
-BATCH_GET_LIMIT = 100
 
 
 def archive_addresses(client: Any, table: str, addresses: list[str]) -> None:
@@ -15,25 +13,8 @@ def archive_addresses(client: Any, table: str, addresses: list[str]) -> None:
     written, each with a condition that it still does not exist.
     """
     unique = list(dict.fromkeys(addresses))
-    existing: set[str] = set()
-    for start in range(0, len(unique), BATCH_GET_LIMIT):
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [{"id": {"S": a}} for a in unique[start : start + BATCH_GET_LIMIT]],
-                "ConsistentRead": True,
-                "ProjectionExpression": "#id",
-                "ExpressionAttributeNames": {"#id": "id"},
-            }
-        }
-        for attempt in range(10):
-            response = client.batch_get_item(RequestItems=request)
-            existing.update(item["id"]["S"] for item in response["Responses"].get(table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        if request:
-            raise RuntimeError("emails table: BatchGetItem left keys unread")
+    projection = {"ProjectionExpression": "#id", "ExpressionAttributeNames": {"#id": "id"}}
+    existing = {item["id"]["S"] for item in consistent_batch_get(client, table, unique, projection)}
     for address in (a for a in unique if a not in existing):
         # Conditional, so an item the app wrote since the read is never overwritten. Most
         # addresses already exist (the app stores them at sign-up), so these puts are few.

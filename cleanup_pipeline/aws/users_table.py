@@ -1,12 +1,12 @@
 """Reads and conditional writes on the users table."""
 
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
 
+from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional, unchanged_since
 from cleanup_pipeline.aws.wire_decode import PROJECTED_ATTRIBUTES, Item, decode_items
 from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
@@ -15,8 +15,6 @@ from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
 CLAIMED_BY = "accountDeletionEmailClaimedBy"
 CLAIMED_AT = "accountDeletionEmailClaimedAt"
 SENT_AT = "accountDeletionEmailSentAt"
-
-BATCH_GET_LIMIT = 100
 
 
 def _projection(attributes: Iterable[str]) -> dict[str, Any]:
@@ -46,33 +44,10 @@ def scan_snapshot(client: Any, table: str, segments: int = 4) -> pd.DataFrame:
     return snapshot.astype(SNAPSHOT_DTYPES)
 
 
-def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def read_users(client: Any, table: str, user_ids: list[str]) -> dict[str, Item]:
     """Consistent BatchGetItem of the decision attributes and email; missing users are absent."""
-    found: dict[str, Item] = {}
-    for chunk in _chunks(list(dict.fromkeys(user_ids)), BATCH_GET_LIMIT):
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [{"id": {"S": user_id}} for user_id in chunk],
-                "ConsistentRead": True,
-                **_projection(PROJECTED_ATTRIBUTES),
-            }
-        }
-        for attempt in range(10):
-            response = client.batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(table, []):
-                found[item["id"]["S"]] = item
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        if request:
-            raise RuntimeError(f"BatchGetItem left {len(request[table]['Keys'])} keys unread")
-    return found
+    items = consistent_batch_get(client, table, user_ids, _projection(PROJECTED_ATTRIBUTES))
+    return {item["id"]["S"]: item for item in items}
 
 
 def claim_warning(
