@@ -188,3 +188,25 @@ def test_every_send_is_the_next_call_after_its_slot(aws):
                 assert i > 0 and names[i - 1] == "slot", names
             if name == "slot":
                 assert i + 1 < len(names) and names[i + 1] == "send", names
+
+
+def test_a_late_wake_up_never_brings_the_next_send_closer(monkeypatch):
+    """The OS may wake a sleeper late; the next slot then counts from when this send really
+    began, or two sends could come less than 1/rate apart and a window could hold rate + 1."""
+    clock = FakeClock()
+    wake_ups = iter([0.03, 0.0] * 100)
+
+    def late_sleep(seconds: float) -> None:
+        clock.sleep(seconds + next(wake_ups))
+
+    monkeypatch.setattr(mailer, "time", SimpleNamespace(sleep=late_sleep, time=time.time))
+    rate = 14
+    limiter = SendRateLimiter(rate, clock=clock)
+    granted = []
+    for _ in range(4 * rate):
+        limiter.acquire()
+        granted.append(clock())
+
+    gaps = [b - a for a, b in pairwise(granted)]
+    assert min(gaps) >= 1 / rate
+    assert most_in_one_second(granted) <= rate
