@@ -1,5 +1,6 @@
 """Each instance file of deploy/, loaded through Dagster: storage, run queue and run launcher."""
 
+import re
 from pathlib import Path
 
 import boto3
@@ -99,3 +100,23 @@ def test_ecs_file_refuses_a_task_definition_without_the_run_container(
             pytest.raises(CheckError, match="container is not defined"),
         ):
             _ = instance.run_launcher
+
+
+def _within(part: object, whole: object) -> bool:
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            key in whole and _within(value, whole[key]) for key, value in part.items()
+        )
+    return part == whole
+
+
+def test_readme_examples_are_excerpts_of_the_tested_files() -> None:
+    readme = (DEPLOY.parent / "README.md").read_text()
+    section = readme.split("## Running at scale\n")[1].split("\n## ")[0]
+    examples = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    files = [
+        yaml.safe_load((DEPLOY / name).read_text()) for name in ["dagster.yaml", *POSTGRES_FILES]
+    ]
+    assert len(examples) == 3
+    for example in examples:
+        assert any(_within(example, config) for config in files), example
