@@ -4,9 +4,9 @@ import re
 from pathlib import Path
 
 import boto3
+import dagster as dg
 import pytest
 import yaml
-from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_aws.ecs import EcsRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_shared.check import CheckError
@@ -27,7 +27,7 @@ def test_every_instance_file_queues_runs_and_allows_one_run_of_the_job(
     if name in POSTGRES_FILES:
         request.getfixturevalue("postgres_env")
     with load_instance(name, tmp_path) as instance:
-        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.tag_concurrency_limits == [ONE_RUN_OF_THE_JOB]
         assert queue.max_concurrent_runs == 10
