@@ -1,0 +1,129 @@
+"""The job on an instance whose run history lives in a real PostgreSQL server
+(deploy/dagster-postgres.yaml): its runs and materializations land there, and the history
+guards read their baseline from there."""
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.local.provision import provision
+from cleanup_pipeline.orchestration.guarding import DECISIONS_KEY
+from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
+from tests.deploy.instances import dagster_home, load_instance
+from tests.deploy.postgres_server import PostgresServer
+from tests.e2e import recording
+from tests.e2e.cli_support import cli, sent_to
+from tests.e2e.test_guards import OPEN, add_delete_candidates, checks, execute
+from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+
+pytestmark = pytest.mark.e2e
+
+ASSETS = {
+    "users_snapshot",
+    "user_decisions",
+    "notify_candidates",
+    "deletion_candidates",
+    "candidate_report",
+    "warning_emails",
+    "deleted_accounts",
+    "cleanup_report",
+}
+
+
+def query(server: PostgresServer, db_name: str, statement: str, *params: Any) -> list[tuple]:
+    connection = server.connect(db_name)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_recording():
+    recording.CALLS.clear()
+    recording.FAULTS.clear()
+
+
+def test_a_cli_run_against_the_emulator_is_recorded_in_postgres(
+    server: str, postgres: PostgresServer, postgres_env: str
+) -> None:
+    home = dagster_home("dagster-postgres.yaml", Path(os.environ["DAGSTER_HOME"]))
+    settings = load_settings()
+    clients = make_clients(settings)
+    provision(clients, settings)
+    seeded = seed_world(clients, settings, big_folder=3)
+
+    before = int(time.time() * 1000)
+    code, summary, output = cli("run", "--as-of", AS_OF_ISO)
+    after = int(time.time() * 1000)
+    assert code == 0, output
+    assert summary["counts"]["deleted"] == len(DELETED)
+    assert summary["counts"]["notified"] == len(NOTIFIED)
+    assert_final_state(clients, settings, seeded, sent_to(server), before, after)
+
+    runs = query(postgres, postgres_env, "SELECT run_id, status FROM runs")
+    assert runs == [(summary["run_id"], "SUCCESS")]
+    materialized = query(
+        postgres,
+        postgres_env,
+        "SELECT asset_key FROM event_logs WHERE run_id = %s "
+        "AND dagster_event_type = 'ASSET_MATERIALIZATION'",
+        summary["run_id"],
+    )
+    assert {dg.AssetKey.from_db_string(key).path[0] for (key,) in materialized} == ASSETS
+    # Nothing of the history went to the local SQLite files Dagster uses by default.
+    assert not list(home.rglob("*.db"))
+
+    with load_instance("dagster-postgres.yaml", home) as instance:
+        record = instance.fetch_materializations(DECISIONS_KEY, limit=1).records[0]
+        assert record.run_id == summary["run_id"]
+        assert record.asset_materialization.metadata["delete"].value == len(DELETED)
+
+
+def test_history_guard_reads_earlier_runs_from_postgres(
+    aws, tmp_path: Path, postgres: PostgresServer, postgres_env: str
+) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=1)
+    # One earlier run is enough to apply the guard: without it in the database there would be
+    # no baseline and the jump below would pass. It decides and stops there, as the history is
+    # the decisions of successful runs (every event of a run is a round trip to PostgreSQL).
+    policy = CleanupPolicy(**OPEN, history_min_runs=1)
+
+    # Each run on an instance loaded afresh from the file: the database is all they share.
+    with load_instance("dagster-postgres.yaml", tmp_path) as instance:
+        earlier = execute(
+            instance, run_config_for(AS_OF_ISO), policy, ["users_snapshot", "user_decisions"]
+        )
+        assert earlier.success
+    assert query(postgres, postgres_env, "SELECT run_id, status FROM runs") == [
+        (earlier.run_id, "SUCCESS")
+    ]
+
+    add_delete_candidates(clients, settings, 26)  # 31 > 25 floor and > 5 x 5 earlier
+    with load_instance("dagster-postgres.yaml", tmp_path) as instance:
+        blocked = execute(instance, run_config_for(AS_OF_ISO), policy)
+        assert not blocked.success
+        assert checks(blocked)["deletions_match_history"] is False
+        assert checks(blocked)["deletions_within_limit"] is True
+        evaluation = next(
+            e
+            for e in blocked.get_asset_check_evaluations()
+            if e.check_name == "deletions_match_history"
+        )
+        assert evaluation.metadata["count"].value == 31
+        assert "median (5)" in evaluation.metadata["why"].value
+        assert instance.get_run_by_id(blocked.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert recording.writes() == []
+    assert (blocked.run_id, "FAILURE") in query(
+        postgres, postgres_env, "SELECT run_id, status FROM runs"
+    )
