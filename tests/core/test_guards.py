@@ -140,4 +140,4 @@ def test_failure_reason_explains_the_limit():
     assert "51" in result.reason and "50" in result.reason
     assert "over" in result.reason
     bad = invalid_share(counts(1000, invalid=11), LIMITS)
-    assert "11" in bad.reason and "1000" in bad.reason
+    assert "11" in bad.reason and "1,000" in bad.reason
