@@ -13,6 +13,7 @@ from cleanup_pipeline.aws.report_store import (
     write_report,
     write_summary,
 )
+from cleanup_pipeline.definitions import defs
 
 
 def sample_report() -> pd.DataFrame:
@@ -115,3 +116,21 @@ def test_summary_on_s3(aws):
     assert answer["ContentType"].startswith("text/markdown")
     with pytest.raises(ValueError):
         write_summary("x", summary)
+
+
+def test_the_reports_s3_resource_follows_aws_endpoint_url(server):
+    """The definitions' `reports_s3` finds the emulator through boto3's own variables, as the
+    job's other clients do; nothing in the resource's config names an endpoint."""
+    resource = defs.resources["reports_s3"]
+    assert resource.endpoint_url is None
+    s3 = resource.get_client()
+    assert s3.meta.endpoint_url == server
+    s3.create_bucket(Bucket="ops-reports")
+    location = report_location("s3://ops-reports/cleanup", "2026-03-04Z", "r-3")
+    write_report(sample_report(), location, s3)
+    write_summary("# r-3\n", summary_location(location), s3)
+    listed = s3.list_objects_v2(Bucket="ops-reports", Prefix="cleanup/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == [
+        "cleanup/2026-03-04_r-3.parquet",
+        "cleanup/2026-03-04_r-3.summary.md",
+    ]
