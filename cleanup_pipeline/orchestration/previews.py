@@ -42,8 +42,8 @@ def _cell(value: object) -> str | int | None:
 
 def report_preview(report: pd.DataFrame) -> dg.MetadataValue:
     """The first rows of the report, failures first, as a table; masked emails only."""
-    outcome_rank = pd.Index(_OUTCOME_ORDER).get_indexer(report["outcome"].astype(object))
-    decision_rank = pd.Index(_DECISION_ORDER).get_indexer(report["decision"].astype(object))
+    outcome_rank = pd.Index(_OUTCOME_ORDER).get_indexer(report["outcome"])
+    decision_rank = pd.Index(_DECISION_ORDER).get_indexer(report["decision"])
     outcome_rank[outcome_rank < 0] = len(_OUTCOME_ORDER)  # no_action and the unforeseen last
     order = np.lexsort((decision_rank, outcome_rank))
     head = report.iloc[order[:REPORT_PREVIEW_ROWS]][list(REPORT_PREVIEW_COLUMNS)]
