@@ -1,18 +1,27 @@
 """Everything Dagster loads: `workspace.yaml` points here."""
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
     report_assets,
+    retention_asset,
     snapshot_assets,
     warning_asset,
 )
 from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 
-_modules = [snapshot_assets, decision_assets, warning_asset, deletion_asset, report_assets]
+_modules = [
+    snapshot_assets,
+    decision_assets,
+    warning_asset,
+    deletion_asset,
+    report_assets,
+    retention_asset,
+]
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(_modules),
@@ -23,6 +32,9 @@ defs = dg.Definitions(
         "aws": AwsEnvironment(),
         "cleanup_policy": CleanupPolicy(),
         "run_options": RunOptions(),
+        # Reports on S3 (`CLEANUP_REPORTS_DIR=s3://...`); like every client of the job, it finds
+        # credentials, region and `AWS_ENDPOINT_URL*` endpoints through boto3's own environment.
+        "reports_s3": S3Resource(max_attempts=8),
         # Explicit so that a launcher can give a run its own folder (see cli/main.py).
         "io_manager": dg.FilesystemIOManager(),
     },

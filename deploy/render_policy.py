@@ -4,7 +4,8 @@
 
 Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC §6), so the
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
-`WriteReports` statement is kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location.
+report statements (`WriteReports`, `ListReports`, `ExpireReports`) are kept only when
+`CLEANUP_REPORTS_DIR` is an `s3://` location.
 """
 
 import argparse
@@ -19,7 +20,7 @@ from typing import Any
 from cleanup_pipeline.aws.settings import Settings, load_settings
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
-REPORTS_SID = "WriteReports"
+REPORTS_SIDS = {"WriteReports", "ListReports", "ExpireReports"}
 
 
 def placeholders(settings: Settings, account: str) -> dict[str, str]:
@@ -55,11 +56,11 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
 
 
 def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
-    """The policy with every placeholder substituted; `WriteReports` dropped when reports are
-    not written to S3. An unknown placeholder raises KeyError."""
+    """The policy with every placeholder substituted; the report statements dropped when
+    reports are not written to S3. An unknown placeholder raises KeyError."""
     policy = json.loads(string.Template(template).substitute(values))
     if not values.get("ReportsBucket"):
-        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != REPORTS_SID]
+        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in REPORTS_SIDS]
     return policy
 
 

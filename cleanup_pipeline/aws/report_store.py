@@ -1,4 +1,7 @@
-"""Where report files go: a local folder (default) or an S3 prefix (`s3://bucket/prefix`)."""
+"""Where report files go: a local folder (default) or an S3 prefix (`s3://bucket/prefix`).
+
+Each run writes `<as_of date>_<run_id>.parquet` and, next to it, `<same>.summary.md`.
+"""
 
 import io
 from pathlib import Path
@@ -6,27 +9,53 @@ from typing import Any
 
 import pandas as pd
 
+REPORT_SUFFIX, SUMMARY_SUFFIX = ".parquet", ".summary.md"
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def split_s3(location: str) -> tuple[str, str]:
+    """`s3://bucket/a/b` -> (`bucket`, `a/b`)."""
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    return bucket, key
+
 
 def report_location(base: str, as_of_iso: str, run_id: str) -> str:
-    name = f"{as_of_iso[:10]}_{run_id}.parquet"
-    if base.startswith("s3://"):
+    name = f"{as_of_iso[:10]}_{run_id}{REPORT_SUFFIX}"
+    if is_s3(base):
         return f"{base.rstrip('/')}/{name}"
     return str(Path(base).resolve() / name)
 
 
-def write_report(frame: pd.DataFrame, location: str, s3: Any | None = None) -> str:
-    """Write the report as Parquet; returns the path or S3 URI written."""
-    if location.startswith("s3://"):
+def summary_location(report: str) -> str:
+    """The summary's location, next to the report at `report`."""
+    return report.removesuffix(REPORT_SUFFIX) + SUMMARY_SUFFIX
+
+
+def _put(data: bytes, location: str, content_type: str, s3: Any | None) -> str:
+    if is_s3(location):
         if s3 is None:
             raise ValueError("an S3 client is needed to write reports to S3")
-        bucket, _, key = location.removeprefix("s3://").partition("/")
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+        bucket, key = split_s3(location)
+        s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
         return location
     path = Path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".parquet.partial")
-    frame.to_parquet(partial, index=False)
-    partial.replace(path)  # readers never see a half-written report
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)  # readers never see a half-written file
     return str(path)
+
+
+def write_report(frame: pd.DataFrame, location: str, s3: Any | None = None) -> str:
+    """Write the report as Parquet; returns the path or S3 URI written."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return _put(buffer.getvalue(), location, "application/vnd.apache.parquet", s3)
+
+
+def write_summary(text: str, location: str, s3: Any | None = None) -> str:
+    """Write the human-readable summary (Markdown); returns the path or S3 URI written."""
+    return _put(text.encode("utf-8"), location, "text/markdown; charset=utf-8", s3)

@@ -22,6 +22,17 @@ def _share(fraction: float, total: int) -> float:
     return float(Fraction(str(fraction)) * total)
 
 
+def _number(value: float) -> str:
+    """`1234.0` -> `1,234`; fractions keep two decimals."""
+    if not math.isfinite(value):
+        return "none"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
+
+
 @dataclass(frozen=True)
 class GuardResult:
     name: str
@@ -41,18 +52,26 @@ def invalid_share(counts: dict[str, int], limits: GuardLimits) -> GuardResult:
         passed,
         invalid,
         limit,
-        f"{invalid} of {users} users are invalid ({share:.2%}); the limit is "
-        f"{limits.max_invalid_fraction:.2%}" + ("" if passed else ": the snapshot looks wrong"),
+        f"{invalid:,} of {users:,} users are invalid ({share:.2%}); the limit is "
+        f"{_number(limit)} (max_invalid_fraction {_percent(limits.max_invalid_fraction)} of users)"
+        + ("" if passed else ": the snapshot looks wrong"),
     )
 
 
 def _size(
-    name: str, label: str, count: int, valid: int, fraction: float, limits: GuardLimits, allow: bool
+    name: str,
+    label: str,
+    count: int,
+    valid: int,
+    setting: tuple[str, float],
+    limits: GuardLimits,
+    allow: bool,
 ) -> GuardResult:
+    field, fraction = setting
     limit = max(limits.min_guarded_count, _share(fraction, valid))
     if allow:
         return GuardResult(
-            name, True, count, limit, f"{count} {label}: lifted by allow_mass_action"
+            name, True, count, limit, f"{count:,} {label}: lifted by allow_mass_action"
         )
     passed = count <= limit
     verdict = "within" if passed else "over"
@@ -61,8 +80,9 @@ def _size(
         passed,
         count,
         limit,
-        f"{count} {label} is {verdict} the limit of {limit:g} "
-        f"(max of {limits.min_guarded_count} and {fraction:.0%} of {valid} valid users)",
+        f"{count:,} {label} is {verdict} the limit of {_number(limit)} (the larger of "
+        f"min_guarded_count {limits.min_guarded_count:,} and {field} {_percent(fraction)} of "
+        f"{valid:,} valid users)",
     )
 
 
@@ -75,7 +95,7 @@ def deletions_within_limit(
         "delete candidates",
         counts["delete"],
         valid,
-        limits.max_delete_fraction,
+        ("max_delete_fraction", limits.max_delete_fraction),
         limits,
         allow_mass_action,
     )
@@ -90,7 +110,7 @@ def warnings_within_limit(
         "notify candidates",
         counts["notify"],
         valid,
-        limits.max_notify_fraction,
+        ("max_notify_fraction", limits.max_notify_fraction),
         limits,
         allow_mass_action,
     )
@@ -122,13 +142,14 @@ def matches_history(
             True,
             count,
             float("inf"),
-            f"{count} {label}: {len(recent)} earlier runs, history applies from {history.min_runs}",
+            f"{count:,} {label}: {len(recent)} earlier successful runs, history applies from "
+            f"{history.min_runs} (history_min_runs)",
         )
     median = statistics.median(recent)
     limit = history.factor * median
     if allow_mass_action:
         return GuardResult(
-            name, True, count, limit, f"{count} {label}: lifted by allow_mass_action"
+            name, True, count, limit, f"{count:,} {label}: lifted by allow_mass_action"
         )
     if count <= limits.min_guarded_count:
         return GuardResult(
@@ -136,7 +157,8 @@ def matches_history(
             True,
             count,
             limit,
-            f"{count} {label} is within the floor of {limits.min_guarded_count}",
+            f"{count:,} {label} is within the floor of {limits.min_guarded_count:,} "
+            "(min_guarded_count)",
         )
     passed = count <= limit
     verdict = "within" if passed else "over"
@@ -145,6 +167,6 @@ def matches_history(
         passed,
         count,
         limit,
-        f"{count} {label} is {verdict} {history.factor:g} x the median ({median:g}) of the last "
-        f"{len(recent)} successful runs",
+        f"{count:,} {label} is {verdict} the limit of {_number(limit)} (history_factor "
+        f"{history.factor:g} x the median ({median:g}) of the last {len(recent)} successful runs)",
     )

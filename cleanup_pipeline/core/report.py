@@ -6,6 +6,16 @@ from cleanup_pipeline.core.decisions import DELETE, INVALID, NOTIFY, WAITING
 
 REPORTED_DECISIONS = (INVALID, WAITING, NOTIFY, DELETE)
 NOT_ATTEMPTED, NO_ACTION, DRY_RUN = "not_attempted", "no_action", "dry_run"
+# Every outcome a report row can carry: the action steps' own, then the report's defaults.
+OUTCOMES: tuple[str, ...] = (
+    "warned",
+    "deleted",
+    "skipped",
+    "failed",
+    DRY_RUN,
+    NOT_ATTEMPTED,
+    NO_ACTION,
+)
 
 
 def build_report(

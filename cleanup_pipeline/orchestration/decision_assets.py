@@ -5,7 +5,6 @@ import time
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.core import guards
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import DELETE, NOTIFY, classify, count_decisions
 from cleanup_pipeline.orchestration import guarding
@@ -79,21 +78,6 @@ def deletion_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]
     )
 
 
-def _guards(
-    context: dg.AssetCheckExecutionContext,
-    user_decisions: pd.DataFrame,
-    cleanup_policy: CleanupPolicy,
-    run_options: RunOptions,
-) -> tuple[list[guards.GuardResult], list[guards.GuardResult]]:
-    counts = count_decisions(user_decisions)
-    history = guarding.past_counts(context.instance, context.run.run_id)
-    allow = run_options.allow_mass_action
-    return (
-        guarding.deletion_guards(counts, history, cleanup_policy, allow),
-        guarding.warning_guards(counts, history, cleanup_policy, allow),
-    )
-
-
 def _check(name: str, asset: str, description: str) -> dg.AssetChecksDefinition:
     """One blocking guard check; `name` is the guard's rule name."""
 
@@ -110,8 +94,14 @@ def _check(name: str, asset: str, description: str) -> dg.AssetChecksDefinition:
         cleanup_policy: CleanupPolicy,
         run_options: RunOptions,
     ) -> dg.AssetCheckResult:
-        deletion, warning = _guards(context, user_decisions, cleanup_policy, run_options)
-        result = next(r for r in deletion + warning if r.name == name)
+        results = guarding.evaluate(
+            context.instance,
+            context.run.run_id,
+            user_decisions,
+            cleanup_policy,
+            run_options.allow_mass_action,
+        )
+        result = next(r for r in results if r.name == name)
         return guarding.check_result(result, context.run.run_id)
 
     return guard_check
@@ -120,25 +110,30 @@ def _check(name: str, asset: str, description: str) -> dg.AssetChecksDefinition:
 invalid_share_within_limit = _check(
     "invalid_share_within_limit",
     "deletion_candidates",
-    "Too many malformed users means bad data: nobody is warned or deleted this run.",
+    "Invalid users above max_invalid_fraction (1%) of all users mean bad data: nobody is "
+    "warned or deleted this run, whatever allow_mass_action says.",
 )
 deletions_within_limit = _check(
     "deletions_within_limit",
     "deletion_candidates",
-    "Deletions above max(25, 5% of valid users) wait for an operator's allow_mass_action.",
+    "Delete candidates above the larger of min_guarded_count (25) and max_delete_fraction "
+    "(5%) of valid users wait for an operator's allow_mass_action.",
 )
 deletions_match_history = _check(
     "deletions_match_history",
     "deletion_candidates",
-    "Deletions above 5x the median of the last 7 successful runs wait for an operator.",
+    "Delete candidates above history_factor (5) x the median of the last history_window (7) "
+    "successful runs wait for an operator's allow_mass_action.",
 )
 warnings_within_limit = _check(
     "warnings_within_limit",
     "notify_candidates",
-    "Warnings above max(25, 20% of valid users) wait for an operator's allow_mass_action.",
+    "Notify candidates above the larger of min_guarded_count (25) and max_notify_fraction "
+    "(20%) of valid users wait for an operator's allow_mass_action.",
 )
 warnings_match_history = _check(
     "warnings_match_history",
     "notify_candidates",
-    "Warnings above 5x the median of the last 7 successful runs wait for an operator.",
+    "Notify candidates above history_factor (5) x the median of the last history_window (7) "
+    "successful runs wait for an operator's allow_mass_action.",
 )

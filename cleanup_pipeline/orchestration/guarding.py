@@ -5,9 +5,11 @@ only downstream assets of the same run, and an operator can materialize an actio
 """
 
 import dagster as dg
+import pandas as pd
 
 from cleanup_pipeline.aws.observability import report_guard_failure
 from cleanup_pipeline.core import guards
+from cleanup_pipeline.core.decisions import count_decisions
 from cleanup_pipeline.core.guards import GuardResult
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
@@ -90,6 +92,22 @@ def warning_guards(
     ]
 
 
+def evaluate(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    decisions: pd.DataFrame,
+    policy: CleanupPolicy,
+    allow: bool,
+) -> list[GuardResult]:
+    """Every guard of the candidate sets for this run's decisions, deletions first; the same
+    results the blocking checks of the run reach."""
+    counts = count_decisions(decisions)
+    history = past_counts(instance, run_id)
+    return deletion_guards(counts, history, policy, allow) + warning_guards(
+        counts, history, policy, allow
+    )
+
+
 def check_result(result: GuardResult, run_id: str) -> dg.AssetCheckResult:
     if not result.passed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)
@@ -101,6 +119,7 @@ def check_result(result: GuardResult, run_id: str) -> dg.AssetCheckResult:
             "rule": dg.MetadataValue.text(result.name),
             "count": dg.MetadataValue.int(result.count),
             "limit": dg.MetadataValue.float(float(result.limit)),
+            "over_by": dg.MetadataValue.float(max(0.0, result.count - float(result.limit))),
             "why": dg.MetadataValue.text(result.reason),
         },
     )

@@ -2,44 +2,72 @@
 
 import dagster as dg
 import pandas as pd
+from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, WARNED
-from cleanup_pipeline.aws.report_store import report_location, write_report
+from cleanup_pipeline.aws.report_store import (
+    is_s3,
+    report_location,
+    summary_location,
+    write_report,
+    write_summary,
+)
 from cleanup_pipeline.core.as_of import format_ms
+from cleanup_pipeline.core.decisions import INVALID
+from cleanup_pipeline.core.inactivity import days_inactive_histogram
 from cleanup_pipeline.core.report import build_report, count_outcomes
-from cleanup_pipeline.orchestration.resources import AwsEnvironment, RunOptions
+from cleanup_pipeline.core.report_summary import CANDIDATE, FINAL, ReportFacts, render_summary
+from cleanup_pipeline.orchestration import guarding
+from cleanup_pipeline.orchestration.report_metadata import report_metadata
+from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
-def _write(
+def _publish(
     context: dg.AssetExecutionContext,
+    stage: str,
     report: pd.DataFrame,
-    aws: AwsEnvironment,
-    run_options: RunOptions,
-) -> str:
-    settings = aws.settings()
-    as_of = format_ms(run_options.as_of_ms(context))
+    decisions: pd.DataFrame,
+    resources: tuple[AwsEnvironment, CleanupPolicy, RunOptions, S3Resource],
+) -> dict[str, dg.MetadataValue]:
+    """Write the report and its summary; return the metadata that shows them in the UI."""
+    aws, policy, options, reports_s3 = resources
+    run_id, as_of_ms = context.run.run_id, options.as_of_ms(context)
+    as_of = format_ms(as_of_ms)
+    # The guards the run's blocking checks evaluate, from the same inputs: the candidate report
+    # is written in parallel with those checks and still says whether actions may follow.
+    guards = guarding.evaluate(
+        context.instance, run_id, decisions, policy, options.allow_mass_action
+    )
+    histogram = days_inactive_histogram(
+        decisions["lastVisitAt"], as_of_ms, (decisions["decision"] == INVALID).to_numpy()
+    )
+    report_at = report_location(aws.settings().reports_location, as_of, run_id)
+    facts = ReportFacts(
+        run_id=run_id,
+        as_of=as_of,
+        dry_run=options.dry_run,
+        allow_mass_action=options.allow_mass_action,
+        stage=stage,
+        file_name=report_at.rsplit("/", 1)[-1],
+        report=report,
+        histogram=histogram,
+        guards=guards,
+    )
     # Stored in the Parquet file's metadata; pandas restores it as `DataFrame.attrs`.
     report.attrs = {
-        "run_id": context.run.run_id,
+        "run_id": run_id,
         "as_of": as_of,
-        "dry_run": run_options.dry_run,
-        "allow_mass_action": run_options.allow_mass_action,
+        "dry_run": options.dry_run,
+        "allow_mass_action": options.allow_mass_action,
+        "stage": stage,
+        "blocked_by": [g.name for g in facts.blocked],
     }
-    location = report_location(settings.reports_location, as_of, context.run.run_id)
-    s3 = aws.clients().s3 if location.startswith("s3://") else None
-    return write_report(report, location, s3)
-
-
-def _metadata(
-    path: str, report: pd.DataFrame, run_options: RunOptions
-) -> dict[str, dg.MetadataValue]:
-    return {
-        "path": dg.MetadataValue.path(path),
-        "rows": dg.MetadataValue.int(len(report)),
-        "dry_run": dg.MetadataValue.bool(run_options.dry_run),
-        "allow_mass_action": dg.MetadataValue.bool(run_options.allow_mass_action),
-    }
+    s3 = reports_s3.get_client() if is_s3(report_at) else None
+    written = write_report(report, report_at, s3)
+    summary = write_summary(render_summary(facts), summary_location(report_at), s3)
+    context.log.info(f"{stage} report: {written} ({len(report)} rows); summary: {summary}")
+    return report_metadata(facts, written, summary)
 
 
 @dg.asset(group_name=GROUP, compute_kind="parquet")
@@ -47,13 +75,17 @@ def candidate_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
     aws: AwsEnvironment,
+    cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
+    reports_s3: S3Resource,
 ) -> dg.MaterializeResult:
     """What this run decided, written before any action so that a run stopped by a guard still
-    leaves its report (outcomes `not_attempted`)."""
+    leaves its report (outcomes `not_attempted`) and says which guard stopped it."""
     report = build_report(user_decisions, dry_run=run_options.dry_run)
-    path = _write(context, report, aws, run_options)
-    return dg.MaterializeResult(metadata=_metadata(path, report, run_options))
+    resources = (aws, cleanup_policy, run_options, reports_s3)
+    return dg.MaterializeResult(
+        metadata=_publish(context, CANDIDATE, report, user_decisions, resources)
+    )
 
 
 @dg.asset(
@@ -70,16 +102,20 @@ def cleanup_report(
     warning_emails: pd.DataFrame,
     deleted_accounts: pd.DataFrame,
     aws: AwsEnvironment,
+    cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
+    reports_s3: S3Resource,
 ) -> dg.MaterializeResult:
-    """The candidate report completed with each action's outcome and error."""
+    """The candidate report completed with each action's outcome and error, at the same
+    location (its summary too)."""
     outcomes = pd.concat([warning_emails, deleted_accounts], ignore_index=True)
     report = build_report(user_decisions, outcomes, dry_run=run_options.dry_run)
-    path = _write(context, report, aws, run_options)
+    resources = (aws, cleanup_policy, run_options, reports_s3)
+    metadata = _publish(context, FINAL, report, user_decisions, resources)
     failed = count_outcomes(outcomes, FAILED)
     return dg.MaterializeResult(
         metadata={
-            **_metadata(path, report, run_options),
+            **metadata,
             "notified": dg.MetadataValue.int(count_outcomes(warning_emails, WARNED)),
             "deleted": dg.MetadataValue.int(count_outcomes(deleted_accounts, DELETED)),
             "skipped": dg.MetadataValue.int(count_outcomes(outcomes, SKIPPED)),

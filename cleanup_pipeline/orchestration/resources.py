@@ -52,6 +52,9 @@ class CleanupPolicy(dg.ConfigurableResource):
     warning_claim_lease_minutes: int = Field(
         60, description="After this, a warning left in flight by a dead run may be sent again."
     )
+    report_retention_days: int = Field(
+        90, description="Report files last written longer ago are removed; 0 keeps them all."
+    )
 
     def policy(self) -> Policy:
         return Policy(

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED, Outcomes, empty_outcomes
-from cleanup_pipeline.aws.report_store import report_location, write_report
+from cleanup_pipeline.aws.report_store import (
+    report_location,
+    summary_location,
+    write_report,
+    write_summary,
+)
+from cleanup_pipeline.definitions import defs
 
 
 def sample_report() -> pd.DataFrame:
@@ -85,3 +91,46 @@ def test_outcomes_frame_round_trips_and_hides_addresses(tmp_path):
 
     path = write_report(frame, str(tmp_path / "outcomes.parquet"))
     assert pd.read_parquet(path)["error"].tolist() == frame["error"].tolist()
+
+
+def test_summary_sits_next_to_the_report_locally(tmp_path):
+    location = report_location(str(tmp_path), "2026-03-04T00:00:00Z", "run-1")
+    summary = summary_location(location)
+    assert summary == str((tmp_path / "2026-03-04_run-1.summary.md").resolve())
+    assert write_summary("# first\n", summary) == summary
+    assert write_summary("# second ✓\n", summary) == summary
+    assert Path(summary).read_text(encoding="utf-8") == "# second ✓\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["2026-03-04_run-1.summary.md"]
+
+
+def test_summary_on_s3(aws):
+    clients, settings = aws
+    location = report_location(f"s3://{settings.public_bucket_name}/ops", "2026-03-04Z", "r-2")
+    summary = summary_location(location)
+    assert summary == f"s3://{settings.public_bucket_name}/ops/2026-03-04_r-2.summary.md"
+    write_summary("# report ✓\n", summary, s3=clients.s3)
+    answer = clients.s3.get_object(
+        Bucket=settings.public_bucket_name, Key="ops/2026-03-04_r-2.summary.md"
+    )
+    assert answer["Body"].read().decode("utf-8") == "# report ✓\n"
+    assert answer["ContentType"].startswith("text/markdown")
+    with pytest.raises(ValueError):
+        write_summary("x", summary)
+
+
+def test_the_reports_s3_resource_follows_aws_endpoint_url(server):
+    """The definitions' `reports_s3` finds the emulator through boto3's own variables, as the
+    job's other clients do; nothing in the resource's config names an endpoint."""
+    resource = defs.resources["reports_s3"]
+    assert resource.endpoint_url is None
+    s3 = resource.get_client()
+    assert s3.meta.endpoint_url == server
+    s3.create_bucket(Bucket="ops-reports")
+    location = report_location("s3://ops-reports/cleanup", "2026-03-04Z", "r-3")
+    write_report(sample_report(), location, s3)
+    write_summary("# r-3\n", summary_location(location), s3)
+    listed = s3.list_objects_v2(Bucket="ops-reports", Prefix="cleanup/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == [
+        "cleanup/2026-03-04_r-3.parquet",
+        "cleanup/2026-03-04_r-3.summary.md",
+    ]

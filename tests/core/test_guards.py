@@ -4,8 +4,10 @@ import pytest
 
 from cleanup_pipeline.core.guards import (
     GuardLimits,
+    HistoryLimits,
     deletions_within_limit,
     invalid_share,
+    matches_history,
     warnings_within_limit,
 )
 
@@ -140,4 +142,27 @@ def test_failure_reason_explains_the_limit():
     assert "51" in result.reason and "50" in result.reason
     assert "over" in result.reason
     bad = invalid_share(counts(1000, invalid=11), LIMITS)
-    assert "11" in bad.reason and "1000" in bad.reason
+    assert "11" in bad.reason and "1,000" in bad.reason
+
+
+def test_reasons_state_the_numbers_and_the_settings_behind_the_limit():
+    """What an operator reads in a failed check's description and in the report summary."""
+    size = deletions_within_limit(counts(20_100, invalid=100, delete=1234), LIMITS)
+    assert size.reason == (
+        "1,234 delete candidates is over the limit of 1,000 (the larger of min_guarded_count "
+        "25 and max_delete_fraction 5% of 20,000 valid users)"
+    )
+    bad = invalid_share(counts(20_000, invalid=250), LIMITS)
+    assert bad.reason == (
+        "250 of 20,000 users are invalid (1.25%); the limit is 200 (max_invalid_fraction 1% of "
+        "users): the snapshot looks wrong"
+    )
+    history = matches_history(
+        "deletions_match_history", "delete candidates", 1234, [10, 12, 11], LIMITS, HistoryLimits()
+    )
+    assert history.reason == (
+        "1,234 delete candidates is over the limit of 55 (history_factor 5 x the median (11) of "
+        "the last 3 successful runs)"
+    )
+    odd = warnings_within_limit(counts(1001, notify=300), GuardLimits(max_notify_fraction=0.25))
+    assert odd.reason.startswith("300 notify candidates is over the limit of 250.25 (")

@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from typing import Any
 
+from dagster_aws.s3 import S3Resource
+
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.orchestration.resources import AwsEnvironment
 
@@ -33,6 +35,15 @@ class RecordingAwsEnvironment(AwsEnvironment):
         for client in (clients.dynamodb, clients.s3, clients.sesv2):
             client.meta.events.register("provide-client-params.*.*", _params_hook(client))
         return clients
+
+
+class RecordingS3Resource(S3Resource):
+    """The reports' S3 resource, its calls recorded with the job's other calls."""
+
+    def get_client(self) -> Any:
+        client = super().get_client()
+        client.meta.events.register("provide-client-params.*.*", _params_hook(client))
+        return client
 
 
 def _params_hook(client: Any) -> Callable[..., None]:

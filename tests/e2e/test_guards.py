@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME, inactive_accounts_cleanup, run_config_for
@@ -17,6 +18,8 @@ from tests.e2e.world import AS_OF_ISO, DAY_MS, A, put_all, scan_all, seed_world,
 
 # Size guards opened wide so that only the history guard can stop a run.
 OPEN = {"max_delete_fraction": 0.9, "max_notify_fraction": 0.9, "send_rate_per_second": 500}
+# The default size limits.
+SIZE = {"max_delete_fraction": 0.05, "max_notify_fraction": 0.2}
 
 
 def execute(
@@ -29,6 +32,7 @@ def execute(
         "aws": recording.RecordingAwsEnvironment(),
         "cleanup_policy": policy,
         "run_options": RunOptions(),
+        "reports_s3": S3Resource(),
     }
     # The same assets, checks and job, bound to the test's resources (a subset selection
     # refuses resources passed at execution time).
@@ -149,3 +153,52 @@ def test_deploy_dagster_yaml_limits_the_job_to_one_run_at_a_time(tmp_path: Path)
         instance.dispose()
     job = defs.resolve_job_def(JOB_NAME)
     assert job.tags["cleanup_pipeline/job"] == "inactive_accounts_cleanup"
+
+
+def test_a_blocked_run_shows_which_guard_failed_and_why(aws) -> None:
+    """The failed check states the count, the limit and the settings behind it; the candidate
+    report and its summary, written before any action, say that nothing was attempted."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=1)
+    add_delete_candidates(clients, settings, 30)
+    instance = dg.DagsterInstance.ephemeral()
+    blocked = execute(instance, run_config_for(AS_OF_ISO), CleanupPolicy(**{**OPEN, **SIZE}))
+    assert not blocked.success
+    assert not blocked.is_node_success("warning_emails")
+    assert recording.writes() == [] and sent_to() == []
+
+    decided = metadata(blocked, "user_decisions")
+    delete, valid = decided["delete"], decided["users"] - decided["invalid"]
+    assert delete > 25
+    evaluation = next(
+        e for e in blocked.get_asset_check_evaluations() if e.check_name == "deletions_within_limit"
+    )
+    assert evaluation.passed is False
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.description == (
+        f"{delete} delete candidates is over the limit of 25 (the larger of min_guarded_count "
+        f"25 and max_delete_fraction 5% of {valid} valid users)"
+    )
+    values = {key: value.value for key, value in evaluation.metadata.items()}
+    assert values["count"] == delete
+    assert values["limit"] == 25.0
+    assert values["over_by"] == delete - 25
+    assert values["rule"] == "deletions_within_limit"
+
+    report_meta = metadata(blocked, "candidate_report")
+    assert report_meta["guards_passed"] is False
+    assert report_meta["blocked_by"] == "deletions_within_limit"
+    assert report_meta["actions"].startswith("**Blocked** by `deletions_within_limit`")
+    assert "| deletions_within_limit | **FAILED** |" in report_meta["guards"]
+    assert "| warnings_within_limit | passed |" in report_meta["guards"]
+    assert report_meta["outcome/not_attempted"] == delete + decided["notify"]
+    assert report_meta["outcome/warned"] == report_meta["outcome/deleted"] == 0
+    report = pd.read_parquet(report_meta["path"])
+    assert report.attrs["blocked_by"] == ["deletions_within_limit"]
+    assert report.attrs["stage"] == "candidate"
+    summary = Path(report_meta["summary"]).read_text(encoding="utf-8")
+    assert "**Blocked** by `deletions_within_limit`: no action was attempted" in summary
+    assert evaluation.description in summary
+    assert "cleanup_report" not in {
+        e.asset_key.path[-1] for e in blocked.get_asset_materialization_events()
+    }

@@ -28,6 +28,15 @@ class ServiceRecordingAwsEnvironment(recording.RecordingAwsEnvironment):
         return clients
 
 
+class ServiceRecordingS3Resource(recording.RecordingS3Resource):
+    """The reports' S3 resource, recorded like the job's own clients."""
+
+    def get_client(self) -> Any:
+        client = super().get_client()
+        client.meta.events.register("provide-client-params.*.*", _recorder(client))
+        return client
+
+
 def _recorder(client: Any) -> Callable[..., None]:
     service, region = client.meta.service_model.service_name, client.meta.region_name
 
@@ -49,6 +58,7 @@ def run_job(
             "aws": ServiceRecordingAwsEnvironment(),
             "cleanup_policy": policy or CleanupPolicy(send_rate_per_second=500),
             "run_options": RunOptions(),
+            "reports_s3": ServiceRecordingS3Resource(),
         },
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,

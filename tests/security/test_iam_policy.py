@@ -4,13 +4,16 @@ allowed, and every grant is needed by some call."""
 import ast
 import importlib.util
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import botocore.session
 import pytest
 from botocore import xform_name
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 
 from cleanup_pipeline.aws.settings import load_settings
 from tests.e2e import recording
@@ -48,6 +51,20 @@ def rendered_policy() -> dict:
     return render_policy.render(render_policy.TEMPLATE.read_text(), values)
 
 
+OLD_REPORTS = (
+    "cleanup/2026-01-01_earlier-run.parquet",
+    "cleanup/2026-01-01_earlier-run.summary.md",
+)
+
+
+def put_aged(s3: Any, key: str, days: int) -> None:
+    """An object in the reports bucket last modified `days` ago (set in the emulator, since S3
+    itself always stamps the time of the write)."""
+    s3.put_object(Bucket=REPORTS_BUCKET, Key=key, Body=b"x")
+    stored = s3_backends[ACCOUNT]["aws"].get_object(REPORTS_BUCKET, key)
+    stored.last_modified = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
+
+
 def full_policy() -> dict:
     values = {
         **render_policy.placeholders(load_settings(), ACCOUNT),
@@ -65,16 +82,21 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     if reports == "s3":
         clients.s3.create_bucket(Bucket=REPORTS_BUCKET)
         monkeypatch.setenv("CLEANUP_REPORTS_DIR", f"s3://{REPORTS_BUCKET}/cleanup")
+        for key in (*OLD_REPORTS, "cleanup/notes.md"):
+            put_aged(clients.s3, key, days=100)  # past the 90-day retention: removed, but notes
     seed_world(clients, settings, big_folder=3)
     result = job.run_job()
     assert result.success
-    assert {c.params.get("Prefix") for c in job.CALLS if c.operation == "ListObjectsV2"} == {
-        f"{uid}/" for uid in DELETED
-    }
+    user_listings = [
+        c.params["Prefix"]
+        for c in job.CALLS
+        if c.operation == "ListObjectsV2" and c.params["Bucket"] == settings.public_bucket_name
+    ]
+    assert set(user_listings) == {f"{uid}/" for uid in DELETED}
 
     policy = rendered_policy()
-    has_reports_grant = any(s["Sid"] == "WriteReports" for s in policy["Statement"])
-    assert has_reports_grant is (reports == "s3")
+    report_sids = {s["Sid"] for s in policy["Statement"]} & render_policy.REPORTS_SIDS
+    assert report_sids == (render_policy.REPORTS_SIDS if reports == "s3" else set())
     assert [c.operation for c in job.CALLS] == [name for name, _ in recording.CALLS]
     requests = [r for call in job.CALLS for r in requests_for(call, ACCOUNT)]
     denied = [
@@ -85,11 +107,13 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert denied == []
     assert unused_grants(policy, requests) == []
     if reports == "s3":
-        # The candidate report, then the final one, at the same key.
-        assert sum(c.operation == "PutObject" for c in job.CALLS) == 2
+        # The candidate report and its summary, then the final ones, at the same keys.
+        assert sum(c.operation == "PutObject" for c in job.CALLS) == 4
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
-        assert [o["Key"] for o in listed["Contents"]] == [
-            f"cleanup/2026-06-01_{result.run_id}.parquet"
+        assert sorted(o["Key"] for o in listed["Contents"]) == [
+            f"cleanup/2026-06-01_{result.run_id}.parquet",
+            f"cleanup/2026-06-01_{result.run_id}.summary.md",
+            "cleanup/notes.md",
         ]
 
 
@@ -108,12 +132,22 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     assert allowed(policy, s3("s3:DeleteObject", f"{bucket}/u1/a.txt"))
     assert allowed(policy, Request("ses:SendEmail", identity, sender))
     assert allowed(policy, Request("dynamodb:DeleteItem", f"{table}/users"))
+    report = f"{REPORTS_BUCKET}/cleanup/2026-06-01_0f3c9a.parquet"
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        assert allowed(policy, s3(action, report))
+        assert allowed(policy, s3(action, report.replace(".parquet", ".summary.md")))
+    assert allowed(policy, s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "cleanup/"}))
     for request in (
         s3("s3:ListBucket", bucket),  # the whole bucket
         s3("s3:ListBucket", bucket, **{"s3:prefix": ""}),
         s3("s3:ListBucket", "another-bucket", **{"s3:prefix": "u1/"}),
         s3("s3:DeleteObject", f"{bucket}/index.html"),  # not in a user folder
-        s3("s3:DeleteObject", f"{REPORTS_BUCKET}/cleanup/x.parquet"),
+        s3("s3:DeleteObject", f"{REPORTS_BUCKET}/cleanup/x.parquet"),  # not named as a report
+        s3("s3:DeleteObject", f"{REPORTS_BUCKET}/cleanup/notes.md"),
+        s3("s3:DeleteObject", f"{REPORTS_BUCKET}/elsewhere/2026-06-01_r.parquet"),
+        s3("s3:ListBucket", REPORTS_BUCKET),
+        s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": ""}),
+        s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "elsewhere/"}),
         s3("s3:GetObject", f"{bucket}/u1/a.txt"),
         s3("s3:PutObject", f"{REPORTS_BUCKET}/elsewhere/x.parquet"),
         s3("s3:PutObject", f"{bucket}/u1/x.parquet"),
@@ -191,7 +225,13 @@ def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypa
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["ListUserFolders"]["Condition"]["StringLike"]["s3:prefix"] == "users/*/"
     assert by_sid["DeleteUserFiles"]["Resource"] == "arn:aws:s3:::increaser-public/users/*/*"
-    assert by_sid["WriteReports"]["Resource"] == "arn:aws:s3:::ops-reports/cleanup/*.parquet"
+    reports = [
+        "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.parquet",
+        "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.summary.md",
+    ]
+    assert by_sid["WriteReports"]["Resource"] == reports
+    assert by_sid["ExpireReports"]["Resource"] == reports
+    assert by_sid["ListReports"]["Condition"] == {"StringEquals": {"s3:prefix": "cleanup/"}}
     assert by_sid["SendWarnings"]["Resource"] == (
         f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/increaser.local"
     )

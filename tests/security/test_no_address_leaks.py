@@ -2,6 +2,7 @@
 Sentry events or the report, on a run where users fail with their address in the error."""
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -70,3 +71,24 @@ def test_no_address_leaves_the_run(
     assert leaked(addresses, sentry_events.serialized()) == []
     assert leaked(addresses, report.to_csv()) == []
     assert leaked(addresses, job.report_of(result, "candidate_report").to_csv()) == []
+
+    # The report assets' preview carries masked emails and the failed users' errors, inside
+    # the event log checked above; the summary file next to the report carries none.
+    for asset in ("candidate_report", "cleanup_report"):
+        metadata = next(
+            e.materialization.metadata
+            for e in result.get_asset_materialization_events()
+            if e.asset_key.path == [asset]
+        )
+        preview = [r.data for r in metadata["preview"].records]
+        assert any(str(row["email_masked"]).endswith("***@example.com") for row in preview)
+        assert leaked(addresses, dg.serialize_value(metadata["preview"])) == []
+        summary = Path(metadata["summary"].value).read_text(encoding="utf-8")
+        assert leaked(addresses, summary) == []
+    final = next(
+        e.materialization.metadata["preview"]
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["cleanup_report"]
+    )
+    failed_rows = [r.data for r in final.records if r.data["outcome"] == "failed"]
+    assert failed_rows and all("***@example.com" in row["error"] for row in failed_rows)
