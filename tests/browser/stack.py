@@ -2,12 +2,14 @@
 on a free loopback port, stopped with its whole process group."""
 
 import contextlib
+import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pytest
 import requests
 
 from cleanup_pipeline.aws.clients import AwsClients
@@ -63,4 +65,6 @@ def dagster_ui(start_timeout: float = 240) -> Iterator[str]:
     finally:
         stop_ui(process)
         assert process.poll() is not None
+        with pytest.raises(ProcessLookupError):  # nothing left of its process group
+            os.killpg(process.pid, 0)
         assert not listening(port), f"port {port} still answers after the UI was stopped"
