@@ -39,17 +39,37 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+LOCATIONS_QUERY = (
+    "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+    "locationOrLoadError { __typename } } } } }"
+)
+
+
+def _locations_loaded(url: str) -> bool:
+    """Whether the webserver answers and every code location has loaded without error."""
+    with contextlib.suppress(requests.RequestException, ValueError):
+        answer = requests.post(f"{url}/graphql", json={"query": LOCATIONS_QUERY}, timeout=10)
+        entries = answer.json()["data"]["workspaceOrError"]["locationEntries"]
+        if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+            errors = [
+                e for e in entries if e["locationOrLoadError"]["__typename"] != "RepositoryLocation"
+            ]
+            if errors:
+                raise RuntimeError(f"code location failed to load: {errors}")
+            return True
+    return False
+
+
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> None:
-    """Until the webserver answers; fails early if `dagster dev` exits."""
+    """Until the UI answers with the job's code loaded; fails early if `dagster dev` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"dagster dev exited with {process.returncode} before serving")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}/server_info", timeout=5).ok:
-                return
+        if _locations_loaded(url):
+            return
         time.sleep(0.5)
-    raise TimeoutError(f"the Dagster UI did not answer at {url} within {timeout:.0f} s")
+    raise TimeoutError(f"the Dagster UI did not serve the job at {url} within {timeout:.0f} s")
 
 
 @contextlib.contextmanager
