@@ -23,10 +23,14 @@ LOCAL_INSTANCE_CONFIG = """concurrency:
         limit: 1
 telemetry:
   enabled: false
+nux:
+  enabled: false
 """
 
 
-def _start_ui(port: int) -> subprocess.Popen:
+def start_ui(port: int) -> subprocess.Popen:
+    """`dagster dev` on 127.0.0.1:`port`, in the environment of this process (runs launched
+    from the UI execute with it)."""
     # A new session so that the whole process group (webserver, daemon, code servers) can be
     # stopped together; `dagster dev` ignores signals sent to it alone from a script.
     return subprocess.Popen(
@@ -47,15 +51,30 @@ def _start_ui(port: int) -> subprocess.Popen:
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
+def _wait_group(process: subprocess.Popen, timeout: float) -> bool:
+    """Whether every process of the group led by `process` ended within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        process.poll()  # reaps the leader; the others are reaped by init once orphaned
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+def stop_ui(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop `dagster dev` and every process of its group (webserver, daemon, code server, run
+    workers): SIGTERM, then SIGKILL for whatever is still there after `timeout` seconds."""
+    if _wait_group(process, 0):
         return
     os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+    # Started from a shell that ignores SIGINT, `dagster dev` ignores SIGTERM as well.
+    if not _wait_group(process, timeout):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _wait_group(process, timeout)
 
 
 def run_local(users: int, ui: bool, ui_port: int) -> int:
@@ -86,7 +105,7 @@ def run_local(users: int, ui: bool, ui_port: int) -> int:
         print(json.dumps(summary), flush=True)
         if not ui:
             return 0 if summary["status"] == "success" else 1
-        process = _start_ui(ui_port)
+        process = start_ui(ui_port)
         print(
             f"Dagster UI: http://127.0.0.1:{ui_port} (run {summary['run_id']} is in its "
             "history, the daily schedule is on). Press Ctrl-C to stop the UI and the "
@@ -98,5 +117,5 @@ def run_local(users: int, ui: bool, ui_port: int) -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            _stop(process)
+            stop_ui(process)
     return 0

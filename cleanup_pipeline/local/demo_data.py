@@ -95,8 +95,15 @@ def _batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
 
 
-def seed_demo(clients: AwsClients, settings: Settings, users: int, now: int) -> DemoSummary:
-    """Write `users` demo users and everything that refers to them."""
+def seed_demo(
+    clients: AwsClients,
+    settings: Settings,
+    users: int,
+    now: int,
+    big_folder: int = BIG_FOLDER_OBJECTS,
+) -> DemoSummary:
+    """Write `users` demo users and everything that refers to them; one deleted user gets a
+    folder of `big_folder` extra files."""
     rng = random.Random(11)
     seeded = list(demo_users(users, now))
     _batch_write(clients.dynamodb, settings.users_table, [item for _, item in seeded])
@@ -109,10 +116,8 @@ def seed_demo(clients: AwsClients, settings: Settings, users: int, now: int) -> 
         for kind in ("avatar", "focus")
         for n in range(rng.randint(0, 2))
     ]
-    if deletes:  # one deleted user with more than 1,000 files, to show pagination
-        keys += [
-            f"{settings.user_prefix(deletes[0])}notes/{n:04d}.md" for n in range(BIG_FOLDER_OBJECTS)
-        ]
+    if deletes:  # by default more than 1,000 files, to show pagination
+        keys += [f"{settings.user_prefix(deletes[0])}notes/{n:04d}.md" for n in range(big_folder)]
     bucket = settings.public_bucket_name
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(

@@ -1,0 +1,153 @@
+"""Headless Chromium driven through the distribution's ChromeDriver, with waits on what the page
+shows rather than on time."""
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from selenium import webdriver
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Without these Chromium reaches for the network (updates, sync, QUIC probes) and hangs where
+# only loopback is reachable; root needs --no-sandbox.
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1600,1100",
+)
+EDITOR_LINES = "//pre[contains(@class, 'CodeMirror-line')]"
+
+
+def xpath_literal(text: str) -> str:
+    return f"'{text}'" if "'" not in text else f'"{text}"'
+
+
+class Page:
+    """One browser tab on the Dagster UI at `base_url`; screenshots go to `artifacts`."""
+
+    def __init__(self, base_url: str, artifacts: Path, wait_seconds: float = 60) -> None:
+        self.base_url = base_url
+        self.artifacts = artifacts
+        self.wait_seconds = wait_seconds
+        self._profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={self._profile}"):
+            options.add_argument(flag)
+        self.driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+
+    def close(self) -> None:
+        try:
+            self.driver.quit()
+        finally:
+            shutil.rmtree(self._profile, ignore_errors=True)
+
+    def visit(self, path: str) -> None:
+        self.driver.get(self.base_url + path)
+
+    def until(
+        self, condition: Callable[[Any], Any], what: str, seconds: float | None = None
+    ) -> Any:
+        wait = WebDriverWait(
+            self.driver,
+            seconds or self.wait_seconds,
+            poll_frequency=0.5,
+            # Re-rendered or briefly covered elements: the next poll finds them again.
+            ignored_exceptions=(StaleElementReferenceException, ElementClickInterceptedException),
+        )
+        try:
+            return wait.until(condition)
+        except TimeoutException as error:
+            self.shot(f"failed-waiting-for-{what.replace(' ', '-')[:40]}")
+            raise AssertionError(f"the page never showed {what}") from error
+
+    def find(self, xpath: str, what: str, seconds: float | None = None) -> WebElement:
+        return self.until(ec.visibility_of_element_located((By.XPATH, xpath)), what, seconds)
+
+    def click(self, xpath: str, what: str) -> None:
+        self.act(xpath, what, lambda element: element.click())
+
+    def act(self, xpath: str, what: str, action: Callable[[WebElement], None]) -> None:
+        """Find the element and act on it, again if the page re-rendered it meanwhile."""
+
+        def attempt(driver: Any) -> bool:
+            element = driver.find_element(By.XPATH, xpath)
+            if not (element.is_displayed() and element.is_enabled()):
+                return False
+            action(element)
+            return True
+
+        self.until(attempt, what)
+
+    def click_text(self, text: str) -> None:
+        self.click(f"//*[normalize-space(text())={xpath_literal(text)}]", repr(text))
+
+    def text_shown(self, text: str, seconds: float | None = None) -> WebElement:
+        """The innermost visible element whose own text is exactly `text`."""
+        return self.find(f"//*[normalize-space(text())={xpath_literal(text)}]", repr(text), seconds)
+
+    def body(self) -> str:
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def shot(self, name: str) -> Path:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        path = self.artifacts / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+    # The launchpad's YAML editor (CodeMirror), edited with the keyboard as an operator would.
+
+    def editor_text(self) -> str:
+        return self.driver.execute_script(
+            "return Array.from(document.querySelectorAll('.CodeMirror'))"
+            ".map(e => e.CodeMirror.getValue()).join('')"
+        )
+
+    def replace_config_line(self, current: str, new: str) -> None:
+        """Select the editor line that reads `current` (indentation aside) and type `new`."""
+
+        def retype(line: WebElement) -> None:
+            keys = ActionChains(self.driver).click(line).send_keys(Keys.END)
+            keys = keys.key_down(Keys.SHIFT).send_keys(Keys.HOME).key_up(Keys.SHIFT)
+            keys.send_keys(new).perform()
+
+        line = f"{EDITOR_LINES}[normalize-space(.)={xpath_literal(current)}]"
+        self.act(line, f"the config line {current!r}", retype)
+        self.until(lambda _: new in self.editor_text(), f"{new!r} in the config")
+
+    def append_config(self, lines: list[str]) -> None:
+        """Type `lines` (YAML with their own indentation) at the end of the editor."""
+
+        def type_lines(last: WebElement) -> None:
+            keys = ActionChains(self.driver).click(last).key_down(Keys.CONTROL)
+            keys = keys.send_keys(Keys.END).key_up(Keys.CONTROL)
+            for line in lines:
+                # Home twice: to the line's start even after CodeMirror indented it by itself.
+                keys = keys.send_keys(Keys.RETURN).key_down(Keys.SHIFT).send_keys(Keys.HOME)
+                keys = keys.send_keys(Keys.HOME).key_up(Keys.SHIFT).send_keys(line)
+            keys.perform()
+
+        self.act(f"({EDITOR_LINES})[last()]", "the last config line", type_lines)
+        self.until(lambda _: lines[-1] in self.editor_text(), "the appended config")

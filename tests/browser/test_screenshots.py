@@ -1,0 +1,21 @@
+"""The README's screenshots are files the browser test saves, refreshed by one script."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_shows_only_screenshots_the_browser_test_takes() -> None:
+    shown = re.findall(r"\(docs/screenshots/([\w-]+)\.png\)", (ROOT / "README.md").read_text())
+    script = (ROOT / "scripts" / "refresh-screenshots.sh").read_text()
+    refreshed = re.search(r"^shots=\(([^)]*)\)", script, re.MULTILINE)
+    taken = re.findall(
+        r'page\.shot\("([\w-]+)"\)', (ROOT / "tests/browser/test_run_review.py").read_text()
+    )
+    assert shown, "the README shows no screenshot"
+    assert refreshed is not None
+    assert sorted(shown) == sorted(refreshed.group(1).split())
+    assert set(shown) <= set(taken)
+    for name in shown:
+        assert (ROOT / "docs" / "screenshots" / f"{name}.png").stat().st_size > 10_000
