@@ -1,6 +1,7 @@
 """Deleting a user and everything they left behind, in an order a crash cannot corrupt.
 
-The steps run over a batch of users: files, feature references, scoreboard entries, the address
+The steps run over a batch of users (the run splits its candidates into batches that may run in
+parallel, in separate processes): files, feature references, scoreboard entries, the address
 in the emails table, and the user item **last**, conditionally. Until the user item is gone the
 user is still a delete candidate, so a run that dies part-way is finished by the next run; every
 step is idempotent. A user whose step fails leaves the batch (and keeps their user item) while
@@ -24,6 +25,15 @@ from cleanup_pipeline.core.policy import Policy
 FailureHook = Callable[[str, str, BaseException], None]
 
 
+def split_into_batches(user_ids: list[str], size: int) -> list[list[str]]:
+    """The candidates in batches of at most `size`, sorted by id so that a run's batches are the
+    same however the scan ordered them."""
+    if size < 1:
+        raise ValueError(f"batch size must be positive: {size}")
+    ordered = sorted(set(user_ids))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
 @dataclass
 class CascadeBatch:
     """Users still in the cascade (raw items, email included) and the finished outcomes."""
@@ -36,6 +46,15 @@ class CascadeBatch:
         self.outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
         if hook is not None:
             hook(user_id, f"delete.{step}", error)
+
+
+@dataclass(frozen=True)
+class RunReferences:
+    """What the run read once of the other tables, for its delete candidates only: features by
+    proposer, and period -> candidates listed on that scoreboard."""
+
+    features: dict[str, list[str]] = field(default_factory=dict)
+    scoreboards: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,21 +130,20 @@ def unlink_features(
 
 
 def prune_scoreboards(
-    ctx: CascadeContext, batch: CascadeBatch, boards: dict[str, list[Any]]
+    ctx: CascadeContext, batch: CascadeBatch, listed: dict[str, list[str]]
 ) -> CascadeBatch:
-    """Remove the batch's entries from every scoreboard (boards read once per run, updated in
-    place so later batches see the current lists)."""
+    """Remove the batch's entries from every scoreboard that lists them (`listed`: period ->
+    candidate ids on it, read once per run). Each board is read fresh right before its update,
+    since batches in other processes prune the same boards meanwhile."""
     table = ctx.settings.scoreboards_table
-    for period, entries in list(boards.items()):
-        listed = {references.entry_id(entry) for entry in entries} & set(batch.items)
-        if not listed:
+    for period, user_ids in listed.items():
+        mine = set(user_ids) & set(batch.items)
+        if not mine:
             continue
         try:
-            boards[period] = references.prune_scoreboard(
-                ctx.dynamodb, table, period, entries, listed
-            )
+            references.prune_scoreboard(ctx.dynamodb, table, period, mine)
         except Exception as error:
-            for user_id in listed:
+            for user_id in sorted(mine):
                 batch.fail(user_id, "scoreboards", error, ctx.on_failure)
     return batch
 
