@@ -1,10 +1,11 @@
 """The deletion cascade as a graph-backed asset that fans out in batches.
 
-The candidates are split into batches (`deletion_batch_size`); each batch runs the cascade as
-its own chain of ops, one op per step, so a multiprocess, Kubernetes or ECS executor runs
-batches side by side on several workers. The references (features by proposer, scoreboards) are
-read once per run and shared by every batch. Between steps only ids and the re-read decision
-attributes flow, never an email address.
+The candidates are split into batches (`deletion_batch_size`); each batch runs the whole cascade
+in one op, so a multiprocess, Kubernetes or ECS executor runs batches side by side on several
+workers, one process or pod per batch rather than one per cascade step. The references (features
+by proposer, scoreboards) are read once per run and shared by every batch. Between steps only ids
+flow in and outcomes out: the re-read user items never leave the batch's process, and no email
+address is ever stored.
 """
 
 from collections.abc import Iterator
@@ -80,75 +81,6 @@ def read_references(
     )
 
 
-@dg.op
-def confirm_deletion_batch(
-    context: dg.OpExecutionContext,
-    user_ids: list[str],
-    aws: AwsEnvironment,
-    cleanup_policy: CleanupPolicy,
-    run_options: RunOptions,
-) -> CascadeBatch:
-    """Re-read the batch with a consistent read; anyone who changed leaves the cascade."""
-    if run_options.dry_run:
-        batch = CascadeBatch(items={})
-        for user_id in user_ids:
-            batch.outcomes.add(user_id, DRY_RUN)
-        return batch
-    return cascade.confirm_candidates(_context(context, aws, cleanup_policy, run_options), user_ids)
-
-
-@dg.op
-def delete_user_files(
-    context: dg.OpExecutionContext,
-    batch: CascadeBatch,
-    aws: AwsEnvironment,
-    cleanup_policy: CleanupPolicy,
-    run_options: RunOptions,
-) -> CascadeBatch:
-    """Delete every object in each user's folder of the public bucket."""
-    return cascade.delete_files(_context(context, aws, cleanup_policy, run_options), batch)
-
-
-@dg.op
-def unlink_proposed_features(
-    context: dg.OpExecutionContext,
-    batch: CascadeBatch,
-    refs: RunReferences,
-    aws: AwsEnvironment,
-    cleanup_policy: CleanupPolicy,
-    run_options: RunOptions,
-) -> CascadeBatch:
-    """Remove the users as proposers of features; the features stay."""
-    ctx = _context(context, aws, cleanup_policy, run_options)
-    return cascade.unlink_features(ctx, batch, refs.features)
-
-
-@dg.op
-def prune_user_scoreboards(
-    context: dg.OpExecutionContext,
-    batch: CascadeBatch,
-    refs: RunReferences,
-    aws: AwsEnvironment,
-    cleanup_policy: CleanupPolicy,
-    run_options: RunOptions,
-) -> CascadeBatch:
-    """Remove the users' entries from every scoreboard."""
-    ctx = _context(context, aws, cleanup_policy, run_options)
-    return cascade.prune_scoreboards(ctx, batch, refs.scoreboards)
-
-
-@dg.op
-def archive_user_emails(
-    context: dg.OpExecutionContext,
-    batch: CascadeBatch,
-    aws: AwsEnvironment,
-    cleanup_policy: CleanupPolicy,
-    run_options: RunOptions,
-) -> CascadeBatch:
-    """Keep each address in the emails table."""
-    return cascade.archive_emails(_context(context, aws, cleanup_policy, run_options), batch)
-
-
 def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     counts = frame["outcome"].value_counts().to_dict()
     return {
@@ -158,16 +90,30 @@ def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
 
 
 @dg.op
-def delete_user_records(
+def delete_account_batch(
     context: dg.OpExecutionContext,
-    batch: CascadeBatch,
+    user_ids: list[str],
+    refs: RunReferences,
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> pd.DataFrame:
-    """Last: delete each user item, only if it is still a delete candidate."""
-    ctx = _context(context, aws, cleanup_policy, run_options)
-    frame = cascade.delete_user_items(ctx, batch).frame()
+    """One batch through the whole cascade, in order: consistent re-read (anyone who changed
+    leaves), files, feature references, scoreboard entries, the address kept in the emails
+    table, and last each user item, only if it is still a delete candidate."""
+    if run_options.dry_run:
+        batch = CascadeBatch(items={})
+        for user_id in user_ids:
+            batch.outcomes.add(user_id, DRY_RUN)
+        frame = batch.outcomes.frame()
+    else:
+        ctx = _context(context, aws, cleanup_policy, run_options)
+        batch = cascade.confirm_candidates(ctx, user_ids)
+        batch = cascade.delete_files(ctx, batch)
+        batch = cascade.unlink_features(ctx, batch, refs.features)
+        batch = cascade.prune_scoreboards(ctx, batch, refs.scoreboards)
+        batch = cascade.archive_emails(ctx, batch)
+        frame = cascade.delete_user_items(ctx, batch).frame()
     context.add_output_metadata(_counts(frame))
     return frame
 
@@ -199,13 +145,5 @@ def deleted_accounts(deletion_candidates: pd.DataFrame, notify_candidates: None)
         candidates=deletion_candidates, warnings_gate=notify_candidates
     )
     refs = read_references(candidate_ids)
-
-    def cascade_of(user_ids: list[str]) -> pd.DataFrame:
-        batch = confirm_deletion_batch(user_ids)
-        batch = delete_user_files(batch)
-        batch = unlink_proposed_features(batch, refs)
-        batch = prune_user_scoreboards(batch, refs)
-        batch = archive_user_emails(batch)
-        return delete_user_records(batch)
-
-    return gather_deletion_outcomes(batches.map(cascade_of).collect())
+    outcomes = batches.map(lambda user_ids: delete_account_batch(user_ids, refs))
+    return gather_deletion_outcomes(outcomes.collect())
