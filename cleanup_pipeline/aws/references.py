@@ -1,8 +1,9 @@
 """References to users in other tables: features they proposed and scoreboard entries.
 
-Both tables are read once per run, keeping only what concerns the run's delete candidates;
-removals are conditional so that a concurrent change, by the app or by another batch of the same
-run working in another process, is never overwritten.
+The features table is read once per run, keeping only the run's delete candidates; each
+scoreboard is read right before it is pruned. Removals are conditional so that a concurrent
+change, by the app or by another batch of the same run in another process, is never
+overwritten.
 """
 
 import random
@@ -61,21 +62,6 @@ def entry_id(entry: Any) -> str | None:
     return entry.get("M", {}).get("id", {}).get("S")
 
 
-def listed_on_scoreboards(
-    client: Any, table: str, periods: tuple[str, ...], user_ids: Collection[str]
-) -> dict[str, list[str]]:
-    """Which of `user_ids` each scoreboard lists: period -> sorted ids (boards without any are
-    left out, so no batch reads or writes them)."""
-    wanted = set(user_ids)
-    listed: dict[str, list[str]] = {}
-    for period in periods:
-        entries = read_scoreboard(client, table, period) or []
-        found = sorted(wanted.intersection(entry_id(entry) for entry in entries))
-        if found:
-            listed[period] = found
-    return listed
-
-
 # Keeps each UpdateExpression well under DynamoDB's 4 KB expression limit.
 _MAX_REMOVALS_PER_UPDATE = 40
 # Condition failures tolerated per board: each one means someone else changed it meanwhile
@@ -83,17 +69,25 @@ _MAX_REMOVALS_PER_UPDATE = 40
 MAX_CONFLICTS = 12
 
 
-def prune_scoreboard(client: Any, table: str, period: str, user_ids: Collection[str]) -> int:
+def prune_scoreboard(
+    client: Any,
+    table: str,
+    period: str,
+    user_ids: Collection[str],
+    entries: list[Any] | None = None,
+) -> int:
     """Remove every entry of `user_ids` from one scoreboard; other entries keep order and fields.
     Returns how many entries were removed.
 
-    The board is read fresh, then each update removes list positions on condition that they
-    still hold those users, so a position that shifted never removes someone else's entry. If the
-    board changed meanwhile the condition fails: it is read again and the removal retried, after
-    a random pause so that batches pruning the same board in parallel stop colliding.
+    `entries` is the board as just read (read here when not given). Each update removes list
+    positions on condition that they still hold those users, so a position that shifted never
+    removes someone else's entry. If the board changed meanwhile the condition fails: it is read
+    again and the removal retried, after a random pause so that batches pruning the same board in
+    parallel stop colliding.
     """
     wanted, removed, conflicts = set(user_ids), 0, 0
-    entries = read_scoreboard(client, table, period) or []
+    if entries is None:
+        entries = read_scoreboard(client, table, period) or []
     while True:
         positions = [i for i, entry in enumerate(entries) if entry_id(entry) in wanted]
         if not positions:

@@ -2,8 +2,9 @@
 
 The candidates are split into batches (`deletion_batch_size`); each batch runs the whole cascade
 in one op, so a multiprocess, Kubernetes or ECS executor runs batches side by side on several
-workers, one process or pod per batch rather than one per cascade step. The references (features
-by proposer, scoreboards) are read once per run and shared by every batch. Between steps only ids
+workers, one process or pod per batch rather than one per cascade step. Features by proposer are
+read once per run and shared by every batch; each batch reads the scoreboards right before
+pruning them. Between steps only ids
 flow in and outcomes out: the re-read user items never leave the batch's process, and no email
 address is ever stored.
 """
@@ -68,16 +69,13 @@ def split_deletion_candidates(
 def read_references(
     candidate_ids: list[str], aws: AwsEnvironment, run_options: RunOptions
 ) -> RunReferences:
-    """The features each candidate proposed and the scoreboards listing them, read once for the
-    whole run; only what concerns the candidates is kept."""
+    """The features each candidate proposed, read once for the whole run (one Scan); only what
+    concerns the candidates is kept."""
     if run_options.dry_run or not candidate_ids:
         return RunReferences()
     settings, client = aws.settings(), aws.clients().dynamodb
     return RunReferences(
-        features=references.features_by_proposer(client, settings.features_table, candidate_ids),
-        scoreboards=references.listed_on_scoreboards(
-            client, settings.scoreboards_table, settings.scoreboard_periods, candidate_ids
-        ),
+        features=references.features_by_proposer(client, settings.features_table, candidate_ids)
     )
 
 
@@ -111,7 +109,7 @@ def delete_account_batch(
         batch = cascade.confirm_candidates(ctx, user_ids)
         batch = cascade.delete_files(ctx, batch)
         batch = cascade.unlink_features(ctx, batch, refs.features)
-        batch = cascade.prune_scoreboards(ctx, batch, refs.scoreboards)
+        batch = cascade.prune_scoreboards(ctx, batch)
         batch = cascade.archive_emails(ctx, batch)
         frame = cascade.delete_user_items(ctx, batch).frame()
     context.add_output_metadata(_counts(frame))

@@ -26,7 +26,6 @@ from .world import (
     outcome_of,
     put_files,
     put_items,
-    read_references,
     record_params,
     run_cascade,
     s,
@@ -316,8 +315,7 @@ def test_scoreboard_changed_by_the_app_during_pruning_is_reread(aws):
 
     db.meta.events.register("before-parameter-build.dynamodb.UpdateItem", app_inserts_first)
     ctx = cascade_context(clients, settings, as_of)
-    refs = read_references(clients, settings, ["u1"])
-    batch = prune_scoreboards(ctx, confirm_candidates(ctx, ["u1"]), refs.scoreboards)
+    batch = prune_scoreboards(ctx, confirm_candidates(ctx, ["u1"]))
 
     # The first removal named position 1, which the insert shifted: refused, re-read, retried.
     assert [u["UpdateExpression"] for u in updates] == ["REMOVE #users[1]", "REMOVE #users[2]"]

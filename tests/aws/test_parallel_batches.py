@@ -19,7 +19,6 @@ from .world import (
     get_item,
     now_ms,
     put_items,
-    read_references,
     record_params,
     s,
     scoreboard,
@@ -36,7 +35,6 @@ def test_another_batch_pruning_first_shifts_positions_and_this_batch_rereads(aws
     put_items(db, settings.users_table, [delete_candidate(u, as_of) for u in ("u1", "u2")])
     entries = [board_entry("a", 5), board_entry("u2", 4), board_entry("u1", 3), board_entry("b", 2)]
     put_items(db, table, [scoreboard("week", entries)])
-    refs = read_references(clients, settings, ["u1", "u2"])
     ctx = cascade_context(clients, settings, as_of)
     mine = confirm_candidates(ctx, ["u1"])
     other = boto3.client("dynamodb", region_name=settings.aws_region)
@@ -48,7 +46,7 @@ def test_another_batch_pruning_first_shifts_positions_and_this_batch_rereads(aws
             interleaved.append(references.prune_scoreboard(other, table, "week", {"u2"}))
 
     db.meta.events.register("before-parameter-build.dynamodb.UpdateItem", other_batch_prunes_first)
-    batch = prune_scoreboards(ctx, mine, refs.scoreboards)
+    batch = prune_scoreboards(ctx, mine)
 
     assert interleaved == [1]
     # Position 2 held u1 when read; after the other batch's removal it holds b. The condition
@@ -71,7 +69,6 @@ def test_batches_in_parallel_remove_exactly_their_entries_from_shared_boards(aws
         mixed = [e for i, k in enumerate(keep) for e in (k, board_entry(doomed[i % 24], i))]
         shared[period] = [*mixed, board_entry(doomed[0], 99)]
     put_items(db, table, [scoreboard(p, entries) for p, entries in shared.items()])
-    refs = read_references(clients, settings, doomed)
     ctx = cascade_context(clients, settings, as_of)
     batches = [confirm_candidates(ctx, doomed[i : i + 4]) for i in range(0, 24, 4)]
     start = threading.Barrier(len(batches))
@@ -89,7 +86,7 @@ def test_batches_in_parallel_remove_exactly_their_entries_from_shared_boards(aws
             as_of,
         )
         start.wait()
-        done.append(prune_scoreboards(own, batch, refs.scoreboards))
+        done.append(prune_scoreboards(own, batch))
 
     threads = [threading.Thread(target=run, args=(b,)) for b in batches]
     for thread in threads:
@@ -129,8 +126,7 @@ def test_a_board_that_never_stops_changing_fails_its_users_after_a_bounded_retry
     )
     updates = record_params(db, "UpdateItem")
     ctx = cascade_context(clients, settings, as_of)
-    refs = read_references(clients, settings, ["u1"])
-    batch = prune_scoreboards(ctx, confirm_candidates(ctx, ["u1"]), refs.scoreboards)
+    batch = prune_scoreboards(ctx, confirm_candidates(ctx, ["u1"]))
 
     assert len(updates) == bound + 1 and len(pauses) == bound
     assert all(0 <= pause <= 1.0 for pause in pauses)

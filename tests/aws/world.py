@@ -226,9 +226,6 @@ def read_references(clients: AwsClients, settings: Settings, user_ids: list[str]
         features=references.features_by_proposer(
             clients.dynamodb, settings.features_table, user_ids
         ),
-        scoreboards=references.listed_on_scoreboards(
-            clients.dynamodb, settings.scoreboards_table, settings.scoreboard_periods, user_ids
-        ),
     )
 
 
@@ -248,7 +245,7 @@ def run_cascade(
     batch = confirm_candidates(ctx, user_ids)
     batch = delete_files(ctx, batch)
     batch = unlink_features(ctx, batch, refs.features)
-    batch = prune_scoreboards(ctx, batch, refs.scoreboards)
+    batch = prune_scoreboards(ctx, batch)
     batch = archive_emails(ctx, batch)
     if before_final_delete is not None:
         before_final_delete()
