@@ -166,9 +166,11 @@ def end_to_end(
     report.note(f"steps (s): {_steps_line(run)}")
     all_calls = run.calls(lambda _: True)
     cascade_calls = run.calls(lambda k: k.startswith(ours.CASCADE_PREFIX))
-    feature_updates = run.calls_by_step.get(
-        f"{ours.CASCADE_PREFIX}.unlink_proposed_features", Counter()
-    ).get("dynamodb:UpdateItem", 0)
+    # Feature and scoreboard updates happen in the batch steps; scoreboard updates are a few
+    # per batch, so nearly all of these are the one UpdateItem per affected feature.
+    feature_updates = run.calls(
+        lambda k: k.startswith(f"{ours.CASCADE_PREFIX}.delete_account_batch")
+    )["dynamodb:UpdateItem"]
     report.figure(section, "calls_total", "AWS calls, whole run", sum(all_calls.values()))
     report.figure(section, "http_attempts", "  HTTP attempts (calls + retries)", run.attempts)
     section["calls_by_step"] = {k: dict(v) for k, v in run.calls_by_step.items()}
@@ -176,7 +178,9 @@ def end_to_end(
         report.note(f"calls in {key}: {dict(counter)}")
     report.figure(section, "deleted", "users deleted", deleted)
     report.figure(section, "cascade_calls", "AWS calls in the cascade", sum(cascade_calls.values()))
-    report.figure(section, "feature_updates", "  of which feature UpdateItem", feature_updates)
+    report.figure(
+        section, "feature_updates", "  of which UpdateItem (features, scoreboards)", feature_updates
+    )
     per_user = sum(cascade_calls.values()) / deleted if deleted else None
     per_user_net = (sum(cascade_calls.values()) - feature_updates) / deleted if deleted else None
     report.figure(section, "calls_per_deleted_user", "AWS calls per deleted user", per_user)

@@ -1,6 +1,7 @@
 """Deleting a user and everything they left behind, in an order a crash cannot corrupt.
 
-The steps run over a batch of users: files, feature references, scoreboard entries, the address
+The steps run over a batch of users (the run splits its candidates into batches that may run in
+parallel, in separate processes): files, feature references, scoreboard entries, the address
 in the emails table, and the user item **last**, conditionally. Until the user item is gone the
 user is still a delete candidate, so a run that dies part-way is finished by the next run; every
 step is idempotent. A user whose step fails leaves the batch (and keeps their user item) while
@@ -16,7 +17,6 @@ from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.aws.settings import Settings
-from cleanup_pipeline.aws.users_table import read_users
 from cleanup_pipeline.aws.wire_decode import Item
 from cleanup_pipeline.core.decisions import DELETE
 from cleanup_pipeline.core.policy import Policy
@@ -24,18 +24,41 @@ from cleanup_pipeline.core.policy import Policy
 FailureHook = Callable[[str, str, BaseException], None]
 
 
+def split_into_batches(user_ids: list[str], size: int) -> list[list[str]]:
+    """The candidates in batches of at most `size`, sorted by id so that a run's batches are the
+    same however the scan ordered them."""
+    if size < 1:
+        raise ValueError(f"batch size must be positive: {size}")
+    ordered = sorted(set(user_ids))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
 @dataclass
 class CascadeBatch:
-    """Users still in the cascade (raw items, email included) and the finished outcomes."""
+    """Users still in the cascade (re-read items, email left out) and the finished outcomes.
+
+    A batch lives in one op's memory and is never stored between steps; the addresses it holds
+    for the emails table are dropped as soon as they are archived."""
 
     items: dict[str, Item]
     outcomes: Outcomes = field(default_factory=lambda: Outcomes("delete"))
+    addresses: dict[str, str] = field(default_factory=dict, repr=False)
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
         self.items.pop(user_id, None)
+        self.addresses.pop(user_id, None)
         self.outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
         if hook is not None:
             hook(user_id, f"delete.{step}", error)
+
+
+@dataclass(frozen=True)
+class RunReferences:
+    """What the run reads once of the other tables and shares with every batch: the features
+    each delete candidate proposed. (Scoreboards are read by each batch right before it prunes
+    them, since other batches change them meanwhile.)"""
+
+    features: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,8 +87,11 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
         for user_id in user_ids:
             batch.fail(user_id, "recheck", error, ctx.on_failure)
         return batch
-    # Addresses are personal data and the batch is stored between steps: keep them out of it.
+    # Addresses are personal data: kept apart, for the emails table only, and never logged.
     batch.items = {user_id: _without_email(item) for user_id, item in items.items()}
+    batch.addresses = {
+        user_id: email_of(item) for user_id, item in items.items() if "email" in item
+    }
     for user_id, why in dropped.items():
         batch.outcomes.add(user_id, SKIPPED, "recheck", why)
     return batch
@@ -110,36 +136,40 @@ def unlink_features(
     return batch
 
 
-def prune_scoreboards(
-    ctx: CascadeContext, batch: CascadeBatch, boards: dict[str, list[Any]]
-) -> CascadeBatch:
-    """Remove the batch's entries from every scoreboard (boards read once per run, updated in
-    place so later batches see the current lists)."""
+def prune_scoreboards(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
+    """Remove the batch's entries from every scoreboard. Each board is read right before it is
+    pruned (one GetItem per board and batch), since batches in other processes prune the same
+    boards meanwhile; a board that lists none of the batch's users is not written."""
     table = ctx.settings.scoreboards_table
-    for period, entries in list(boards.items()):
-        listed = {references.entry_id(entry) for entry in entries} & set(batch.items)
+    for period in ctx.settings.scoreboard_periods:
+        users = set(batch.items)
+        try:
+            entries = references.read_scoreboard(ctx.dynamodb, table, period) or []
+        except Exception as error:
+            for user_id in sorted(users):  # who is on the board is unknown: all keep their item
+                batch.fail(user_id, "scoreboards", error, ctx.on_failure)
+            continue
+        listed = users.intersection(references.entry_id(entry) for entry in entries)
         if not listed:
             continue
         try:
-            boards[period] = references.prune_scoreboard(
-                ctx.dynamodb, table, period, entries, listed
-            )
+            references.prune_scoreboard(ctx.dynamodb, table, period, listed, entries)
         except Exception as error:
-            for user_id in listed:
+            for user_id in sorted(listed):
                 batch.fail(user_id, "scoreboards", error, ctx.on_failure)
     return batch
 
 
 def archive_emails(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
-    """Keep each address in the emails table (written only where missing). The addresses are
-    read here, consistently, rather than carried between steps."""
+    """Keep each address in the emails table (written only where missing), as re-read by the
+    batch's consistent read; then the batch lets go of the addresses."""
     try:
-        current = read_users(ctx.dynamodb, ctx.settings.users_table, list(batch.items))
-        addresses = [email_of(item) for item in current.values() if "email" in item]
+        addresses = [batch.addresses[u] for u in batch.items if u in batch.addresses]
         emails_table.archive_addresses(ctx.dynamodb, ctx.settings.emails_table, addresses)
     except Exception as error:
         for user_id in list(batch.items):
             batch.fail(user_id, "emails", error, ctx.on_failure)
+    batch.addresses.clear()
     return batch
 
 

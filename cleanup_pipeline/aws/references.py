@@ -1,18 +1,26 @@
 """References to users in other tables: features they proposed and scoreboard entries.
 
-Both tables are read once per run; removals are conditional so that a concurrent change by the
-app is never overwritten.
+The features table is read once per run, keeping only the run's delete candidates; each
+scoreboard is read right before it is pruned. Removals are conditional so that a concurrent
+change, by the app or by another batch of the same run in another process, is never
+overwritten.
 """
 
+import random
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from cleanup_pipeline.aws.conditions import attempt_conditional
 
 
-def features_by_proposer(client: Any, table: str) -> dict[str, list[str]]:
-    """One Scan of the features table: proposer id -> ids of the features they proposed."""
+def features_by_proposer(
+    client: Any, table: str, proposers: Collection[str]
+) -> dict[str, list[str]]:
+    """One Scan of the features table: proposer id -> ids of the features they proposed, for the
+    given proposers only (the index of the whole table is not needed between steps)."""
+    wanted = set(proposers)
     index: dict[str, list[str]] = defaultdict(list)
     pages = client.get_paginator("scan").paginate(
         TableName=table,
@@ -22,13 +30,15 @@ def features_by_proposer(client: Any, table: str) -> dict[str, list[str]]:
     for page in pages:
         for item in page["Items"]:
             proposer = item.get("proposedBy", {}).get("S")
-            if proposer:
+            if proposer in wanted:
                 index[proposer].append(item["id"]["S"])
     return dict(index)
 
 
 def unlink_feature(client: Any, table: str, feature_id: str, user_id: str) -> None:
-    """Remove `proposedBy` from a feature if it still names the user; the feature stays."""
+    """Remove `proposedBy` from a feature if it still names the user; the feature stays.
+
+    A feature names one proposer, so only the batch holding that user ever writes it."""
     attempt_conditional(
         client.update_item,
         TableName=table,
@@ -40,16 +50,12 @@ def unlink_feature(client: Any, table: str, feature_id: str, user_id: str) -> No
     )
 
 
-def read_scoreboards(client: Any, table: str, periods: tuple[str, ...]) -> dict[str, list[Any]]:
-    """Consistent read of every scoreboard: period -> its `users` list (wire format)."""
-    boards: dict[str, list[Any]] = {}
-    for period in periods:
-        item = client.get_item(TableName=table, Key={"id": {"S": period}}, ConsistentRead=True).get(
-            "Item"
-        )
-        if item is not None:
-            boards[period] = item.get("users", {}).get("L", [])
-    return boards
+def read_scoreboard(client: Any, table: str, period: str) -> list[Any] | None:
+    """Consistent read of one scoreboard's `users` list (wire format); None when it is absent."""
+    item = client.get_item(TableName=table, Key={"id": {"S": period}}, ConsistentRead=True).get(
+        "Item"
+    )
+    return None if item is None else item.get("users", {}).get("L", [])
 
 
 def entry_id(entry: Any) -> str | None:
@@ -58,36 +64,52 @@ def entry_id(entry: Any) -> str | None:
 
 # Keeps each UpdateExpression well under DynamoDB's 4 KB expression limit.
 _MAX_REMOVALS_PER_UPDATE = 40
+# Condition failures tolerated per board: each one means someone else changed it meanwhile
+# (the app, or another batch pruning the same board), and at least one of them progressed.
+MAX_CONFLICTS = 12
 
 
 def prune_scoreboard(
-    client: Any, table: str, period: str, entries: list[Any], user_ids: set[str]
-) -> list[Any]:
+    client: Any,
+    table: str,
+    period: str,
+    user_ids: Collection[str],
+    entries: list[Any] | None = None,
+) -> int:
     """Remove every entry of `user_ids` from one scoreboard; other entries keep order and fields.
+    Returns how many entries were removed.
 
-    Each update removes list positions on condition that they still hold those users; if the app
-    changed the board meanwhile, it is re-read and the removal retried. Returns the new list.
+    `entries` is the board as just read (read here when not given). Each update removes list
+    positions on condition that they still hold those users, so a position that shifted never
+    removes someone else's entry. If the board changed meanwhile the condition fails: it is read
+    again and the removal retried, after a random pause so that batches pruning the same board in
+    parallel stop colliding.
     """
-    for attempt in range(8):
-        positions = [i for i, entry in enumerate(entries) if entry_id(entry) in user_ids]
+    wanted, removed, conflicts = set(user_ids), 0, 0
+    if entries is None:
+        entries = read_scoreboard(client, table, period) or []
+    while True:
+        positions = [i for i, entry in enumerate(entries) if entry_id(entry) in wanted]
         if not positions:
-            return entries
-        batch = positions[-_MAX_REMOVALS_PER_UPDATE:]  # from the end, so earlier indexes hold
-        values = {f":u{n}": {"S": entry_id(entries[i])} for n, i in enumerate(batch)}
-        removed = attempt_conditional(
+            return removed
+        chunk = positions[-_MAX_REMOVALS_PER_UPDATE:]  # from the end: earlier indexes hold
+        values = {f":u{n}": {"S": entry_id(entries[i])} for n, i in enumerate(chunk)}
+        if attempt_conditional(
             client.update_item,
             TableName=table,
             Key={"id": {"S": period}},
-            UpdateExpression="REMOVE " + ", ".join(f"#users[{i}]" for i in batch),
+            UpdateExpression="REMOVE " + ", ".join(f"#users[{i}]" for i in chunk),
             ConditionExpression=" AND ".join(
-                f"#users[{i}].#id = :u{n}" for n, i in enumerate(batch)
+                f"#users[{i}].#id = :u{n}" for n, i in enumerate(chunk)
             ),
             ExpressionAttributeNames={"#users": "users", "#id": "id"},
             ExpressionAttributeValues=values,
-        )
-        if removed:
-            entries = [entry for i, entry in enumerate(entries) if i not in set(batch)]
+        ):
+            removed += len(chunk)
+            entries = [entry for i, entry in enumerate(entries) if i not in set(chunk)]
             continue
-        time.sleep(min(0.05 * 2**attempt, 1.0))
-        entries = read_scoreboards(client, table, (period,)).get(period, [])
-    raise RuntimeError(f"scoreboard {period!r} kept changing; entries not removed")
+        conflicts += 1
+        if conflicts > MAX_CONFLICTS:
+            raise RuntimeError(f"scoreboard {period!r} kept changing; entries not removed")
+        time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))
+        entries = read_scoreboard(client, table, period) or []

@@ -31,14 +31,27 @@ def run_job(
     allow_mass_action: bool,
     multiprocess: bool = False,
     instance: dg.DagsterInstance | None = None,
+    max_concurrent: int | None = None,
+    deletion_batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Execute the job once and return the summary object (SPEC §7)."""
     as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
     run_config: dict[str, Any] = run_config_for(as_of_iso, dry_run, allow_mass_action)
     run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
-    if not multiprocess:
+    if multiprocess:
+        # Each step forks from a server that imported the job once, instead of starting a
+        # fresh interpreter that imports Dagster, pandas and boto3 again for every step.
+        executor: dict[str, Any] = {"start_method": {"forkserver": {}}}
+        if max_concurrent:
+            executor["max_concurrent"] = max_concurrent
+        run_config["execution"] = {"config": {"multiprocess": executor}}
+    else:
         run_config["execution"] = {"config": {"in_process": {}}}
+    if deletion_batch_size:
+        run_config["resources"]["cleanup_policy"] = {
+            "config": {"deletion_batch_size": deletion_batch_size}
+        }
     tags = {
         "cleanup_pipeline/dry_run": str(dry_run).lower(),
         "cleanup_pipeline/allow_mass_action": str(allow_mass_action).lower(),
@@ -59,7 +72,14 @@ def run_job(
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        summary = run_job(args.as_of, args.dry_run, args.allow_mass_action, args.multiprocess)
+        summary = run_job(
+            args.as_of,
+            args.dry_run,
+            args.allow_mass_action,
+            args.multiprocess,
+            max_concurrent=args.max_concurrent,
+            deletion_batch_size=args.deletion_batch_size,
+        )
     except (MissingConfigurationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         summary = {"run_id": None, "status": "failure", "error": str(error)}
@@ -108,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--multiprocess", action="store_true", help="one process per step (default: in-process)"
+    )
+    run.add_argument(
+        "--max-concurrent", type=int, help="with --multiprocess: steps at once (default: cores)"
+    )
+    run.add_argument(
+        "--deletion-batch-size", type=int, help="delete candidates per batch (default: 500)"
     )
     run.set_defaults(handler=_run)
 

@@ -45,6 +45,12 @@ class CleanupPolicy(dg.ConfigurableResource):
     history_min_runs: int = Field(3, description="Guard: earlier runs needed before it applies.")
     scan_segments: int = Field(4, description="DynamoDB parallel scan segments.")
     action_batch_size: int = Field(100, description="Users re-read and acted on per batch.")
+    deletion_batch_size: int = Field(
+        500,
+        ge=1,
+        description="Delete candidates per batch; each batch is its own chain of steps, and "
+        "batches run side by side on a multiprocess, Kubernetes or ECS executor.",
+    )
     send_rate_per_second: float | None = Field(
         None, description="Email send rate; default: the SES account's maximum, else 14."
     )

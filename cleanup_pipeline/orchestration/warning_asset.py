@@ -1,4 +1,9 @@
-"""The warning emails: the notify action, gated by the guards."""
+"""The warning emails: the notify action, gated by the guards.
+
+Unlike the deletions, the warnings do not fan out into batches on several workers: SES's send
+rate is one limit for the whole account, so parallel processes would each have to be given a
+share of it and coordinate. One step sending with a pool of threads behind one rate limiter
+already keeps SES at its full rate; more workers could not send any faster."""
 
 import dagster as dg
 import pandas as pd

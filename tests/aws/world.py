@@ -12,6 +12,7 @@ from moto.ses.models import ses_backends
 
 from cleanup_pipeline.actions.cascade import (
     CascadeContext,
+    RunReferences,
     archive_emails,
     confirm_candidates,
     delete_files,
@@ -219,6 +220,15 @@ def cascade_context(
     )
 
 
+def read_references(clients: AwsClients, settings: Settings, user_ids: list[str]) -> RunReferences:
+    """What the job reads once per run for its delete candidates."""
+    return RunReferences(
+        features=references.features_by_proposer(
+            clients.dynamodb, settings.features_table, user_ids
+        ),
+    )
+
+
 def run_cascade(
     clients: AwsClients,
     settings: Settings,
@@ -228,16 +238,14 @@ def run_cascade(
     on_failure: Callable[[str, str, BaseException], None] | None = None,
     before_final_delete: Callable[[], None] | None = None,
 ) -> Outcomes:
-    """The cascade as the job runs it: confirm, read references once, each step, delete last."""
+    """The cascade as the job runs one batch: references read for the candidates, confirm, each
+    step, delete last."""
     ctx = cascade_context(clients, settings, as_of, on_failure)
+    refs = read_references(clients, settings, user_ids)
     batch = confirm_candidates(ctx, user_ids)
-    proposed = references.features_by_proposer(clients.dynamodb, settings.features_table)
-    boards = references.read_scoreboards(
-        clients.dynamodb, settings.scoreboards_table, settings.scoreboard_periods
-    )
     batch = delete_files(ctx, batch)
-    batch = unlink_features(ctx, batch, proposed)
-    batch = prune_scoreboards(ctx, batch, boards)
+    batch = unlink_features(ctx, batch, refs.features)
+    batch = prune_scoreboards(ctx, batch)
     batch = archive_emails(ctx, batch)
     if before_final_delete is not None:
         before_final_delete()

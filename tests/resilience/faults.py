@@ -324,7 +324,9 @@ def run_job(policy: CleanupPolicy | None = None) -> dg.ExecuteInProcessResult:
         run_config=run_config,
         resources={
             "aws": FaultyAwsEnvironment(),
-            "cleanup_policy": policy or CleanupPolicy(send_rate_per_second=200),
+            # Small deletion batches, so that crashes and faults land between and within them.
+            "cleanup_policy": policy
+            or CleanupPolicy(send_rate_per_second=200, deletion_batch_size=2),
             "run_options": RunOptions(),
         },
         instance=dg.DagsterInstance.ephemeral(),

@@ -44,6 +44,7 @@ CASCADE = [
     CrashPoint("the 2nd scoreboard UpdateItem", "UpdateItem", 2, table("scoreboards")),
     CrashPoint("the 1st emails PutItem", "PutItem", 1, table("emails")),
     CrashPoint("the 1st user DeleteItem", "DeleteItem", 1),
+    CrashPoint("the 3rd user DeleteItem (in the 2nd batch)", "DeleteItem", 3),
 ]
 
 

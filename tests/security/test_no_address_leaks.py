@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 from botocore.exceptions import ClientError
 
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.e2e import recording
 from tests.e2e.world import DELETED, NOTIFIED, seed_world
 from tests.security import job
@@ -48,7 +49,9 @@ def test_no_address_leaves_the_run(
     recording.FAULTS += [job.ses_refuses(refused), archive_fails_for(unarchivable)]
 
     caplog.set_level(logging.DEBUG)
-    result = job.run_job(instance=instance)
+    # Small batches: the deletions fan out, and every batch's values are stored too.
+    policy = CleanupPolicy(send_rate_per_second=500, deletion_batch_size=2)
+    result = job.run_job(instance=instance, policy=policy)
     assert not result.success
 
     report = job.report_of(result)
@@ -92,3 +95,10 @@ def test_no_address_leaves_the_run(
     )
     failed_rows = [r.data for r in final.records if r.data["outcome"] == "failed"]
     assert failed_rows and all("***@example.com" in row["error"] for row in failed_rows)
+
+    # What flows between steps, stored by the I/O manager for the run: ids and outcomes only.
+    stored = [p for p in Path(instance.storage_directory()).rglob("*") if p.is_file()]
+    batch_outputs = [p for p in stored if "delete_account_batch[batch_" in str(p)]
+    assert len(batch_outputs) >= 3
+    values = b"".join(p.read_bytes() for p in stored)
+    assert [a for a in addresses if a.encode() in values] == []
