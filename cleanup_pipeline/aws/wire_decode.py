@@ -10,7 +10,7 @@ functions of wire_exact.py, which give them the same values and reasons as alway
 chunk if the fast path raises.
 """
 
-from itertools import compress
+from itertools import compress, count
 from typing import Any
 
 import numpy as np
@@ -93,12 +93,12 @@ def _decode_fast(items: list[Item]) -> pd.DataFrame:
     )
     add_sent, add_trial, add_deal, add_subscription = (values.append for values in optional)
     sent, trial, deal, subscribed = _OPTIONAL
-    for position, item in enumerate(items):
+    for item in items:
         try:
             user_id, email, visit = item["id"]["S"], item["email"]["S"], item["lastVisitAt"]["N"]
         except (KeyError, TypeError):
             user_id = email = visit = None
-            unusual.append(position)
+            unusual.append(len(ids))  # the item's position: one id is added per item
         else:
             if len(item) == 3:  # nothing optional: the usual case, kept short
                 add_id(user_id)
@@ -108,7 +108,7 @@ def _decode_fast(items: list[Item]) -> pd.DataFrame:
         add_id(user_id)
         add_email(email)
         add_visit(visit)
-        add_fuller(position)
+        add_fuller(len(ids) - 1)
         get = item.get
         add_sent(get(sent))
         add_trial(get(trial))
@@ -129,7 +129,7 @@ def _decode_fast(items: list[Item]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "id": pd.arrays.ArrowStringArray(pa.array(ids, type=pa.string())),
-            **email_columns(pd.Series(pd.arrays.ArrowStringArray(pa.array(emails, pa.string())))),
+            **email_columns(pa.array(emails, type=pa.string())),
             "lastVisitAt": last_visit,
             "accountDeletionEmailSentAt": sent_at,
             "freeTrialEnd": trial_end,
@@ -171,7 +171,8 @@ def _read_unusual(
 
 def _present(values: Values, where: np.ndarray) -> tuple[np.ndarray, Values]:
     """(positions in the chunk, values) of the values that are there; None and {} are not."""
-    return where[list(compress(range(len(values)), values))], list(filter(None, values))
+    there = np.fromiter(compress(count(), values), dtype=np.int64)
+    return where[there], list(filter(None, values))
 
 
 def _subscriptions(

@@ -72,8 +72,7 @@ def parse_numbers(
         finite &= np.abs(np.nan_to_num(parsed)) < _MAX_EXACT
     ok = is_number & finite
     kept = np.clip(np.where(ok, parsed, 0), -_MAX_EXACT, _MAX_EXACT)
-    result = pd.array((np.ceil if up else np.floor)(kept).astype("int64"), dtype="Int64")
-    result[~ok] = pd.NA
+    result = pd.arrays.IntegerArray((np.ceil if up else np.floor)(kept).astype("int64"), ~ok)
     errors = np.full(len(raw), None, dtype=object)
     errors[is_number & ~finite] = f"{label}: number out of range"
     return pd.Series(result), errors
@@ -145,11 +144,14 @@ def first_error(*columns: np.ndarray) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(all_codes, categories=categories))
 
 
-def email_columns(emails: pd.Series) -> dict[str, pd.Series]:
+def email_columns(emails: pa.Array) -> dict[str, Any]:
     """Whether an address is there and its masked form: the address itself is never kept."""
+    present = pc.fill_null(pc.not_equal(emails, ""), False)
+    masked = mask_emails(pd.Series(pd.arrays.ArrowStringArray(pc.if_else(present, emails, None))))
+    has_email = present.to_numpy(zero_copy_only=False)
     return {
-        "has_email": (emails.fillna("") != "").astype("boolean"),
-        "email_masked": mask_emails(emails.where(emails != "")),
+        "has_email": pd.arrays.BooleanArray(has_email, np.zeros(len(has_email), dtype=bool)),
+        "email_masked": masked.array,
     }
 
 
@@ -158,7 +160,10 @@ def decode_exact(items: list[Item]) -> pd.DataFrame:
     if not items:
         return empty_snapshot()
     ids, id_errors = strings([item.get("id") for item in items], "id")
-    emails, email_errors = strings([item.get("email") for item in items], "email")
+    email_values = [item.get("email") for item in items]
+    emails = pulled(email_values, "S")
+    email_errors = np.full(len(items), None, dtype=object)
+    email_errors[wrong_type(email_values, "S", emails)] = "email: not a string"
     decoded: dict[str, Any] = {"id": ids}
     errors = [id_errors, email_errors]
     for name in NUMBER_ATTRIBUTES:
