@@ -10,7 +10,8 @@ functions of wire_exact.py, which give them the same values and reasons as alway
 chunk if the fast path raises.
 """
 
-from itertools import compress, count
+import operator
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -170,9 +171,11 @@ def _read_unusual(
 
 
 def _present(values: Values, where: np.ndarray) -> tuple[np.ndarray, Values]:
-    """(positions in the chunk, values) of the values that are there; None and {} are not."""
-    there = np.fromiter(compress(count(), values), dtype=np.int64)
-    return where[there], list(filter(None, values))
+    """(positions in the chunk, values) of the values that are there. Compared by identity
+    with None: a truth test would read every dict once more (an empty one reads as absent
+    downstream anyway)."""
+    there = list(map(operator.is_not, values, repeat(None)))
+    return where[np.array(there, dtype=bool)], list(compress(values, there))
 
 
 def _subscriptions(

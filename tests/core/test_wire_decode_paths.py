@@ -25,6 +25,7 @@ def usual_users(count: int) -> list[dict]:
         {"lifeTimeDeal": n(0)},
         {"subscription": {"M": {"status": s("active"), "endsAt": n(AS_OF + DAY)}}},
         {"subscription": NULL, "freeTrialEnd": NULL},
+        {"subscription": {}, "freeTrialEnd": {}, "lifeTimeDeal": {}},
     ]
     return [
         user(f"u{i}", lastVisitAt=n(AS_OF - i * DAY), **shapes[i % len(shapes)])
