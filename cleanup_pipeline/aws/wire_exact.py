@@ -39,13 +39,13 @@ def pulled(values: Values, key: str) -> pa.Array:
     return pa.array([v.get(key) if v else None for v in values], type=pa.string())
 
 
-def wrong_type(values: Values, expected: str, pulled: pa.Array) -> np.ndarray:
+def wrong_type(values: Values, expected: str, raw: pa.Array) -> np.ndarray:
     """Positions holding a value that is neither `expected` nor NULL (NULL counts as absent).
 
-    Only values without an `expected` member (`pulled` null) can be; those are few, so they
-    alone are looked at again.
+    Only values without an `expected` member (null in `raw`, their `pulled` members) can be;
+    those are few, so they alone are looked at again.
     """
-    unread = np.flatnonzero(pulled.is_null().to_numpy(zero_copy_only=False))
+    unread = np.flatnonzero(raw.is_null().to_numpy(zero_copy_only=False))
     return np.array(
         [i for i in unread if (v := values[i]) and expected not in v and "NULL" not in v],
         dtype=np.int64,
