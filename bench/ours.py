@@ -16,8 +16,8 @@ from typing import Any
 import dagster as dg
 
 from bench.calls import CallRecorder
+from cleanup_pipeline.aws import clients as aws_clients
 from cleanup_pipeline.cli.main import run_job
-from cleanup_pipeline.orchestration import resources
 
 CASCADE_PREFIX = "deleted_accounts"
 WARNING_STEP = "warning_emails"
@@ -61,7 +61,8 @@ def run(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobR
     instance = dg.DagsterInstance.get()
     recorder.reset()
     builds: list[float] = []
-    make_clients = resources.make_clients
+    make_clients = aws_clients.make_clients
+    aws_clients.clear_shared_clients()  # count what this run builds, as a fresh process would
 
     def timed_make_clients(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -70,7 +71,7 @@ def run(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobR
         finally:
             builds.append(time.perf_counter() - started)
 
-    resources.make_clients = timed_make_clients  # type: ignore[assignment]
+    aws_clients.make_clients = timed_make_clients  # type: ignore[assignment]
     try:
         with log.open("w") as sink, contextlib.redirect_stderr(sink):
             started = time.perf_counter()
@@ -80,7 +81,7 @@ def run(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobR
             wall = time.perf_counter() - started
         stats = instance.get_run_step_stats(summary["run_id"])
     finally:
-        resources.make_clients = make_clients  # type: ignore[assignment]
+        aws_clients.make_clients = make_clients  # type: ignore[assignment]
         instance.dispose()
     steps = {
         s.step_key: (float(s.start_time), float(s.end_time))

@@ -157,7 +157,7 @@ def moto_segments(
     """5a: the job's parallel scan against the moto server, per number of segments.
 
     The client has the job's retry settings but a 10-minute read timeout: moto answers a page
-    of one of n concurrent segments n times slower, and the job's 30 s timeout is measured
+    of one of n concurrent segments n times slower, and the job's read timeout is measured
     separately (`read_timeouts`)."""
     section = report.section("scan_moto", f"5a. scan_snapshot against moto ({users:,} items)")
     report.note("moto serves each page by walking the table from its start (every segment too);")

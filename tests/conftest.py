@@ -7,7 +7,7 @@ import pytest
 import requests
 from moto import mock_aws
 
-from cleanup_pipeline.aws.clients import AwsClients, make_clients
+from cleanup_pipeline.aws.clients import AwsClients, clear_shared_clients, make_clients
 from cleanup_pipeline.aws.settings import Settings, load_settings
 from cleanup_pipeline.local.emulator import LOCAL_ENV, local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
@@ -21,6 +21,14 @@ def job_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for key, value in LOCAL_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("CLEANUP_REPORTS_DIR", str(tmp_path / "reports"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_shared_clients() -> Iterator[None]:
+    """Clients shared by the job's steps (and the hooks tests put on them) stay in their test."""
+    clear_shared_clients()
+    yield
+    clear_shared_clients()
 
 
 @pytest.fixture

@@ -8,8 +8,12 @@ import pandas as pd
 
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional, unchanged_since
-from cleanup_pipeline.aws.wire_decode import PROJECTED_ATTRIBUTES, Item, decode_items
-from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
+from cleanup_pipeline.aws.wire_decode import (
+    PROJECTED_ATTRIBUTES,
+    Item,
+    concat_snapshots,
+    decode_items,
+)
 
 # Our own bookkeeping on a user item while a warning is in flight (see actions/notify.py).
 CLAIMED_BY = "accountDeletionEmailClaimedBy"
@@ -39,9 +43,7 @@ def scan_snapshot(client: Any, table: str, segments: int = 4) -> pd.DataFrame:
         frames = [frame for part in pool.map(scan_segment, range(segments)) for frame in part]
     if not frames:
         return decode_items([])
-    snapshot = pd.concat(frames, ignore_index=True)
-    snapshot["malformed"] = snapshot["malformed"].astype("category")
-    return snapshot.astype(SNAPSHOT_DTYPES)
+    return concat_snapshots(frames)
 
 
 def read_users(client: Any, table: str, user_ids: list[str]) -> dict[str, Item]:

@@ -5,7 +5,7 @@ from datetime import UTC
 import dagster as dg
 from pydantic import Field
 
-from cleanup_pipeline.aws.clients import AwsClients, make_clients
+from cleanup_pipeline.aws.clients import AwsClients, shared_clients
 from cleanup_pipeline.aws.observability import init_sentry
 from cleanup_pipeline.aws.settings import Settings, load_settings
 from cleanup_pipeline.core.as_of import parse_as_of
@@ -22,7 +22,7 @@ class AwsEnvironment(dg.ConfigurableResource):
         return load_settings()
 
     def clients(self) -> AwsClients:
-        return make_clients(self.settings())
+        return shared_clients(self.settings())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         init_sentry(self.settings().sentry_dsn)

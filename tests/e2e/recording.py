@@ -33,7 +33,10 @@ class RecordingAwsEnvironment(AwsEnvironment):
     def clients(self) -> AwsClients:
         clients = super().clients()
         for client in (clients.dynamodb, clients.s3, clients.sesv2):
-            client.meta.events.register("provide-client-params.*.*", _params_hook(client))
+            # Clients are shared across steps: hook each once.
+            client.meta.events.register(
+                "provide-client-params.*.*", _params_hook(client), unique_id="tests-recording"
+            )
         return clients
 
 

@@ -24,7 +24,9 @@ class ServiceRecordingAwsEnvironment(recording.RecordingAwsEnvironment):
     def clients(self) -> AwsClients:
         clients = super().clients()
         for client in (clients.dynamodb, clients.s3, clients.sesv2):
-            client.meta.events.register("provide-client-params.*.*", _recorder(client))
+            client.meta.events.register(
+                "provide-client-params.*.*", _recorder(client), unique_id="tests-security-calls"
+            )
         return clients
 
 
