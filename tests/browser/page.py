@@ -133,6 +133,13 @@ class Page:
             keys = keys.key_down(Keys.SHIFT).send_keys(Keys.HOME).key_up(Keys.SHIFT)
             keys.send_keys(new).perform()
 
+        # CodeMirror renders only the lines in view: bring the wanted one into view first.
+        self.driver.execute_script(
+            "const cm = document.querySelector('.CodeMirror').CodeMirror;"
+            "const n = cm.getValue().split('\\n').findIndex(l => l.trim() === arguments[0]);"
+            "if (n >= 0) cm.scrollIntoView({line: n, ch: 0}, 80);",
+            current,
+        )
         line = f"{EDITOR_LINES}[normalize-space(.)={xpath_literal(current)}]"
         self.act(line, f"the config line {current!r}", retype)
         self.until(lambda _: new in self.editor_text(), f"{new!r} in the config")

@@ -34,6 +34,7 @@ ASSETS = {
     "warning_emails",
     "deleted_accounts",
     "cleanup_report",
+    "removed_reports",
 }
 
 
