@@ -133,16 +133,35 @@ class Page:
             keys = keys.key_down(Keys.SHIFT).send_keys(Keys.HOME).key_up(Keys.SHIFT)
             keys.send_keys(new).perform()
 
-        # CodeMirror renders only the lines in view: bring the wanted one into view first.
-        self.driver.execute_script(
-            "const cm = document.querySelector('.CodeMirror').CodeMirror;"
-            "const n = cm.getValue().split('\\n').findIndex(l => l.trim() === arguments[0]);"
-            "if (n >= 0) cm.scrollIntoView({line: n, ch: 0}, 80);",
-            current,
-        )
         line = f"{EDITOR_LINES}[normalize-space(.)={xpath_literal(current)}]"
-        self.act(line, f"the config line {current!r}", retype)
+        self.act_on_editor_line(line, current, f"the config line {current!r}", retype)
         self.until(lambda _: new in self.editor_text(), f"{new!r} in the config")
+
+    def act_on_editor_line(
+        self, xpath: str, text: str | None, what: str, action: Callable[[WebElement], None]
+    ) -> None:
+        """Act on the editor line whose trimmed text is `text` (the last line if None). The
+        editor panel scrolls and CodeMirror renders only the lines near its view: scroll the
+        editor to the line, then the line into the panel's view."""
+
+        def attempt(driver: Any) -> bool:
+            driver.execute_script(
+                "const cm = document.querySelector('.CodeMirror').CodeMirror;"
+                "const n = arguments[0] === null ? cm.lineCount() - 1"
+                " : cm.getValue().split('\\n').findIndex(l => l.trim() === arguments[0]);"
+                "if (n >= 0) cm.scrollIntoView({line: n, ch: 0}, 80);",
+                text,
+            )
+            found = driver.find_elements(By.XPATH, xpath)
+            if not found:
+                return False
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", found[0])
+            if not (found[0].is_displayed() and found[0].is_enabled()):
+                return False
+            action(found[0])
+            return True
+
+        self.until(attempt, what)
 
     def append_config(self, lines: list[str]) -> None:
         """Type `lines` (YAML with their own indentation) at the end of the editor."""
@@ -156,5 +175,7 @@ class Page:
                 keys = keys.send_keys(Keys.HOME).key_up(Keys.SHIFT).send_keys(line)
             keys.perform()
 
-        self.act(f"({EDITOR_LINES})[last()]", "the last config line", type_lines)
+        self.act_on_editor_line(
+            f"({EDITOR_LINES})[last()]", None, "the last config line", type_lines
+        )
         self.until(lambda _: lines[-1] in self.editor_text(), "the appended config")
