@@ -52,7 +52,12 @@ def metadata_table(page: Page) -> dict[str, str]:
     page.find("//table//td[normalize-space(.)='path']", "the report's metadata")
     rows = page.driver.find_elements("xpath", "//table//tr[td]")
     cells = [row.find_elements("xpath", "./td") for row in rows]
-    return {c[0].text.strip(): c[-1].text.strip() for c in cells if len(c) >= 2}
+    # textContent, not .text: rows scrolled out of the panel's view count too.
+    return {
+        c[0].get_attribute("textContent").strip(): c[-1].get_attribute("textContent").strip()
+        for c in cells
+        if len(c) >= 2
+    }
 
 
 CHECK_ROWS = "//div[contains(@class, 'AssetChecks_checkRow')]"
@@ -105,6 +110,12 @@ def test_operator_reviews_a_dry_run_and_a_blocked_run(stack: Stack, page: Page) 
     outcomes = set(report["outcome"])
     assert "dry_run" in outcomes
     assert outcomes <= {"dry_run", "no_action"}
+    # Counts by outcome and the days-inactive histogram, as the numbers Dagster plots.
+    for outcome, count in report["outcome"].value_counts().items():
+        assert shown[f"outcome/{outcome}"] == str(count)
+    buckets = {k: int(v) for k, v in shown.items() if k.startswith("days_inactive/")}
+    assert len(buckets) == 9
+    assert sum(buckets.values()) == stack.demo.users
     page.shot("03-candidate-report")
 
     page.visit("/assets/cleanup_report?view=checks")
