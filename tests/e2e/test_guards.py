@@ -54,6 +54,10 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
+def evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckEvaluation:
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == check)
+
+
 def add_delete_candidates(clients, settings, count: int) -> None:
     users = [user(f"extra-{i:03d}", **warned(A - 45 * DAY_MS)) for i in range(count)]
     put_all(clients.dynamodb, settings.users_table, users)
@@ -82,14 +86,10 @@ def test_history_guard_blocks_a_jump_and_allow_mass_action_lifts_it(aws) -> None
     assert not blocked.success
     assert checks(blocked)["deletions_match_history"] is False
     assert checks(blocked)["deletions_within_limit"] is True
-    evaluation = next(
-        e
-        for e in blocked.get_asset_check_evaluations()
-        if e.check_name == "deletions_match_history"
-    )
-    assert evaluation.metadata["count"].value == 31
-    assert evaluation.metadata["limit"].value == 25.0
-    assert "median (5)" in evaluation.metadata["why"].value
+    history = evaluation(blocked, "deletions_match_history").metadata
+    assert history["count"].value == 31
+    assert history["limit"].value == 25.0
+    assert "median (5)" in history["why"].value
     assert recording.writes() == [] and sent_to() == []
 
     allowed = execute(instance, run_config_for(AS_OF_ISO, allow_mass_action=True), policy)
@@ -170,16 +170,14 @@ def test_a_blocked_run_shows_which_guard_failed_and_why(aws) -> None:
     decided = metadata(blocked, "user_decisions")
     delete, valid = decided["delete"], decided["users"] - decided["invalid"]
     assert delete > 25
-    evaluation = next(
-        e for e in blocked.get_asset_check_evaluations() if e.check_name == "deletions_within_limit"
-    )
-    assert evaluation.passed is False
-    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert evaluation.description == (
+    failed = evaluation(blocked, "deletions_within_limit")
+    assert failed.passed is False
+    assert failed.severity == dg.AssetCheckSeverity.ERROR
+    assert failed.description == (
         f"{delete} delete candidates is over the limit of 25 (the larger of min_guarded_count "
         f"25 and max_delete_fraction 5% of {valid} valid users)"
     )
-    values = {key: value.value for key, value in evaluation.metadata.items()}
+    values = {key: value.value for key, value in failed.metadata.items()}
     assert values["count"] == delete
     assert values["limit"] == 25.0
     assert values["over_by"] == delete - 25
@@ -198,7 +196,7 @@ def test_a_blocked_run_shows_which_guard_failed_and_why(aws) -> None:
     assert report.attrs["stage"] == "candidate"
     summary = Path(report_meta["summary"]).read_text(encoding="utf-8")
     assert "**Blocked** by `deletions_within_limit`: no action was attempted" in summary
-    assert evaluation.description in summary
+    assert failed.description in summary
     assert "cleanup_report" not in {
         e.asset_key.path[-1] for e in blocked.get_asset_materialization_events()
     }
