@@ -4,9 +4,8 @@ The candidates are split into batches (`deletion_batch_size`); each batch runs t
 in one op, so a multiprocess, Kubernetes or ECS executor runs batches side by side on several
 workers, one process or pod per batch rather than one per cascade step. Features by proposer are
 read once per run and shared by every batch; each batch reads the scoreboards right before
-pruning them. Between steps only ids
-flow in and outcomes out: the re-read user items never leave the batch's process, and no email
-address is ever stored.
+pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
+leave the batch's process, and no email address is ever stored.
 """
 
 from collections.abc import Iterator

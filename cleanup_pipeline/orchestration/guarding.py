@@ -92,6 +92,15 @@ def warning_guards(
     ]
 
 
+def all_guards(
+    counts: dict[str, int], history: list[dict[str, int]], policy: CleanupPolicy, allow: bool
+) -> list[GuardResult]:
+    """Every guard of both candidate sets, deletions first."""
+    return deletion_guards(counts, history, policy, allow) + warning_guards(
+        counts, history, policy, allow
+    )
+
+
 def evaluate(
     instance: dg.DagsterInstance,
     run_id: str,
@@ -101,11 +110,7 @@ def evaluate(
 ) -> list[GuardResult]:
     """Every guard of the candidate sets for this run's decisions, deletions first; the same
     results the blocking checks of the run reach."""
-    counts = count_decisions(decisions)
-    history = past_counts(instance, run_id)
-    return deletion_guards(counts, history, policy, allow) + warning_guards(
-        counts, history, policy, allow
-    )
+    return all_guards(count_decisions(decisions), past_counts(instance, run_id), policy, allow)
 
 
 def check_result(result: GuardResult, run_id: str) -> dg.AssetCheckResult:
@@ -130,10 +135,7 @@ def enforce_before_actions(
 ) -> None:
     """Raise before any side effect if any guard fails, exactly as the blocking checks would."""
     instance, run_id = context.instance, context.run.run_id
-    counts = latest_counts(instance)
-    history = past_counts(instance, run_id)
-    results = deletion_guards(counts, history, policy, allow)
-    results += warning_guards(counts, history, policy, allow)
+    results = all_guards(latest_counts(instance), past_counts(instance, run_id), policy, allow)
     failed = [result for result in results if not result.passed]
     for result in failed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)

@@ -20,7 +20,7 @@ from tests.deploy.instances import dagster_home, load_instance
 from tests.deploy.postgres_server import PostgresServer
 from tests.e2e import recording
 from tests.e2e.cli_support import cli, sent_to
-from tests.e2e.test_guards import OPEN, add_delete_candidates, checks, evaluation, execute
+from tests.e2e.test_guards import OPEN, add_delete_candidates, assert_blocked_by_history, execute
 from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
@@ -113,12 +113,7 @@ def test_history_guard_reads_earlier_runs_from_postgres(
     add_delete_candidates(clients, settings, 26)  # 31 > 25 floor and > 5 x 5 earlier
     with load_instance("dagster-postgres.yaml", tmp_path) as instance:
         blocked = execute(instance, run_config_for(AS_OF_ISO), policy)
-        assert not blocked.success
-        assert checks(blocked)["deletions_match_history"] is False
-        assert checks(blocked)["deletions_within_limit"] is True
-        history = evaluation(blocked, "deletions_match_history").metadata
-        assert history["count"].value == 31
-        assert "median (5)" in history["why"].value
+        assert_blocked_by_history(blocked, count=31, median=5)
         assert instance.get_run_by_id(blocked.run_id).status == dg.DagsterRunStatus.FAILURE
     assert recording.writes() == []
     assert (blocked.run_id, "FAILURE") in query(

@@ -58,6 +58,16 @@ def evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckEv
     return next(e for e in result.get_asset_check_evaluations() if e.check_name == check)
 
 
+def assert_blocked_by_history(blocked: dg.ExecuteInProcessResult, count: int, median: int) -> None:
+    """The run failed on `deletions_match_history` alone among the deletion limits."""
+    assert not blocked.success
+    assert checks(blocked)["deletions_match_history"] is False
+    assert checks(blocked)["deletions_within_limit"] is True
+    history = evaluation(blocked, "deletions_match_history").metadata
+    assert history["count"].value == count
+    assert f"median ({median})" in history["why"].value
+
+
 def add_delete_candidates(clients, settings, count: int) -> None:
     users = [user(f"extra-{i:03d}", **warned(A - 45 * DAY_MS)) for i in range(count)]
     put_all(clients.dynamodb, settings.users_table, users)
@@ -83,13 +93,8 @@ def test_history_guard_blocks_a_jump_and_allow_mass_action_lifts_it(aws) -> None
     add_delete_candidates(clients, settings, 26)  # 31 > 25 floor and > 5 x median 5
 
     blocked = execute(instance, run_config_for(AS_OF_ISO), policy)
-    assert not blocked.success
-    assert checks(blocked)["deletions_match_history"] is False
-    assert checks(blocked)["deletions_within_limit"] is True
-    history = evaluation(blocked, "deletions_match_history").metadata
-    assert history["count"].value == 31
-    assert history["limit"].value == 25.0
-    assert "median (5)" in history["why"].value
+    assert_blocked_by_history(blocked, count=31, median=5)
+    assert evaluation(blocked, "deletions_match_history").metadata["limit"].value == 25.0
     assert recording.writes() == [] and sent_to() == []
 
     allowed = execute(instance, run_config_for(AS_OF_ISO, allow_mass_action=True), policy)

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.world import NOTIFIED, seed_world
+from tests.e2e.world import NOTIFIED, Seeded, seed_world
 from tests.resilience.faults import (
     CrashPoint,
+    InFlight,
     assert_safe,
     claimed,
     faults,
@@ -48,8 +49,9 @@ CASCADE = [
 ]
 
 
-@pytest.mark.parametrize("point", CASCADE, ids=lambda p: p.label)
-def test_crash_in_the_cascade_is_finished_by_the_next_run(aws, point) -> None:
+def crash_at(aws: Any, point: CrashPoint) -> tuple[Seeded, int, InFlight]:
+    """Seed the world, run the job until it dies at `point`, and check the state it left is
+    safe; returns the seeded world, the time before the run and what was left in flight."""
     clients, settings = aws
     seeded = seed_world(clients, settings, big_folder=3)
     before = now_ms()
@@ -57,7 +59,13 @@ def test_crash_in_the_cascade_is_finished_by_the_next_run(aws, point) -> None:
         crashed = run_job()
     assert plan.crashed, f"the run never reached {point.label}"
     assert not crashed.success
-    in_flight = assert_safe(clients, settings, seeded)
+    return seeded, before, assert_safe(clients, settings, seeded)
+
+
+@pytest.mark.parametrize("point", CASCADE, ids=lambda p: p.label)
+def test_crash_in_the_cascade_is_finished_by_the_next_run(aws, point) -> None:
+    clients, settings = aws
+    seeded, before, in_flight = crash_at(aws, point)
     assert not in_flight.sent and not in_flight.unsent
     recover(clients, settings, seeded, before, in_flight)
 
@@ -81,13 +89,7 @@ def test_crash_in_the_warning_sequence_never_warns_twice_except_an_unconfirmed_s
     aws, point, sent_unconfirmed, claimed_unsent
 ) -> None:
     clients, settings = aws
-    seeded = seed_world(clients, settings, big_folder=3)
-    before = now_ms()
-    with faults(crash=point) as plan:
-        crashed = run_job()
-    assert plan.crashed, f"the run never reached {point.label}"
-    assert not crashed.success
-    in_flight = assert_safe(clients, settings, seeded)
+    seeded, before, in_flight = crash_at(aws, point)
     for expected, left in ((sent_unconfirmed, in_flight.sent), (claimed_unsent, in_flight.unsent)):
         if expected is not None:
             assert bool(left) == expected, in_flight
