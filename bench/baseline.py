@@ -19,8 +19,8 @@ from typing import Any
 
 import boto3
 
-from cleanup_pipeline.aws.settings import Settings
 from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.settings import Settings
 
 NOTIFY_AFTER_DAYS = 60
 DELETE_AFTER_DAYS = 90

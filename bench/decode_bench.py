@@ -26,9 +26,9 @@ from bench.wire_items import (
     pages_of,
 )
 from cleanup_pipeline.aws.users_table import scan_snapshot
-from cleanup_pipeline.aws.wire_decode import decode_items
 from cleanup_pipeline.core.decisions import classify
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.wire_decode import decode_items
 
 MILLION = 1_000_000
 # Bytes the attributes outside the projection add to each item (name, timeZone, country, ...).

@@ -21,7 +21,7 @@ from bench.baseline import OriginalDesign
 from bench.calls import CallRecorder, recording
 from bench.output import Report, Target, ratio
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
-from cleanup_pipeline.aws.settings import Settings, load_settings
+from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 

@@ -23,7 +23,7 @@ from bench.output import Report
 from bench.wire_items import Item, item_size, pages_of, project
 from cleanup_pipeline.aws.clients import RETRY_CONFIG
 from cleanup_pipeline.aws.users_table import scan_snapshot
-from cleanup_pipeline.aws.wire_decode import decode_items
+from cleanup_pipeline.core.wire_decode import decode_items
 
 JOB_READ_TIMEOUT_S = float(RETRY_CONFIG.read_timeout)
 _BODIES: list[bytes] = []

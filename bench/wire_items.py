@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cleanup_pipeline.aws.wire_decode import PROJECTED_ATTRIBUTES
 from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.wire_decode import PROJECTED_ATTRIBUTES
 
 Item = dict[str, dict[str, Any]]
 

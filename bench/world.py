@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.wire_items import EXPECTED, Item, UserFactory, e2e_mix, generate_users
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.settings import Settings
+from cleanup_pipeline.core.settings import Settings
 
 SCOREBOARD_SIZE = 50
 SCOREBOARD_DELETED_ENTRIES = 5

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cleanup_pipeline.aws.settings import Settings, load_settings
+from cleanup_pipeline.core.settings import Settings, load_settings
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ListReports", "ExpireReports"}

@@ -8,7 +8,7 @@ import requests
 from moto import mock_aws
 
 from cleanup_pipeline.aws.clients import AwsClients, clear_shared_clients, make_clients
-from cleanup_pipeline.aws.settings import Settings, load_settings
+from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.local.emulator import LOCAL_ENV, local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 

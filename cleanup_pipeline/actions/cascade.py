@@ -16,10 +16,10 @@ from typing import Any
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
-from cleanup_pipeline.aws.settings import Settings
-from cleanup_pipeline.aws.wire_decode import Item
 from cleanup_pipeline.core.decisions import DELETE
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.core.wire_decode import Item
 
 FailureHook = Callable[[str, str, BaseException], None]
 

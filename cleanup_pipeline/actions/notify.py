@@ -21,10 +21,10 @@ from cleanup_pipeline.actions.outcomes import FAILED, SKIPPED, WARNED, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import users_table
 from cleanup_pipeline.aws.mailer import NOT_ACCEPTED, SendRateLimiter, send_warning
-from cleanup_pipeline.aws.wire_decode import Item
 from cleanup_pipeline.core.decisions import NOTIFY
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.warning_email import WarningEmail
+from cleanup_pipeline.core.wire_decode import Item
 
 log = logging.getLogger(__name__)
 FailureHook = Callable[[str, str, BaseException], None]

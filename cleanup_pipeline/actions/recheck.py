@@ -5,9 +5,9 @@ from typing import Any
 import pandas as pd
 
 from cleanup_pipeline.aws.users_table import read_users
-from cleanup_pipeline.aws.wire_decode import Item, decode_items
 from cleanup_pipeline.core.decisions import classify
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.wire_decode import Item, decode_items
 
 
 def recheck(

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from cleanup_pipeline.aws.settings import Settings
+from cleanup_pipeline.core.settings import Settings
 
 # Adaptive mode adds client-side rate limiting on throttling on top of standard retries.
 # Read timeout: DynamoDB answers a Scan page (at most 1 MB) in well under a second and S3 and

@@ -8,7 +8,7 @@ import pandas as pd
 
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional, unchanged_since
-from cleanup_pipeline.aws.wire_decode import (
+from cleanup_pipeline.core.wire_decode import (
     PROJECTED_ATTRIBUTES,
     Item,
     concat_snapshots,

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from cleanup_pipeline.aws.clients import make_clients
-from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision

@@ -11,10 +11,10 @@ from typing import Any
 
 import dagster as dg
 
-from cleanup_pipeline.aws.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
+from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.orchestration.job import run_config_for
 
 

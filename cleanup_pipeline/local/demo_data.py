@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.settings import Settings
 from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.settings import Settings
 
 # Share of users per profile; invalid stays under the 1% guard, deletions under 5%,
 # warnings under 20% of valid users.

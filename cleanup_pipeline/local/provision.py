@@ -5,7 +5,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.settings import Settings
+from cleanup_pipeline.core.settings import Settings
 
 
 def _create_table(client: Any, name: str) -> None:

@@ -17,7 +17,7 @@ from cleanup_pipeline.actions import cascade
 from cleanup_pipeline.actions.cascade import CascadeBatch, CascadeContext, RunReferences
 from cleanup_pipeline.actions.outcomes import DRY_RUN, empty_outcomes
 from cleanup_pipeline.aws import references
-from cleanup_pipeline.aws.observability import report_failure
+from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP

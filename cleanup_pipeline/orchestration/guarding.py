@@ -7,10 +7,10 @@ only downstream assets of the same run, and an operator can materialize an actio
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.aws.observability import report_guard_failure
 from cleanup_pipeline.core import guards
 from cleanup_pipeline.core.decisions import count_decisions
 from cleanup_pipeline.core.guards import GuardResult
+from cleanup_pipeline.observability.sentry import report_guard_failure
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
 DECISIONS_KEY = dg.AssetKey("user_decisions")

@@ -6,11 +6,11 @@ import dagster as dg
 from pydantic import Field
 
 from cleanup_pipeline.aws.clients import AwsClients, shared_clients
-from cleanup_pipeline.aws.observability import init_sentry
-from cleanup_pipeline.aws.settings import Settings, load_settings
 from cleanup_pipeline.core.as_of import parse_as_of
 from cleanup_pipeline.core.guards import GuardLimits, HistoryLimits
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.settings import Settings, load_settings
+from cleanup_pipeline.observability.sentry import init_sentry
 
 
 class AwsEnvironment(dg.ConfigurableResource):

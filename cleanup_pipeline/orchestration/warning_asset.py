@@ -11,8 +11,8 @@ import pandas as pd
 from cleanup_pipeline.actions.notify import NotifyContext, warn_users
 from cleanup_pipeline.actions.outcomes import DRY_RUN, FAILED, SKIPPED, WARNED, Outcomes
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
-from cleanup_pipeline.aws.observability import report_failure
 from cleanup_pipeline.core.warning_email import render_warning
+from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP

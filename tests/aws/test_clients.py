@@ -9,7 +9,7 @@ from moto import mock_aws
 
 from cleanup_pipeline.aws import clients as aws_clients
 from cleanup_pipeline.aws.clients import RETRY_CONFIG, clear_shared_clients, shared_clients
-from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.orchestration.resources import AwsEnvironment
 
 

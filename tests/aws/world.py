@@ -23,8 +23,8 @@ from cleanup_pipeline.actions.cascade import (
 from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.settings import Settings
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.settings import Settings
 
 DAY = 86_400_000
 Item = dict[str, dict[str, Any]]

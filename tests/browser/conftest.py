@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
-from cleanup_pipeline.aws.settings import load_settings
 from cleanup_pipeline.cli.local_stack import LOCAL_INSTANCE_CONFIG
+from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.provision import provision
 from tests.browser.page import CHROMEDRIVER, CHROMIUM, Page

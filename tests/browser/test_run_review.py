@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.core.settings import load_settings
 from tests.browser.page import Page
 from tests.browser.stack import Stack
 

@@ -7,8 +7,8 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from wire_items import ABSENT, AS_OF, DAY, NULL, n, s, user
 
-from cleanup_pipeline.aws.wire_decode import PROJECTED_ATTRIBUTES, decode_items
 from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS, SNAPSHOT_DTYPES
+from cleanup_pipeline.core.wire_decode import PROJECTED_ATTRIBUTES, decode_items
 
 
 def decoded_row(item: dict) -> pd.Series:

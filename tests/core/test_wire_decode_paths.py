@@ -5,9 +5,9 @@ import pyarrow as pa
 import pytest
 from wire_items import AS_OF, DAY, NULL, n, s, user
 
-from cleanup_pipeline.aws import wire_decode
-from cleanup_pipeline.aws.wire_decode import decode_items
-from cleanup_pipeline.aws.wire_exact import decode_exact
+from cleanup_pipeline.core import wire_decode
+from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.core.wire_exact import decode_exact
 from tests.resilience.malformed_corpus import malformed_corpus, odd_but_valid
 
 CORPUS = [item for entry in malformed_corpus(AS_OF, AS_OF) for item in entry.items]

@@ -4,9 +4,9 @@ from typing import Any
 
 import pandas as pd
 
-from cleanup_pipeline.aws.wire_decode import decode_items
 from cleanup_pipeline.core.decisions import classify
 from cleanup_pipeline.core.policy import DAY_MS, Policy
+from cleanup_pipeline.core.wire_decode import decode_items
 
 DAY = DAY_MS
 NOW = 1_750_000_000_000  # 2025-06-15T15:06:40Z

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
-from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
 from cleanup_pipeline.orchestration.guarding import DECISIONS_KEY
 from cleanup_pipeline.orchestration.job import run_config_for

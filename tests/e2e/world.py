@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.settings import Settings
 from cleanup_pipeline.core.as_of import parse_as_of
 from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.settings import Settings
 
 AS_OF_ISO = "2026-06-01T03:00:00Z"
 A = parse_as_of(AS_OF_ISO)

@@ -44,8 +44,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.ses.models import ses_backends
 
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
-from cleanup_pipeline.aws.settings import Settings
 from cleanup_pipeline.aws.users_table import CLAIMED_AT, CLAIMED_BY, SENT_AT
+from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions

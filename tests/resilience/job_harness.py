@@ -20,7 +20,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
-from cleanup_pipeline.aws.settings import Settings, load_settings
+from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.emulator import LOCAL_ENV
 from cleanup_pipeline.local.provision import provision

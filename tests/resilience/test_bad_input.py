@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.aws.wire_decode import decode_items
 from cleanup_pipeline.core.decisions import classify
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.wire_decode import decode_items
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.e2e import recording
 from tests.resilience.job_harness import (

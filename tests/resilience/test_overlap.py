@@ -6,7 +6,7 @@ import time
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
-from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
 from tests.e2e.cli_support import finish_cli, sent_to, start_cli
 from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.settings import Settings
+from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.e2e import recording
 from tests.resilience.job_harness import (

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import sentry_sdk
 
-from cleanup_pipeline.aws import observability
+from cleanup_pipeline.observability import sentry as observability
 from tests.e2e import recording
 from tests.security import job
 from tests.security.sentry_capture import DSN, CapturingTransport

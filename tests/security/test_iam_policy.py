@@ -15,7 +15,7 @@ from botocore import xform_name
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
-from cleanup_pipeline.aws.settings import load_settings
+from cleanup_pipeline.core.settings import load_settings
 from tests.e2e import recording
 from tests.e2e.world import DELETED, seed_world
 from tests.security import job

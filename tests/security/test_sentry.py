@@ -9,7 +9,7 @@ import dagster as dg
 import sentry_sdk
 from botocore.exceptions import ClientError
 
-from cleanup_pipeline.aws.observability import init_sentry, report_failure, report_guard_failure
+from cleanup_pipeline.observability.sentry import init_sentry, report_failure, report_guard_failure
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
 from tests.e2e import recording
 from tests.e2e.world import NOTIFIED, seed_world

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cleanup_pipeline.aws.wire_exact import (
+from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES, empty_snapshot
+from cleanup_pipeline.core.wire_exact import (
     NUMBER_RULES,
     Item,
     Values,
@@ -32,7 +33,6 @@ from cleanup_pipeline.aws.wire_exact import (
     subscription,
     wrong_type,
 )
-from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES, empty_snapshot
 
 __all__ = ["PROJECTED_ATTRIBUTES", "Item", "concat_snapshots", "decode_items"]
 
