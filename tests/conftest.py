@@ -21,6 +21,7 @@ def job_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for key, value in LOCAL_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("CLEANUP_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("CLEANUP_ARCHIVE_DIR", str(tmp_path / "archive"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """Deleting a user and everything they left behind, in an order a crash cannot corrupt.
 
 The steps run over a batch of users (the run splits its candidates into batches that may run in
-parallel, in separate processes): files, feature references, scoreboard entries, the address
-in the emails table, and the user item **last**, conditionally. Until the user item is gone the
+parallel, in separate processes): the record of what goes (manifest and journal, SPEC §9), files,
+feature references, scoreboard entries, the address in the emails table, and the user item
+**last**, conditionally, followed by its ledger event. Until the user item is gone the
 user is still a delete candidate, so a run that dies part-way is finished by the next run; every
 step is idempotent. A user whose step fails leaves the batch (and keeps their user item) while
 the others go on.
@@ -11,13 +12,23 @@ the others go on.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from cleanup_pipeline.actions.archive import (
+    BatchArchive,
+    FileTarget,
+    Recovery,
+    board_entries,
+    file_targets,
+)
+from cleanup_pipeline.actions.ledger import Pair
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
-from cleanup_pipeline.aws import bucket, emails_table, references, users_table
+from cleanup_pipeline.aws import emails_table, references, users_table, versions
 from cleanup_pipeline.core.decisions import DELETE
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.recovery_records import ArchivedFile, JournalEntry
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.core.wire_decode import Item
 
@@ -43,10 +54,17 @@ class CascadeBatch:
     items: dict[str, Item]
     outcomes: Outcomes = field(default_factory=lambda: Outcomes("delete"))
     addresses: dict[str, str] = field(default_factory=dict, repr=False)
+    # Filled by `record_batch`: the whole items for the manifest (until it is written), what to
+    # delete in the bucket, the boards as read, and what was written to the archive.
+    full_items: dict[str, Item] = field(default_factory=dict, repr=False)
+    targets: dict[str, list[FileTarget]] = field(default_factory=dict)
+    boards: dict[str, list[Any] | None] = field(default_factory=dict)
+    archive: BatchArchive | None = None
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
         self.items.pop(user_id, None)
         self.addresses.pop(user_id, None)
+        self.full_items.pop(user_id, None)
         self.outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
         if hook is not None:
             hook(user_id, f"delete.{step}", error)
@@ -59,6 +77,8 @@ class RunReferences:
     them, since other batches change them meanwhile.)"""
 
     features: dict[str, list[str]] = field(default_factory=dict)
+    # Deletions a crashed run began and this run may finish (see actions/ledger.py).
+    carried: dict[Pair, JournalEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,7 @@ class CascadeContext:
     as_of: int
     policy: Policy
     on_failure: FailureHook | None = None
+    recovery: Recovery | None = None
 
 
 def _without_email(item: Item) -> Item:
@@ -81,7 +102,14 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
     try:
         now = int(time.time() * 1000)
         items, dropped = recheck(
-            ctx.dynamodb, ctx.settings.users_table, user_ids, DELETE, ctx.as_of, now, ctx.policy
+            ctx.dynamodb,
+            ctx.settings.users_table,
+            user_ids,
+            DELETE,
+            ctx.as_of,
+            now,
+            ctx.policy,
+            whole_items=ctx.settings.restore_window_days > 0,
         )
     except Exception as error:
         for user_id in user_ids:
@@ -89,6 +117,8 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
         return batch
     # Addresses are personal data: kept apart, for the emails table only, and never logged.
     batch.items = {user_id: _without_email(item) for user_id, item in items.items()}
+    if ctx.settings.restore_window_days > 0:
+        batch.full_items = items  # for the manifest only; dropped once it is written
     batch.addresses = {
         user_id: email_of(item) for user_id, item in items.items() if "email" in item
     }
@@ -97,19 +127,67 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
     return batch
 
 
-def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
-    """Delete every object under each user's folder: one listing per user, deletes batched
-    across users in requests of 1,000 keys."""
-    owner: dict[str, str] = {}
-    name = ctx.settings.public_bucket_name
+def record_batch(
+    ctx: CascadeContext, batch: CascadeBatch, proposed: dict[str, list[str]]
+) -> CascadeBatch:
+    """Before anything is removed: list each user's folder (one version listing per user, all
+    pages), read the scoreboards (one GetItem per board), and write the manifest (with a
+    restore window) and the journal. A user whose folder cannot be listed, or a batch whose
+    archive cannot be written, loses nothing."""
+    window = ctx.settings.restore_window_days
+    files: dict[str, tuple[list[ArchivedFile], int]] = {}
     for user_id in list(batch.items):
         try:
-            for key in bucket.list_folder(ctx.s3, name, ctx.settings.user_prefix(user_id)):
-                owner[key] = user_id
+            found = versions.list_versions(
+                ctx.s3, ctx.settings.public_bucket_name, ctx.settings.user_prefix(user_id)
+            )
         except Exception as error:
             batch.fail(user_id, "files", error, ctx.on_failure)
+            continue
+        batch.targets[user_id], archived, count = file_targets(found, window)
+        files[user_id] = (archived, count)
+    for period in ctx.settings.scoreboard_periods:
+        try:
+            batch.boards[period] = references.read_scoreboard(
+                ctx.dynamodb, ctx.settings.scoreboards_table, period
+            )
+        except Exception as error:  # who is on the board is unknown: all keep their item
+            for user_id in sorted(batch.items):
+                batch.fail(user_id, "scoreboards", error, ctx.on_failure)
+    if not batch.items or (ctx.recovery is None and window == 0):
+        return batch
     try:
-        refused = bucket.delete_keys(ctx.s3, name, list(owner))
+        if ctx.recovery is None:
+            raise RuntimeError("a restore window needs an archive to write manifests to")
+        archive = BatchArchive(ctx.recovery, window, ctx.as_of)
+        archive.write(
+            {user_id: batch.full_items.get(user_id, item) for user_id, item in batch.items.items()},
+            files,
+            {user_id: proposed.get(user_id, []) for user_id in batch.items},
+            board_entries(batch.boards, set(batch.items)),
+        )
+    except Exception as error:
+        for user_id in list(batch.items):
+            batch.fail(user_id, "archive", error, ctx.on_failure)
+        return batch
+    finally:
+        batch.full_items.clear()  # addresses: kept no longer than needed
+    batch.archive = archive
+    return batch
+
+
+def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
+    """Delete what `record_batch` found under each user's folder, in requests of 1,000 shared
+    across users: with a restore window the current objects (their versions stay until the
+    purge), without one every version and delete marker."""
+    owner: dict[str, str] = {}
+    targets: list[FileTarget] = []
+    for user_id in batch.items:
+        for target in batch.targets.get(user_id, []):
+            owner[target[0]] = user_id
+            targets.append(target)
+    try:
+        refused = versions.delete_targets(ctx.s3, ctx.settings.public_bucket_name, targets)
     except Exception as error:
         for user_id in set(owner.values()):
             batch.fail(user_id, "files", error, ctx.on_failure)
@@ -137,23 +215,25 @@ def unlink_features(
 
 
 def prune_scoreboards(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
-    """Remove the batch's entries from every scoreboard. Each board is read right before it is
-    pruned (one GetItem per board and batch), since batches in other processes prune the same
-    boards meanwhile; a board that lists none of the batch's users is not written."""
+    """Remove the batch's entries from every scoreboard, as `record_batch` read it (one GetItem
+    per board and batch). Batches in other processes prune the same boards meanwhile: a
+    removal whose positions shifted is refused, and the board read again (the new positions
+    recorded in a supplementary manifest first); a board that lists none of the batch's users is
+    not written."""
     table = ctx.settings.scoreboards_table
     for period in ctx.settings.scoreboard_periods:
         users = set(batch.items)
-        try:
-            entries = references.read_scoreboard(ctx.dynamodb, table, period) or []
-        except Exception as error:
-            for user_id in sorted(users):  # who is on the board is unknown: all keep their item
-                batch.fail(user_id, "scoreboards", error, ctx.on_failure)
-            continue
+        entries = batch.boards.get(period) or []
         listed = users.intersection(references.entry_id(entry) for entry in entries)
         if not listed:
             continue
+        on_reread = None
+        if batch.archive is not None:
+            on_reread = partial(batch.archive.supplement, user_ids=listed)
         try:
-            references.prune_scoreboard(ctx.dynamodb, table, period, listed, entries)
+            references.prune_scoreboard(
+                ctx.dynamodb, table, period, listed, entries, on_reread=on_reread
+            )
         except Exception as error:
             for user_id in sorted(listed):
                 batch.fail(user_id, "scoreboards", error, ctx.on_failure)
@@ -174,15 +254,28 @@ def archive_emails(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
 
 
 def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
-    """Last step: delete each user item, only if it still is exactly as re-read."""
+    """Last step: delete each user item, only if it still is exactly as re-read; then record
+    each deletion in the ledger. A ledger write that fails leaves the journal entry, so the next
+    run records it: the user still counts as deleted."""
+    deleted: list[str] = []
     for user_id, item in list(batch.items.items()):
         try:
             if users_table.delete_user(ctx.dynamodb, ctx.settings.users_table, item):
                 batch.outcomes.add(user_id, DELETED)
+                deleted.append(user_id)
             else:
                 batch.outcomes.add(user_id, SKIPPED, "user", "changed during the cascade; kept")
         except Exception as error:
             batch.fail(user_id, "user", error, ctx.on_failure)
             continue
         batch.items.pop(user_id)
+    if batch.archive is not None:
+        try:
+            unrecorded = batch.archive.record_deleted(deleted)
+            error: BaseException = RuntimeError("ledger event not written; the next run will")
+        except Exception as raised:
+            unrecorded, error = deleted, raised
+        for user_id in unrecorded:
+            if ctx.on_failure is not None:
+                ctx.on_failure(user_id, "delete.ledger", error)
     return batch.outcomes

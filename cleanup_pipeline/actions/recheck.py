@@ -18,9 +18,11 @@ def recheck(
     as_of: int,
     now: int,
     policy: Policy,
+    whole_items: bool = False,
 ) -> tuple[dict[str, Item], dict[str, str]]:
-    """Return (items still classified `decision`, {user id: why it was dropped})."""
-    items = read_users(client, table, user_ids)
+    """Return (items still classified `decision`, {user id: why it was dropped}); with
+    `whole_items`, the items carry every attribute (for the deletion manifest)."""
+    items = read_users(client, table, user_ids, whole_items)
     dropped = {user_id: "user no longer exists" for user_id in user_ids if user_id not in items}
     if not items:
         return {}, dropped

@@ -9,7 +9,7 @@ overwritten.
 import random
 import time
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from cleanup_pipeline.aws.conditions import attempt_conditional
@@ -75,6 +75,7 @@ def prune_scoreboard(
     period: str,
     user_ids: Collection[str],
     entries: list[Any] | None = None,
+    on_reread: Callable[[str, list[Any]], None] | None = None,
 ) -> int:
     """Remove every entry of `user_ids` from one scoreboard; other entries keep order and fields.
     Returns how many entries were removed.
@@ -83,11 +84,13 @@ def prune_scoreboard(
     positions on condition that they still hold those users, so a position that shifted never
     removes someone else's entry. If the board changed meanwhile the condition fails: it is read
     again and the removal retried, after a random pause so that batches pruning the same board in
-    parallel stop colliding.
+    parallel stop colliding. `on_reread` sees each re-read board before the retried removal.
     """
     wanted, removed, conflicts = set(user_ids), 0, 0
     if entries is None:
         entries = read_scoreboard(client, table, period) or []
+        if on_reread is not None:
+            on_reread(period, entries)
     while True:
         positions = [i for i, entry in enumerate(entries) if entry_id(entry) in wanted]
         if not positions:
@@ -113,3 +116,5 @@ def prune_scoreboard(
             raise RuntimeError(f"scoreboard {period!r} kept changing; entries not removed")
         time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))
         entries = read_scoreboard(client, table, period) or []
+        if on_reread is not None:
+            on_reread(period, entries)

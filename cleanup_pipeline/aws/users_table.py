@@ -46,9 +46,13 @@ def scan_snapshot(client: Any, table: str, segments: int = 4) -> pd.DataFrame:
     return concat_snapshots(frames)
 
 
-def read_users(client: Any, table: str, user_ids: list[str]) -> dict[str, Item]:
-    """Consistent BatchGetItem of the decision attributes and email; missing users are absent."""
-    items = consistent_batch_get(client, table, user_ids, _projection(PROJECTED_ATTRIBUTES))
+def read_users(
+    client: Any, table: str, user_ids: list[str], whole_items: bool = False
+) -> dict[str, Item]:
+    """Consistent BatchGetItem of the decision attributes and email (every attribute with
+    `whole_items`: the same calls, for a deletion manifest); missing users are absent."""
+    projection = {} if whole_items else _projection(PROJECTED_ATTRIBUTES)
+    items = consistent_batch_get(client, table, user_ids, projection)
     return {item["id"]["S"]: item for item in items}
 
 

@@ -1,5 +1,6 @@
 """Environment configuration (SPEC §6), checked as a whole before any side effect."""
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class Settings:
     user_folder_template: str = "{id}/"
     reports_location: str = "reports"
     sentry_dsn: str | None = None
+    restore_window_days: float = 30.0
+    archive_location: str = "archive"
 
     @property
     def sender(self) -> str:
@@ -48,6 +51,30 @@ class Settings:
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _restore_window(env: Mapping[str, str]) -> float:
+    raw = _get(env, "RESTORE_WINDOW_DAYS")
+    if raw is None:
+        return 30.0
+    try:
+        days = float(raw)
+    except ValueError:
+        days = math.nan
+    if not math.isfinite(days) or days < 0:
+        raise ValueError(
+            f"RESTORE_WINDOW_DAYS must be a number of days >= 0 (0: no restore window), not {raw!r}"
+        )
+    return days
+
+
+def _archive_location(env: Mapping[str, str]) -> str:
+    location = _get(env, "CLEANUP_ARCHIVE_DIR") or "archive"
+    if location.startswith("s3://") and not location.removeprefix("s3://").split("/")[0]:
+        raise ValueError(
+            f"CLEANUP_ARCHIVE_DIR must name a bucket: s3://bucket/prefix, not {location!r}"
+        )
+    return location
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -77,4 +104,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         user_folder_template=template,
         reports_location=_get(env, "CLEANUP_REPORTS_DIR") or "reports",
         sentry_dsn=_get(env, "SENTRY_DSN") or _get(env, "SENTRY_KEY"),
+        restore_window_days=_restore_window(env),
+        archive_location=_archive_location(env),
     )

@@ -1,4 +1,5 @@
-"""Create the tables, bucket and SES identity the job expects (local emulator and tests)."""
+"""Create the tables, versioned bucket and SES identity the job expects (local emulator and
+tests)."""
 
 from typing import Any
 
@@ -37,6 +38,8 @@ def provision(clients: AwsClients, settings: Settings) -> None:
             else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         )
         clients.s3.create_bucket(Bucket=bucket, **extra)
+    # Deleted files stay restorable as versions for RESTORE_WINDOW_DAYS (SPEC §9).
+    clients.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     try:  # the emulator cannot list identities, so create and accept "already exists"
         clients.sesv2.create_email_identity(EmailIdentity=settings.email_domain)
     except ClientError as error:

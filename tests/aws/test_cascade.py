@@ -8,6 +8,7 @@ from cleanup_pipeline.actions.cascade import (
     confirm_candidates,
     delete_files,
     prune_scoreboards,
+    record_batch,
     unlink_features,
 )
 from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED
@@ -272,7 +273,8 @@ def test_run_that_died_half_way_is_finished_by_the_next_run(aws):
 
     # First run: files and one feature done, then the process dies.
     ctx = cascade_context(clients, settings, as_of)
-    batch = delete_files(ctx, confirm_candidates(ctx, ["u1"]))
+    batch = record_batch(ctx, confirm_candidates(ctx, ["u1"]), {"u1": ["f1", "f2"]})
+    batch = delete_files(ctx, batch)
     unlink_features(ctx, batch, {"u1": ["f1"]})
     assert keys_under(clients.s3, bucket) == []
     put_files(clients.s3, bucket, "u1/", 1)  # the app wrote one more file meanwhile
@@ -315,7 +317,7 @@ def test_scoreboard_changed_by_the_app_during_pruning_is_reread(aws):
 
     db.meta.events.register("before-parameter-build.dynamodb.UpdateItem", app_inserts_first)
     ctx = cascade_context(clients, settings, as_of)
-    batch = prune_scoreboards(ctx, confirm_candidates(ctx, ["u1"]))
+    batch = prune_scoreboards(ctx, record_batch(ctx, confirm_candidates(ctx, ["u1"]), {}))
 
     # The first removal named position 1, which the insert shifted: refused, re-read, retried.
     assert [u["UpdateExpression"] for u in updates] == ["REMOVE #users[1]", "REMOVE #users[2]"]

@@ -10,6 +10,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 from moto.ses.models import ses_backends
 
+from cleanup_pipeline.actions.archive import Recovery
 from cleanup_pipeline.actions.cascade import (
     CascadeContext,
     RunReferences,
@@ -18,10 +19,12 @@ from cleanup_pipeline.actions.cascade import (
     delete_files,
     delete_user_items,
     prune_scoreboards,
+    record_batch,
     unlink_features,
 )
 from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
+from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.settings import Settings
@@ -209,7 +212,9 @@ def cascade_context(
     settings: Settings,
     as_of: int,
     on_failure: Callable[[str, str, BaseException], None] | None = None,
+    run_id: str = "test-run",
 ) -> CascadeContext:
+    """As the job builds it for a batch; the archive is the test's own folder."""
     return CascadeContext(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
@@ -217,6 +222,7 @@ def cascade_context(
         as_of=as_of,
         policy=Policy(),
         on_failure=on_failure,
+        recovery=Recovery(open_archive(settings.archive_location, clients.s3), run_id),
     )
 
 
@@ -243,6 +249,7 @@ def run_cascade(
     ctx = cascade_context(clients, settings, as_of, on_failure)
     refs = read_references(clients, settings, user_ids)
     batch = confirm_candidates(ctx, user_ids)
+    batch = record_batch(ctx, batch, refs.features)
     batch = delete_files(ctx, batch)
     batch = unlink_features(ctx, batch, refs.features)
     batch = prune_scoreboards(ctx, batch)

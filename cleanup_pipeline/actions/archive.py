@@ -1,0 +1,168 @@
+"""What a deletion batch records before its first destructive step, and after its last.
+
+Before: the manifest (window > 0; the batch's users as re-read, their files' versions, features
+and scoreboard entries) and the journal (ids and counts, for the ledger), each written durably
+in one call. During: a scoreboard re-read that finds the batch's entries elsewhere adds a small
+supplementary manifest before the retried removal. After: one `deleted` ledger event per deleted
+user, then the journal goes.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from cleanup_pipeline.actions.ledger import Pair, close_journal, now_ms, record, write_journal
+from cleanup_pipeline.aws.archive_store import ArchiveStore
+from cleanup_pipeline.aws.references import entry_id
+from cleanup_pipeline.core.archive_layout import journal_key, manifest_group, manifest_key
+from cleanup_pipeline.core.object_versions import ObjectVersion, current_objects
+from cleanup_pipeline.core.recovery_records import (
+    ArchivedEntry,
+    ArchivedFile,
+    ArchivedUser,
+    JournalEntry,
+    Manifest,
+    deleted_event,
+    deletion_key,
+    restorable_until,
+)
+
+Wire = dict[str, Any]
+FileTarget = tuple[str, str | None]  # (key, version id); no version id: a delete marker
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """The archive and what the run carries over from attempts of deletions that a crashed run
+    began (see actions/ledger.py `reconcile`)."""
+
+    store: ArchiveStore
+    run_id: str
+    carried: dict[Pair, JournalEntry] = field(default_factory=dict)
+
+
+def file_targets(
+    versions: list[ObjectVersion], window_days: float
+) -> tuple[list[FileTarget], list[ArchivedFile], int]:
+    """(what to delete, what the manifest records, how many objects go).
+
+    With a window, each current object gets a delete marker and its version is recorded; keys
+    already under a marker are left (an earlier attempt of this deletion recorded them in its
+    own manifest, or the user had deleted the file themselves). Without one, every version and
+    delete marker goes for good."""
+    current = current_objects(versions)
+    if window_days > 0:
+        archived = [ArchivedFile(v.key, v.version_id) for v in current]
+        return [(v.key, None) for v in current], archived, len(current)
+    return [(v.key, v.version_id) for v in versions], [], len(current)
+
+
+def board_entries(boards: dict[str, list[Wire] | None], user_ids: set[str]) -> dict[str, list]:
+    """Each user's entries on the boards just read, with board and position."""
+    found: dict[str, list[ArchivedEntry]] = {}
+    for board, entries in boards.items():
+        for position, entry in enumerate(entries or []):
+            owner = entry_id(entry)
+            if owner in user_ids:
+                found.setdefault(owner, []).append(ArchivedEntry(board, position, entry))
+    return found
+
+
+@dataclass
+class BatchArchive:
+    """What one batch wrote to the archive, and where."""
+
+    recovery: Recovery
+    window_days: float
+    as_of: int
+    batch: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    group: str | None = None
+    entries: dict[str, JournalEntry] = field(default_factory=dict)
+    positions: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    manifests: int = 0
+
+    @property
+    def store(self) -> ArchiveStore:
+        return self.recovery.store
+
+    @property
+    def journal(self) -> str:
+        return journal_key(self.recovery.run_id, self.batch)
+
+    def _manifest(self, users: list[ArchivedUser]) -> None:
+        assert self.group is not None
+        manifest = Manifest(self.recovery.run_id, self.as_of, now_ms(), self.window_days, users)
+        self.store.replace_json(manifest_key(self.group, self.manifests), manifest.to_json())
+        self.manifests += 1
+
+    def write(
+        self,
+        items: dict[str, Wire],
+        files: dict[str, tuple[list[ArchivedFile], int]],
+        features: dict[str, list[str]],
+        entries: dict[str, list[ArchivedEntry]],
+    ) -> None:
+        """The manifest (with a window) and the journal, both before anything is removed."""
+        deleted_at = now_ms()
+        until = restorable_until(deleted_at, self.window_days) if self.window_days > 0 else None
+        if until is not None:
+            self.group = manifest_group(until, self.recovery.run_id, self.batch)
+        users = []
+        for user_id, item in items.items():
+            archived, count = files.get(user_id, ([], 0))
+            key = deletion_key(item)
+            own = entries.get(user_id, [])
+            users.append(ArchivedUser(user_id, key, item, archived, features.get(user_id, []), own))
+            for entry in own:
+                self.positions.setdefault(entry.board, {}).setdefault(user_id, []).append(
+                    entry.position
+                )
+            journal = JournalEntry(
+                user_id,
+                key,
+                count,
+                len(features.get(user_id, [])),
+                len(own),
+                until,
+                [self.group] if self.group else [],
+            )
+            carried = self.recovery.carried.get((user_id, key))
+            self.entries[user_id] = journal if carried is None else journal.merged(carried)
+        if self.group is not None:
+            self._manifest(users)
+        write_journal(
+            self.store, self.journal, self.recovery.run_id, self.as_of, list(self.entries.values())
+        )
+
+    def supplement(self, board: str, entries: list[Wire], *, user_ids: set[str]) -> None:
+        """Before a retried removal: record where the board now holds the batch's entries, if
+        that is not where the manifest says."""
+        if self.group is None:
+            return
+        found = board_entries({board: entries}, user_ids)
+        now = {user: [e.position for e in own] for user, own in found.items()}
+        if now == self.positions.get(board, {}):
+            return
+        users = [
+            ArchivedUser(user, self.entries[user].deletion_key, scoreboard_entries=own)
+            for user, own in found.items()
+            if user in self.entries
+        ]
+        self._manifest(users)
+        self.positions[board] = now
+
+    def record_deleted(self, deleted: list[str]) -> list[str]:
+        """The `deleted` ledger event of each deleted user; then the journal keeps only the
+        users not deleted (a later run may finish them). Returns the users whose event could not
+        be written (their journal entry stays, for the next run to record)."""
+        failed: list[str] = []
+        at = now_ms()
+        for user_id in deleted:
+            event = deleted_event(self.entries[user_id], self.recovery.run_id, self.as_of, at)
+            try:
+                record(self.store, user_id, event)
+            except Exception:
+                failed.append(user_id)
+        left = [e for u, e in self.entries.items() if u not in set(deleted) - set(failed)]
+        close_journal(self.store, self.journal, self.recovery.run_id, self.as_of, left)
+        return failed

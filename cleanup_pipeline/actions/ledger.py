@@ -1,0 +1,119 @@
+"""The deletion ledger and the pending journals that make each ledger event exactly once.
+
+A batch writes its journal before its first destructive step and, once the user items are
+deleted, the `deleted` events; then it removes the journal (or keeps the entries of users it did
+not delete, whose deletion a later run may finish). A run that dies in between leaves its
+journal, and the next run's `reconcile` records what it did: a user whose item is gone gets
+the `deleted` event. Ledger events are created only if absent, so whoever records one, and
+however often, each exists once.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cleanup_pipeline.aws.archive_store import ArchiveStore
+from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.core.archive_layout import PENDING, ledger_folder, ledger_key
+from cleanup_pipeline.core.deletion_record import order_events
+from cleanup_pipeline.core.recovery_records import SENT_AT, JournalEntry, deleted_event
+
+Pair = tuple[str, str]  # (user id, deletion key)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def record(store: ArchiveStore, user_id: str, event: dict[str, Any]) -> bool:
+    """Add `event` to the user's ledger unless that deletion already has an event of its kind."""
+    return store.create_json(ledger_key(user_id, event["deletion_key"], event["event"]), event)
+
+
+def read_ledger(store: ArchiveStore, user_id: str) -> list[dict[str, Any]]:
+    """The user's ledger events, oldest first (empty for a user never deleted)."""
+    keys = [k for k in store.keys(ledger_folder(user_id)) if k.endswith(".json")]
+    return order_events([store.read_json(key) for key in keys])
+
+
+def write_journal(
+    store: ArchiveStore, key: str, run_id: str, as_of: int, entries: list[JournalEntry]
+) -> None:
+    store.replace_json(
+        key, {"run_id": run_id, "as_of": as_of, "users": [e.__dict__ for e in entries]}
+    )
+
+
+def close_journal(store: ArchiveStore, key: str, run_id: str, as_of: int, left: list[Any]) -> None:
+    """Remove the journal, or keep only the users the batch did not delete."""
+    if left:
+        write_journal(store, key, run_id, as_of, left)
+    else:
+        store.remove(key)
+
+
+@dataclass
+class Reconciled:
+    recorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    carried: dict[Pair, JournalEntry] = field(default_factory=dict)
+    journals: int = 0
+
+
+def _live_episode(item: dict[str, Any], deletion: str) -> bool:
+    """The user is still in the inactivity episode this deletion began in: a later run may
+    finish it, and must count what the earlier attempt removed."""
+    sent = item.get(SENT_AT, {}).get("N")
+    last = item.get("lastVisitAt", {}).get("N")
+    return sent == deletion and last is not None and float(last) < float(sent)
+
+
+def reconcile(
+    store: ArchiveStore, dynamodb: Any, users_table: str, run_id: str, dry_run: bool = False
+) -> Reconciled:
+    """Record what runs that died left in their journals; return the entries of deletions that
+    are still under way (the user item is there, same episode), for the run to carry on."""
+    result = Reconciled()
+    journals = {key: store.read_json(key) for key in store.keys(PENDING)}
+    journals = {key: data for key, data in journals.items() if data is not None}
+    result.journals = len(journals)
+    users = {e["user_id"] for data in journals.values() for e in data["users"]}
+    projection = {
+        "ProjectionExpression": "#id, #last, #sent",
+        "ExpressionAttributeNames": {"#id": "id", "#last": "lastVisitAt", "#sent": SENT_AT},
+    }
+    items = {
+        item["id"]["S"]: item
+        for item in consistent_batch_get(dynamodb, users_table, sorted(users), projection)
+    }
+    merged: dict[Pair, JournalEntry] = {}
+    for data in journals.values():
+        for raw in data["users"]:
+            entry = JournalEntry(**raw)
+            pair = (entry.user_id, entry.deletion_key)
+            merged[pair] = merged[pair].merged(entry) if pair in merged else entry
+    done: set[Pair] = set()
+    for pair, entry in merged.items():
+        item = items.get(entry.user_id)
+        if item is None:
+            origin = next(
+                d
+                for d in journals.values()
+                if any((u["user_id"], u["deletion_key"]) == pair for u in d["users"])
+            )
+            event = deleted_event(entry, origin["run_id"], origin["as_of"], now_ms())
+            event["recorded_by"] = run_id  # the run that died did the deletion; this one saw it
+            if dry_run or record(store, entry.user_id, event):
+                result.recorded.append((entry.user_id, event))
+            done.add(pair)
+        elif _live_episode(item, entry.deletion_key):
+            result.carried[pair] = entry
+        else:
+            done.add(pair)
+    if not dry_run:
+        for key, data in journals.items():
+            left = [u for u in data["users"] if (u["user_id"], u["deletion_key"]) not in done]
+            if len(left) != len(data["users"]):
+                close_journal(
+                    store, key, data["run_id"], data["as_of"], [JournalEntry(**u) for u in left]
+                )
+    return result

@@ -1,0 +1,146 @@
+"""The end of a restore window: every version of a deleted user's files goes for good.
+
+For each manifest group whose window ended (the end is in its name), each of its deletions that
+was neither restored nor purged is purged: every version and delete marker under the user's
+folder, found by listing the folder's versions (older versions of their files too), deleted in
+requests of 1,000 shared across the group's users; then a `purged` ledger event. A deletion whose
+latest attempt has a later window waits for it. The group is removed once each of its deletions
+is purged or restored (or never happened: the user came back during the cascade). Whatever
+fails stays for the next run.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from cleanup_pipeline.actions.ledger import now_ms, read_ledger, record
+from cleanup_pipeline.aws import versions
+from cleanup_pipeline.aws.archive_store import ArchiveStore
+from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.core.archive_layout import MANIFESTS, group_of, group_until
+from cleanup_pipeline.core.deletion_record import LedgerState
+from cleanup_pipeline.core.recovery_records import PURGED, RESTORED, SENT_AT, Manifest, later_event
+from cleanup_pipeline.core.settings import Settings
+
+PURGE, WAIT, DONE = "purge", "wait", "done"
+
+
+@dataclass
+class PurgeCounts:
+    expired_groups: int = 0
+    purged_users: int = 0
+    versions_removed: int = 0
+    groups_removed: int = 0
+    waiting_users: int = 0
+    failed_users: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _verdict(ledger: LedgerState, deletion: str, item: dict[str, Any] | None, now: int) -> str:
+    """What the purge does with one deletion of a group whose window ended."""
+    if ledger.has(deletion, RESTORED) or ledger.has(deletion, PURGED):
+        return DONE
+    events = [e for e in ledger.deletions() if e.get("deletion_key") == deletion]
+    if events:
+        return PURGE if max(e["restorable_until"] for e in events) < now else WAIT
+    # No `deleted` event: the user item was never deleted in that episode, unless a deletion
+    # of it is still under way (a later run may finish it and needs the manifest).
+    live = item is not None and item.get(SENT_AT, {}).get("N") == deletion
+    return WAIT if live else DONE
+
+
+def _users(dynamodb: Any, table: str, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    projection = {
+        "ProjectionExpression": "#id, #sent",
+        "ExpressionAttributeNames": {"#id": "id", "#sent": SENT_AT},
+    }
+    found = consistent_batch_get(dynamodb, table, user_ids, projection)
+    return {item["id"]["S"]: item for item in found}
+
+
+def purge_expired(
+    store: ArchiveStore,
+    s3: Any,
+    dynamodb: Any,
+    settings: Settings,
+    run_id: str,
+    dry_run: bool = False,
+    now: int | None = None,
+) -> PurgeCounts:
+    now = now_ms() if now is None else now
+    counts = PurgeCounts()
+    manifest_keys = store.keys(MANIFESTS)
+    groups = sorted({group_of(key) for key in manifest_keys})
+    for group in (g for g in groups if group_until(g) < now):
+        counts.expired_groups += 1
+        manifests = [
+            Manifest.from_json(store.read_json(key))
+            for key in manifest_keys
+            if key.startswith(group)
+        ]
+        pairs = sorted({(u.user_id, u.deletion_key) for m in manifests for u in m.users})
+        items = _users(dynamodb, settings.users_table, sorted({u for u, _ in pairs}))
+        verdicts = {
+            pair: _verdict(
+                LedgerState(read_ledger(store, pair[0])), pair[1], items.get(pair[0]), now
+            )
+            for pair in pairs
+        }
+        to_purge = [pair for pair, verdict in verdicts.items() if verdict == PURGE]
+        counts.waiting_users += sum(1 for v in verdicts.values() if v == WAIT)
+        if dry_run:
+            counts.purged_users += len(to_purge)
+            continue
+        purged = _purge_users(store, s3, settings, run_id, to_purge, counts)
+        if all(v == DONE or (pair in purged) for pair, v in verdicts.items()):
+            for key in (k for k in manifest_keys if k.startswith(group)):
+                store.remove(key)
+            counts.groups_removed += 1
+    return counts
+
+
+def _purge_users(
+    store: ArchiveStore,
+    s3: Any,
+    settings: Settings,
+    run_id: str,
+    pairs: list[tuple[str, str]],
+    counts: PurgeCounts,
+) -> set[tuple[str, str]]:
+    """Delete every version under these users' folders; returns the deletions purged."""
+    bucket = settings.public_bucket_name
+    owner: dict[str, tuple[str, str]] = {}
+    targets: list[tuple[str, str | None]] = []
+    listed: list[tuple[str, str]] = []
+    for pair in pairs:
+        try:
+            found = versions.list_versions(s3, bucket, settings.user_prefix(pair[0]))
+        except Exception:
+            counts.failed_users += 1
+            continue
+        listed.append(pair)
+        for version in found:
+            owner[version.key] = pair
+            targets.append((version.key, version.version_id))
+    try:
+        refused = versions.delete_targets(s3, bucket, targets)
+    except Exception:
+        counts.failed_users += len(listed)
+        return set()
+    failed = {owner[key] for key in refused}
+    purged: set[tuple[str, str]] = set()
+    for pair in listed:
+        if pair in failed:
+            counts.failed_users += 1
+            continue
+        removed = sum(1 for key, _ in targets if owner[key] == pair)
+        try:
+            record(store, pair[0], later_event(PURGED, pair[1], run_id, now_ms(), versions=removed))
+        except Exception:
+            counts.failed_users += 1  # its versions are gone; the next run records the event
+            continue
+        purged.add(pair)
+        counts.purged_users += 1
+        counts.versions_removed += removed
+    return purged

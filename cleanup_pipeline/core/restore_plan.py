@@ -1,0 +1,178 @@
+"""What a restore puts back (SPEC §9), decided from the archive and the current state alone.
+
+The plan is pure data; `actions/restore.py` reads the inputs and applies it. A restore that was
+interrupted is planned again from what it left: files already current, features already naming
+the user and boards already holding the recorded entries count as restored and are not written
+again, and the user item (written last) is still absent, so the second run goes through.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState
+from cleanup_pipeline.core.object_versions import ObjectVersion, by_key
+from cleanup_pipeline.core.recovery_records import PURGED, SENT_AT, ArchivedEntry
+
+KINDS = ("item", "files", "features", "scoreboards")
+RESTORED, REFUSED, DRY_RUN = "restored", "refused", "dry_run"
+# Bookkeeping of a warning in flight (see aws/users_table.py): never part of a restored account.
+_NOT_RESTORED = (SENT_AT, "accountDeletionEmailClaimedBy", "accountDeletionEmailClaimedAt")
+
+Wire = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    """What exists now. `features` maps each recorded feature that still exists to its
+    `proposedBy` (None when absent); `boards` maps each recorded board to its `users` list,
+    None when the board no longer exists."""
+
+    item_exists: bool
+    versions: list[ObjectVersion] = field(default_factory=list)
+    features: dict[str, str | None] = field(default_factory=dict)
+    boards: dict[str, list[Wire] | None] = field(default_factory=dict)
+
+
+@dataclass
+class RestorePlan:
+    user_id: str
+    status: str
+    reason: str
+    deletion_key: str | None = None
+    markers: list[tuple[str, str]] = field(default_factory=list)
+    link_features: list[str] = field(default_factory=list)
+    board_inserts: dict[str, list[ArchivedEntry]] = field(default_factory=dict)
+    item: Wire | None = None
+    restored: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    why: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, kind: str, count: int, why: str) -> None:
+        self.skipped[kind] += count
+        self.why.setdefault(kind, []).append(why)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON object the restore prints last."""
+        return {
+            "user_id": self.user_id,
+            "status": self.status,
+            "reason": self.reason,
+            "restored": dict(self.restored),
+            "skipped": {**self.skipped, "why": dict(self.why)},
+        }
+
+
+def refusal(
+    user_id: str, ledger: LedgerState, deletion_key: str | None, state: CurrentState
+) -> str | None:
+    """Why this restore must write nothing at all, or None when it may proceed."""
+    if deletion_key is None:
+        return "never deleted: the ledger records no deletion of this user; nothing to restore"
+    closed = ledger.closed_by(deletion_key)
+    if closed is not None and closed["event"] == PURGED:
+        return f"purged at {closed['at']}: the restore window of the latest deletion ended"
+    if closed is not None:
+        return f"already restored at {closed['at']} (run {closed['run_id']}); nothing to do"
+    if state.item_exists:
+        return f"an account with id {user_id!r} exists: a restore never overwrites an account"
+    return None
+
+
+def _plan_files(plan: RestorePlan, record: DeletionRecord, state: CurrentState) -> None:
+    grouped = by_key(state.versions)
+    for archived in record.files:
+        versions = grouped.get(archived.key, [])
+        ids = [v.version_id for v in versions]
+        if archived.version_id not in ids:
+            plan.skip("files", 1, f"{archived.key}: the recorded version no longer exists")
+            continue
+        above = versions[: ids.index(archived.version_id)]
+        if any(not v.is_marker for v in above):
+            plan.skip("files", 1, f"{archived.key}: replaced by a newer version; left as is")
+            continue
+        plan.markers.extend((v.key, v.version_id) for v in above)
+        plan.restored["files"] += 1
+
+
+def _plan_features(plan: RestorePlan, record: DeletionRecord, state: CurrentState) -> None:
+    for feature_id in record.features:
+        if feature_id not in state.features:
+            plan.skip("features", 1, f"{feature_id}: the feature no longer exists")
+        elif state.features[feature_id] is None:
+            plan.link_features.append(feature_id)
+            plan.restored["features"] += 1
+        elif state.features[feature_id] == plan.user_id:  # put back by an interrupted restore
+            plan.restored["features"] += 1
+        else:
+            plan.skip("features", 1, f"{feature_id}: now proposed by someone else")
+
+
+def _entry_user(entry: Wire) -> str | None:
+    return entry.get("M", {}).get("id", {}).get("S")
+
+
+def _canonical(entry: Wire) -> str:
+    return json.dumps(entry, sort_keys=True)
+
+
+def _plan_boards(plan: RestorePlan, record: DeletionRecord, state: CurrentState) -> None:
+    recorded: dict[str, list[ArchivedEntry]] = {}
+    for entry in record.scoreboard_entries:
+        recorded.setdefault(entry.board, []).append(entry)
+    for board, entries in recorded.items():
+        current = state.boards.get(board)
+        if current is None:
+            plan.skip("scoreboards", len(entries), f"{board}: the board no longer exists")
+            continue
+        held = [_canonical(e) for e in current if _entry_user(e) == plan.user_id]
+        if not held:
+            plan.board_inserts[board] = entries
+            plan.restored["scoreboards"] += len(entries)
+        elif sorted(held) == sorted(_canonical(e.entry) for e in entries):
+            plan.restored["scoreboards"] += len(entries)  # put back by an interrupted restore
+        else:
+            plan.skip("scoreboards", len(entries), f"{board}: the board already holds the user")
+
+
+def restored_item(item: Wire, now: int) -> Wire:
+    """The user item as it comes back: a new inactivity episode starting now."""
+    kept = {name: value for name, value in item.items() if name not in _NOT_RESTORED}
+    return {**kept, "lastVisitAt": {"N": str(now)}}
+
+
+def plan_restore(
+    user_id: str,
+    ledger: LedgerState,
+    deletion_key: str | None,
+    record: DeletionRecord | None,
+    state: CurrentState,
+    now: int,
+    dry_run: bool,
+) -> RestorePlan:
+    why_not = refusal(user_id, ledger, deletion_key, state)
+    if why_not is None and (record is None or record.item is None):
+        why_not = (
+            "nothing was kept of this deletion: it was made with no restore window "
+            "(RESTORE_WINDOW_DAYS=0) or its manifests are gone"
+        )
+    if why_not is not None:
+        return RestorePlan(user_id, REFUSED, why_not, deletion_key)
+    assert record is not None and record.item is not None
+    plan = RestorePlan(user_id, DRY_RUN if dry_run else RESTORED, "", deletion_key)
+    _plan_files(plan, record, state)
+    _plan_features(plan, record, state)
+    _plan_boards(plan, record, state)
+    plan.item = restored_item(record.item, now)
+    plan.restored["item"] = 1
+    done = "would be restored (dry run: nothing written)" if dry_run else "restored"
+    plan.reason = f"the deletion of {deletion_key} {done}"
+    return plan
+
+
+def insert_entries(current: list[Wire], entries: list[ArchivedEntry]) -> list[Wire]:
+    """The board with the entries back at their recorded positions, clamped to its length."""
+    board = list(current)
+    for entry in sorted(entries, key=lambda e: e.position):
+        board.insert(min(entry.position, len(board)), entry.entry)
+    return board
