@@ -6,6 +6,7 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
+    purge_asset,
     report_assets,
     retention_asset,
     snapshot_assets,
@@ -19,6 +20,7 @@ _modules = [
     decision_assets,
     warning_asset,
     deletion_asset,
+    purge_asset,
     report_assets,
     retention_asset,
 ]

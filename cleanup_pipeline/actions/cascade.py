@@ -79,6 +79,7 @@ class RunReferences:
     features: dict[str, list[str]] = field(default_factory=dict)
     # Deletions a crashed run began and this run may finish (see actions/ledger.py).
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
+    recorded_late: int = 0
 
 
 @dataclass(frozen=True)

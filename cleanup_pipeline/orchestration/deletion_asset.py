@@ -14,9 +14,12 @@ import dagster as dg
 import pandas as pd
 
 from cleanup_pipeline.actions import cascade
+from cleanup_pipeline.actions.archive import Recovery
 from cleanup_pipeline.actions.cascade import CascadeBatch, CascadeContext, RunReferences
-from cleanup_pipeline.actions.outcomes import DRY_RUN, empty_outcomes
+from cleanup_pipeline.actions.ledger import reconcile
+from cleanup_pipeline.actions.outcomes import DELETED, DRY_RUN, empty_outcomes
 from cleanup_pipeline.aws import references
+from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
@@ -28,17 +31,20 @@ def _context(
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
+    refs: RunReferences,
 ) -> CascadeContext:
-    clients = aws.clients()
+    clients, settings = aws.clients(), aws.settings()
+    archive = open_archive(settings.archive_location, clients.s3)
     return CascadeContext(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
-        settings=aws.settings(),
+        settings=settings,
         as_of=run_options.as_of_ms(context),
         policy=cleanup_policy.policy(),
         on_failure=lambda user_id, step, error: report_failure(
             user_id, step, context.run.run_id, error
         ),
+        recovery=Recovery(archive, context.run.run_id, refs.carried),
     )
 
 
@@ -66,23 +72,39 @@ def split_deletion_candidates(
 
 @dg.op
 def read_references(
-    candidate_ids: list[str], aws: AwsEnvironment, run_options: RunOptions
+    context: dg.OpExecutionContext,
+    candidate_ids: list[str],
+    aws: AwsEnvironment,
+    run_options: RunOptions,
 ) -> RunReferences:
-    """The features each candidate proposed, read once for the whole run (one Scan); only what
-    concerns the candidates is kept."""
-    if run_options.dry_run or not candidate_ids:
+    """First, the ledger events of deletions that runs which died left unrecorded (from their
+    journals); then the features each candidate proposed, read once for the whole run (one
+    Scan), keeping only what concerns the candidates."""
+    if run_options.dry_run:
         return RunReferences()
-    settings, client = aws.settings(), aws.clients().dynamodb
-    return RunReferences(
-        features=references.features_by_proposer(client, settings.features_table, candidate_ids)
+    settings, clients = aws.settings(), aws.clients()
+    archive = open_archive(settings.archive_location, clients.s3)
+    late = reconcile(archive, clients.dynamodb, settings.users_table, context.run.run_id)
+    if late.recorded:
+        context.log.info(f"recorded {len(late.recorded)} deletions of runs that died")
+    features = (
+        references.features_by_proposer(clients.dynamodb, settings.features_table, candidate_ids)
+        if candidate_ids
+        else {}
     )
+    return RunReferences(features=features, carried=late.carried, recorded_late=len(late.recorded))
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     counts = frame["outcome"].value_counts().to_dict()
+    ledger = {
+        f"ledger_{name}": dg.MetadataValue.int(int(value))
+        for name, value in frame.attrs.get("ledger", {}).items()
+    }
     return {
         "candidates": dg.MetadataValue.int(len(frame)),
         **{f"{k}": dg.MetadataValue.int(int(v)) for k, v in counts.items()},
+        **ledger,
     }
 
 
@@ -96,16 +118,18 @@ def delete_account_batch(
     run_options: RunOptions,
 ) -> pd.DataFrame:
     """One batch through the whole cascade, in order: consistent re-read (anyone who changed
-    leaves), files, feature references, scoreboard entries, the address kept in the emails
-    table, and last each user item, only if it is still a delete candidate."""
+    leaves), manifest and journal (before anything is removed), files, feature references,
+    scoreboard entries, the address kept in the emails table, and last each user item, only if
+    it is still a delete candidate, with its ledger event."""
     if run_options.dry_run:
         batch = CascadeBatch(items={})
         for user_id in user_ids:
             batch.outcomes.add(user_id, DRY_RUN)
         frame = batch.outcomes.frame()
     else:
-        ctx = _context(context, aws, cleanup_policy, run_options)
+        ctx = _context(context, aws, cleanup_policy, run_options, refs)
         batch = cascade.confirm_candidates(ctx, user_ids)
+        batch = cascade.record_batch(ctx, batch, refs.features)
         batch = cascade.delete_files(ctx, batch)
         batch = cascade.unlink_features(ctx, batch, refs.features)
         batch = cascade.prune_scoreboards(ctx, batch)
@@ -117,10 +141,13 @@ def delete_account_batch(
 
 @dg.op
 def gather_deletion_outcomes(
-    context: dg.OpExecutionContext, parts: list[pd.DataFrame]
+    context: dg.OpExecutionContext, parts: list[pd.DataFrame], refs: RunReferences
 ) -> pd.DataFrame:
-    """Every batch's outcomes in one frame, for the report."""
+    """Every batch's outcomes in one frame, for the report, with the run's `deleted` ledger
+    events: one per deleted user, and those recorded for runs that died."""
     frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes("delete")
+    deleted = int((frame["outcome"] == DELETED).sum())
+    frame.attrs["ledger"] = {"deleted": deleted, "recorded_late": refs.recorded_late}
     context.add_output_metadata(_counts(frame))
     return frame
 
@@ -143,4 +170,4 @@ def deleted_accounts(deletion_candidates: pd.DataFrame, notify_candidates: None)
     )
     refs = read_references(candidate_ids)
     outcomes = batches.map(lambda user_ids: delete_account_batch(user_ids, refs))
-    return gather_deletion_outcomes(outcomes.collect())
+    return gather_deletion_outcomes(outcomes.collect(), refs)

@@ -70,6 +70,22 @@ def _publish(
     return report_metadata(facts, written, summary)
 
 
+def _ledger_counts(
+    deleted_accounts: pd.DataFrame, purged: dict[str, int]
+) -> dict[str, dg.MetadataValue]:
+    """What this run added to the deletion ledger, and what its purge did."""
+    ledger = deleted_accounts.attrs.get("ledger", {})
+    counts = {
+        "ledger_deleted": ledger.get("deleted", 0),
+        "ledger_recorded_late": ledger.get("recorded_late", 0),
+        "ledger_purged": purged.get("purged_users", 0),
+        "purge_versions_removed": purged.get("versions_removed", 0),
+        "purge_waiting": purged.get("waiting_users", 0),
+        "purge_failed": purged.get("failed_users", 0),
+    }
+    return {name: dg.MetadataValue.int(int(value)) for name, value in counts.items()}
+
+
 @dg.asset(group_name=GROUP, compute_kind="parquet")
 def candidate_report(
     context: dg.AssetExecutionContext,
@@ -101,13 +117,14 @@ def cleanup_report(
     user_decisions: pd.DataFrame,
     warning_emails: pd.DataFrame,
     deleted_accounts: pd.DataFrame,
+    purged_deletions: dict[str, int],
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
     reports_s3: S3Resource,
 ) -> dg.MaterializeResult:
     """The candidate report completed with each action's outcome and error, at the same
-    location (its summary too)."""
+    location (its summary too), with the run's ledger events and purge counts."""
     outcomes = pd.concat([warning_emails, deleted_accounts], ignore_index=True)
     report = build_report(user_decisions, outcomes, dry_run=run_options.dry_run)
     resources = (aws, cleanup_policy, run_options, reports_s3)
@@ -120,6 +137,7 @@ def cleanup_report(
             "deleted": dg.MetadataValue.int(count_outcomes(deleted_accounts, DELETED)),
             "skipped": dg.MetadataValue.int(count_outcomes(outcomes, SKIPPED)),
             "failed": dg.MetadataValue.int(failed),
+            **_ledger_counts(deleted_accounts, purged_deletions),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from cleanup_pipeline.aws.users_table import scan_snapshot
+from cleanup_pipeline.aws.versions import require_versioning
 from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
 
@@ -15,8 +16,11 @@ def users_snapshot(
     context: dg.AssetExecutionContext, aws: AwsEnvironment, cleanup_policy: CleanupPolicy
 ) -> dg.Output[pd.DataFrame]:
     """Every user's decision attributes, read by a parallel Scan with a projection. Email
-    addresses are not kept: only whether one is present and its masked form."""
+    addresses are not kept: only whether one is present and its masked form. With a restore
+    window, the public bucket must keep deleted files as versions: checked here, first."""
     settings = aws.settings()  # fails here, before any AWS call, if configuration is missing
+    if settings.restore_window_days > 0:
+        require_versioning(aws.clients().s3, settings.public_bucket_name)
     snapshot = scan_snapshot(
         aws.clients().dynamodb, settings.users_table, segments=cleanup_policy.scan_segments
     )

@@ -143,7 +143,7 @@ def test_one_users_failure_leaves_the_others_done_and_fails_the_run(aws) -> None
     seed_world(clients, settings, big_folder=3)
 
     def refuse_u1_listing(operation: str, params: dict[str, Any]) -> None:
-        if operation == "ListObjectsV2" and params.get("Prefix") == "u1/":
+        if operation == "ListObjectVersions" and params.get("Prefix") == "u1/":
             raise ClientError({"Error": {"Code": "SlowDown", "Message": "try later"}}, operation)
 
     recording.FAULTS.append(refuse_u1_listing)
