@@ -14,6 +14,7 @@ from cleanup_pipeline.orchestration import (
 )
 from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.restore_job import restore_account
 
 _modules = [
     snapshot_assets,
@@ -28,7 +29,7 @@ _modules = [
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(_modules),
     asset_checks=dg.load_asset_checks_from_modules(_modules),
-    jobs=[inactive_accounts_cleanup],
+    jobs=[inactive_accounts_cleanup, restore_account],
     schedules=[daily_cleanup_schedule],
     resources={
         "aws": AwsEnvironment(),

@@ -42,6 +42,8 @@ def _verdict(ledger: LedgerState, deletion: str, item: dict[str, Any] | None, no
     if ledger.has(deletion, RESTORED) or ledger.has(deletion, PURGED):
         return DONE
     events = [e for e in ledger.deletions() if e.get("deletion_key") == deletion]
+    if events and item is not None:
+        return DONE  # the account is back (restored, its event unwritten): its folder is live
     if events:
         return PURGE if max(e["restorable_until"] for e in events) < now else WAIT
     # No `deleted` event: the user item was never deleted in that episode, unless a deletion

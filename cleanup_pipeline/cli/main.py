@@ -1,4 +1,5 @@
-"""`cleanup-pipeline`: run the job, seed demo data, or start the whole thing locally."""
+"""`cleanup-pipeline`: run the job, restore a deleted user, read the deletion ledger, seed demo
+data, or start the whole thing locally."""
 
 import argparse
 import json
@@ -11,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from cleanup_pipeline.cli import recovery
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=3000, help="Dagster UI port on 127.0.0.1")
     local.add_argument("--no-ui", action="store_true", help="stop after the run")
     local.set_defaults(handler=_local)
+    recovery.add_commands(commands)
     return parser
 
 

@@ -1,0 +1,160 @@
+"""Restore a deleted user from the archive (SPEC §9): read, plan (core/restore_plan.py), apply.
+
+Writes go in an order that makes an interrupted restore finish when run again: files (delete
+markers removed), features, scoreboard entries, and last the user item, conditionally, so a
+second run still finds no item and plans only what is left. Then the `restored` ledger event.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from cleanup_pipeline.actions.ledger import now_ms, read_ledger, reconcile, record
+from cleanup_pipeline.aws import references, versions
+from cleanup_pipeline.aws.archive_store import ArchiveStore
+from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.aws.conditions import attempt_conditional
+from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState, merge_deletion
+from cleanup_pipeline.core.recovery_records import RESTORED, Manifest, later_event
+from cleanup_pipeline.core.restore_plan import (
+    REFUSED,
+    CurrentState,
+    RestorePlan,
+    insert_entries,
+    plan_restore,
+)
+from cleanup_pipeline.core.settings import Settings
+
+# Board writes refused because the app changed the board meanwhile, before giving up.
+MAX_BOARD_CONFLICTS = 8
+
+
+@dataclass(frozen=True)
+class RestoreContext:
+    dynamodb: Any
+    s3: Any
+    settings: Settings
+    store: ArchiveStore
+    run_id: str
+
+
+def _ids(dynamodb: Any, table: str, ids: list[str], attribute: str | None = None) -> dict:
+    names = {"#id": "id", **({"#a": attribute} if attribute else {})}
+    projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+    found = consistent_batch_get(dynamodb, table, ids, projection)
+    return {item["id"]["S"]: item for item in found}
+
+
+def _record(ctx: RestoreContext, latest: dict[str, Any], user_id: str) -> DeletionRecord:
+    manifests = [
+        Manifest.from_json(ctx.store.read_json(key))
+        for group in latest.get("manifests", [])
+        for key in ctx.store.keys(group)
+    ]
+    return merge_deletion(user_id, latest["deletion_key"], manifests)
+
+
+def _current(ctx: RestoreContext, user_id: str, record: DeletionRecord) -> CurrentState:
+    settings = ctx.settings
+    features = _ids(ctx.dynamodb, settings.features_table, record.features, "proposedBy")
+    boards = {
+        board: references.read_scoreboard(ctx.dynamodb, settings.scoreboards_table, board)
+        for board in sorted({e.board for e in record.scoreboard_entries})
+    }
+    return CurrentState(
+        item_exists=False,
+        versions=versions.list_versions(
+            ctx.s3, settings.public_bucket_name, settings.user_prefix(user_id)
+        ),
+        features={fid: item.get("proposedBy", {}).get("S") for fid, item in features.items()},
+        boards=boards,
+    )
+
+
+def plan(ctx: RestoreContext, user_id: str, dry_run: bool) -> RestorePlan:
+    """Read what the restore needs and decide; nothing is written (but a deletion a crashed
+    run left unrecorded is recorded first, unless `dry_run`)."""
+    late = reconcile(ctx.store, ctx.dynamodb, ctx.settings.users_table, ctx.run_id, dry_run)
+    events = read_ledger(ctx.store, user_id)
+    if dry_run:
+        events += [event for owner, event in late.recorded if owner == user_id]
+    ledger = LedgerState(events)
+    latest = ledger.latest_deletion()
+    exists = bool(_ids(ctx.dynamodb, ctx.settings.users_table, [user_id]))
+    key = None if latest is None else latest["deletion_key"]
+    nothing = CurrentState(item_exists=exists)
+    if latest is None or exists or ledger.closed_by(key) is not None:
+        return plan_restore(user_id, ledger, key, None, nothing, now_ms(), dry_run)
+    record = _record(ctx, latest, user_id)
+    state = _current(ctx, user_id, record) if record.item is not None else nothing
+    return plan_restore(user_id, ledger, key, record, state, now_ms(), dry_run)
+
+
+def _put_back_on_board(ctx: RestoreContext, board: str, entries: list, user_id: str) -> bool:
+    """Insert the entries at their positions, on condition the board is still as read; False
+    when the board meanwhile came to hold the user (or went away)."""
+    table = ctx.settings.scoreboards_table
+    for _ in range(MAX_BOARD_CONFLICTS):
+        current = references.read_scoreboard(ctx.dynamodb, table, board)
+        if current is None or any(references.entry_id(e) == user_id for e in current):
+            return False
+        if attempt_conditional(
+            ctx.dynamodb.update_item,
+            TableName=table,
+            Key={"id": {"S": board}},
+            UpdateExpression="SET #users = :new",
+            ConditionExpression="#users = :old",
+            ExpressionAttributeNames={"#users": "users"},
+            ExpressionAttributeValues={
+                ":new": {"L": insert_entries(current, entries)},
+                ":old": {"L": current},
+            },
+        ):
+            return True
+    raise RuntimeError(f"scoreboard {board!r} kept changing; entries not put back")
+
+
+def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
+    """Make the planned writes; the user item last, only if still absent."""
+    settings = ctx.settings
+    refused = versions.delete_versions(ctx.s3, settings.public_bucket_name, restore.markers)
+    if refused:
+        raise RuntimeError(f"S3 refused to remove delete markers: {refused}")
+    for feature_id in restore.link_features:
+        if not attempt_conditional(
+            ctx.dynamodb.update_item,
+            TableName=settings.features_table,
+            Key={"id": {"S": feature_id}},
+            UpdateExpression="SET #by = :user",
+            ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#by)",
+            ExpressionAttributeNames={"#id": "id", "#by": "proposedBy"},
+            ExpressionAttributeValues={":user": {"S": restore.user_id}},
+        ):
+            restore.restored["features"] -= 1
+            restore.skip("features", 1, f"{feature_id}: changed during the restore")
+    for board, entries in restore.board_inserts.items():
+        if not _put_back_on_board(ctx, board, entries, restore.user_id):
+            restore.restored["scoreboards"] -= len(entries)
+            restore.skip("scoreboards", len(entries), f"{board}: changed during the restore")
+    assert restore.item is not None
+    if not attempt_conditional(
+        ctx.dynamodb.put_item,
+        TableName=settings.users_table,
+        Item=restore.item,
+        ConditionExpression="attribute_not_exists(#id)",
+        ExpressionAttributeNames={"#id": "id"},
+    ):
+        restore.status = REFUSED
+        restore.reason = "an account with this id was created during the restore; kept as is"
+        restore.restored["item"] = 0
+        return restore
+    assert restore.deletion_key is not None
+    event = later_event(RESTORED, restore.deletion_key, ctx.run_id, now_ms())
+    record(ctx.store, restore.user_id, event)
+    return restore
+
+
+def restore_user(ctx: RestoreContext, user_id: str, dry_run: bool = False) -> RestorePlan:
+    restore = plan(ctx, user_id, dry_run)
+    if restore.status == REFUSED or dry_run:
+        return restore
+    return apply(ctx, restore)

@@ -1,0 +1,277 @@
+"""Archive before delete, deleted means gone, restore, purge and the ledger (SPEC §9), against
+moto: the cascade as one batch of the job runs it, the restore and the purge as their callers
+run them."""
+
+import json
+from typing import Any
+
+import pytest
+
+from cleanup_pipeline.actions.outcomes import DELETED
+from cleanup_pipeline.actions.purge import purge_expired
+from cleanup_pipeline.core.recovery_records import DAY_MS
+
+from .recovery_world import (
+    FILES,
+    MONTH,
+    WEEK,
+    archive,
+    body_of,
+    journals,
+    ledger,
+    manifests,
+    restore,
+    seed,
+    versions_under,
+    with_window,
+)
+from .world import (
+    board_entry,
+    feature,
+    get_item,
+    keys_under,
+    now_ms,
+    outcome_of,
+    put_files,
+    put_items,
+    record_params,
+    run_cascade,
+    s,
+    scoreboard,
+)
+
+
+def board(clients, settings, name: str) -> list[dict[str, Any]]:
+    return get_item(clients.dynamodb, settings.scoreboards_table, name)["users"]["L"]
+
+
+def test_window_zero_removes_every_version_and_marker_of_the_folder_only(aws):
+    clients, base = aws
+    settings = with_window(base, 0)
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    put_files(clients.s3, settings.public_bucket_name, "u1/many/", 1001)  # two listing pages
+    clients.s3.put_object(
+        Bucket=settings.public_bucket_name, Key="u1/many/file-00001.txt", Body=b"v2"
+    )
+    before = versions_under(clients, settings, "u1/")
+    assert len(before) > 1000
+
+    outcomes = run_cascade(clients, settings, as_of, ["u1"])
+
+    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
+    assert versions_under(clients, settings, "u1/") == []
+    assert keys_under(clients.s3, settings.public_bucket_name) == ["u10/keep.txt", "u1x/keep.txt"]
+    assert len(versions_under(clients, settings, "u1x/")) == 1
+    assert manifests(clients, settings) == [] and journals(clients, settings) == []
+    [event] = ledger(clients, settings, "u1")
+    assert event["event"] == "deleted" and event["restorable_until"] == event["at"]
+    assert (event["files"], event["features"], event["scoreboard_entries"]) == (1004, 2, 3)
+    refused = restore(clients, settings, "u1")
+    assert refused["status"] == "refused" and "no restore window" in refused["reason"]
+
+
+def test_manifest_is_durable_before_the_first_destructive_step(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    user = seed(clients, settings, as_of)
+    seen: list[tuple[list[str], list[str]]] = []
+
+    def first_destructive_call(params: dict[str, Any], **_: Any) -> None:
+        seen.append((manifests(clients, settings), journals(clients, settings)))
+
+    for event in ("DeleteObjects", "UpdateItem", "DeleteItem", "PutItem"):
+        clients.s3.meta.events.register(f"before-call.s3.{event}", first_destructive_call)
+        clients.dynamodb.meta.events.register(
+            f"before-call.dynamodb.{event}", first_destructive_call
+        )
+    current = {
+        v["Key"]: v["VersionId"]
+        for v in versions_under(clients, settings, "u1/")
+        if v.get("IsLatest") and "Size" in v
+    }
+
+    run_cascade(clients, settings, as_of, ["u1"])
+
+    assert seen and all(m and j for m, j in seen)  # before the first and every later one
+    [key] = manifests(clients, settings)
+    text = archive(clients, settings).read(key).decode()
+    manifest = json.loads(text)
+    [archived] = manifest["users"]
+    assert archived["item"] == user  # every attribute, the address included
+    assert {f["key"]: f["version_id"] for f in archived["files"]} == current
+    assert sorted(archived["features"]) == ["f1", "f2"]
+    assert sorted((e["board"], e["position"]) for e in archived["scoreboard_entries"]) == [
+        ("month", 1),
+        ("week", 1),
+        ("week", 3),
+    ]
+    assert manifest["window_days"] == 30
+    assert manifest["restorable_until"] == manifest["deleted_at"] + 30 * DAY_MS
+    # The files' contents stay as versions; nothing current is left.
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == []
+    assert journals(clients, settings) == []
+    [event] = ledger(clients, settings, "u1")
+    assert event["restorable_until"] == manifest["restorable_until"]
+    assert "@" not in json.dumps(event)
+
+
+def test_restore_brings_everything_back_and_a_new_episode_starts(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    user = seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+    before = now_ms()
+
+    dry = restore(clients, settings, "u1", dry_run=True)
+    assert dry["status"] == "dry_run"
+    assert get_item(clients.dynamodb, settings.users_table, "u1") is None
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == []
+
+    result = restore(clients, settings, "u1")
+
+    assert result["status"] == "restored"
+    expected = {"item": 1, "files": 3, "features": 2, "scoreboards": 3}
+    assert result["restored"] == dry["restored"] == expected
+    assert {k: v for k, v in result["skipped"].items() if k != "why"} == dict.fromkeys(expected, 0)
+    for key, content in FILES.items():
+        assert body_of(clients, settings, key) == (content, {"k": key}, "text/plain")
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == sorted(FILES)
+    assert get_item(clients.dynamodb, settings.features_table, "f1") == feature(
+        "f1", "u1", title=s("Dark mode")
+    )
+    assert board(clients, settings, "week") == WEEK and board(clients, settings, "month") == MONTH
+    item = get_item(clients.dynamodb, settings.users_table, "u1")
+    assert "accountDeletionEmailSentAt" not in item
+    assert int(item["lastVisitAt"]["N"]) >= before
+    assert {k: v for k, v in item.items() if k != "lastVisitAt"} == {
+        k: v for k, v in user.items() if k not in ("lastVisitAt", "accountDeletionEmailSentAt")
+    }
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "restored"]
+
+    again = restore(clients, settings, "u1")
+    assert again["status"] == "refused" and "already restored" in again["reason"]
+
+
+def test_restore_refuses_a_live_account_and_writes_nothing(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    user = seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+    put_items(clients.dynamodb, settings.users_table, [user])  # signed up again meanwhile
+    writes = [
+        record_params(client, op)
+        for client, op in (
+            (clients.s3, "DeleteObjects"),
+            (clients.dynamodb, "UpdateItem"),
+            (clients.dynamodb, "PutItem"),
+        )
+    ]
+
+    result = restore(clients, settings, "u1")
+
+    assert result["status"] == "refused" and "exists" in result["reason"]
+    assert result["restored"] == {"item": 0, "files": 0, "features": 0, "scoreboards": 0}
+    assert all(calls == [] for calls in writes)
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+
+
+def test_never_deleted_user_restore_is_refused(aws):
+    clients, settings = aws
+    result = restore(clients, settings, "nobody")
+    assert result["status"] == "refused" and result["reason"].startswith("never deleted")
+    assert ledger(clients, settings, "nobody") == []
+
+
+def test_restore_skips_what_changed_and_clamps_positions(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+    db, bucket = clients.dynamodb, settings.public_bucket_name
+    put_items(db, settings.features_table, [feature("f1", "someone")])  # re-proposed
+    db.delete_item(TableName=settings.features_table, Key={"id": s("f2")})
+    put_items(db, settings.scoreboards_table, [scoreboard("week", [board_entry("z", 1)])])
+    db.delete_item(TableName=settings.scoreboards_table, Key={"id": s("month")})
+    clients.s3.put_object(Bucket=bucket, Key="u1/c.txt", Body=b"written after the deletion")
+
+    result = restore(clients, settings, "u1")
+
+    assert result["status"] == "restored"
+    assert result["restored"] == {"item": 1, "files": 2, "features": 0, "scoreboards": 2}
+    skipped = result["skipped"]
+    assert (skipped["files"], skipped["features"], skipped["scoreboards"]) == (1, 2, 1)
+    assert any("c.txt" in why for why in skipped["why"]["files"])
+    assert get_item(db, settings.features_table, "f1") == feature("f1", "someone")
+    # Positions 1 and 3 on a board of one entry: clamped, in their recorded order.
+    assert board(clients, settings, "week") == [board_entry("z", 1), WEEK[1], WEEK[3]]
+    assert body_of(clients, settings, "u1/c.txt")[0] == b"written after the deletion"
+
+
+def test_interrupted_restore_finishes_when_run_again_without_duplicates(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+
+    class Crash(BaseException):
+        pass
+
+    def crash(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == settings.users_table:
+            raise Crash
+
+    clients.dynamodb.meta.events.register("before-parameter-build.dynamodb.PutItem", crash)
+    with pytest.raises(Crash):
+        restore(clients, settings, "u1")
+    clients.dynamodb.meta.events.unregister("before-parameter-build.dynamodb.PutItem", crash)
+    assert get_item(clients.dynamodb, settings.users_table, "u1") is None
+    assert board(clients, settings, "week") == WEEK  # already back, once
+
+    result = restore(clients, settings, "u1")
+
+    assert result["status"] == "restored"
+    assert result["restored"] == {"item": 1, "files": 3, "features": 2, "scoreboards": 3}
+    assert board(clients, settings, "week") == WEEK and board(clients, settings, "month") == MONTH
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == sorted(FILES)
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "restored"]
+
+
+def purge(clients, settings, now: int, dry_run: bool = False):
+    return purge_expired(
+        archive(clients, settings),
+        clients.s3,
+        clients.dynamodb,
+        settings,
+        "purge-run",
+        dry_run=dry_run,
+        now=now,
+    )
+
+
+def test_purge_after_the_window_removes_every_version_and_the_manifests(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+    assert purge(clients, settings, now_ms()).purged_users == 0  # window still open
+    later = now_ms() + 31 * DAY_MS
+
+    counted = purge(clients, settings, later, dry_run=True)
+    assert counted.purged_users == 1 and versions_under(clients, settings, "u1/")
+
+    deletes = record_params(clients.s3, "DeleteObjects")
+    counts = purge(clients, settings, later)
+
+    assert counts.purged_users == 1 and counts.groups_removed == 1
+    # 4 versions of the 3 files, 1 of a file the user had removed, and 4 delete markers
+    assert counts.versions_removed == 9
+    assert all("VersionId" in o for call in deletes for o in call["Delete"]["Objects"])
+    assert versions_under(clients, settings, "u1/") == []
+    assert len(versions_under(clients, settings, "u1x/")) == 1
+    assert manifests(clients, settings) == []
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "purged"]
+    refused = restore(clients, settings, "u1")
+    assert refused["status"] == "refused" and refused["reason"].startswith("purged")
+    assert purge(clients, settings, later).purged_users == 0  # nothing twice
+    assert len(ledger(clients, settings, "u1")) == 2
