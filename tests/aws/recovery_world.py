@@ -4,7 +4,8 @@ versions), features and scoreboard entries, a neighbour whose folder shares the 
 import dataclasses
 from typing import Any
 
-from cleanup_pipeline.actions.ledger import read_ledger
+from cleanup_pipeline.actions.archive import Recovery
+from cleanup_pipeline.actions.ledger import read_ledger, reconcile
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import ArchiveStore, open_archive
 from cleanup_pipeline.aws.clients import AwsClients
@@ -17,6 +18,7 @@ from .world import (
     delete_candidate,
     feature,
     put_items,
+    run_cascade,
     s,
     scoreboard,
 )
@@ -91,3 +93,15 @@ def manifests(clients: AwsClients, settings: Settings) -> list[str]:
 
 def journals(clients: AwsClients, settings: Settings) -> list[str]:
     return archive(clients, settings).keys(PENDING)
+
+
+def next_run(
+    clients: AwsClients, settings: Settings, as_of: int, user_ids: list[str], run_id: str
+) -> Any:
+    """A later run of the job: first what crashed runs left in their journals, then the cascade
+    carrying on the deletions they began."""
+    store = archive(clients, settings)
+    late = reconcile(store, clients.dynamodb, settings.users_table, run_id)
+    return run_cascade(
+        clients, settings, as_of, user_ids, recovery=Recovery(store, run_id, late.carried)
+    )

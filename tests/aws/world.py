@@ -213,8 +213,10 @@ def cascade_context(
     as_of: int,
     on_failure: Callable[[str, str, BaseException], None] | None = None,
     run_id: str = "test-run",
+    recovery: Recovery | None = None,
 ) -> CascadeContext:
     """As the job builds it for a batch; the archive is the test's own folder."""
+    recovery = recovery or Recovery(open_archive(settings.archive_location, clients.s3), run_id)
     return CascadeContext(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
@@ -222,7 +224,7 @@ def cascade_context(
         as_of=as_of,
         policy=Policy(),
         on_failure=on_failure,
-        recovery=Recovery(open_archive(settings.archive_location, clients.s3), run_id),
+        recovery=recovery,
     )
 
 
@@ -243,10 +245,12 @@ def run_cascade(
     *,
     on_failure: Callable[[str, str, BaseException], None] | None = None,
     before_final_delete: Callable[[], None] | None = None,
+    recovery: Recovery | None = None,
+    run_id: str = "test-run",
 ) -> Outcomes:
     """The cascade as the job runs one batch: references read for the candidates, confirm, each
     step, delete last."""
-    ctx = cascade_context(clients, settings, as_of, on_failure)
+    ctx = cascade_context(clients, settings, as_of, on_failure, run_id, recovery)
     refs = read_references(clients, settings, user_ids)
     batch = confirm_candidates(ctx, user_ids)
     batch = record_batch(ctx, batch, refs.features)

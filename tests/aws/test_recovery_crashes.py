@@ -1,0 +1,166 @@
+"""The process dies between archive, delete and ledger: whatever the point, the next run records
+each deletion exactly once, with the counts of what was removed, and the restore brings back
+everything of a deletion that spanned several attempts."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from cleanup_pipeline.actions.ledger import reconcile
+from cleanup_pipeline.aws.archive_store import LocalArchive
+from cleanup_pipeline.core.archive_layout import group_of
+
+from .recovery_world import (
+    FILES,
+    MONTH,
+    WEEK,
+    archive,
+    journals,
+    ledger,
+    manifests,
+    next_run,
+    restore,
+    seed,
+    with_window,
+)
+from .world import get_item, keys_under, now_ms, run_cascade
+
+
+class Crash(BaseException):
+    """The process running the batch died here."""
+
+
+@contextmanager
+def dies_before(client: Any, operation: str, table: str | None = None) -> Iterator[None]:
+    """Every call of `operation` (on `table`) from now on raises `Crash`."""
+    service = client.meta.service_model.service_id.hyphenize()
+    event = f"before-parameter-build.{service}.{operation}"
+
+    def crash(params: dict[str, Any], **_: Any) -> None:
+        if table is None or params.get("TableName") == table:
+            raise Crash
+
+    client.meta.events.register(event, crash)
+    try:
+        with pytest.raises(Crash):
+            yield
+    finally:
+        client.meta.events.unregister(event, crash)
+
+
+@contextmanager
+def archive_dies(monkeypatch: pytest.MonkeyPatch, method: str, prefix: str) -> Iterator[None]:
+    original = getattr(LocalArchive, method)
+
+    def crash(self: LocalArchive, key: str, *args: Any) -> Any:
+        if key.startswith(prefix):
+            raise Crash
+        return original(self, key, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalArchive, method, crash)
+        with pytest.raises(Crash):
+            yield
+
+
+def assert_one_deletion_restorable(clients: Any, settings: Any, groups: int) -> None:
+    """One `deleted` event with the counts of the whole deletion, even after the journals left
+    are reconciled by a further run; and a restore brings back everything."""
+    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "third")
+    assert late.recorded == [] and journals(clients, settings) == []
+    [event] = ledger(clients, settings, "u1")
+    assert (event["files"], event["features"], event["scoreboard_entries"]) == (3, 2, 3)
+    assert len(event["manifests"]) == groups
+    result = restore(clients, settings, "u1")
+    assert result["status"] == "restored", result
+    assert result["restored"] == {"item": 1, "files": 3, "features": 2, "scoreboards": 3}
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == sorted(FILES)
+    db = clients.dynamodb
+    assert get_item(db, settings.scoreboards_table, "week")["users"]["L"] == WEEK
+    assert get_item(db, settings.scoreboards_table, "month")["users"]["L"] == MONTH
+
+
+@pytest.mark.parametrize(
+    ("operation", "table"),
+    [
+        ("DeleteObjects", None),  # archived, nothing removed yet
+        ("UpdateItem", "features"),  # files removed
+        ("UpdateItem", "scoreboards"),  # files and features removed
+        ("DeleteItem", "users"),  # everything but the user item removed
+    ],
+)
+def test_crash_before_the_user_item_is_finished_and_recorded_once(aws, operation, table):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    client = clients.s3 if operation == "DeleteObjects" else clients.dynamodb
+    with dies_before(client, operation, table):
+        run_cascade(clients, settings, as_of, ["u1"], run_id="crashed")
+    assert ledger(clients, settings, "u1") == [] and journals(clients, settings)
+    assert get_item(clients.dynamodb, settings.users_table, "u1") is not None
+
+    next_run(clients, settings, as_of, ["u1"], "second")
+
+    assert get_item(clients.dynamodb, settings.users_table, "u1") is None
+    assert_one_deletion_restorable(clients, settings, groups=2)
+    assert len({group_of(key) for key in manifests(clients, settings)}) == 2
+
+
+@pytest.mark.parametrize("window", [30, 0])
+def test_crash_between_the_user_item_and_its_ledger_event(aws, monkeypatch, window):
+    clients, base = aws
+    settings = with_window(base, window)
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    with archive_dies(monkeypatch, "create", "ledger/"):
+        run_cascade(clients, settings, as_of, ["u1"], run_id="crashed")
+    assert get_item(clients.dynamodb, settings.users_table, "u1") is None
+    assert ledger(clients, settings, "u1") == []
+
+    store = archive(clients, settings)
+    late = reconcile(store, clients.dynamodb, settings.users_table, "later")
+    again = reconcile(store, clients.dynamodb, settings.users_table, "later-still")
+
+    assert [user for user, _ in late.recorded] == ["u1"] and again.recorded == []
+    [event] = ledger(clients, settings, "u1")
+    assert (event["run_id"], event["recorded_by"]) == ("crashed", "later")
+    assert journals(clients, settings) == []
+    if window:
+        assert_one_deletion_restorable(clients, settings, groups=1)
+    else:
+        assert event["restorable_until"] == event["at"]
+
+
+def test_crash_after_the_ledger_event_before_the_journal_goes(aws, monkeypatch):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    with archive_dies(monkeypatch, "remove", "pending/"):
+        run_cascade(clients, settings, as_of, ["u1"], run_id="crashed")
+    assert len(ledger(clients, settings, "u1")) == 1 and journals(clients, settings)
+
+    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "later")
+
+    assert late.recorded == [] and journals(clients, settings) == []
+    assert_one_deletion_restorable(clients, settings, groups=1)
+
+
+def test_user_who_came_back_after_a_crash_is_dropped_from_the_journal(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    with dies_before(clients.dynamodb, "DeleteItem", "users"):
+        run_cascade(clients, settings, as_of, ["u1"], run_id="crashed")
+    clients.dynamodb.update_item(
+        TableName=settings.users_table,
+        Key={"id": {"S": "u1"}},
+        UpdateExpression="SET lastVisitAt = :now",
+        ExpressionAttributeValues={":now": {"N": str(now_ms())}},
+    )
+
+    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "later")
+
+    assert late.recorded == [] and late.carried == {}
+    assert journals(clients, settings) == [] and ledger(clients, settings, "u1") == []

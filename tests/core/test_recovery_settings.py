@@ -1,0 +1,31 @@
+"""RESTORE_WINDOW_DAYS and CLEANUP_ARCHIVE_DIR (SPEC §6): defaults, fractions, and malformed
+values named before any side effect."""
+
+import pytest
+
+from cleanup_pipeline.core.settings import load_settings
+
+REQUIRED = {"APP_URL": "https://a", "EMAIL_DOMAIN": "a.test", "PUBLIC_BUCKET_NAME": "b"}
+
+
+def test_defaults_are_thirty_days_and_a_local_archive() -> None:
+    settings = load_settings(REQUIRED)
+    assert (settings.restore_window_days, settings.archive_location) == (30.0, "archive")
+
+
+@pytest.mark.parametrize(("raw", "days"), [("0", 0.0), ("7", 7.0), ("0.5", 0.5), (" 2.25 ", 2.25)])
+def test_window_takes_whole_and_fractional_days(raw: str, days: float) -> None:
+    assert load_settings({**REQUIRED, "RESTORE_WINDOW_DAYS": raw}).restore_window_days == days
+
+
+@pytest.mark.parametrize("raw", ["-1", "-0.5", "thirty", "nan", "inf", "1e999", "30d"])
+def test_malformed_window_is_an_error_naming_the_variable(raw: str) -> None:
+    with pytest.raises(ValueError, match="RESTORE_WINDOW_DAYS"):
+        load_settings({**REQUIRED, "RESTORE_WINDOW_DAYS": raw})
+
+
+def test_archive_on_s3_needs_a_bucket() -> None:
+    located = load_settings({**REQUIRED, "CLEANUP_ARCHIVE_DIR": "s3://ops/archive"})
+    assert located.archive_location == "s3://ops/archive"
+    with pytest.raises(ValueError, match="CLEANUP_ARCHIVE_DIR"):
+        load_settings({**REQUIRED, "CLEANUP_ARCHIVE_DIR": "s3:///archive"})

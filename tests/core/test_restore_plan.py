@@ -1,0 +1,117 @@
+"""The pure restore plan: refusals, skipped parts with why, positions clamped."""
+
+from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState, merge_deletion
+from cleanup_pipeline.core.object_versions import ObjectVersion
+from cleanup_pipeline.core.recovery_records import (
+    ArchivedEntry,
+    ArchivedFile,
+    ArchivedUser,
+    Manifest,
+)
+from cleanup_pipeline.core.restore_plan import CurrentState, insert_entries, plan_restore
+
+ITEM = {"id": {"S": "u1"}, "lastVisitAt": {"N": "1"}, "accountDeletionEmailSentAt": {"N": "5"}}
+DELETED = {"event": "deleted", "deletion_key": "5", "at": 10, "run_id": "r"}
+
+
+def entry(user: str) -> dict:
+    return {"M": {"id": {"S": user}}}
+
+
+def test_refusals_say_why_and_plan_nothing() -> None:
+    record = DeletionRecord("u1", "5", ITEM, [ArchivedFile("u1/a", "v1")])
+    cases = {
+        "never deleted": (LedgerState([]), None, CurrentState(False)),
+        "already restored": (
+            LedgerState(
+                [DELETED, {"event": "restored", "deletion_key": "5", "at": 11, "run_id": "x"}]
+            ),
+            "5",
+            CurrentState(False),
+        ),
+        "purged": (
+            LedgerState(
+                [DELETED, {"event": "purged", "deletion_key": "5", "at": 11, "run_id": "x"}]
+            ),
+            "5",
+            CurrentState(False),
+        ),
+        "exists": (LedgerState([DELETED]), "5", CurrentState(True)),
+    }
+    for words, (ledger, key, state) in cases.items():
+        plan = plan_restore("u1", ledger, key, record, state, 100, dry_run=False)
+        assert plan.status == "refused" and words in plan.reason
+        assert plan.markers == [] and plan.item is None and plan.board_inserts == {}
+        assert plan.summary()["restored"] == {
+            "item": 0,
+            "files": 0,
+            "features": 0,
+            "scoreboards": 0,
+        }
+
+
+def test_markers_above_the_recorded_version_go_and_newer_versions_are_kept() -> None:
+    versions = [
+        ObjectVersion("u1/a", "m1", True, True, 3.0),
+        ObjectVersion("u1/a", "v1", False, False, 1.0),
+        ObjectVersion("u1/b", "v3", True, False, 4.0),
+        ObjectVersion("u1/b", "v2", False, False, 2.0),
+    ]
+    record = DeletionRecord(
+        "u1",
+        "5",
+        ITEM,
+        [ArchivedFile("u1/a", "v1"), ArchivedFile("u1/b", "v2"), ArchivedFile("u1/c", "v9")],
+    )
+    plan = plan_restore(
+        "u1", LedgerState([DELETED]), "5", record, CurrentState(False, versions), 100, False
+    )
+    assert plan.markers == [("u1/a", "m1")]
+    assert (plan.restored["files"], plan.skipped["files"]) == (1, 2)
+    assert plan.item == {"id": {"S": "u1"}, "lastVisitAt": {"N": "100"}}
+
+
+def test_entries_go_back_in_order_with_positions_clamped() -> None:
+    entries = [ArchivedEntry("week", 5, entry("u1")), ArchivedEntry("week", 0, entry("u1"))]
+    assert insert_entries([entry("a"), entry("b")], entries) == [
+        entry("u1"),
+        entry("a"),
+        entry("b"),
+        entry("u1"),
+    ]
+
+
+def test_several_attempts_of_one_deletion_merge_without_duplicates() -> None:
+    first = Manifest(
+        "r1",
+        0,
+        1,
+        30,
+        [
+            ArchivedUser(
+                "u1",
+                "5",
+                ITEM,
+                [ArchivedFile("u1/a", "v1")],
+                ["f1"],
+                [ArchivedEntry("week", 3, entry("u1"))],
+            )
+        ],
+    )
+    second = Manifest(
+        "r2",
+        0,
+        2,
+        30,
+        [
+            ArchivedUser("u1", "5", ITEM, [], ["f1"], [ArchivedEntry("week", 1, entry("u1"))]),
+            ArchivedUser("u2", "7", ITEM),
+        ],
+    )
+    other_episode = Manifest(
+        "r0", 0, 0, 30, [ArchivedUser("u1", "2", ITEM, [ArchivedFile("u1/z", "v0")])]
+    )
+    merged = merge_deletion("u1", "5", [second, other_episode, first])
+    assert merged.files == [ArchivedFile("u1/a", "v1")]
+    assert merged.features == ["f1"]
+    assert merged.scoreboard_entries == [ArchivedEntry("week", 1, entry("u1"))]
