@@ -1,0 +1,135 @@
+"""The restore window through the real Dagster jobs and the console script, in process against
+in-process moto: the versioning check, the ledger counts in the report, the `restore_account`
+job, `cleanup-pipeline restore` and `ledger`, and the purge at the end of a run."""
+
+import json
+import time
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from cleanup_pipeline.cli.main import main
+from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.orchestration.restore_job import RESTORE_JOB
+from tests.e2e import recording
+from tests.e2e.test_job import _messages, execute, metadata
+from tests.e2e.world import DELETED, list_keys, scan_all, seed_world
+
+
+@pytest.fixture(autouse=True)
+def fresh_recording():
+    recording.CALLS.clear()
+    recording.FAULTS.clear()
+    yield
+    recording.FAULTS.clear()
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = main(list(args))
+    lines = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(lines[-1])
+
+
+def restore_job(user_id: str, dry_run: bool = False) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(RESTORE_JOB).execute_in_process(
+        run_config={
+            "ops": {"restore_deleted_account": {"config": {"user_id": user_id, "dry_run": dry_run}}}
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monkeypatch):
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    clients.s3.put_bucket_versioning(
+        Bucket=settings.public_bucket_name, VersioningConfiguration={"Status": "Suspended"}
+    )
+    users = scan_all(clients.dynamodb, settings.users_table)
+
+    result = execute()
+
+    assert not result.success
+    assert recording.writes() == [] and [name for name, _ in recording.CALLS] == [
+        "GetBucketVersioning"
+    ]
+    errors = [_messages(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
+    assert any("put-bucket-versioning" in m and "RESTORE_WINDOW_DAYS=0" in m for m in errors)
+    assert scan_all(clients.dynamodb, settings.users_table) == users
+
+    monkeypatch.setenv("RESTORE_WINDOW_DAYS", "0")  # no window: no versioning needed
+    assert execute().success
+    assert not any(
+        key.startswith("u1/") for key in list_keys(clients.s3, settings.public_bucket_name)
+    )
+
+
+def test_run_then_restore_from_the_job_and_the_console_script(aws, capsys):
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    run = execute()
+    assert run.success
+    report = metadata(run, "cleanup_report")
+    assert report["ledger_deleted"] == len(DELETED) and report["ledger_purged"] == 0
+    assert metadata(run, "purged_deletions")["purged_users"] == 0
+
+    restored = restore_job("u1")
+    assert restored.success
+    assert "u1" in scan_all(clients.dynamodb, settings.users_table)
+    assert sorted(
+        k for k in list_keys(clients.s3, settings.public_bucket_name) if k.startswith("u1/")
+    ) == [f"u1/file-{i:04d}.txt" for i in range(3)]
+    twice = restore_job("u1")
+    assert not twice.success
+
+    code, again = cli(capsys, "restore", "u1")
+    assert code == 1 and again["status"] == "refused" and "already restored" in again["reason"]
+    code, ledger = cli(capsys, "ledger", "u1")
+    assert code == 0 and [e["event"] for e in ledger["events"]] == ["deleted", "restored"]
+    assert ledger["events"][0]["run_id"] == run.run_id
+    assert ledger["events"][1]["run_id"] == restored.run_id
+
+    other = next(uid for uid in DELETED if uid != "u1")
+    code, dry = cli(capsys, "restore", other, "--dry-run")
+    assert code == 0 and dry["status"] == "dry_run" and dry["restored"]["item"] == 1
+    assert other not in scan_all(clients.dynamodb, settings.users_table)
+    code, done = cli(capsys, "restore", other)
+    assert code == 0 and done["status"] == "restored"
+    assert set(done) == {"user_id", "status", "reason", "restored", "skipped"}
+    code, never = cli(capsys, "ledger", "nobody")
+    assert code == 0 and never == {"user_id": "nobody", "events": []}
+
+
+def test_the_run_after_the_window_purges_and_reports_it(aws, monkeypatch):
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    monkeypatch.setenv("RESTORE_WINDOW_DAYS", "0.00001")  # under a second
+    assert execute().success
+    time.sleep(1.1)
+
+    dry = execute(run_config_dry())
+    assert metadata(dry, "purged_deletions")["purged_users"] == len(DELETED)
+    second = execute()
+
+    assert second.success
+    purged = metadata(second, "purged_deletions")
+    assert purged["purged_users"] == len(DELETED) and purged["groups_removed"] >= 1
+    assert metadata(second, "cleanup_report")["ledger_purged"] == len(DELETED)
+    for uid in DELETED:
+        listed = clients.s3.list_object_versions(
+            Bucket=settings.public_bucket_name, Prefix=f"{uid}/"
+        )
+        assert not listed.get("Versions") and not listed.get("DeleteMarkers")
+    assert clients.s3.list_object_versions(Bucket=settings.public_bucket_name, Prefix="u1x/")[
+        "Versions"
+    ]
+
+
+def run_config_dry() -> dict[str, Any]:
+    from cleanup_pipeline.orchestration.job import run_config_for
+    from tests.e2e.world import AS_OF_ISO
+
+    return run_config_for(AS_OF_ISO, dry_run=True)
