@@ -1,8 +1,9 @@
 """The deletion cascade as a graph-backed asset that fans out in batches.
 
 The candidates are split into batches (`deletion_batch_size`); each batch runs the whole cascade
-in one op, so a multiprocess, Kubernetes or ECS executor runs batches side by side on several
-workers, one process or pod per batch rather than one per cascade step. Features by proposer are
+in one op, so the multiprocess executor runs batches side by side, one process per batch rather
+than one per cascade step. (Step outputs go through the local-disk I/O manager, so executors that
+put each step on another machine are not supported.) Features by proposer are
 read once per run and shared by every batch; each batch reads the scoreboards right before
 pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
 leave the batch's process, and no email address is ever stored.
