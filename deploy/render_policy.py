@@ -5,7 +5,9 @@
 Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC §6), so the
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
 report statements (`WriteReports`, `ListReports`, `ExpireReports`) are kept only when
-`CLEANUP_REPORTS_DIR` is an `s3://` location.
+`CLEANUP_REPORTS_DIR` is an `s3://` location, and the archive statements (`WriteArchive`,
+`ListArchive`, `RemoveArchivedManifests`) only when `CLEANUP_ARCHIVE_DIR` is. The ledger under
+the archive can be written and read, never deleted.
 """
 
 import argparse
@@ -21,6 +23,7 @@ from cleanup_pipeline.core.settings import Settings, load_settings
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ListReports", "ExpireReports"}
+ARCHIVE_SIDS = {"WriteArchive", "ListArchive", "RemoveArchivedManifests"}
 
 
 def placeholders(settings: Settings, account: str) -> dict[str, str]:
@@ -42,7 +45,14 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
         "EmailDomain": settings.email_domain,
         "ReportsBucket": "",
         "ReportsPrefix": "",
+        "ArchiveBucket": "",
+        "ArchivePrefix": "",
     }
+    if settings.archive_location.startswith("s3://"):
+        bucket, _, prefix = settings.archive_location.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/")
+        values["ArchiveBucket"] = bucket
+        values["ArchivePrefix"] = f"{prefix}/" if prefix else ""
     if settings.reports_location.startswith("s3://"):
         bucket, _, prefix = settings.reports_location.removeprefix("s3://").partition("/")
         prefix = prefix.strip("/")
@@ -56,11 +66,13 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
 
 
 def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
-    """The policy with every placeholder substituted; the report statements dropped when
-    reports are not written to S3. An unknown placeholder raises KeyError."""
+    """The policy with every placeholder substituted; the report (archive) statements dropped
+    when reports (the archive) are not written to S3. An unknown placeholder raises KeyError."""
     policy = json.loads(string.Template(template).substitute(values))
     if not values.get("ReportsBucket"):
         policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in REPORTS_SIDS]
+    if not values.get("ArchiveBucket"):
+        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in ARCHIVE_SIDS]
     return policy
 
 

@@ -10,7 +10,6 @@ the others go on.
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,16 +22,14 @@ from cleanup_pipeline.actions.archive import (
     file_targets,
 )
 from cleanup_pipeline.actions.ledger import Pair
-from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, Outcomes
+from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED, FailureHook, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
-from cleanup_pipeline.aws import emails_table, references, users_table, versions
+from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.decisions import DELETE
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.recovery_records import ArchivedFile, JournalEntry
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.core.wire_decode import Item
-
-FailureHook = Callable[[str, str, BaseException], None]
 
 
 def split_into_batches(user_ids: list[str], size: int) -> list[list[str]]:
@@ -62,12 +59,11 @@ class CascadeBatch:
     archive: BatchArchive | None = None
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
+        """The user leaves the batch (keeping their user item) and is recorded as failed."""
         self.items.pop(user_id, None)
         self.addresses.pop(user_id, None)
         self.full_items.pop(user_id, None)
-        self.outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
-        if hook is not None:
-            hook(user_id, f"delete.{step}", error)
+        self.outcomes.fail(user_id, step, error, hook)
 
 
 @dataclass(frozen=True)
@@ -139,7 +135,7 @@ def record_batch(
     files: dict[str, tuple[list[ArchivedFile], int]] = {}
     for user_id in list(batch.items):
         try:
-            found = versions.list_versions(
+            found = bucket.list_versions(
                 ctx.s3, ctx.settings.public_bucket_name, ctx.settings.user_prefix(user_id)
             )
         except Exception as error:
@@ -183,12 +179,14 @@ def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
     purge), without one every version and delete marker."""
     owner: dict[str, str] = {}
     targets: list[FileTarget] = []
+    for user_id in [u for u in batch.items if u not in batch.targets]:
+        batch.fail(user_id, "files", RuntimeError("folder not listed"), ctx.on_failure)
     for user_id in batch.items:
-        for target in batch.targets.get(user_id, []):
+        for target in batch.targets[user_id]:
             owner[target[0]] = user_id
             targets.append(target)
     try:
-        refused = versions.delete_targets(ctx.s3, ctx.settings.public_bucket_name, targets)
+        refused = bucket.delete_targets(ctx.s3, ctx.settings.public_bucket_name, targets)
     except Exception as error:
         for user_id in set(owner.values()):
             batch.fail(user_id, "files", error, ctx.on_failure)
@@ -224,7 +222,16 @@ def prune_scoreboards(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
     table = ctx.settings.scoreboards_table
     for period in ctx.settings.scoreboard_periods:
         users = set(batch.items)
-        entries = batch.boards.get(period) or []
+        if not users:
+            break
+        if period not in batch.boards:  # not read by `record_batch` (failed there, or not run)
+            try:
+                batch.boards[period] = references.read_scoreboard(ctx.dynamodb, table, period)
+            except Exception as error:
+                for user_id in sorted(users):
+                    batch.fail(user_id, "scoreboards", error, ctx.on_failure)
+                continue
+        entries = batch.boards[period] or []
         listed = users.intersection(references.entry_id(entry) for entry in entries)
         if not listed:
             continue
@@ -280,3 +287,20 @@ def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
             if ctx.on_failure is not None:
                 ctx.on_failure(user_id, "delete.ledger", error)
     return batch.outcomes
+
+
+def delete_accounts(
+    ctx: CascadeContext, user_ids: list[str], features: dict[str, list[str]]
+) -> Outcomes:
+    """One batch through the whole cascade, in order: consistent re-read (anyone who changed
+    leaves), manifest and journal (before anything is removed), files, feature references
+    (`features`: the features each user proposed), scoreboard entries, the address kept in the
+    emails table, and last each user item, only if it is still exactly as re-read, with its
+    ledger event."""
+    batch = confirm_candidates(ctx, user_ids)
+    batch = record_batch(ctx, batch, features)
+    batch = delete_files(ctx, batch)
+    batch = unlink_features(ctx, batch, features)
+    batch = prune_scoreboards(ctx, batch)
+    batch = archive_emails(ctx, batch)
+    return delete_user_items(ctx, batch)

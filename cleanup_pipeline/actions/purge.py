@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cleanup_pipeline.actions.ledger import now_ms, read_ledger, record
-from cleanup_pipeline.aws import versions
+from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.core.archive_layout import MANIFESTS, group_of, group_until
@@ -111,13 +111,13 @@ def _purge_users(
     counts: PurgeCounts,
 ) -> set[tuple[str, str]]:
     """Delete every version under these users' folders; returns the deletions purged."""
-    bucket = settings.public_bucket_name
+    name = settings.public_bucket_name
     owner: dict[str, tuple[str, str]] = {}
     targets: list[tuple[str, str | None]] = []
     listed: list[tuple[str, str]] = []
     for pair in pairs:
         try:
-            found = versions.list_versions(s3, bucket, settings.user_prefix(pair[0]))
+            found = bucket.list_versions(s3, name, settings.user_prefix(pair[0]))
         except Exception:
             counts.failed_users += 1
             continue
@@ -126,7 +126,7 @@ def _purge_users(
             owner[version.key] = pair
             targets.append((version.key, version.version_id))
     try:
-        refused = versions.delete_targets(s3, bucket, targets)
+        refused = bucket.delete_targets(s3, name, targets)
     except Exception:
         counts.failed_users += len(listed)
         return set()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cleanup_pipeline.actions.ledger import now_ms, read_ledger, reconcile, record
-from cleanup_pipeline.aws import references, versions
+from cleanup_pipeline.aws import bucket, references
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional
@@ -62,7 +62,7 @@ def _current(ctx: RestoreContext, user_id: str, record: DeletionRecord) -> Curre
     }
     return CurrentState(
         item_exists=False,
-        versions=versions.list_versions(
+        versions=bucket.list_versions(
             ctx.s3, settings.public_bucket_name, settings.user_prefix(user_id)
         ),
         features={fid: item.get("proposedBy", {}).get("S") for fid, item in features.items()},
@@ -116,7 +116,7 @@ def _put_back_on_board(ctx: RestoreContext, board: str, entries: list, user_id: 
 def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
     """Make the planned writes; the user item last, only if still absent."""
     settings = ctx.settings
-    refused = versions.delete_versions(ctx.s3, settings.public_bucket_name, restore.markers)
+    refused = bucket.delete_versions(ctx.s3, settings.public_bucket_name, restore.markers)
     if refused:
         raise RuntimeError(f"S3 refused to remove delete markers: {refused}")
     for feature_id in restore.link_features:

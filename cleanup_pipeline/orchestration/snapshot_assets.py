@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
+from cleanup_pipeline.aws.bucket import require_versioning
 from cleanup_pipeline.aws.users_table import scan_snapshot
-from cleanup_pipeline.aws.versions import require_versioning
 from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
 

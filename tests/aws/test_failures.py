@@ -60,9 +60,9 @@ def test_listing_failure_for_one_folder(aws):
     seed(clients, settings, as_of)
     fault = fail_when(
         clients.s3,
-        "ListObjectsV2",
+        "ListObjectVersions",
         lambda p: p.get("Prefix") == "bad/",
-        lambda: client_error("AccessDenied", "ListObjectsV2"),
+        lambda: client_error("AccessDenied", "ListObjectVersions"),
     )
     failures = FailureLog()
     outcomes = run_cascade(clients, settings, as_of, USERS, on_failure=failures)

@@ -11,17 +11,7 @@ from moto.s3.models import s3_backends
 from moto.ses.models import ses_backends
 
 from cleanup_pipeline.actions.archive import Recovery
-from cleanup_pipeline.actions.cascade import (
-    CascadeContext,
-    RunReferences,
-    archive_emails,
-    confirm_candidates,
-    delete_files,
-    delete_user_items,
-    prune_scoreboards,
-    record_batch,
-    unlink_features,
-)
+from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences, delete_accounts
 from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
@@ -248,19 +238,25 @@ def run_cascade(
     recovery: Recovery | None = None,
     run_id: str = "test-run",
 ) -> Outcomes:
-    """The cascade as the job runs one batch: references read for the candidates, confirm, each
-    step, delete last."""
+    """The cascade as the job runs one batch: references read for the candidates, then the
+    cascade's entry point. `before_final_delete` runs once, right before the first DeleteItem of
+    a user item (the cascade's last step)."""
     ctx = cascade_context(clients, settings, as_of, on_failure, run_id, recovery)
     refs = read_references(clients, settings, user_ids)
-    batch = confirm_candidates(ctx, user_ids)
-    batch = record_batch(ctx, batch, refs.features)
-    batch = delete_files(ctx, batch)
-    batch = unlink_features(ctx, batch, refs.features)
-    batch = prune_scoreboards(ctx, batch)
-    batch = archive_emails(ctx, batch)
-    if before_final_delete is not None:
-        before_final_delete()
-    return delete_user_items(ctx, batch)
+    if before_final_delete is None:
+        return delete_accounts(ctx, user_ids, refs.features)
+    events, event, done = clients.dynamodb.meta.events, "before-call.dynamodb.DeleteItem", []
+
+    def once(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            before_final_delete()
+
+    events.register(event, once)
+    try:
+        return delete_accounts(ctx, user_ids, refs.features)
+    finally:
+        events.unregister(event, once)
 
 
 def outcome_of(outcomes: Outcomes, user_id: str) -> dict[str, Any]:

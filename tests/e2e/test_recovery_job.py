@@ -3,13 +3,14 @@ in-process moto: the versioning check, the ledger counts in the report, the `res
 job, `cleanup-pipeline restore` and `ledger`, and the purge at the end of a run."""
 
 import json
-import time
 from typing import Any
 
 import dagster as dg
 import pytest
 
+from cleanup_pipeline.actions import purge
 from cleanup_pipeline.cli.main import main
+from cleanup_pipeline.core.recovery_records import DAY_MS
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.restore_job import RESTORE_JOB
 from tests.e2e import recording
@@ -106,9 +107,13 @@ def test_run_then_restore_from_the_job_and_the_console_script(aws, capsys):
 def test_the_run_after_the_window_purges_and_reports_it(aws, monkeypatch):
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
-    monkeypatch.setenv("RESTORE_WINDOW_DAYS", "0.00001")  # under a second
+    monkeypatch.setenv("RESTORE_WINDOW_DAYS", "1.5")
     assert execute().success
-    time.sleep(1.1)
+    a_day_later = purge.now_ms() + DAY_MS
+    monkeypatch.setattr(purge, "now_ms", lambda: a_day_later)
+    waiting = execute()
+    assert metadata(waiting, "purged_deletions")["purged_users"] == 0
+    monkeypatch.setattr(purge, "now_ms", lambda: a_day_later + DAY_MS)  # the window ended
 
     dry = execute(run_config_dry())
     assert metadata(dry, "purged_deletions")["purged_users"] == len(DELETED)

@@ -50,7 +50,20 @@ def _object(call: Call, _account: str) -> list[str]:
 
 def _deleted_objects(call: Call, _account: str) -> list[str]:
     bucket = call.params["Bucket"]
-    return [f"arn:aws:s3:::{bucket}/{o['Key']}" for o in call.params["Delete"]["Objects"]]
+    return [
+        f"arn:aws:s3:::{bucket}/{o['Key']}"
+        for o in call.params["Delete"]["Objects"]
+        if "VersionId" not in o
+    ]
+
+
+def _deleted_versions(call: Call, _account: str) -> list[str]:
+    bucket = call.params["Bucket"]
+    return [
+        f"arn:aws:s3:::{bucket}/{o['Key']}"
+        for o in call.params["Delete"]["Objects"]
+        if "VersionId" in o
+    ]
 
 
 def _sender_identity(call: Call, account: str) -> list[str]:
@@ -73,7 +86,9 @@ def _from_address(call: Call) -> dict[str, str]:
 Resources = Callable[[Call, str], list[str]]
 Context = Callable[[Call], dict[str, str]]
 
-# (service, operation) -> (IAM action, resources it is authorised on, condition keys)
+# (service, operation) -> (IAM action, resources it is authorised on, condition keys); a
+# DeleteObjects request is authorised per object: s3:DeleteObjectVersion for each one naming a
+# version, s3:DeleteObject for the others (see EXTRA).
 OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
     ("dynamodb", "Scan"): ("dynamodb:Scan", _table, None),
     ("dynamodb", "GetItem"): ("dynamodb:GetItem", _table, None),
@@ -82,8 +97,12 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
     ("dynamodb", "PutItem"): ("dynamodb:PutItem", _table, None),
     ("dynamodb", "DeleteItem"): ("dynamodb:DeleteItem", _table, None),
     ("s3", "ListObjectsV2"): ("s3:ListBucket", _bucket, _list_prefix),
+    ("s3", "ListObjectVersions"): ("s3:ListBucketVersions", _bucket, _list_prefix),
+    ("s3", "GetBucketVersioning"): ("s3:GetBucketVersioning", _bucket, None),
     ("s3", "DeleteObjects"): ("s3:DeleteObject", _deleted_objects, None),
+    ("s3", "DeleteObject"): ("s3:DeleteObject", _object, None),
     ("s3", "PutObject"): ("s3:PutObject", _object, None),
+    ("s3", "GetObject"): ("s3:GetObject", _object, None),
     ("sesv2", "SendEmail"): ("ses:SendEmail", _sender_identity, _from_address),
     ("sesv2", "GetAccount"): ("ses:GetAccount", _any, None),
 }
@@ -104,7 +123,11 @@ def requests_for(call: Call, account: str) -> list[Request]:
         ) from None
     keys = context(call) if context else {}
     name = f"{call.service}:{call.operation}"
-    return [Request(action, arn, keys, name) for arn in resources(call, account)]
+    found = [Request(action, arn, keys, name) for arn in resources(call, account)]
+    if (call.service, call.operation) == ("s3", "DeleteObjects"):
+        versions = _deleted_versions(call, account)
+        found += [Request("s3:DeleteObjectVersion", arn, keys, name) for arn in versions]
+    return found
 
 
 def _as_list(value: str | list[str]) -> list[str]:

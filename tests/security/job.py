@@ -11,6 +11,7 @@ from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.restore_job import RESTORE_JOB
 from tests.e2e import recording
 from tests.e2e.world import AS_OF_ISO
 from tests.security.iam import Call
@@ -65,6 +66,25 @@ def run_job(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
+
+
+def restore(user_id: str) -> dg.ExecuteInProcessResult:
+    """The `restore_account` job for `user_id`, its calls recorded like the cleanup job's."""
+    return defs.resolve_job_def(RESTORE_JOB).execute_in_process(
+        run_config={"ops": {"restore_deleted_account": {"config": {"user_id": user_id}}}},
+        resources={"aws": ServiceRecordingAwsEnvironment()},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def purged(result: dg.ExecuteInProcessResult) -> int:
+    events = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["purged_deletions"]
+    ]
+    return int(events[-1].materialization.metadata["purged_users"].value)
 
 
 def ses_refuses(address: str) -> Callable[[str, dict[str, Any]], None]:

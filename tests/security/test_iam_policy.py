@@ -15,6 +15,12 @@ from botocore import xform_name
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
+from cleanup_pipeline.actions import purge
+from cleanup_pipeline.actions.ledger import write_journal
+from cleanup_pipeline.aws.archive_store import open_archive
+from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.core.archive_layout import journal_key
+from cleanup_pipeline.core.recovery_records import DAY_MS, JournalEntry
 from cleanup_pipeline.core.settings import load_settings
 from tests.e2e import recording
 from tests.e2e.world import DELETED, seed_world
@@ -70,29 +76,51 @@ def full_policy() -> dict:
         **render_policy.placeholders(load_settings(), ACCOUNT),
         "ReportsBucket": REPORTS_BUCKET,
         "ReportsPrefix": "cleanup/",
+        "ArchiveBucket": REPORTS_BUCKET,
+        "ArchivePrefix": "archive/",
     }
     return render_policy.render(render_policy.TEMPLATE.read_text(), values)
+
+
+def journal_of_a_crashed_run(user_id: str, sent_at: str) -> None:
+    """What a run that died right after archiving `user_id` leaves in the archive."""
+    settings = load_settings()
+    store = open_archive(settings.archive_location, make_clients(settings).s3)
+    entry = JournalEntry(user_id, sent_at, files=3)
+    write_journal(store, journal_key("crashed-run", "b0"), "crashed-run", 0, [entry])
 
 
 @pytest.mark.parametrize("reports", ["local", "s3"])
 def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     aws, monkeypatch, reports
 ) -> None:
+    """A run that finishes what a crashed run began (S3 archive), a restore, and the next run
+    once the restore window ended, which purges."""
     clients, settings = aws
     if reports == "s3":
         clients.s3.create_bucket(Bucket=REPORTS_BUCKET)
         monkeypatch.setenv("CLEANUP_REPORTS_DIR", f"s3://{REPORTS_BUCKET}/cleanup")
+        monkeypatch.setenv("CLEANUP_ARCHIVE_DIR", f"s3://{REPORTS_BUCKET}/archive")
         for key in (*OLD_REPORTS, "cleanup/notes.md"):
             put_aged(clients.s3, key, days=100)  # past the 90-day retention: removed, but notes
-    seed_world(clients, settings, big_folder=3)
+    seeded = seed_world(clients, settings, big_folder=3)
+    if reports == "s3":
+        sent_at = seeded.users["u1"]["accountDeletionEmailSentAt"]["N"]
+        journal_of_a_crashed_run("u1", sent_at)
     result = job.run_job()
     assert result.success
     user_listings = [
         c.params["Prefix"]
         for c in job.CALLS
-        if c.operation == "ListObjectsV2" and c.params["Bucket"] == settings.public_bucket_name
+        if c.operation == "ListObjectVersions" and c.params["Bucket"] == settings.public_bucket_name
     ]
     assert set(user_listings) == {f"{uid}/" for uid in DELETED}
+    assert job.restore("u1").success
+    after_the_window = purge.now_ms() + 31 * DAY_MS
+    monkeypatch.setattr(purge, "now_ms", lambda: after_the_window)
+    purging = job.run_job()
+    assert purging.success
+    assert job.purged(purging) == len(DELETED) - 1  # u1 was restored
 
     policy = rendered_policy()
     report_sids = {s["Sid"] for s in policy["Statement"]} & render_policy.REPORTS_SIDS
@@ -107,14 +135,26 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert denied == []
     assert unused_grants(policy, requests) == []
     if reports == "s3":
-        # The candidate report and its summary, then the final ones, at the same keys.
-        assert sum(c.operation == "PutObject" for c in job.CALLS) == 4
-        listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
-        assert sorted(o["Key"] for o in listed["Contents"]) == [
-            f"cleanup/2026-06-01_{result.run_id}.parquet",
-            f"cleanup/2026-06-01_{result.run_id}.summary.md",
-            "cleanup/notes.md",
+        # Each run: the candidate report and its summary, then the final ones, at the same keys.
+        report_puts = [
+            c for c in job.CALLS if c.operation == "PutObject" and "cleanup/" in c.params["Key"]
         ]
+        assert len(report_puts) == 8
+        listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
+        assert sorted(o["Key"] for o in listed["Contents"]) == sorted(
+            [
+                *(
+                    f"cleanup/2026-06-01_{r.run_id}.{ext}"
+                    for r in (result, purging)
+                    for ext in ("parquet", "summary.md")
+                ),
+                "cleanup/notes.md",
+            ]
+        )
+        ledger_puts = [
+            c for c in job.CALLS if c.operation == "PutObject" and "/ledger/" in c.params["Key"]
+        ]
+        assert ledger_puts and all(c.params.get("IfNoneMatch") == "*" for c in ledger_puts)
 
 
 def test_the_policy_denies_what_the_job_must_not_do() -> None:
@@ -128,7 +168,6 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
 
     sender = {"ses:FromAddress": "noreply@increaser.local"}
     identity = f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/increaser.local"
-    assert allowed(policy, s3("s3:ListBucket", bucket, **{"s3:prefix": "u1/"}))
     assert allowed(policy, s3("s3:DeleteObject", f"{bucket}/u1/a.txt"))
     assert allowed(policy, Request("ses:SendEmail", identity, sender))
     assert allowed(policy, Request("dynamodb:DeleteItem", f"{table}/users"))
@@ -137,7 +176,22 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         assert allowed(policy, s3(action, report))
         assert allowed(policy, s3(action, report.replace(".parquet", ".summary.md")))
     assert allowed(policy, s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "cleanup/"}))
+    assert allowed(policy, s3("s3:ListBucketVersions", bucket, **{"s3:prefix": "u1/"}))
+    assert allowed(policy, s3("s3:DeleteObjectVersion", f"{bucket}/u1/a.txt"))
+    ledger = f"{REPORTS_BUCKET}/archive/ledger/u1/1.deleted.json"
+    assert allowed(policy, s3("s3:PutObject", ledger))
+    assert allowed(policy, s3("s3:DeleteObject", f"{REPORTS_BUCKET}/archive/manifests/g/000.json"))
     for request in (
+        s3("s3:ListBucket", bucket, **{"s3:prefix": "u1/"}),  # versions are listed instead
+        s3("s3:DeleteObject", ledger),  # the ledger is never removed by the job
+        s3("s3:PutObject", f"{REPORTS_BUCKET}/archive/other.json"),
+        s3("s3:GetObject", f"{REPORTS_BUCKET}/cleanup/notes.md"),
+        s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "archive/"}),
+        s3("s3:ListBucketVersions", bucket),
+        s3("s3:ListBucketVersions", bucket, **{"s3:prefix": ""}),
+        s3("s3:DeleteObjectVersion", f"{bucket}/index.html"),
+        s3("s3:DeleteObjectVersion", f"{REPORTS_BUCKET}/archive/ledger/u1/1.deleted.json"),
+        s3("s3:PutBucketVersioning", bucket),
         s3("s3:ListBucket", bucket),  # the whole bucket
         s3("s3:ListBucket", bucket, **{"s3:prefix": ""}),
         s3("s3:ListBucket", "another-bucket", **{"s3:prefix": "u1/"}),
@@ -157,7 +211,8 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         Request("dynamodb:DeleteItem", f"{table}/emails"),
         Request("dynamodb:DeleteItem", f"{table}/features"),
         Request("dynamodb:Scan", f"{table}/emails"),
-        Request("dynamodb:PutItem", f"{table}/users"),
+        Request("dynamodb:PutItem", f"{table}/features"),
+        Request("dynamodb:DeleteItem", f"{table}/scoreboards"),
         Request("dynamodb:DeleteTable", f"{table}/users"),
         Request("dynamodb:UpdateItem", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/users"),
         Request("dynamodb:UpdateItem", "arn:aws:dynamodb:us-east-1:999999999999:table/users"),
