@@ -39,18 +39,18 @@ def _specs() -> list[dg.AssetCheckSpec]:
             "warned or deleted this run, whatever allow_mass_action says.",
         )
     ]
-    for guards in ACTION_GUARDS:
-        label = guards.label.capitalize()
+    for action in ACTION_GUARDS:
+        label = action.label.capitalize()
         specs += [
             _spec(
-                guards.size_name,
-                guards.decision,
-                f"{label} above the larger of min_guarded_count and {guards.setting} of valid "
+                action.size_name,
+                action.decision,
+                f"{label} above the larger of min_guarded_count and {action.setting} of valid "
                 f"users {_WAIT}",
             ),
             _spec(
-                guards.history_name,
-                guards.decision,
+                action.history_name,
+                action.decision,
                 f"{label} above history_factor x the median of the last history_window "
                 f"successful runs (once history_min_runs exist) {_WAIT}",
             ),

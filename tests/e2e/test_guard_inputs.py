@@ -7,11 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
+import pytest
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.core.as_of import format_ms
+from cleanup_pipeline.core.guard_evaluation import GuardInputs
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.orchestration.guarding import enforce_before_actions
 from cleanup_pipeline.orchestration.job import JOB_NAME, inactive_accounts_cleanup, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 from tests.e2e import recording
@@ -94,3 +99,14 @@ def test_actions_recheck_this_runs_counts_not_the_newest_on_the_instance(
     assert decided(run_b, "warning_emails", "notified") == decided(
         run_b, "user_decisions", "notify"
     )
+
+
+def test_actions_refuse_candidates_decided_with_other_guard_inputs() -> None:
+    """An action materialized alone after only part of another run was stored: its candidates
+    and its guard inputs disagree, and it acts on neither."""
+    counts = {"users": 100, "invalid": 0, "notify": 2, "delete": 3}
+    inputs = GuardInputs(counts, history=[])
+    candidates = pd.DataFrame({"id": ["a", "b"]})
+    with pytest.raises(dg.Failure, match="2 delete candidates, but the guard inputs count 3"):
+        enforce_before_actions(inputs, candidates, Decision.DELETE, CleanupPolicy(), False, "r")
+    enforce_before_actions(inputs, candidates, Decision.NOTIFY, CleanupPolicy(), False, "r")
