@@ -12,8 +12,8 @@ from cleanup_pipeline.cli.local_stack import LOCAL_INSTANCE_CONFIG
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.provision import provision
-from tests.browser.page import CHROMEDRIVER, CHROMIUM, Page
-from tests.browser.stack import Stack, dagster_ui
+from tests.support.browser_page import CHROMEDRIVER, CHROMIUM, Page
+from tests.support.ui_stack import Stack, dagster_ui
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 DEMO_USERS = 150

@@ -12,8 +12,9 @@ from cleanup_pipeline.actions.cascade import split_into_batches
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.cli_support import cli, sent_to
-from tests.e2e.world import AS_OF_ISO, DELETED, assert_final_state, seed_world
+from tests.support.aws_state import sent_to
+from tests.support.cli import cli
+from tests.support.world import AS_OF_ISO, DELETED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
 

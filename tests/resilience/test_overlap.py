@@ -8,8 +8,9 @@ import pytest
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.cli_support import finish_cli, sent_to, start_cli
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+from tests.support.aws_state import sent_to
+from tests.support.cli import finish_cli, start_cli
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
 
