@@ -26,20 +26,39 @@ READ_ONLY = {
 }
 
 
-def _record(model: Any, params: dict[str, Any], **_: Any) -> None:
+def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
     CALLS.append((model.name, params))
     for fault in FAULTS:
         fault(model.name, params)
 
 
+def _record_with_service(client: Any) -> Callable[..., None]:
+    service, region = client.meta.service_model.service_name, client.meta.region_name
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        SERVICE_CALLS.append(Call(service, region, model.name, params))
+
+    return record
+
+
+def _hook(client: Any, with_service: bool, unique: bool) -> None:
+    """Put a recorder on every call of `client`; clients shared across steps are hooked once
+    (`unique`)."""
+    recorder, unique_id = _record, "tests-recording"
+    if with_service:
+        recorder, unique_id = _record_with_service(client), "tests-security-calls"
+    client.meta.events.register(
+        "provide-client-params.*.*", recorder, unique_id=unique_id if unique else None
+    )
+
+
 class RecordingAwsEnvironment(AwsEnvironment):
+    """The job's clients, each call recorded in `CALLS` and passed to the `FAULTS`."""
+
     def clients(self) -> AwsClients:
         clients = super().clients()
         for client in (clients.dynamodb, clients.s3, clients.sesv2):
-            # Clients are shared across steps: hook each once.
-            client.meta.events.register(
-                "provide-client-params.*.*", _params_hook(client), unique_id="tests-recording"
-            )
+            _hook(client, with_service=False, unique=True)
         return clients
 
 
@@ -48,15 +67,28 @@ class RecordingS3Resource(S3Resource):
 
     def get_client(self) -> Any:
         client = super().get_client()
-        client.meta.events.register("provide-client-params.*.*", _params_hook(client))
+        _hook(client, with_service=False, unique=False)
         return client
 
 
-def _params_hook(client: Any) -> Callable[..., None]:
-    def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
-        _record(model, params)
+class ServiceRecordingAwsEnvironment(RecordingAwsEnvironment):
+    """Records, besides the operation and its params, the service and region of each call in
+    `SERVICE_CALLS`."""
 
-    return hook
+    def clients(self) -> AwsClients:
+        clients = super().clients()
+        for client in (clients.dynamodb, clients.s3, clients.sesv2):
+            _hook(client, with_service=True, unique=True)
+        return clients
+
+
+class ServiceRecordingS3Resource(RecordingS3Resource):
+    """The reports' S3 resource, recorded like the job's own clients."""
+
+    def get_client(self) -> Any:
+        client = super().get_client()
+        _hook(client, with_service=True, unique=False)
+        return client
 
 
 def writes() -> list[str]:
@@ -68,33 +100,3 @@ def reset() -> None:
     CALLS.clear()
     FAULTS.clear()
     SERVICE_CALLS.clear()
-
-
-class ServiceRecordingAwsEnvironment(RecordingAwsEnvironment):
-    """Records, besides the operation and its params, the service and region of each call."""
-
-    def clients(self) -> AwsClients:
-        clients = super().clients()
-        for client in (clients.dynamodb, clients.s3, clients.sesv2):
-            client.meta.events.register(
-                "provide-client-params.*.*", _recorder(client), unique_id="tests-security-calls"
-            )
-        return clients
-
-
-class ServiceRecordingS3Resource(RecordingS3Resource):
-    """The reports' S3 resource, recorded like the job's own clients."""
-
-    def get_client(self) -> Any:
-        client = super().get_client()
-        client.meta.events.register("provide-client-params.*.*", _recorder(client))
-        return client
-
-
-def _recorder(client: Any) -> Callable[..., None]:
-    service, region = client.meta.service_model.service_name, client.meta.region_name
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        SERVICE_CALLS.append(Call(service, region, model.name, params))
-
-    return record
