@@ -3,7 +3,6 @@
 guards read their baseline from there."""
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from tests.support.aws_state import sent_to
 from tests.support.cli import cli
 from tests.support.dagster_instances import dagster_home, load_instance
 from tests.support.history_guard import OPEN, add_delete_candidates, assert_blocked_by_history
+from tests.support.items import now_ms
 from tests.support.jobs import execute_job
 from tests.support.postgres_server import PostgresServer
 from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
@@ -59,9 +59,9 @@ def test_a_cli_run_against_the_emulator_is_recorded_in_postgres(
     provision(clients, settings)
     seeded = seed_world(clients, settings, big_folder=3)
 
-    before = int(time.time() * 1000)
+    before = now_ms()
     code, summary, output = cli("run", "--as-of", AS_OF_ISO)
-    after = int(time.time() * 1000)
+    after = now_ms()
     assert code == 0, output
     assert summary["counts"]["deleted"] == len(DELETED)
     assert summary["counts"]["notified"] == len(NOTIFIED)

@@ -1,17 +1,17 @@
 """The real Dagster job, executed in process against in-process moto."""
 
-import time
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 import pytest
-from botocore.exceptions import ClientError
 
 from cleanup_pipeline.orchestration.job import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
+from tests.support.aws_calls import client_error
 from tests.support.aws_state import scan_all, sent_to
+from tests.support.items import now_ms
 from tests.support.jobs import execute_job, metadata
 from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
@@ -21,9 +21,9 @@ pytestmark = pytest.mark.usefixtures("fresh_recording")
 def test_run_gives_exactly_the_spec_outcomes_and_a_rerun_changes_nothing(aws) -> None:
     clients, settings = aws
     seeded = seed_world(clients, settings)
-    before = int(time.time() * 1000)
+    before = now_ms()
     result = execute_job()
-    after = int(time.time() * 1000)
+    after = now_ms()
     assert result.success
     assert_final_state(clients, settings, seeded, sent_to(), before, after)
     decided = metadata(result, "user_decisions")
@@ -111,7 +111,7 @@ def test_one_users_failure_leaves_the_others_done_and_fails_the_run(aws) -> None
 
     def refuse_u1_listing(operation: str, params: dict[str, Any]) -> None:
         if operation == "ListObjectsV2" and params.get("Prefix") == "u1/":
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "try later"}}, operation)
+            raise client_error("SlowDown", operation, "try later")
 
     recording.FAULTS.append(refuse_u1_listing)
     result = execute_job()

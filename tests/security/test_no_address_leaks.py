@@ -7,11 +7,10 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from botocore.exceptions import ClientError
 
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
-from tests.support.aws_calls import ses_refuses
+from tests.support.aws_calls import client_error, ses_refuses
 from tests.support.jobs import read_report, run_with_service_recording
 from tests.support.sentry_capture import CapturingTransport
 from tests.support.world import DELETED, NOTIFIED, seed_world
@@ -23,9 +22,7 @@ def archive_fails_for(address: str) -> Any:
     def fault(operation: str, params: dict[str, Any]) -> None:
         if operation == "PutItem" and params["Item"]["id"] == {"S": address}:
             message = f"One or more parameter values were invalid: item {address} is too large"
-            raise ClientError(
-                {"Error": {"Code": "ValidationException", "Message": message}}, "PutItem"
-            )
+            raise client_error("ValidationException", "PutItem", message)
 
     return fault
 

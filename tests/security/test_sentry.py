@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from cleanup_pipeline.observability.sentry import init_sentry, report_failure, report_guard_failure
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
 from tests.support import recording
-from tests.support.aws_calls import ses_refuses
+from tests.support.aws_calls import client_error, ses_refuses
 from tests.support.jobs import run_with_service_recording
 from tests.support.sentry_capture import DSN, CapturingTransport
 from tests.support.world import NOTIFIED, seed_world
@@ -22,7 +22,7 @@ UNMASKED = re.compile(r"[A-Za-z0-9._%+-]+@example\.com")
 
 def refusal(address: str) -> ClientError:
     message = f"Email address is not verified: {address}"
-    return ClientError({"Error": {"Code": "MessageRejected", "Message": message}}, "SendEmail")
+    return client_error("MessageRejected", "SendEmail", message)
 
 
 def test_without_a_dsn_nothing_is_initialised_and_failures_are_only_logged(caplog) -> None:
