@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import decode_bench, emails, machine, ours, scan_bench, world
+from bench import decode_bench, emails, machine, ours, recovery_bench, scan_bench, world
 from bench.baseline import OriginalDesign
 from bench.calls import CallRecorder, recording
 from bench.output import Report, Target, ratio
@@ -25,7 +25,7 @@ from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 
-SECTIONS = ("decode", "client", "e2e", "scan", "emails")
+SECTIONS = ("decode", "client", "e2e", "scan", "emails", "recovery")
 CALLS_PER_DELETED_USER_TARGET = 2.1
 SPEEDUP_TARGET = 5.0
 
@@ -297,6 +297,34 @@ def end_to_end(
     report.target(Target("e2e_speedup_vs_baseline", speedup, SPEEDUP_TARGET, "min"))
 
 
+def recovery_section(report: Report, users: int) -> None:
+    """The restore window's costs (bench/recovery_bench.py), in-process moto."""
+    found = recovery_bench.measure(users)
+    section = report.section("recovery", f"Restore window, one batch of {users} deletions")
+    per_user = found["archive_calls_per_deleted_user"]
+    report.figure(section, "archive_calls_per_user", "archive calls per deleted user", per_user)
+    report.figure(
+        section,
+        "ledger_calls_per_user",
+        "ledger events per deleted user (one PutObject each)",
+        found["ledger_calls_per_deleted_user"],
+    )
+    report.figure(
+        section,
+        "purge_calls_per_user",
+        "purge calls per purged user",
+        found["purge_calls_per_purged_user"],
+    )
+    report.figure(
+        section,
+        "restore_s",
+        f"restore of a user with {found['restore_files']} files",
+        found["restore_s"],
+        "s",
+    )
+    report.target(Target("archive_calls_per_deleted_user", per_user, 0.05, "at_most"))
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.perf_counter()
@@ -376,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
+
+    if "recovery" in options.sections:
+        since = time.perf_counter()
+        recovery_section(report, 200)
+        timed("recovery", since)
 
     total = machine.process_age_s() or time.perf_counter() - started
     summary = {

@@ -6,6 +6,7 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
+    guard_checks,
     purge_asset,
     report_assets,
     retention_asset,
@@ -19,6 +20,7 @@ from cleanup_pipeline.orchestration.restore_job import restore_account
 _modules = [
     snapshot_assets,
     decision_assets,
+    guard_checks,
     warning_asset,
     deletion_asset,
     purge_asset,

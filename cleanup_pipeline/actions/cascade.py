@@ -49,7 +49,7 @@ class CascadeBatch:
     for the emails table are dropped as soon as they are archived."""
 
     items: dict[str, Item]
-    outcomes: Outcomes = field(default_factory=lambda: Outcomes("delete"))
+    outcomes: Outcomes = field(default_factory=lambda: Outcomes(DELETE))
     addresses: dict[str, str] = field(default_factory=dict, repr=False)
     # Filled by `record_batch`: the whole items for the manifest (until it is written), what to
     # delete in the bucket, the boards as read, and what was written to the archive.

@@ -11,14 +11,13 @@ from cleanup_pipeline.aws.archive_store import ArchiveStore, open_archive
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.archive_layout import MANIFESTS, PENDING
 from cleanup_pipeline.core.settings import Settings
-
-from .world import (
+from cleanup_pipeline.local.batch_write import batch_write as put_items
+from tests.support.cascade import run_cascade
+from tests.support.items import (
     active_user,
     board_entry,
     delete_candidate,
     feature,
-    put_items,
-    run_cascade,
     s,
     scoreboard,
 )

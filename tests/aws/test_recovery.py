@@ -10,6 +10,11 @@ import pytest
 from cleanup_pipeline.actions.outcomes import DELETED
 from cleanup_pipeline.actions.purge import purge_expired
 from cleanup_pipeline.core.recovery_records import DAY_MS
+from cleanup_pipeline.local.batch_write import batch_write as put_items
+from tests.support.aws_calls import record_params
+from tests.support.aws_state import get_item, keys_under, put_files
+from tests.support.cascade import outcome_of, run_cascade
+from tests.support.items import board_entry, feature, now_ms, s, scoreboard
 
 from .recovery_world import (
     FILES,
@@ -24,20 +29,6 @@ from .recovery_world import (
     seed,
     versions_under,
     with_window,
-)
-from .world import (
-    board_entry,
-    feature,
-    get_item,
-    keys_under,
-    now_ms,
-    outcome_of,
-    put_files,
-    put_items,
-    record_params,
-    run_cascade,
-    s,
-    scoreboard,
 )
 
 

@@ -11,6 +11,9 @@ import pytest
 from cleanup_pipeline.actions.ledger import reconcile
 from cleanup_pipeline.aws.archive_store import LocalArchive
 from cleanup_pipeline.core.archive_layout import group_of
+from tests.support.aws_state import get_item, keys_under
+from tests.support.cascade import run_cascade
+from tests.support.items import now_ms
 
 from .recovery_world import (
     FILES,
@@ -25,7 +28,6 @@ from .recovery_world import (
     seed,
     with_window,
 )
-from .world import get_item, keys_under, now_ms, run_cascade
 
 
 class Crash(BaseException):

@@ -5,17 +5,19 @@ job, `cleanup-pipeline restore` and `ledger`, and the purge at the end of a run.
 import json
 from typing import Any
 
-import dagster as dg
 import pytest
 
 from cleanup_pipeline.actions import purge
 from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.recovery_records import DAY_MS
-from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.restore_job import RESTORE_JOB
-from tests.e2e import recording
-from tests.e2e.test_job import _messages, execute, metadata
-from tests.e2e.world import DELETED, list_keys, scan_all, seed_world
+from cleanup_pipeline.orchestration.job import run_config_for
+from tests.e2e.test_job import _messages
+from tests.support import recording
+from tests.support.aws_state import keys_under, scan_all
+from tests.support.jobs import execute_job as execute
+from tests.support.jobs import execute_restore as restore_job
+from tests.support.jobs import metadata
+from tests.support.world import AS_OF_ISO, DELETED, seed_world
 
 
 @pytest.fixture(autouse=True)
@@ -31,16 +33,6 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, 
     code = main(list(args))
     lines = capsys.readouterr().out.strip().splitlines()
     return code, json.loads(lines[-1])
-
-
-def restore_job(user_id: str, dry_run: bool = False) -> dg.ExecuteInProcessResult:
-    return defs.resolve_job_def(RESTORE_JOB).execute_in_process(
-        run_config={
-            "ops": {"restore_deleted_account": {"config": {"user_id": user_id, "dry_run": dry_run}}}
-        },
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
 
 
 def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monkeypatch):
@@ -64,7 +56,7 @@ def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monk
     monkeypatch.setenv("RESTORE_WINDOW_DAYS", "0")  # no window: no versioning needed
     assert execute().success
     assert not any(
-        key.startswith("u1/") for key in list_keys(clients.s3, settings.public_bucket_name)
+        key.startswith("u1/") for key in keys_under(clients.s3, settings.public_bucket_name)
     )
 
 
@@ -81,7 +73,7 @@ def test_run_then_restore_from_the_job_and_the_console_script(aws, capsys):
     assert restored.success
     assert "u1" in scan_all(clients.dynamodb, settings.users_table)
     assert sorted(
-        k for k in list_keys(clients.s3, settings.public_bucket_name) if k.startswith("u1/")
+        k for k in keys_under(clients.s3, settings.public_bucket_name) if k.startswith("u1/")
     ) == [f"u1/file-{i:04d}.txt" for i in range(3)]
     twice = restore_job("u1")
     assert not twice.success
@@ -134,7 +126,4 @@ def test_the_run_after_the_window_purges_and_reports_it(aws, monkeypatch):
 
 
 def run_config_dry() -> dict[str, Any]:
-    from cleanup_pipeline.orchestration.job import run_config_for
-    from tests.e2e.world import AS_OF_ISO
-
     return run_config_for(AS_OF_ISO, dry_run=True)

@@ -22,10 +22,8 @@ from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.archive_layout import journal_key
 from cleanup_pipeline.core.recovery_records import DAY_MS, JournalEntry
 from cleanup_pipeline.core.settings import load_settings
-from tests.e2e import recording
-from tests.e2e.world import DELETED, seed_world
-from tests.security import job
-from tests.security.iam import (
+from tests.support import recording
+from tests.support.iam import (
     OPERATIONS,
     Call,
     Request,
@@ -34,6 +32,8 @@ from tests.security.iam import (
     requests_for,
     unused_grants,
 )
+from tests.support.jobs import metadata, restore_with_service_recording, run_with_service_recording
+from tests.support.world import DELETED, seed_world
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = DEFAULT_ACCOUNT_ID
@@ -107,26 +107,26 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     if reports == "s3":
         sent_at = seeded.users["u1"]["accountDeletionEmailSentAt"]["N"]
         journal_of_a_crashed_run("u1", sent_at)
-    result = job.run_job()
+    result = run_with_service_recording()
     assert result.success
     user_listings = [
         c.params["Prefix"]
-        for c in job.CALLS
+        for c in recording.SERVICE_CALLS
         if c.operation == "ListObjectVersions" and c.params["Bucket"] == settings.public_bucket_name
     ]
     assert set(user_listings) == {f"{uid}/" for uid in DELETED}
-    assert job.restore("u1").success
+    assert restore_with_service_recording("u1").success
     after_the_window = purge.now_ms() + 31 * DAY_MS
     monkeypatch.setattr(purge, "now_ms", lambda: after_the_window)
-    purging = job.run_job()
+    purging = run_with_service_recording()
     assert purging.success
-    assert job.purged(purging) == len(DELETED) - 1  # u1 was restored
+    assert metadata(purging, "purged_deletions")["purged_users"] == len(DELETED) - 1  # restored u1
 
     policy = rendered_policy()
     report_sids = {s["Sid"] for s in policy["Statement"]} & render_policy.REPORTS_SIDS
     assert report_sids == (render_policy.REPORTS_SIDS if reports == "s3" else set())
-    assert [c.operation for c in job.CALLS] == [name for name, _ in recording.CALLS]
-    requests = [r for call in job.CALLS for r in requests_for(call, ACCOUNT)]
+    assert [c.operation for c in recording.SERVICE_CALLS] == [name for name, _ in recording.CALLS]
+    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
     denied = [
         f"{r.call} needs {r.action} on {r.resource} {r.context}"
         for r in requests
@@ -137,7 +137,9 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     if reports == "s3":
         # Each run: the candidate report and its summary, then the final ones, at the same keys.
         report_puts = [
-            c for c in job.CALLS if c.operation == "PutObject" and "cleanup/" in c.params["Key"]
+            c
+            for c in recording.SERVICE_CALLS
+            if c.operation == "PutObject" and "cleanup/" in c.params["Key"]
         ]
         assert len(report_puts) == 8
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
@@ -152,7 +154,9 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
             ]
         )
         ledger_puts = [
-            c for c in job.CALLS if c.operation == "PutObject" and "/ledger/" in c.params["Key"]
+            c
+            for c in recording.SERVICE_CALLS
+            if c.operation == "PutObject" and "/ledger/" in c.params["Key"]
         ]
         assert ledger_puts and all(c.params.get("IfNoneMatch") == "*" for c in ledger_puts)
 
