@@ -6,9 +6,11 @@ from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, WARNED
 from cleanup_pipeline.aws.report_store import (
+    csv_location,
     is_s3,
     report_location,
     summary_location,
+    write_csv,
     write_report,
     write_summary,
 )
@@ -18,7 +20,7 @@ from cleanup_pipeline.core.inactivity import days_inactive_histogram
 from cleanup_pipeline.core.report import build_report, count_outcomes
 from cleanup_pipeline.core.report_summary import CANDIDATE, FINAL, ReportFacts, render_summary
 from cleanup_pipeline.orchestration import guarding
-from cleanup_pipeline.orchestration.report_metadata import report_metadata
+from cleanup_pipeline.orchestration.report_metadata import file_metadata, report_metadata
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
@@ -65,9 +67,10 @@ def _publish(
     }
     s3 = reports_s3.get_client() if is_s3(report_at) else None
     written = write_report(report, report_at, s3)
+    csv = write_csv(report, csv_location(report_at), s3)
     summary = write_summary(render_summary(facts), summary_location(report_at), s3)
     context.log.info(f"{stage} report: {written} ({len(report)} rows); summary: {summary}")
-    return report_metadata(facts, written, summary)
+    return report_metadata(facts, file_metadata(written, csv, summary, s3))
 
 
 @dg.asset(group_name=GROUP, compute_kind="parquet")
