@@ -17,10 +17,21 @@ from cleanup_pipeline.actions import cascade
 from cleanup_pipeline.actions.cascade import CascadeBatch, CascadeContext, RunReferences
 from cleanup_pipeline.actions.outcomes import DRY_RUN, empty_outcomes
 from cleanup_pipeline.aws import references
+from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
+
+# What a batch goes through, in order; its progress lines name the last one done.
+CASCADE_STAGES = (
+    "re-read",
+    "files",
+    "feature references",
+    "scoreboards",
+    "emails table",
+    "user items",
+)
 
 
 def _context(
@@ -105,12 +116,25 @@ def delete_account_batch(
         frame = batch.outcomes.frame()
     else:
         ctx = _context(context, aws, cleanup_policy, run_options)
-        batch = cascade.confirm_candidates(ctx, user_ids)
-        batch = cascade.delete_files(ctx, batch)
-        batch = cascade.unlink_features(ctx, batch, refs.features)
-        batch = cascade.prune_scoreboards(ctx, batch)
-        batch = cascade.archive_emails(ctx, batch)
-        frame = cascade.delete_user_items(ctx, batch).frame()
+        with ProgressLog(
+            context.log.info,
+            f"deletion {context.get_mapping_key()} ({len(user_ids):,} users)",
+            total=len(CASCADE_STAGES),
+            unit="stages",
+            interval=cleanup_policy.progress_log_seconds,
+        ) as progress:
+            batch = cascade.confirm_candidates(ctx, user_ids)
+            progress.advance(stage="re-read")
+            batch = cascade.delete_files(ctx, batch)
+            progress.advance(stage="files")
+            batch = cascade.unlink_features(ctx, batch, refs.features)
+            progress.advance(stage="feature references")
+            batch = cascade.prune_scoreboards(ctx, batch)
+            progress.advance(stage="scoreboards")
+            batch = cascade.archive_emails(ctx, batch)
+            progress.advance(stage="emails table")
+            frame = cascade.delete_user_items(ctx, batch).frame()
+            progress.advance(stage="user items")
     context.add_output_metadata(_counts(frame))
     return frame
 

@@ -80,6 +80,9 @@ class CleanupPolicy(dg.ConfigurableResource):
     warning_claim_lease_minutes: int = Field(
         60, ge=1, description="After this, a warning left in flight by a dead run may be resent."
     )
+    progress_log_seconds: float = Field(
+        30.0, gt=0, le=30, description="Long steps log their progress this often (0-30 s)."
+    )
     report_retention_days: int = Field(
         90, ge=0, description="Report files last written longer ago are removed; 0 keeps them all."
     )

@@ -11,6 +11,7 @@ import pandas as pd
 from cleanup_pipeline.actions.notify import NotifyContext, warn_users
 from cleanup_pipeline.actions.outcomes import DRY_RUN, FAILED, SKIPPED, WARNED, Outcomes
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
+from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
@@ -40,30 +41,36 @@ def warning_emails(
         rate = effective_send_rate(
             cleanup_policy.send_rate_per_second, account_send_rate(clients.sesv2)
         )
-        outcomes = warn_users(
-            NotifyContext(
-                dynamodb=clients.dynamodb,
-                sesv2=clients.sesv2,
-                users_table=settings.users_table,
-                message=render_warning(
-                    settings.product_name,
-                    settings.app_url,
-                    settings.email_domain,
-                    cleanup_policy.policy(),
-                ),
-                limiter=SendRateLimiter(rate),
-                run_id=context.run.run_id,
-                as_of=run_options.as_of_ms(context),
-                policy=cleanup_policy.policy(),
-                claim_lease_ms=cleanup_policy.warning_claim_lease_minutes * 60_000,
-                workers=cleanup_policy.send_workers,
-                on_failure=lambda user_id, step, error: report_failure(
-                    user_id, step, context.run.run_id, error
-                ),
+        notify = NotifyContext(
+            dynamodb=clients.dynamodb,
+            sesv2=clients.sesv2,
+            users_table=settings.users_table,
+            message=render_warning(
+                settings.product_name,
+                settings.app_url,
+                settings.email_domain,
+                cleanup_policy.policy(),
             ),
-            user_ids,
-            batch_size=cleanup_policy.action_batch_size,
+            limiter=SendRateLimiter(rate),
+            run_id=context.run.run_id,
+            as_of=run_options.as_of_ms(context),
+            policy=cleanup_policy.policy(),
+            claim_lease_ms=cleanup_policy.warning_claim_lease_minutes * 60_000,
+            workers=cleanup_policy.send_workers,
+            on_failure=lambda user_id, step, error: report_failure(
+                user_id, step, context.run.run_id, error
+            ),
         )
+        with ProgressLog(
+            context.log.info,
+            "warnings",
+            total=len(user_ids),
+            unit="users",
+            interval=cleanup_policy.progress_log_seconds,
+            count=lambda: len(outcomes.rows),
+            details=lambda: f"sent {outcomes.count(WARNED):,} at up to {rate:g}/s",
+        ):
+            warn_users(notify, user_ids, cleanup_policy.action_batch_size, outcomes)
     return dg.Output(
         outcomes.frame(),
         metadata={

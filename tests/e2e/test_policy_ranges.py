@@ -37,6 +37,8 @@ BAD_VALUES = [
     ("send_workers", -1),
     ("warning_claim_lease_minutes", 0),
     ("report_retention_days", -1),
+    ("progress_log_seconds", 0),
+    ("progress_log_seconds", 31),  # SPEC §10: at least every 30 s
 ]
 
 EDGES_ALLOWED = {
