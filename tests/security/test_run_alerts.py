@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import sentry_sdk
 
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.alert_sensors import (
@@ -16,6 +17,7 @@ from cleanup_pipeline.orchestration.alert_sensors import (
     cleanup_run_success_check_in,
 )
 from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
+from tests.e2e import recording
 from tests.e2e.world import AS_OF_ISO, seed_world
 from tests.security import job
 from tests.security.sentry_capture import CapturingTransport
@@ -145,8 +147,6 @@ def test_a_step_failure_names_the_step_and_masks_the_address(
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     refused = "notify-60d-1ms"
-    from tests.e2e import recording
-
     recording.FAULTS.append(job.ses_refuses(f"{refused}@example.com"))
     result = _run(instance)
     assert not result.success
@@ -167,8 +167,6 @@ def test_without_a_dsn_the_sensor_only_logs(
     result = _run(instance, {"max_delete_fraction": 5})
     _alert(instance, result.run_id)
     assert f"run {result.run_id} of {JOB_NAME} failed before its first step" in caplog.text
-    import sentry_sdk
-
     assert not sentry_sdk.get_client().is_active()
 
 
@@ -218,3 +216,27 @@ def test_the_sensor_is_evaluated_by_a_tick_against_the_instance(
     [event] = _run_events(sentry_events)
     assert event["tags"]["run_id"] == result.run_id
     assert "history_factor=0.0 should be greater than or equal to 1" in event["message"]
+
+
+def test_a_run_without_credentials_alerts_with_the_step_and_the_error(
+    instance: dg.DagsterInstance,
+    sentry_events: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
+) -> None:
+    """No moto here: boto3 finds no credentials anywhere and refuses the first call."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached
+    result = _run(instance)
+    assert not result.success
+
+    _alert(instance, result.run_id)
+
+    [event] = _run_events(sentry_events)
+    run = event["contexts"]["run"]
+    assert run["failed_steps"] == ["users_snapshot"] and run["failed_checks"] == []
+    assert "NoCredentialsError: Unable to locate credentials" in run["error"]
