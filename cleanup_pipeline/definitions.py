@@ -7,6 +7,7 @@ from cleanup_pipeline.orchestration import (
     alert_sensors,
     decision_assets,
     deletion_asset,
+    guard_checks,
     report_assets,
     retention_asset,
     snapshot_assets,
@@ -18,6 +19,7 @@ from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPoli
 _modules = [
     snapshot_assets,
     decision_assets,
+    guard_checks,
     warning_asset,
     deletion_asset,
     report_assets,

@@ -1,40 +1,60 @@
 """Per-user results of the side-effect steps, gathered into one frame for the report."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from cleanup_pipeline.core.masking import scrub_emails
+from cleanup_pipeline.core.vocabulary import Decision, Outcome
 
-WARNED, DELETED, SKIPPED, FAILED, DRY_RUN = "warned", "deleted", "skipped", "failed", "dry_run"
+# The outcomes an action step reports itself (core/vocabulary.py has every outcome).
+WARNED, DELETED, SKIPPED, FAILED, DRY_RUN = (
+    Outcome.WARNED,
+    Outcome.DELETED,
+    Outcome.SKIPPED,
+    Outcome.FAILED,
+    Outcome.DRY_RUN,
+)
 OUTCOME_COLUMNS = ("id", "action", "outcome", "step", "error")
+
+FailureHook = Callable[[str, str, BaseException], None]
+"""Told of each user's failure, with (user id, "<action>.<step>", the error): the run reports it
+to Sentry, a test records it."""
 
 
 @dataclass
 class Outcomes:
-    action: str
+    action: Decision
     rows: list[dict[str, str | None]] = field(default_factory=list)
 
     def add(
-        self, user_id: str, outcome: str, step: str | None = None, error: str | None = None
+        self, user_id: str, outcome: Outcome, step: str | None = None, error: str | None = None
     ) -> None:
         self.rows.append(
             {
                 "id": user_id,
-                "action": self.action,
-                "outcome": outcome,
+                "action": str(self.action),
+                "outcome": str(outcome),
                 "step": step,
                 "error": None if error is None else scrub_emails(error),
             }
         )
 
+    def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
+        """Record the user as failed at `step`, with the error's text scrubbed of addresses, and
+        tell the hook, which names the step with its action (`delete.files`, `notify.send`)."""
+        self.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
+        if hook is not None:
+            hook(user_id, f"{self.action}.{step}", error)
+
     def frame(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.rows, columns=list(OUTCOME_COLUMNS))
         return frame.astype({column: "string[pyarrow]" for column in OUTCOME_COLUMNS})
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: Outcome) -> int:
         return sum(1 for row in self.rows if row["outcome"] == outcome)
 
 
-def empty_outcomes(action: str) -> pd.DataFrame:
+def empty_outcomes(action: Decision) -> pd.DataFrame:
     return Outcomes(action).frame()

@@ -1,8 +1,9 @@
 """The deletion cascade as a graph-backed asset that fans out in batches.
 
 The candidates are split into batches (`deletion_batch_size`); each batch runs the whole cascade
-in one op, so a multiprocess, Kubernetes or ECS executor runs batches side by side on several
-workers, one process or pod per batch rather than one per cascade step. Features by proposer are
+in one op, so the multiprocess executor runs batches side by side, one process per batch rather
+than one per cascade step. (Step outputs go through the local-disk I/O manager, so executors that
+put each step on another machine are not supported.) Features by proposer are
 read once per run and shared by every batch; each batch reads the scoreboards right before
 pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
 leave the batch's process, and no email address is ever stored.
@@ -14,24 +15,16 @@ import dagster as dg
 import pandas as pd
 
 from cleanup_pipeline.actions import cascade
-from cleanup_pipeline.actions.cascade import CascadeBatch, CascadeContext, RunReferences
-from cleanup_pipeline.actions.outcomes import DRY_RUN, empty_outcomes
+from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences
+from cleanup_pipeline.actions.outcomes import DRY_RUN, Outcomes, empty_outcomes
 from cleanup_pipeline.aws import references
+from cleanup_pipeline.core.guard_evaluation import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
-from cleanup_pipeline.observability.sentry import report_failure
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration import guarding
+from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
-
-# What a batch goes through, in order; its progress lines name the last one done.
-CASCADE_STAGES = (
-    "re-read",
-    "files",
-    "feature references",
-    "scoreboards",
-    "emails table",
-    "user items",
-)
 
 
 def _context(
@@ -47,9 +40,7 @@ def _context(
         settings=aws.settings(),
         as_of=run_options.as_of_ms(context),
         policy=cleanup_policy.policy(),
-        on_failure=lambda user_id, step, error: report_failure(
-            user_id, step, context.run.run_id, error
-        ),
+        on_failure=report_failures_of(context),
     )
 
 
@@ -60,14 +51,22 @@ def _context(
 def split_deletion_candidates(
     context: dg.OpExecutionContext,
     candidates: pd.DataFrame,
+    guard_inputs: GuardInputs,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> Iterator[dg.Output[list[str]] | dg.DynamicOutput[list[str]]]:
     """The candidates' ids in batches of `deletion_batch_size`, after the run's guards passed
-    once more; each batch runs the cascade on its own."""
+    once more on this run's own guard inputs; each batch runs the cascade on its own."""
     user_ids = candidates["id"].astype(str).tolist()
     if user_ids and not run_options.dry_run:
-        guarding.enforce_before_actions(context, cleanup_policy, run_options.allow_mass_action)
+        guarding.enforce_before_actions(
+            guard_inputs,
+            candidates,
+            Decision.DELETE,
+            cleanup_policy,
+            run_options.allow_mass_action,
+            context.run.run_id,
+        )
     batches = cascade.split_into_batches(user_ids, cleanup_policy.deletion_batch_size)
     context.log.info(f"{len(user_ids)} delete candidates in {len(batches)} batches")
     yield dg.Output(sorted(set(user_ids)), output_name="candidate_ids")
@@ -106,35 +105,25 @@ def delete_account_batch(
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> pd.DataFrame:
-    """One batch through the whole cascade, in order: consistent re-read (anyone who changed
-    leaves), files, feature references, scoreboard entries, the address kept in the emails
-    table, and last each user item, only if it is still a delete candidate."""
+    """One batch through the whole cascade: every user's data, then, last, the user item of
+    those who are still delete candidates. A dry run only lists the batch."""
     if run_options.dry_run:
-        batch = CascadeBatch(items={})
+        outcomes = Outcomes("delete")
         for user_id in user_ids:
-            batch.outcomes.add(user_id, DRY_RUN)
-        frame = batch.outcomes.frame()
+            outcomes.add(user_id, DRY_RUN)
     else:
         ctx = _context(context, aws, cleanup_policy, run_options)
         with ProgressLog(
             context.log.info,
             f"deletion {context.get_mapping_key()} ({len(user_ids):,} users)",
-            total=len(CASCADE_STAGES),
+            total=len(cascade.STAGES),
             unit="stages",
             interval=cleanup_policy.progress_log_seconds,
         ) as progress:
-            batch = cascade.confirm_candidates(ctx, user_ids)
-            progress.advance(stage="re-read")
-            batch = cascade.delete_files(ctx, batch)
-            progress.advance(stage="files")
-            batch = cascade.unlink_features(ctx, batch, refs.features)
-            progress.advance(stage="feature references")
-            batch = cascade.prune_scoreboards(ctx, batch)
-            progress.advance(stage="scoreboards")
-            batch = cascade.archive_emails(ctx, batch)
-            progress.advance(stage="emails table")
-            frame = cascade.delete_user_items(ctx, batch).frame()
-            progress.advance(stage="user items")
+            outcomes = cascade.delete_accounts(
+                ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
+            )
+    frame = outcomes.frame()
     context.add_output_metadata(_counts(frame))
     return frame
 
@@ -144,7 +133,7 @@ def gather_deletion_outcomes(
     context: dg.OpExecutionContext, parts: list[pd.DataFrame]
 ) -> pd.DataFrame:
     """Every batch's outcomes in one frame, for the report."""
-    frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes("delete")
+    frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes(Decision.DELETE)
     context.add_output_metadata(_counts(frame))
     return frame
 
@@ -153,17 +142,20 @@ def gather_deletion_outcomes(
     group_name=GROUP,
     ins={
         "deletion_candidates": dg.AssetIn(),
+        "guard_inputs": dg.AssetIn(),
         # Gated by the warning guards too: any failed guard stops every action of the run.
         "notify_candidates": dg.AssetIn(dagster_type=dg.Nothing),
     },
 )
-def deleted_accounts(deletion_candidates: pd.DataFrame, notify_candidates: None) -> pd.DataFrame:
+def deleted_accounts(
+    deletion_candidates: pd.DataFrame, guard_inputs: GuardInputs, notify_candidates: None
+) -> pd.DataFrame:
     """Accounts deleted with everything they left behind: files, feature and scoreboard
     references; their address kept in the emails table; the user item deleted last. The
     candidates run in batches, side by side where the executor allows. Runs only when every
     guard of the run passed."""
     batches, candidate_ids = split_deletion_candidates(
-        candidates=deletion_candidates, warnings_gate=notify_candidates
+        candidates=deletion_candidates, guard_inputs=guard_inputs, warnings_gate=notify_candidates
     )
     refs = read_references(candidate_ids)
     outcomes = batches.map(lambda user_ids: delete_account_batch(user_ids, refs))

@@ -101,8 +101,8 @@ def test_a_run_blocked_by_a_guard_is_one_event_naming_the_check(
     run = event["contexts"]["run"]
     assert run["run_id"] == result.run_id and run["job"] == JOB_NAME
     assert run["failed_checks"] == ["deletions_within_limit"]
-    assert "deletion_candidates_deletions_within_limit" in run["failed_steps"]
-    assert "failed checks deletions_within_limit; failed steps" in event["message"]
+    assert run["failed_steps"] == ["guards"]  # the one step evaluating every guard
+    assert "failed checks deletions_within_limit; failed steps guards" in event["message"]
     assert result.run_id in event["message"]
     assert UNMASKED.findall(sentry_events.serialized()) == []
     assert _check_ins(sentry_events) == []  # not a scheduled run
