@@ -10,9 +10,9 @@ from cleanup_pipeline.cli.main import run_job
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from tests.e2e import recording
-from tests.e2e.cli_support import cli
-from tests.e2e.world import AS_OF_ISO
+from tests.support import recording
+from tests.support.cli import cli
+from tests.support.world import AS_OF_ISO
 
 BAD_VALUES = [
     ("notify_after_days", 0),

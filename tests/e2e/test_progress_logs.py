@@ -5,13 +5,12 @@ import time
 from typing import Any
 
 import dagster as dg
-import pytest
 
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
-from tests.e2e import recording
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
+from tests.support import recording
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
 
 SLOW = {"Scan": 0.1, "SendEmail": 0.2, "BatchGetItem": 0.2}
 
@@ -20,15 +19,9 @@ def slow_calls(operation: str, _params: dict[str, Any]) -> None:
     time.sleep(SLOW.get(operation, 0))
 
 
-@pytest.fixture(autouse=True)
-def fresh_recording():
-    recording.CALLS.clear()
-    recording.FAULTS.clear()
-    yield
-    recording.FAULTS.clear()
-
-
-def test_scan_warnings_and_deletion_batches_log_progress_while_they_work(aws) -> None:
+def test_scan_warnings_and_deletion_batches_log_progress_while_they_work(
+    aws, fresh_recording: None
+) -> None:
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     recording.FAULTS.append(slow_calls)

@@ -10,8 +10,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from tests.e2e.test_job import execute
-from tests.e2e.world import seed_world
+from tests.support.jobs import execute_job
+from tests.support.world import seed_world
 
 UNMASKED = re.compile(r"[A-Za-z0-9._%+-]+@example\.com")
 
@@ -30,7 +30,7 @@ def _same_rows(csv: pd.DataFrame, parquet: pd.DataFrame) -> None:
 def test_a_local_run_writes_a_csv_copy_beside_the_report(aws) -> None:
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
-    result = execute()
+    result = execute_job()
     assert result.success
 
     for asset in ("candidate_report", "cleanup_report"):
@@ -54,7 +54,7 @@ def test_an_s3_run_shows_links_a_browser_opens(aws, monkeypatch: pytest.MonkeyPa
     clients.s3.create_bucket(Bucket="ops-reports")
     monkeypatch.setenv("CLEANUP_REPORTS_DIR", "s3://ops-reports/cleanup")
     seed_world(clients, settings, big_folder=3)
-    result = execute()
+    result = execute_job()
     assert result.success
 
     meta = _files(result, "cleanup_report")

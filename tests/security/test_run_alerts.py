@@ -17,10 +17,10 @@ from cleanup_pipeline.orchestration.alert_sensors import (
     cleanup_run_success_check_in,
 )
 from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
-from tests.e2e import recording
-from tests.e2e.world import AS_OF_ISO, seed_world
-from tests.security import job
-from tests.security.sentry_capture import CapturingTransport
+from tests.support import recording
+from tests.support.aws_calls import ses_refuses
+from tests.support.sentry_capture import CapturingTransport
+from tests.support.world import AS_OF_ISO, seed_world
 
 UNMASKED = re.compile(r"[A-Za-z0-9._%+-]+@example\.com")
 SCHEDULED = {"dagster/schedule_name": "daily_cleanup_schedule"}
@@ -45,7 +45,7 @@ def _run(
     }
     return defs.resolve_job_def(JOB_NAME).execute_in_process(
         run_config=run_config,
-        resources=resources or {"aws": job.ServiceRecordingAwsEnvironment()},
+        resources=resources or {"aws": recording.ServiceRecordingAwsEnvironment()},
         instance=instance,
         tags=tags,
         raise_on_error=False,
@@ -113,7 +113,7 @@ def test_a_run_with_out_of_range_policy_fails_before_its_first_step_and_alerts(
 ) -> None:
     result = _run(instance, {"max_delete_fraction": 5})
     assert not result.success
-    assert job.CALLS == []
+    assert recording.SERVICE_CALLS == []
 
     _alert(instance, result.run_id)
 
@@ -132,7 +132,7 @@ def test_a_run_missing_a_variable_fails_before_its_first_step_and_alerts(
 ) -> None:
     monkeypatch.delenv("PUBLIC_BUCKET_NAME")
     result = _run(instance)
-    assert not result.success and job.CALLS == []
+    assert not result.success and recording.SERVICE_CALLS == []
 
     _alert(instance, result.run_id)
 
@@ -147,7 +147,7 @@ def test_a_step_failure_names_the_step_and_masks_the_address(
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     refused = "notify-60d-1ms"
-    recording.FAULTS.append(job.ses_refuses(f"{refused}@example.com"))
+    recording.FAULTS.append(ses_refuses(f"{refused}@example.com"))
     result = _run(instance)
     assert not result.success
 
