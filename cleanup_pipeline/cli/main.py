@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import ValidationError
 
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
-from cleanup_pipeline.orchestration.config_errors import error_message
 from cleanup_pipeline.orchestration.job import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
@@ -84,9 +82,8 @@ def _run(args: argparse.Namespace) -> int:
             deletion_batch_size=args.deletion_batch_size,
         )
     except (MissingConfigurationError, ValueError) as error:
-        text = error_message(error) if isinstance(error, ValidationError) else str(error)
-        print(f"error: {text}", file=sys.stderr)
-        summary = {"run_id": None, "status": "failure", "error": text}
+        print(f"error: {error}", file=sys.stderr)
+        summary = {"run_id": None, "status": "failure", "error": str(error)}
     if summary.get("report"):
         print(f"report: {summary['report']}")
     print(json.dumps(summary))

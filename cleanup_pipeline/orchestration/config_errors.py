@@ -17,9 +17,5 @@ def _describe(error: dict[str, Any]) -> str:
 def short_error(name: str, error: ValidationError) -> PydanticCustomError:
     """Every finding of `error` on one line, as the single error the launchpad and CLI show."""
     findings = "; ".join(_describe(e) for e in error.errors(include_url=False))
-    return PydanticCustomError("out_of_range", "{name} out of range: {findings}", locals())
-
-
-def error_message(error: ValidationError) -> str:
-    """The text of a pydantic error without its type, input and link decorations."""
-    return "; ".join(e["msg"] for e in error.errors(include_url=False))
+    context = {"name": name, "findings": findings}
+    return PydanticCustomError("out_of_range", "{name} out of range: {findings}", context)
