@@ -20,6 +20,7 @@ from cleanup_pipeline.aws import references
 from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
@@ -44,6 +45,7 @@ def _context(
 
 @dg.op(
     ins={"warnings_gate": dg.In(dg.Nothing)},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
     out={"batches": dg.DynamicOut(list[str]), "candidate_ids": dg.Out(list[str])},
 )
 def split_deletion_candidates(
@@ -64,7 +66,7 @@ def split_deletion_candidates(
         yield dg.DynamicOutput(batch, mapping_key=f"batch_{number:04d}", output_name="batches")
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def read_references(
     candidate_ids: list[str], aws: AwsEnvironment, run_options: RunOptions
 ) -> RunReferences:
@@ -86,7 +88,7 @@ def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     }
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def delete_account_batch(
     context: dg.OpExecutionContext,
     user_ids: list[str],
@@ -115,7 +117,7 @@ def delete_account_batch(
     return frame
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def gather_deletion_outcomes(
     context: dg.OpExecutionContext, parts: list[pd.DataFrame]
 ) -> pd.DataFrame:

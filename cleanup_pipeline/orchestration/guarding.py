@@ -51,7 +51,9 @@ def latest_counts(instance: dg.DagsterInstance) -> dict[str, int]:
     materialization = event.asset_materialization if event else None
     counts = _counts(materialization.metadata) if materialization else None
     if counts is None:
-        raise dg.Failure("no decision counts found: materialize user_decisions first")
+        raise dg.Failure(
+            "no decision counts found: materialize user_decisions first", allow_retries=False
+        )
     return counts
 
 
@@ -144,4 +146,6 @@ def enforce_before_actions(
             description="guards failed, no action taken: "
             + "; ".join(f"{r.name}: {r.reason}" for r in failed),
             metadata={r.name: dg.MetadataValue.text(r.reason) for r in failed},
+            # A failed guard is a decision, not a fault: trying again would decide the same.
+            allow_retries=False,
         )

@@ -20,6 +20,7 @@ from cleanup_pipeline.core.report_summary import CANDIDATE, FINAL, ReportFacts, 
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.report_metadata import report_metadata
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
@@ -70,7 +71,7 @@ def _publish(
     return report_metadata(facts, written, summary)
 
 
-@dg.asset(group_name=GROUP, compute_kind="parquet")
+@dg.asset(group_name=GROUP, kinds={"parquet"}, retry_policy=IDEMPOTENT_STEP_RETRY)
 def candidate_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
@@ -90,7 +91,8 @@ def candidate_report(
 
 @dg.asset(
     group_name=GROUP,
-    compute_kind="parquet",
+    kinds={"parquet"},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
     deps=["candidate_report"],
     check_specs=[
         dg.AssetCheckSpec("every_user_action_succeeded", asset="cleanup_report", blocking=True)
