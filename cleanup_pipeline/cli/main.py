@@ -11,6 +11,13 @@ from typing import Any
 
 import dagster as dg
 
+from cleanup_pipeline.cli.extras import (
+    LOCAL_EXTRA_INSTALL,
+    MissingExtraError,
+    dg_command,
+    missing_emulator,
+    require_emulator,
+)
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
@@ -97,9 +104,11 @@ def _seed(args: argparse.Namespace) -> int:
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if not endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+        # Seeding talks to the emulator over HTTP and needs no moto here; running one does.
+        extra = f"; to run one here: {LOCAL_EXTRA_INSTALL}" if missing_emulator() else ""
         print(
             "error: seed-demo writes only to a local emulator: set AWS_ENDPOINT_URL to "
-            "http://127.0.0.1:<port>",
+            f"http://127.0.0.1:<port>{extra}",
             file=sys.stderr,
         )
         return 2
@@ -112,6 +121,14 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _local(args: argparse.Namespace) -> int:
+    try:
+        # Checked before anything starts: a production install has neither (see extras.py).
+        require_emulator("local")
+        if not args.no_ui:
+            dg_command("local")
+    except MissingExtraError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from cleanup_pipeline.cli.local_stack import run_local
 
     return run_local(users=args.users, ui=not args.no_ui, ui_port=args.port)

@@ -24,6 +24,7 @@ from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
@@ -46,6 +47,7 @@ def _context(
 
 @dg.op(
     ins={"warnings_gate": dg.In(dg.Nothing)},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
     out={"batches": dg.DynamicOut(list[str]), "candidate_ids": dg.Out(list[str])},
 )
 def split_deletion_candidates(
@@ -74,7 +76,7 @@ def split_deletion_candidates(
         yield dg.DynamicOutput(batch, mapping_key=f"batch_{number:04d}", output_name="batches")
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def read_references(
     candidate_ids: list[str], aws: AwsEnvironment, run_options: RunOptions
 ) -> RunReferences:
@@ -96,7 +98,7 @@ def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     }
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def delete_account_batch(
     context: dg.OpExecutionContext,
     user_ids: list[str],
@@ -128,7 +130,7 @@ def delete_account_batch(
     return frame
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def gather_deletion_outcomes(
     context: dg.OpExecutionContext, parts: list[pd.DataFrame]
 ) -> pd.DataFrame:

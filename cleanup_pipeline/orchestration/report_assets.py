@@ -23,6 +23,7 @@ from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.report_metadata import file_metadata, report_metadata
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
@@ -73,7 +74,7 @@ def _publish(
     return report_metadata(facts, file_metadata(written, csv, summary, s3))
 
 
-@dg.asset(group_name=GROUP, compute_kind="parquet")
+@dg.asset(group_name=GROUP, kinds={"parquet"}, retry_policy=IDEMPOTENT_STEP_RETRY)
 def candidate_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
@@ -94,7 +95,8 @@ def candidate_report(
 
 @dg.asset(
     group_name=GROUP,
-    compute_kind="parquet",
+    kinds={"parquet"},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
     deps=["candidate_report"],
     check_specs=[
         dg.AssetCheckSpec("every_user_action_succeeded", asset="cleanup_report", blocking=True)

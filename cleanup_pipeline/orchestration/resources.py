@@ -137,7 +137,9 @@ class RunOptions(dg.ConfigurableResource):
     """What an operator sets per run: the reference time, dry run, and the mass-action override."""
 
     as_of: str = Field(
-        "", description="Reference time, ISO 8601 or epoch ms; empty: when the run was created."
+        "",
+        description="Reference time, ISO 8601 or epoch ms; empty: when the run was created (for "
+        "a re-execution, when the run it re-executes was first created).",
     )
     dry_run: bool = Field(False, description="Decide and report only; write nothing to AWS.")
     allow_mass_action: bool = Field(
@@ -145,10 +147,14 @@ class RunOptions(dg.ConfigurableResource):
     )
 
     def as_of_ms(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> int:
-        """`as_of` when given; otherwise the run's creation time, the same for every step."""
+        """`as_of` when given; otherwise the creation time of the run, the same for every step.
+        A re-execution (from failure or not) is a new run with its own creation time: it takes
+        that of the first run it re-executes, so its steps decide at the same time as the
+        steps that run already did."""
         if self.as_of:
             return parse_as_of(self.as_of)
-        record = context.instance.get_run_record_by_id(context.run.run_id)
+        run_id = context.run.root_run_id or context.run.run_id
+        record = context.instance.get_run_record_by_id(run_id)
         if record is None or record.create_timestamp is None:
-            raise RuntimeError("run record not found; pass as_of explicitly")
+            raise RuntimeError(f"run record {run_id} not found; pass as_of explicitly")
         return int(record.create_timestamp.astimezone(UTC).timestamp() * 1000)

@@ -7,11 +7,12 @@ from cleanup_pipeline.aws.users_table import scan_snapshot
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 
 GROUP = "cleanup"
 
 
-@dg.asset(group_name=GROUP, compute_kind="dynamodb")
+@dg.asset(group_name=GROUP, kinds={"dynamodb"}, retry_policy=IDEMPOTENT_STEP_RETRY)
 def users_snapshot(
     context: dg.AssetExecutionContext, aws: AwsEnvironment, cleanup_policy: CleanupPolicy
 ) -> dg.Output[pd.DataFrame]:

@@ -20,8 +20,12 @@ from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
+# SES's send rate is one limit for the whole account: the pool (one slot, set in the instance's
+# `concurrency: pools`) keeps two runs at once, which CLI runs may be, from sending together.
+SES_SEND_POOL = "ses_send"
 
-@dg.asset(group_name=GROUP, compute_kind="ses", deps=["deletion_candidates"])
+
+@dg.asset(group_name=GROUP, kinds={"ses"}, deps=["deletion_candidates"], pool=SES_SEND_POOL)
 def warning_emails(
     context: dg.AssetExecutionContext,
     notify_candidates: pd.DataFrame,
