@@ -6,6 +6,7 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
+    guard_checks,
     report_assets,
     retention_asset,
     snapshot_assets,
@@ -17,6 +18,7 @@ from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPoli
 _modules = [
     snapshot_assets,
     decision_assets,
+    guard_checks,
     warning_asset,
     deletion_asset,
     report_assets,
