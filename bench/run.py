@@ -107,33 +107,53 @@ def _per_user(counter: Counter[str], users: int) -> dict[str, float]:
     return {name: round(n / users, 4) for name, n in counter.most_common()} if users else {}
 
 
-def memory_run(report: Report, workdir: Path, the_world: world.World, deleted: int) -> float | None:
-    """The same job run again (on the restored data) as its own console command, as in
-    production, with the peak RSS of its whole process tree sampled; its figures besides memory
-    are not used (the in-process run above is the timed one)."""
-    section = report.section(
-        "memory", "2b. Peak memory: `cleanup-pipeline run` as its own process tree"
-    )
-    home = workdir / "dagster_home_memory"
+NO_COMPUTE_LOGS_YAML = (
+    ours.INSTANCE_YAML
+    + "compute_logs:\n"
+    + "  module: dagster._core.storage.noop_compute_log_manager\n"
+    + "  class: NoOpComputeLogManager\n"
+)
+
+
+def _sampled_job(workdir: Path, name: str, instance_yaml: str, as_of: int) -> tree_memory.TreeRun:
+    """`cleanup-pipeline run` as its own process, in a fresh instance, its tree's RSS sampled."""
+    home = workdir / f"dagster_home_{name}"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(ours.INSTANCE_YAML)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "CLEANUP_REPORTS_DIR": str(workdir / "reports_memory"),
-    }
+    (home / "dagster.yaml").write_text(instance_yaml)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CLEANUP_REPORTS_DIR": str(workdir / name)}
     command = [
         str(Path(sys.executable).with_name("cleanup-pipeline")),
         "run",
         "--as-of",
-        str(the_world.now),
+        str(as_of),
     ]
-    log = workdir / "job_memory.log"
+    log = workdir / f"job_{name}.log"
     run = tree_memory.run_sampled(command, env, log)
-    summary = _last_json(log)
-    deleted_here = int(summary.get("counts", {}).get("deleted", 0)) if summary else None
+    if run.returncode != 0:
+        print(log.read_text()[-4000:], file=sys.stderr)
+    summary = _last_json(log) or {}
+    run.deleted = int(summary.get("counts", {}).get("deleted", 0))
+    return run
+
+
+def memory_run(
+    report: Report,
+    workdir: Path,
+    the_world: world.World,
+    deleted: int,
+    clients: AwsClients,
+    settings: Settings,
+) -> float | None:
+    """The same job run again (on the restored data) as its own console command, as in
+    production, with the peak RSS of its whole process tree sampled; its figures besides memory
+    are not used (the in-process run above is the timed one). Then once more with Dagster's
+    compute-log capture off, to show what its helper processes add."""
+    section = report.section(
+        "memory", "2b. Peak memory: `cleanup-pipeline run` as its own process tree"
+    )
+    run = _sampled_job(workdir, "memory", ours.INSTANCE_YAML, the_world.now)
     report.figure(section, "returncode", "exit status", run.returncode)
-    report.figure(section, "deleted", f"users deleted (timed run: {deleted})", deleted_here)
+    report.figure(section, "deleted", f"users deleted (timed run: {deleted})", run.deleted)
     report.figure(section, "wall_s", "wall time (process start to exit)", run.wall_s, "s")
     report.figure(section, "samples", "RSS samples (every 50 ms)", run.samples)
     peak_mb = run.peak_bytes / MIB if run.returncode == 0 else None
@@ -141,19 +161,31 @@ def memory_run(report: Report, workdir: Path, the_world: world.World, deleted: i
     report.figure(section, "peak_at_s", "  reached after", run.peak_at_s, "s")
     section["peak_tree_mb"] = [[name, round(rss / MIB, 1)] for name, rss in run.peak_tree]
     report.note(f"processes at the peak (name, MiB): {section['peak_tree_mb']}")
-    if run.returncode != 0:
-        report.note(f"job log: {log}")
-        print(log.read_text()[-4000:], file=sys.stderr)
+
+    world.restore(clients, settings, the_world)
+    quiet = _sampled_job(workdir, "memory_no_compute_logs", NO_COMPUTE_LOGS_YAML, the_world.now)
+    report.figure(
+        section,
+        "peak_rss_no_compute_logs_mb",
+        "  the same with compute_logs: NoOpComputeLogManager",
+        quiet.peak_bytes / MIB if quiet.returncode == 0 else None,
+        "MiB",
+    )
+    section["peak_tree_no_compute_logs_mb"] = [
+        [name, round(rss / MIB, 1)] for name, rss in quiet.peak_tree
+    ]
+    report.note(f"  processes at that peak (name, MiB): {section['peak_tree_no_compute_logs_mb']}")
+
     # The floor: the same interpreter importing the job's command and definitions, nothing run.
     imports = tree_memory.run_sampled(
         [sys.executable, "-c", "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions"],
-        env,
+        {**os.environ},
         workdir / "imports_memory.log",
     )
     report.figure(
         section,
         "imports_only_rss_mb",
-        "  of which importing the job's modules alone",
+        "  importing the job's modules alone",
         imports.peak_bytes / MIB,
         "MiB",
     )
@@ -201,7 +233,7 @@ def end_to_end(
     run = ours.run(recorder, workdir, the_world.now, "ours")
     counts = run.summary.get("counts", {})
     report.figure(section, "status", "job status", run.summary.get("status"))
-    report.figure(section, "counts", "job counts", counts)
+    report.figure(section, "counts", "job counts", {str(k): v for k, v in counts.items()})
     if run.summary.get("status") != "success":
         report.note(f"job log: {run.log}")
         print(run.log.read_text()[-4000:], file=sys.stderr)
@@ -217,6 +249,21 @@ def end_to_end(
     report.figure(section, "e2e_excl_emails_s", "end to end, emails excluded", e2e_s, "s")
     report.figure(section, "scan_step_s", "  users_snapshot step (4-segment scan)", scan_s, "s")
     report.figure(section, "cascade_s", "  deletion cascade steps", cascade_s, "s")
+    cascade_cpu_s = run.step_cpu_s(lambda k: k.startswith(ours.CASCADE_PREFIX))
+    report.figure(
+        section,
+        "cascade_cpu_s",
+        "    process CPU time meanwhile (job and moto server)",
+        cascade_cpu_s,
+        "s",
+    )
+    report.figure(
+        section,
+        "scan_cpu_s",
+        "    scan step: process CPU time",
+        run.step_cpu_s(lambda k: k == "users_snapshot"),
+        "s",
+    )
     report.figure(
         section,
         "other_s",
@@ -274,7 +321,7 @@ def end_to_end(
         time.perf_counter() - started,
         "s",
     )
-    peak_mb = memory_run(report, workdir, the_world, deleted)
+    peak_mb = memory_run(report, workdir, the_world, deleted, clients, settings)
     world.restore(clients, settings, the_world)
 
     if "scan" in options.sections:
@@ -305,6 +352,13 @@ def end_to_end(
         base, "scan_s", "  scan (1 segment, document-client unmarshalling)", result.scan_s, "s"
     )
     report.figure(base, "cascade_s", "  deletion cascade", result.delete_s, "s")
+    report.figure(
+        base,
+        "cascade_cpu_s",
+        "    process CPU time meanwhile (design and moto server)",
+        result.delete_cpu_s,
+        "s",
+    )
     delete_calls = recorder.count(lambda c: c.label == "delete")
     base_per_user = sum(delete_calls.values()) / result.deleted if result.deleted else None
     base["calls"] = {
@@ -331,6 +385,13 @@ def end_to_end(
     )
     report.figure(
         compare, "cascade_speedup", "deletion cascade", ratio(cascade_s, result.delete_s), "x"
+    )
+    report.figure(
+        compare,
+        "cascade_cpu_ratio",
+        "  deletion cascade, process CPU time (work done, waiting for a core left out)",
+        ratio(cascade_cpu_s, result.delete_cpu_s),
+        "x",
     )
     report.figure(
         compare,

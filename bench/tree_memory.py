@@ -57,6 +57,7 @@ class TreeRun:
     peak_at_s: float  # when, from the start
     peak_tree: list[tuple[str, int]]  # (command name, RSS) of each process at that moment
     samples: int
+    deleted: int = 0  # filled in by the caller from the command's output
 
 
 def run_sampled(
