@@ -8,8 +8,10 @@ from botocore.exceptions import ClientError
 
 from cleanup_pipeline.aws import emails_table
 from cleanup_pipeline.aws.emails_table import MAX_BUSY_RETRIES, ArchiveError, archive_addresses
-
-from .world import Fault, get_item, put_items, record_params, s, scan_all
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_calls import Fault, record_params
+from tests.support.aws_state import get_item, scan_all
+from tests.support.items import s
 
 
 def addresses(count: int, start: int = 0) -> list[str]:
@@ -59,7 +61,7 @@ def test_none_present_one_transaction_per_100_addresses_each_put_conditional(ema
     assert all(set(action) == {"Put"} for call in calls for action in call["TransactItems"])
     assert {p["ConditionExpression"] for p in puts} == {"attribute_not_exists(#id)"}
     assert {p["ExpressionAttributeNames"]["#id"] for p in puts} == {"id"}
-    assert sorted(scan_all(db, table), key=lambda i: i["id"]["S"]) == [{"id": s(a)} for a in wanted]
+    assert scan_all(db, table) == {a: {"id": s(a)} for a in wanted}
 
 
 def test_some_present_are_never_overwritten_and_only_the_others_are_retried(emails):
@@ -70,7 +72,7 @@ def test_some_present_are_never_overwritten_and_only_the_others_are_retried(emai
         {"id": s(a), "source": s("signup"), "createdAt": {"N": "1600000000000"}}
         for a in wanted[::40]
     ]
-    put_items(db, table, kept)
+    batch_write(db, table, kept)
     archive_addresses(db, table, wanted)
     first_missing = [a for a in wanted[:100] if a not in wanted[::40]]
     second_missing = [a for a in wanted[100:] if a not in wanted[::40]]
@@ -80,7 +82,7 @@ def test_some_present_are_never_overwritten_and_only_the_others_are_retried(emai
         wanted[100:],
         second_missing,
     ]
-    stored = {item["id"]["S"]: item for item in scan_all(db, table)}
+    stored = scan_all(db, table)
     assert set(stored) == set(wanted)
     for item in kept:
         assert stored[item["id"]["S"]] == item
@@ -91,10 +93,10 @@ def test_some_present_are_never_overwritten_and_only_the_others_are_retried(emai
 def test_all_present_is_one_cancelled_transaction_and_nothing_changes(emails):
     db, table, calls = emails
     kept = [{"id": s(a), "unsubscribed": {"BOOL": True}} for a in addresses(3)]
-    put_items(db, table, kept)
+    batch_write(db, table, kept)
     archive_addresses(db, table, addresses(3))
     assert [written(call) for call in calls] == [addresses(3)]
-    assert sorted(scan_all(db, table), key=lambda i: i["id"]["S"]) == kept
+    assert scan_all(db, table) == {item["id"]["S"]: item for item in kept}
 
 
 def test_duplicates_are_written_once_in_first_seen_order(emails):
@@ -104,7 +106,7 @@ def test_duplicates_are_written_once_in_first_seen_order(emails):
     assert [written(call) for call in calls] == [
         ["b@example.com", "a@example.com", "c@example.com"]
     ]
-    assert sorted(i["id"]["S"] for i in scan_all(db, table)) == [
+    assert sorted(scan_all(db, table)) == [
         "a@example.com",
         "b@example.com",
         "c@example.com",
@@ -119,7 +121,7 @@ def test_no_address_makes_no_call(emails):
 
 def test_a_conflict_cancellation_is_retried_after_a_pause(emails, no_sleep):
     db, table, calls = emails
-    put_items(db, table, [{"id": s("kept@example.com"), "source": s("signup")}])
+    batch_write(db, table, [{"id": s("kept@example.com"), "source": s("signup")}])
     wanted = ["kept@example.com", *addresses(3)]
     # DynamoDB cancels the first attempt: another write to the first new item was in progress.
     fault = Fault(
@@ -138,7 +140,7 @@ def test_a_conflict_cancellation_is_retried_after_a_pause(emails, no_sleep):
         "id": s("kept@example.com"),
         "source": s("signup"),
     }
-    assert {i["id"]["S"] for i in scan_all(db, table)} == {"kept@example.com", *addresses(3)}
+    assert set(scan_all(db, table)) == {"kept@example.com", *addresses(3)}
 
 
 def test_busy_cancellations_are_retried_a_bounded_number_of_times_then_raise(emails, no_sleep):
@@ -153,7 +155,7 @@ def test_busy_cancellations_are_retried_a_bounded_number_of_times_then_raise(ema
     assert len(no_sleep) == MAX_BUSY_RETRIES
     assert no_sleep == sorted(no_sleep) and max(no_sleep) <= 2.0
     assert "@" not in str(raised.value)  # never an address in an error
-    assert scan_all(db, table) == []
+    assert scan_all(db, table) == {}
 
 
 @pytest.mark.parametrize(
@@ -180,7 +182,7 @@ def test_other_refusals_raise_without_retrying(emails, no_sleep, error):
 
 def test_an_address_the_app_writes_between_two_rounds_is_not_overwritten(emails):
     db, table, calls = emails
-    put_items(db, table, [{"id": s("kept@example.com")}])
+    batch_write(db, table, [{"id": s("kept@example.com")}])
     app_item = {"id": s("late@example.com"), "source": s("signup")}
 
     def app_writes_it_now(**_: object) -> None:  # right after the first, cancelled transaction
