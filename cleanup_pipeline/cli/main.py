@@ -16,6 +16,7 @@ from cleanup_pipeline.cli.run_summary import summarize
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
 
 def _instance() -> dg.DagsterInstance:
@@ -43,15 +44,15 @@ def run_job(
         # Each step forks from a server that imported the job once, instead of starting a
         # fresh interpreter that imports Dagster, pandas and boto3 again for every step.
         executor: dict[str, Any] = {"start_method": {"forkserver": {}}}
-        if max_concurrent:
+        if max_concurrent is not None:
             executor["max_concurrent"] = max_concurrent
         run_config["execution"] = {"config": {"multiprocess": executor}}
     else:
         run_config["execution"] = {"config": {"in_process": {}}}
-    if deletion_batch_size:
-        run_config["resources"]["cleanup_policy"] = {
-            "config": {"deletion_batch_size": deletion_batch_size}
-        }
+    if deletion_batch_size is not None:
+        policy = {"deletion_batch_size": deletion_batch_size}
+        CleanupPolicy(**policy)  # out of range: one short error, before any run is created
+        run_config["resources"]["cleanup_policy"] = {"config": policy}
     tags = {
         "cleanup_pipeline/dry_run": str(dry_run).lower(),
         "cleanup_pipeline/allow_mass_action": str(allow_mass_action).lower(),
@@ -116,6 +117,17 @@ def _local(args: argparse.Namespace) -> int:
     return run_local(users=args.users, ui=not args.no_ui, ui_port=args.port)
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 used to be ignored and -5 failed deep in a run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"should be at least 1, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cleanup-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -130,10 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--multiprocess", action="store_true", help="one process per step (default: in-process)"
     )
     run.add_argument(
-        "--max-concurrent", type=int, help="with --multiprocess: steps at once (default: cores)"
+        "--max-concurrent",
+        type=_at_least_one,
+        help="with --multiprocess: steps at once (default: cores)",
     )
     run.add_argument(
-        "--deletion-batch-size", type=int, help="delete candidates per batch (default: 500)"
+        "--deletion-batch-size",
+        type=_at_least_one,
+        help="delete candidates per batch (default: 500)",
     )
     run.set_defaults(handler=_run)
 

@@ -19,6 +19,7 @@ from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences
 from cleanup_pipeline.actions.outcomes import DRY_RUN, Outcomes, empty_outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.core.guard_evaluation import GuardInputs
+from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
@@ -112,7 +113,16 @@ def delete_account_batch(
             outcomes.add(user_id, DRY_RUN)
     else:
         ctx = _context(context, aws, cleanup_policy, run_options)
-        outcomes = cascade.delete_accounts(ctx, user_ids, refs.features)
+        with ProgressLog(
+            context.log.info,
+            f"deletion {context.get_mapping_key()} ({len(user_ids):,} users)",
+            total=len(cascade.STAGES),
+            unit="stages",
+            interval=cleanup_policy.progress_log_seconds,
+        ) as progress:
+            outcomes = cascade.delete_accounts(
+                ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
+            )
     frame = outcomes.frame()
     context.add_output_metadata(_counts(frame))
     return frame

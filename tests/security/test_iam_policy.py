@@ -53,6 +53,7 @@ def rendered_policy() -> dict:
 
 OLD_REPORTS = (
     "cleanup/2026-01-01_earlier-run.parquet",
+    "cleanup/2026-01-01_earlier-run.csv",
     "cleanup/2026-01-01_earlier-run.summary.md",
 )
 
@@ -107,10 +108,11 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert denied == []
     assert unused_grants(policy, requests) == []
     if reports == "s3":
-        # The candidate report and its summary, then the final ones, at the same keys.
-        assert sum(c.operation == "PutObject" for c in recording.SERVICE_CALLS) == 4
+        # The candidate report, its CSV copy and summary, then the final ones, at the same keys.
+        assert sum(c.operation == "PutObject" for c in recording.SERVICE_CALLS) == 6
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
         assert sorted(o["Key"] for o in listed["Contents"]) == [
+            f"cleanup/2026-06-01_{result.run_id}.csv",
             f"cleanup/2026-06-01_{result.run_id}.parquet",
             f"cleanup/2026-06-01_{result.run_id}.summary.md",
             "cleanup/notes.md",
@@ -136,6 +138,7 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     for action in ("s3:PutObject", "s3:DeleteObject"):
         assert allowed(policy, s3(action, report))
         assert allowed(policy, s3(action, report.replace(".parquet", ".summary.md")))
+        assert allowed(policy, s3(action, report.replace(".parquet", ".csv")))
     assert allowed(policy, s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "cleanup/"}))
     for request in (
         s3("s3:ListBucket", bucket),  # the whole bucket
@@ -254,6 +257,7 @@ def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypa
     assert by_sid["DeleteUserFiles"]["Resource"] == "arn:aws:s3:::increaser-public/users/*/*"
     reports = [
         "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.parquet",
+        "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.csv",
         "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.summary.md",
     ]
     assert by_sid["WriteReports"]["Resource"] == reports
