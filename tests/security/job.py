@@ -51,17 +51,22 @@ def _recorder(client: Any) -> Callable[..., None]:
 def run_job(
     instance: dg.DagsterInstance | None = None,
     policy: CleanupPolicy | None = None,
+    io_manager: dg.ConfigurableIOManager | None = None,
     **options: Any,
 ) -> dg.ExecuteInProcessResult:
-    """One run of `inactive_accounts_cleanup` at the seeded world's `as_of`."""
+    """One run of `inactive_accounts_cleanup` at the seeded world's `as_of`; step outputs go
+    through `io_manager` when given, else through the definitions' own."""
+    resources: dict[str, Any] = {
+        "aws": ServiceRecordingAwsEnvironment(),
+        "cleanup_policy": policy or CleanupPolicy(send_rate_per_second=500),
+        "run_options": RunOptions(),
+        "reports_s3": ServiceRecordingS3Resource(),
+    }
+    if io_manager is not None:
+        resources["io_manager"] = io_manager
     return defs.resolve_job_def(JOB_NAME).execute_in_process(
         run_config=run_config_for(AS_OF_ISO, **options),
-        resources={
-            "aws": ServiceRecordingAwsEnvironment(),
-            "cleanup_policy": policy or CleanupPolicy(send_rate_per_second=500),
-            "run_options": RunOptions(),
-            "reports_s3": ServiceRecordingS3Resource(),
-        },
+        resources=resources,
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
