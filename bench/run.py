@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import decode_bench, emails, machine, ours, scan_bench, world
+from bench import decode_bench, emails, launch, machine, ours, scan_bench, world
 from bench.baseline import OriginalDesign
 from bench.calls import CallRecorder, recording
 from bench.output import Report, Target, ratio
@@ -25,7 +25,7 @@ from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 
-SECTIONS = ("decode", "client", "e2e", "scan", "emails")
+SECTIONS = ("decode", "client", "e2e", "scan", "emails", "launch")
 CALLS_PER_DELETED_USER_TARGET = 2.1
 SPEEDUP_TARGET = 5.0
 
@@ -376,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
+
+    if "launch" in options.sections:
+        since = time.perf_counter()
+        launch.run(report)
+        timed("launch", since)
 
     total = machine.process_age_s() or time.perf_counter() - started
     summary = {

@@ -17,7 +17,11 @@ from dagster_shared.check import CheckError
 
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.executors import DEFAULT_EXECUTION, selectable_executor
+from cleanup_pipeline.orchestration.executors import (
+    DEFAULT_EXECUTION,
+    FORKED_STEPS,
+    selectable_executor,
+)
 from cleanup_pipeline.orchestration.job import JOB_NAME
 from tests.deploy import helm_chart
 from tests.deploy.instances import DEPLOY, ONE_RUN_OF_THE_JOB
@@ -48,17 +52,22 @@ def build_executor(config: dict[str, Any], instance: dg.DagsterInstance) -> Any:
     )
 
 
-def test_the_default_is_the_multiprocess_executor_forking_steps_from_preloaded_modules() -> None:
-    assert executor_config({}) == {
+def test_the_default_runs_every_step_in_the_run_process() -> None:
+    assert DEFAULT_EXECUTION == {"in_process": {}}
+    assert executor_config({}) == {"in_process": {"retries": {"enabled": {}}}}
+
+
+def test_forked_steps_preload_the_module_the_workspace_loads() -> None:
+    resolved = executor_config({"execution": {"config": FORKED_STEPS}})
+    assert resolved == {
         "multiprocess": {
             "max_concurrent": None,
             "start_method": {"forkserver": {"preload_modules": ["cleanup_pipeline.definitions"]}},
             "retries": {"enabled": {}},
         }
     }
-    # The module preloaded is the one the UI and the code server load.
     workspace = yaml.safe_load((DEPLOY.parent / "workspace.yaml").read_text())
-    preloaded = DEFAULT_EXECUTION["multiprocess"]["start_method"]["forkserver"]["preload_modules"]
+    preloaded = FORKED_STEPS["multiprocess"]["start_method"]["forkserver"]["preload_modules"]
     assert preloaded == [workspace["load_from"][0]["python_module"]]
 
 
