@@ -6,6 +6,7 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
+    guard_checks,
     report_assets,
     retention_asset,
     snapshot_assets,
@@ -18,6 +19,7 @@ from cleanup_pipeline.orchestration.step_outputs import step_io_manager
 _modules = [
     snapshot_assets,
     decision_assets,
+    guard_checks,
     warning_asset,
     deletion_asset,
     report_assets,

@@ -2,20 +2,11 @@
 
 import pandas as pd
 
-from cleanup_pipeline.core.decisions import DELETE, INVALID, NOTIFY, WAITING
+from cleanup_pipeline.core.vocabulary import ACTIONS, Decision, Outcome
 
-REPORTED_DECISIONS = (INVALID, WAITING, NOTIFY, DELETE)
-NOT_ATTEMPTED, NO_ACTION, DRY_RUN = "not_attempted", "no_action", "dry_run"
+REPORTED_DECISIONS = (Decision.INVALID, Decision.WAITING, Decision.NOTIFY, Decision.DELETE)
 # Every outcome a report row can carry: the action steps' own, then the report's defaults.
-OUTCOMES: tuple[str, ...] = (
-    "warned",
-    "deleted",
-    "skipped",
-    "failed",
-    DRY_RUN,
-    NOT_ATTEMPTED,
-    NO_ACTION,
-)
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 
 
 def build_report(
@@ -24,12 +15,14 @@ def build_report(
     """One row per reported user: decision, reason, timestamps, masked email, and the outcome of
     its action (`not_attempted` until an action step reports one)."""
     rows = decisions[decisions["decision"].isin(REPORTED_DECISIONS)].reset_index(drop=True)
-    acted = rows["decision"].isin([NOTIFY, DELETE]).to_numpy()
-    pending = DRY_RUN if dry_run else NOT_ATTEMPTED
+    acted = rows["decision"].isin(ACTIONS).to_numpy()
+    pending = Outcome.DRY_RUN if dry_run else Outcome.NOT_ATTEMPTED
     report = rows.assign(
         decision=rows["decision"].astype("string[pyarrow]"),
         reason=rows["reason"].astype("string[pyarrow]"),
-        outcome=pd.array([pending if a else NO_ACTION for a in acted], dtype="string[pyarrow]"),
+        outcome=pd.array(
+            [str(pending if a else Outcome.NO_ACTION) for a in acted], dtype="string[pyarrow]"
+        ),
         step=pd.array([None] * len(rows), dtype="string[pyarrow]"),
         error=pd.array([None] * len(rows), dtype="string[pyarrow]"),
     )
@@ -45,5 +38,5 @@ def build_report(
     return report
 
 
-def count_outcomes(outcomes: pd.DataFrame, outcome: str) -> int:
+def count_outcomes(outcomes: pd.DataFrame, outcome: Outcome) -> int:
     return int((outcomes["outcome"] == outcome).sum()) if not outcomes.empty else 0

@@ -1,20 +1,21 @@
-"""The guards of SPEC §5 evaluated against this run's counts and Dagster's own run history.
+"""The guards of SPEC §5 for one run: their inputs read once, their results as Dagster sees them.
 
-Used by the blocking checks and, again, by the action assets themselves: blocking checks gate
-only downstream assets of the same run, and an operator can materialize an action alone.
+`read_guard_inputs` reads Dagster's run history once per run; the blocking checks, the candidate
+report and the action steps (which check again: blocking checks gate only downstream assets of
+the same run, and an operator can materialize an action alone) all evaluate those inputs.
 """
 
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.core import guards
-from cleanup_pipeline.core.decisions import count_decisions
+from cleanup_pipeline.core.decisions import COUNT_KEYS, count_decisions
+from cleanup_pipeline.core.guard_evaluation import GuardInputs, evaluate
 from cleanup_pipeline.core.guards import GuardResult
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.observability.sentry import report_guard_failure
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
 DECISIONS_KEY = dg.AssetKey("user_decisions")
-COUNT_KEYS = ("users", "invalid", "exempt", "active", "waiting", "notify", "delete")
 _LOOKBACK = 100
 
 
@@ -46,78 +47,25 @@ def past_counts(instance: dg.DagsterInstance, current_run_id: str) -> list[dict[
     return found
 
 
-def latest_counts(instance: dg.DagsterInstance) -> dict[str, int]:
-    event = instance.get_latest_materialization_event(DECISIONS_KEY)
-    materialization = event.asset_materialization if event else None
-    counts = _counts(materialization.metadata) if materialization else None
-    if counts is None:
-        raise dg.Failure("no decision counts found: materialize user_decisions first")
-    return counts
+def read_guard_inputs(
+    instance: dg.DagsterInstance, run_id: str, decisions: pd.DataFrame
+) -> GuardInputs:
+    """This run's decision counts and the history they are compared with."""
+    return GuardInputs(count_decisions(decisions), past_counts(instance, run_id))
 
 
-def deletion_guards(
-    counts: dict[str, int], history: list[dict[str, int]], policy: CleanupPolicy, allow: bool
-) -> list[GuardResult]:
-    limits = policy.limits()
-    return [
-        guards.invalid_share(counts, limits),
-        guards.deletions_within_limit(counts, limits, allow),
-        guards.matches_history(
-            "deletions_match_history",
-            "delete candidates",
-            counts["delete"],
-            [past["delete"] for past in history],
-            limits,
-            policy.history(),
-            allow,
-        ),
-    ]
+def run_guards(inputs: GuardInputs, policy: CleanupPolicy, allow: bool) -> list[GuardResult]:
+    """Every guard of the run, deletions first, under the configured limits."""
+    return evaluate(inputs, policy.limits(), policy.history(), allow)
 
 
-def warning_guards(
-    counts: dict[str, int], history: list[dict[str, int]], policy: CleanupPolicy, allow: bool
-) -> list[GuardResult]:
-    limits = policy.limits()
-    return [
-        guards.warnings_within_limit(counts, limits, allow),
-        guards.matches_history(
-            "warnings_match_history",
-            "notify candidates",
-            counts["notify"],
-            [past["notify"] for past in history],
-            limits,
-            policy.history(),
-            allow,
-        ),
-    ]
-
-
-def all_guards(
-    counts: dict[str, int], history: list[dict[str, int]], policy: CleanupPolicy, allow: bool
-) -> list[GuardResult]:
-    """Every guard of both candidate sets, deletions first."""
-    return deletion_guards(counts, history, policy, allow) + warning_guards(
-        counts, history, policy, allow
-    )
-
-
-def evaluate(
-    instance: dg.DagsterInstance,
-    run_id: str,
-    decisions: pd.DataFrame,
-    policy: CleanupPolicy,
-    allow: bool,
-) -> list[GuardResult]:
-    """Every guard of the candidate sets for this run's decisions, deletions first; the same
-    results the blocking checks of the run reach."""
-    return all_guards(count_decisions(decisions), past_counts(instance, run_id), policy, allow)
-
-
-def check_result(result: GuardResult, run_id: str) -> dg.AssetCheckResult:
+def check_result(result: GuardResult, asset: dg.AssetKey, run_id: str) -> dg.AssetCheckResult:
     if not result.passed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)
     return dg.AssetCheckResult(
         passed=result.passed,
+        asset_key=asset,
+        check_name=result.name,
         severity=dg.AssetCheckSeverity.ERROR,
         description=result.reason,
         metadata={
@@ -131,12 +79,23 @@ def check_result(result: GuardResult, run_id: str) -> dg.AssetCheckResult:
 
 
 def enforce_before_actions(
-    context: dg.OpExecutionContext | dg.AssetExecutionContext, policy: CleanupPolicy, allow: bool
+    inputs: GuardInputs,
+    candidates: pd.DataFrame,
+    decision: Decision,
+    policy: CleanupPolicy,
+    allow: bool,
+    run_id: str,
 ) -> None:
-    """Raise before any side effect if any guard fails, exactly as the blocking checks would."""
-    instance, run_id = context.instance, context.run.run_id
-    results = all_guards(latest_counts(instance), past_counts(instance, run_id), policy, allow)
-    failed = [result for result in results if not result.passed]
+    """Raise before any side effect if any guard fails on this run's inputs, exactly as the
+    blocking checks would; or if `candidates` were not decided with those inputs (an action
+    materialized alone after only part of another run was stored)."""
+    if len(candidates) != inputs.counts[decision]:
+        raise dg.Failure(
+            description=f"{len(candidates)} {decision} candidates, but the guard inputs count "
+            f"{inputs.counts[decision]}: they come from different runs, no action taken. "
+            "Materialize user_decisions with everything downstream of it.",
+        )
+    failed = [result for result in run_guards(inputs, policy, allow) if not result.passed]
     for result in failed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)
     if failed:

@@ -23,9 +23,9 @@ from cleanup_pipeline.orchestration.executors import (
     selectable_executor,
 )
 from cleanup_pipeline.orchestration.job import JOB_NAME
-from tests.deploy import helm_chart
-from tests.deploy.instances import DEPLOY, ONE_RUN_OF_THE_JOB
-from tests.deploy.postgres_server import PostgresServer
+from tests.support import helm_chart
+from tests.support.dagster_instances import DEPLOY, ONE_RUN_OF_THE_JOB
+from tests.support.postgres_server import PostgresServer
 
 JOB = defs.resolve_job_def(JOB_NAME)
 

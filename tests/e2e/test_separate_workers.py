@@ -19,9 +19,10 @@ from cleanup_pipeline.aws.clients import AwsClients, make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.cli_support import cli, sent_to
-from tests.e2e.isolated_workers import Workers, isolated
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+from tests.support.aws_state import sent_to
+from tests.support.cli import cli
+from tests.support.isolated_workers import Workers, isolated
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
 

@@ -16,10 +16,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from cleanup_pipeline.core.settings import load_settings
-from tests.e2e import recording
-from tests.e2e.world import DELETED, seed_world
-from tests.security import job
-from tests.security.iam import (
+from tests.support import recording
+from tests.support.iam import (
     OPERATIONS,
     Call,
     Request,
@@ -28,6 +26,8 @@ from tests.security.iam import (
     requests_for,
     unused_grants,
 )
+from tests.support.jobs import run_with_service_recording
+from tests.support.world import DELETED, seed_world
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = DEFAULT_ACCOUNT_ID
@@ -85,11 +85,11 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
         for key in (*OLD_REPORTS, "cleanup/notes.md"):
             put_aged(clients.s3, key, days=100)  # past the 90-day retention: removed, but notes
     seed_world(clients, settings, big_folder=3)
-    result = job.run_job()
+    result = run_with_service_recording()
     assert result.success
     user_listings = [
         c.params["Prefix"]
-        for c in job.CALLS
+        for c in recording.SERVICE_CALLS
         if c.operation == "ListObjectsV2" and c.params["Bucket"] == settings.public_bucket_name
     ]
     assert set(user_listings) == {f"{uid}/" for uid in DELETED}
@@ -97,8 +97,8 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     policy = rendered_policy()
     report_sids = {s["Sid"] for s in policy["Statement"]} & render_policy.REPORTS_SIDS
     assert report_sids == (render_policy.REPORTS_SIDS if reports == "s3" else set())
-    assert [c.operation for c in job.CALLS] == [name for name, _ in recording.CALLS]
-    requests = [r for call in job.CALLS for r in requests_for(call, ACCOUNT)]
+    assert [c.operation for c in recording.SERVICE_CALLS] == [name for name, _ in recording.CALLS]
+    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
     denied = [
         f"{r.call} needs {r.action} on {r.resource} {r.context}"
         for r in requests
@@ -108,7 +108,7 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert unused_grants(policy, requests) == []
     if reports == "s3":
         # The candidate report and its summary, then the final ones, at the same keys.
-        assert sum(c.operation == "PutObject" for c in job.CALLS) == 4
+        assert sum(c.operation == "PutObject" for c in recording.SERVICE_CALLS) == 4
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
         assert sorted(o["Key"] for o in listed["Contents"]) == [
             f"cleanup/2026-06-01_{result.run_id}.parquet",
