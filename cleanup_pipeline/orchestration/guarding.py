@@ -94,6 +94,7 @@ def enforce_before_actions(
             description=f"{len(candidates)} {decision} candidates, but the guard inputs count "
             f"{inputs.counts[decision]}: they come from different runs, no action taken. "
             "Materialize user_decisions with everything downstream of it.",
+            allow_retries=False,
         )
     failed = [result for result in run_guards(inputs, policy, allow) if not result.passed]
     for result in failed:
@@ -103,4 +104,5 @@ def enforce_before_actions(
             description="guards failed, no action taken: "
             + "; ".join(f"{r.name}: {r.reason}" for r in failed),
             metadata={r.name: dg.MetadataValue.text(r.reason) for r in failed},
+            allow_retries=False,
         )

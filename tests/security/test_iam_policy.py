@@ -18,7 +18,7 @@ from moto.s3.models import s3_backends
 from cleanup_pipeline.core.settings import load_settings
 from tests.support import recording
 from tests.support.iam import (
-    OPERATIONS,
+    MAPPED,
     Call,
     Request,
     UnknownOperation,
@@ -53,6 +53,7 @@ def rendered_policy() -> dict:
 
 OLD_REPORTS = (
     "cleanup/2026-01-01_earlier-run.parquet",
+    "cleanup/2026-01-01_earlier-run.csv",
     "cleanup/2026-01-01_earlier-run.summary.md",
 )
 
@@ -107,10 +108,11 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert denied == []
     assert unused_grants(policy, requests) == []
     if reports == "s3":
-        # The candidate report and its summary, then the final ones, at the same keys.
-        assert sum(c.operation == "PutObject" for c in recording.SERVICE_CALLS) == 4
+        # The candidate report, its CSV copy and summary, then the final ones, at the same keys.
+        assert sum(c.operation == "PutObject" for c in recording.SERVICE_CALLS) == 6
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
         assert sorted(o["Key"] for o in listed["Contents"]) == [
+            f"cleanup/2026-06-01_{result.run_id}.csv",
             f"cleanup/2026-06-01_{result.run_id}.parquet",
             f"cleanup/2026-06-01_{result.run_id}.summary.md",
             "cleanup/notes.md",
@@ -136,6 +138,7 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     for action in ("s3:PutObject", "s3:DeleteObject"):
         assert allowed(policy, s3(action, report))
         assert allowed(policy, s3(action, report.replace(".parquet", ".summary.md")))
+        assert allowed(policy, s3(action, report.replace(".parquet", ".csv")))
     assert allowed(policy, s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "cleanup/"}))
     for request in (
         s3("s3:ListBucket", bucket),  # the whole bucket
@@ -172,6 +175,33 @@ def test_an_unused_grant_is_reported() -> None:
     assert f"UsersTable: dynamodb:GetItem on {policy['Statement'][0]['Resource']}" in (
         unused_grants(policy, [scoreboard])
     )
+
+
+def test_a_transaction_is_authorised_action_by_action_on_each_table() -> None:
+    """A conditional put in TransactWriteItems needs dynamodb:PutItem on its table (AWS has no
+    TransactWriteItems action): the emails table's puts pass, any other table or a condition
+    check (dynamodb:ConditionCheckItem, not granted) does not."""
+    policy = full_policy()
+
+    def transaction(*actions: tuple[str, str]) -> list[Request]:
+        items = [{kind: {"TableName": table}} for kind, table in actions]
+        call = Call("dynamodb", "us-east-1", "TransactWriteItems", {"TransactItems": items})
+        return requests_for(call, ACCOUNT)
+
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table"
+    assert (
+        transaction(("Put", "emails"), ("Put", "emails"))
+        == [Request("dynamodb:PutItem", f"{table}/emails", {}, "dynamodb:TransactWriteItems")] * 2
+    )
+    assert all(allowed(policy, r) for r in transaction(("Put", "emails"), ("Put", "emails")))
+    for refused in (
+        ("Put", "users"),
+        ("Update", "emails"),
+        ("Delete", "emails"),
+        ("ConditionCheck", "emails"),
+    ):
+        requests = transaction(("Put", "emails"), refused)
+        assert [allowed(policy, r) for r in requests] == [True, False], refused
 
 
 def test_an_operation_outside_the_mapping_is_an_error() -> None:
@@ -213,7 +243,7 @@ def _operations_named_in_code() -> set[tuple[str, str]]:
 def test_the_mapping_covers_exactly_the_operations_the_code_uses() -> None:
     """A new boto3 call anywhere in the job's code fails here until it is mapped (and the policy
     reviewed), even on code paths the run above does not take."""
-    assert _operations_named_in_code() == set(OPERATIONS)
+    assert _operations_named_in_code() == MAPPED
 
 
 def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypatch) -> None:
@@ -227,6 +257,7 @@ def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypa
     assert by_sid["DeleteUserFiles"]["Resource"] == "arn:aws:s3:::increaser-public/users/*/*"
     reports = [
         "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.parquet",
+        "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.csv",
         "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.summary.md",
     ]
     assert by_sid["WriteReports"]["Resource"] == reports

@@ -23,9 +23,10 @@ def archive_fails_for(address: str) -> Any:
     """A fault: the emails table rejects the address, naming it in the error."""
 
     def fault(operation: str, params: dict[str, Any]) -> None:
-        if operation == "PutItem" and params["Item"]["id"] == {"S": address}:
+        puts = params.get("TransactItems", []) if operation == "TransactWriteItems" else []
+        if any(p["Put"]["Item"]["id"] == {"S": address} for p in puts):
             message = f"One or more parameter values were invalid: item {address} is too large"
-            raise client_error("ValidationException", "PutItem", message)
+            raise client_error("ValidationException", operation, message)
 
     return fault
 
