@@ -12,7 +12,7 @@ import requests
 
 from cleanup_pipeline.cli.extras import dg_command
 from cleanup_pipeline.cli.local_stack import start_ui, stop_ui
-from tests.browser.stack import free_port, wait_until_serving
+from tests.support.ui_stack import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
