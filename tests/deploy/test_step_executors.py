@@ -10,6 +10,7 @@ import pytest
 import yaml
 from dagster._config import process_config
 from dagster._core.executor.step_delegating import StepDelegatingExecutor
+from dagster._core.instance.config import PoolGranularity
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.executor import K8sStepHandler
 from dagster_postgres import PostgresRunStorage
@@ -137,6 +138,9 @@ def test_helm_values_use_only_fields_of_the_chart() -> None:
     assert values["runLauncher"]["type"] in helm_chart.RUN_LAUNCHER_TYPES
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     assert values["dagsterDaemon"]["runCoordinator"]["type"] == "QueuedRunCoordinator"
+    # The instance's concurrency is the one of dagster.yaml, pools and run limits alike.
+    plain = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    assert values["additionalInstanceConfig"]["concurrency"] == plain["concurrency"]
 
 
 def test_helm_code_server_loads_the_definitions_of_the_workspace() -> None:
@@ -182,6 +186,8 @@ def test_helm_values_render_an_instance_dagster_loads(
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.tag_concurrency_limits == [ONE_RUN_OF_THE_JOB]
         assert queue.max_concurrent_runs == 10
+        pools = instance.get_concurrency_config().pool_config
+        assert (pools.pool_granularity, pools.default_pool_limit) == (PoolGranularity.OP, 1)
         run_launcher = instance.run_launcher
         assert isinstance(run_launcher, K8sRunLauncher)
         assert run_launcher.job_namespace == "cleanup"

@@ -3,8 +3,9 @@
 The chart is not installed here (no cluster, no helm). This module holds, for the parts of the
 values the chart reads, the field names of the chart's own schema
 (`helm/dagster/schema/schema/charts/...` in dagster-io/dagster) and the instance file its
-templates render from them (`templates/helpers/instance/_run-launcher.tpl`,
-`_run-coordinator.tpl`, `_postgresql.tpl`), so that a test can load that instance in Dagster.
+templates render from them (`templates/configmap-instance.yaml` and, in
+`templates/helpers/instance/`, `_run-launcher.tpl`, `_run-coordinator.tpl`, `_postgresql.tpl`),
+so that a test can load that instance in Dagster.
 """
 
 from typing import Any
@@ -87,7 +88,8 @@ def render_instance(values: dict[str, Any], namespace: str) -> dict[str, Any]:
     launcher, run monitoring, telemetry; as the chart's templates write them."""
     pg = values["postgresql"]
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
-    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    coordinator_values = values["dagsterDaemon"]["runCoordinator"].get("config", {})
+    queued = coordinator_values.get("queuedRunCoordinator", {})
     monitoring = values["dagsterDaemon"]["runMonitoring"]
     postgres_db: dict[str, Any] = {
         "username": pg["postgresqlUsername"],
@@ -137,4 +139,6 @@ def render_instance(values: dict[str, Any], namespace: str) -> dict[str, Any]:
             "poll_interval_seconds": monitoring["pollIntervalSeconds"],
         },
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
+        # Appended last, as it is (`configmap-instance.yaml`).
+        **values.get("additionalInstanceConfig", {}),
     }
