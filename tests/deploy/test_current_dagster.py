@@ -63,7 +63,7 @@ def test_definitions_load_with_dagster_warnings_as_errors(tmp_path: Path) -> Non
     assert done.stdout.split() == [
         "inactive_accounts_cleanup",
         "daily_cleanup_schedule",
-        "9",
+        "10",
         "9",
         "legacy:",
         "[]",
