@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import (
     decode_bench,
     emails,
+    launch,
     machine,
     ours,
     recovery_bench,
@@ -35,7 +36,7 @@ from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 
-SECTIONS = ("decode", "client", "e2e", "scan", "emails", "recovery")
+SECTIONS = ("decode", "client", "e2e", "scan", "emails", "launch", "recovery")
 CALLS_PER_DELETED_USER_TARGET = 2.1
 SPEEDUP_TARGET = 8.0
 PEAK_MEMORY_TARGET_MB = 300.0
@@ -574,6 +575,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.clear()
         os.environ.update(saved_env)
 
+    if "launch" in options.sections:
+        since = time.perf_counter()
+        launch.run(report)
+        timed("launch", since)
     if "recovery" in options.sections:
         since = time.perf_counter()
         recovery_section(report, 200)
