@@ -6,19 +6,23 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
+    holds_asset,
     report_assets,
     retention_asset,
     snapshot_assets,
     warning_asset,
 )
+from cleanup_pipeline.orchestration.hold_job import manage_hold
 from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 
 _modules = [
     snapshot_assets,
+    holds_asset,
     decision_assets,
     warning_asset,
     deletion_asset,
+    holds_asset,
     report_assets,
     retention_asset,
 ]
@@ -26,7 +30,7 @@ _modules = [
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(_modules),
     asset_checks=dg.load_asset_checks_from_modules(_modules),
-    jobs=[inactive_accounts_cleanup],
+    jobs=[inactive_accounts_cleanup, manage_hold],
     schedules=[daily_cleanup_schedule],
     resources={
         "aws": AwsEnvironment(),

@@ -5,7 +5,8 @@
 Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC §6), so the
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
 report statements (`WriteReports`, `ListReports`, `ExpireReports`) are kept only when
-`CLEANUP_REPORTS_DIR` is an `s3://` location.
+`CLEANUP_REPORTS_DIR` is an `s3://` location, and the holds statements (`ReadHolds` for the
+cleanup job, `ManageHolds` for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set.
 """
 
 import argparse
@@ -21,6 +22,7 @@ from cleanup_pipeline.core.settings import Settings, load_settings
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ListReports", "ExpireReports"}
+HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
 
 
 def placeholders(settings: Settings, account: str) -> dict[str, str]:
@@ -37,6 +39,7 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
         "FeaturesTable": settings.features_table,
         "ScoreboardsTable": settings.scoreboards_table,
         "EmailsTable": settings.emails_table,
+        "HoldsTable": settings.holds_table or "",
         "PublicBucket": settings.public_bucket_name,
         "UserFolderPrefix": settings.user_folder_template.split("{id}")[0],
         "EmailDomain": settings.email_domain,
@@ -57,10 +60,13 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
 
 def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
     """The policy with every placeholder substituted; the report statements dropped when
-    reports are not written to S3. An unknown placeholder raises KeyError."""
+    reports are not written to S3, the holds statements when there is no holds table. An
+    unknown placeholder raises KeyError."""
     policy = json.loads(string.Template(template).substitute(values))
-    if not values.get("ReportsBucket"):
-        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in REPORTS_SIDS]
+    dropped = (set() if values.get("ReportsBucket") else REPORTS_SIDS) | (
+        set() if values.get("HoldsTable") else HOLDS_SIDS
+    )
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in dropped]
     return policy
 
 

@@ -81,7 +81,14 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
     try:
         now = int(time.time() * 1000)
         items, dropped = recheck(
-            ctx.dynamodb, ctx.settings.users_table, user_ids, DELETE, ctx.as_of, now, ctx.policy
+            ctx.dynamodb,
+            ctx.settings.users_table,
+            user_ids,
+            DELETE,
+            ctx.as_of,
+            now,
+            ctx.policy,
+            ctx.settings.holds_table,
         )
     except Exception as error:
         for user_id in user_ids:

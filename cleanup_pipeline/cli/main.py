@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from cleanup_pipeline.cli.holds import add_hold_parser
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
@@ -140,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed-demo", help="create tables and demo data in a local emulator")
     seed.add_argument("--users", type=int, default=3000)
     seed.set_defaults(handler=_seed)
+
+    add_hold_parser(commands)
 
     local = commands.add_parser(
         "local", help="emulate AWS on 127.0.0.1, seed demo data, run the job, serve the UI"

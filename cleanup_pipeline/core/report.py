@@ -22,8 +22,12 @@ def build_report(
     decisions: pd.DataFrame, outcomes: pd.DataFrame | None = None, dry_run: bool = False
 ) -> pd.DataFrame:
     """One row per reported user: decision, reason, timestamps, masked email, and the outcome of
-    its action (`not_attempted` until an action step reports one)."""
-    rows = decisions[decisions["decision"].isin(REPORTED_DECISIONS)].reset_index(drop=True)
+    its action (`not_attempted` until an action step reports one). Held users are reported too,
+    with why they are held (`hold_reason`), so a review shows who a hold protected."""
+    reported = decisions["decision"].isin(REPORTED_DECISIONS)
+    if "hold_reason" in decisions.columns:
+        reported |= decisions["hold_reason"].notna()
+    rows = decisions[reported.to_numpy()].reset_index(drop=True)
     acted = rows["decision"].isin([NOTIFY, DELETE]).to_numpy()
     pending = DRY_RUN if dry_run else NOT_ATTEMPTED
     report = rows.assign(

@@ -36,6 +36,7 @@ class Settings:
     user_folder_template: str = "{id}/"
     reports_location: str = "reports"
     sentry_dsn: str | None = None
+    holds_table: str | None = None  # unset: no persistent holds (SPEC §10)
 
     @property
     def sender(self) -> str:
@@ -77,4 +78,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         user_folder_template=template,
         reports_location=_get(env, "CLEANUP_REPORTS_DIR") or "reports",
         sentry_dsn=_get(env, "SENTRY_DSN") or _get(env, "SENTRY_KEY"),
+        holds_table=_get(env, "HOLDS_TABLE_NAME"),
     )

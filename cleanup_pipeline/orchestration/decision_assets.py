@@ -13,6 +13,7 @@ from cleanup_pipeline.orchestration.frame_types import (
     DeletionCandidates,
     NotifyCandidates,
 )
+from cleanup_pipeline.orchestration.holds_asset import holds_of
 from cleanup_pipeline.orchestration.previews import candidates_preview
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
@@ -22,11 +23,13 @@ from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 def user_decisions(
     context: dg.AssetExecutionContext,
     users_snapshot: pd.DataFrame,
+    active_holds: pd.DataFrame,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> dg.Output[pd.DataFrame]:
     """The decision rules applied to every user at the run's `as_of`: invalid, exempt, active,
-    waiting, notify or delete, each with its reason."""
+    waiting, notify or delete, each with its reason; held users (the holds table and
+    `exempt_user_ids`) are exempt, with why they are held."""
     as_of = run_options.as_of_ms(context)
     # Recorded on the run whatever launched it (UI, schedule or CLI), so history shows it.
     context.instance.add_run_tags(
@@ -37,7 +40,9 @@ def user_decisions(
             "cleanup_pipeline/allow_mass_action": str(run_options.allow_mass_action).lower(),
         },
     )
-    decisions = classify(users_snapshot, as_of, int(time.time() * 1000), cleanup_policy.policy())
+    now = int(time.time() * 1000)
+    policy = cleanup_policy.policy()
+    decisions = classify(users_snapshot, as_of, now, policy, holds_of(active_holds))
     counts = count_decisions(decisions)
     reasons = decisions.groupby(["decision", "reason"], observed=True).size()
     return dg.Output(
@@ -53,8 +58,13 @@ def user_decisions(
     )
 
 
+# Columns of the decisions frame that say nothing about a candidate (who is held, and why).
+_NOT_FOR_CANDIDATES = ["hold_reason"]
+
+
 def _candidates(decisions: pd.DataFrame, decision: str) -> pd.DataFrame:
     rows = decisions[decisions["decision"] == decision].reset_index(drop=True)
+    rows = rows.drop(columns=[c for c in _NOT_FOR_CANDIDATES if c in rows.columns])
     return rows.astype({"email_masked": "string", "id": "string"})
 
 

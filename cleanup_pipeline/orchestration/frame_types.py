@@ -16,6 +16,7 @@ DECISIONS_SCHEMA = pa.DataFrameSchema(
         "reason": pa.Column("category"),
         **_timestamps,
         "days_inactive": pa.Column("Int64", nullable=True),
+        "hold_reason": pa.Column("string", nullable=True),
     },
     strict=True,
 )

@@ -45,6 +45,7 @@ def warning_emails(
                 dynamodb=clients.dynamodb,
                 sesv2=clients.sesv2,
                 users_table=settings.users_table,
+                holds_table=settings.holds_table,
                 message=render_warning(
                     settings.product_name,
                     settings.app_url,

@@ -67,6 +67,16 @@ def run_job(
     )
 
 
+def manage_hold(**config: str) -> dg.ExecuteInProcessResult:
+    """One run of the `manage_hold` job, its AWS calls recorded like the cleanup job's."""
+    return defs.resolve_job_def("manage_hold").execute_in_process(
+        run_config={"ops": {"change_hold": {"config": config}}},
+        resources={"aws": ServiceRecordingAwsEnvironment()},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
 def ses_refuses(address: str) -> Callable[[str, dict[str, Any]], None]:
     """A fault: SES rejects the message to `address`, naming it, as SES does."""
 

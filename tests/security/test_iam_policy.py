@@ -85,6 +85,11 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
         for key in (*OLD_REPORTS, "cleanup/notes.md"):
             put_aged(clients.s3, key, days=100)  # past the 90-day retention: removed, but notes
     seed_world(clients, settings, big_folder=3)
+    # The holds the run reads, added and one removed again by the job operators use for it.
+    for user_id in ("held-1", "held-2"):
+        added = job.manage_hold(action="add", user_id=user_id, reason="legal")
+        assert added.success
+    assert job.manage_hold(action="remove", user_id="held-2").success
     result = job.run_job()
     assert result.success
     user_listings = [
@@ -155,6 +160,9 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         Request("ses:SendEmail", identity),
         Request("ses:SendEmail", f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/other.com", sender),
         Request("dynamodb:DeleteItem", f"{table}/emails"),
+        Request("dynamodb:UpdateItem", f"{table}/holds"),
+        Request("dynamodb:GetItem", f"{table}/holds"),
+        Request("dynamodb:Scan", f"{table}/holds-archive"),
         Request("dynamodb:DeleteItem", f"{table}/features"),
         Request("dynamodb:Scan", f"{table}/emails"),
         Request("dynamodb:PutItem", f"{table}/users"),
@@ -238,3 +246,16 @@ def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypa
     monkeypatch.setenv("USERS_TABLE_NAME", "users*")
     with pytest.raises(ValueError, match="must not contain"):
         rendered_policy()
+
+
+def test_the_holds_statements_name_the_holds_table_and_go_without_one(monkeypatch) -> None:
+    monkeypatch.setenv("HOLDS_TABLE_NAME", "ops-holds")
+    by_sid = {s["Sid"]: s for s in rendered_policy()["Statement"]}
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ops-holds"
+    assert by_sid["ReadHolds"]["Action"] == ["dynamodb:Scan", "dynamodb:BatchGetItem"]
+    assert by_sid["ManageHolds"]["Action"] == ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    assert by_sid["ReadHolds"]["Resource"] == by_sid["ManageHolds"]["Resource"] == table
+    monkeypatch.delenv("HOLDS_TABLE_NAME")
+    sids = {s["Sid"] for s in rendered_policy()["Statement"]}
+    assert not sids & render_policy.HOLDS_SIDS
+    assert "${" not in json.dumps(rendered_policy())
