@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the browser test and copies the screenshots it took into docs/screenshots/, the images of
-# the README's "Reviewing a run": what the README shows is what the test saw and asserted.
+# "Reviewing a run" in docs/operations.md: what the docs show is what the test saw and asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shots=(01-launchpad-dry-run 02-dry-run-succeeded 03-candidate-report 07-guard-failed)

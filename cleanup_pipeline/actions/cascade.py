@@ -9,19 +9,16 @@ the others go on.
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, Outcomes
+from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED, FailureHook, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.decisions import DELETE
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.core.wire_decode import Item
-
-FailureHook = Callable[[str, str, BaseException], None]
 
 
 def split_into_batches(user_ids: list[str], size: int) -> list[list[str]]:
@@ -45,11 +42,10 @@ class CascadeBatch:
     addresses: dict[str, str] = field(default_factory=dict, repr=False)
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
+        """The user leaves the batch (keeping their user item) and is recorded as failed."""
         self.items.pop(user_id, None)
         self.addresses.pop(user_id, None)
-        self.outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
-        if hook is not None:
-            hook(user_id, f"delete.{step}", error)
+        self.outcomes.fail(user_id, step, error, hook)
 
 
 @dataclass(frozen=True)
@@ -193,3 +189,18 @@ def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
             continue
         batch.items.pop(user_id)
     return batch.outcomes
+
+
+def delete_accounts(
+    ctx: CascadeContext, user_ids: list[str], features: dict[str, list[str]]
+) -> Outcomes:
+    """One batch through the whole cascade, in order: consistent re-read (anyone who changed
+    leaves), files, feature references (`features`: the features each user proposed), scoreboard
+    entries, the address kept in the emails table, and last each user item, only if it is still
+    exactly as re-read."""
+    batch = confirm_candidates(ctx, user_ids)
+    batch = delete_files(ctx, batch)
+    batch = unlink_features(ctx, batch, features)
+    batch = prune_scoreboards(ctx, batch)
+    batch = archive_emails(ctx, batch)
+    return delete_user_items(ctx, batch)

@@ -12,12 +12,11 @@ than the lease no run can still be sending it, and a later run warns that user.
 
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cleanup_pipeline.actions.outcomes import FAILED, SKIPPED, WARNED, Outcomes
+from cleanup_pipeline.actions.outcomes import SKIPPED, WARNED, FailureHook, Outcomes
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import users_table
 from cleanup_pipeline.aws.mailer import NOT_ACCEPTED, SendRateLimiter, send_warning
@@ -27,7 +26,6 @@ from cleanup_pipeline.core.warning_email import WarningEmail
 from cleanup_pipeline.core.wire_decode import Item
 
 log = logging.getLogger(__name__)
-FailureHook = Callable[[str, str, BaseException], None]
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,7 @@ def _warn_one(ctx: NotifyContext, item: Item, outcomes: Outcomes) -> None:
             raise RuntimeError("claim lost before confirmation")
         outcomes.add(user_id, WARNED)
     except Exception as error:  # per-user isolation: record, report, go on
-        outcomes.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
-        if ctx.on_failure is not None:
-            ctx.on_failure(user_id, f"notify.{step}", error)
+        outcomes.fail(user_id, step, error, ctx.on_failure)
 
 
 def warn_users(ctx: NotifyContext, user_ids: list[str], batch_size: int = 100) -> Outcomes:
@@ -98,9 +94,7 @@ def warn_users(ctx: NotifyContext, user_ids: list[str], batch_size: int = 100) -
                 )
             except Exception as error:
                 for user_id in batch:
-                    outcomes.add(user_id, FAILED, "recheck", f"{type(error).__name__}: {error}")
-                    if ctx.on_failure is not None:
-                        ctx.on_failure(user_id, "notify.recheck", error)
+                    outcomes.fail(user_id, "recheck", error, ctx.on_failure)
                 continue
             for user_id, why in dropped.items():
                 outcomes.add(user_id, SKIPPED, "recheck", why)

@@ -1,5 +1,6 @@
 """Per-user results of the side-effect steps, gathered into one frame for the report."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -8,6 +9,10 @@ from cleanup_pipeline.core.masking import scrub_emails
 
 WARNED, DELETED, SKIPPED, FAILED, DRY_RUN = "warned", "deleted", "skipped", "failed", "dry_run"
 OUTCOME_COLUMNS = ("id", "action", "outcome", "step", "error")
+
+FailureHook = Callable[[str, str, BaseException], None]
+"""Told of each user's failure, with (user id, "<action>.<step>", the error): the run reports it
+to Sentry, a test records it."""
 
 
 @dataclass
@@ -27,6 +32,13 @@ class Outcomes:
                 "error": None if error is None else scrub_emails(error),
             }
         )
+
+    def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
+        """Record the user as failed at `step`, with the error's text scrubbed of addresses, and
+        tell the hook, which names the step with its action (`delete.files`, `notify.send`)."""
+        self.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
+        if hook is not None:
+            hook(user_id, f"{self.action}.{step}", error)
 
     def frame(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.rows, columns=list(OUTCOME_COLUMNS))

@@ -1,8 +1,9 @@
 """The deletion cascade as a graph-backed asset that fans out in batches.
 
 The candidates are split into batches (`deletion_batch_size`); each batch runs the whole cascade
-in one op, so a multiprocess, Kubernetes or ECS executor runs batches side by side on several
-workers, one process or pod per batch rather than one per cascade step. Features by proposer are
+in one op, so the multiprocess executor runs batches side by side, one process per batch rather
+than one per cascade step. (Step outputs go through the local-disk I/O manager, so executors that
+put each step on another machine are not supported.) Features by proposer are
 read once per run and shared by every batch; each batch reads the scoreboards right before
 pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
 leave the batch's process, and no email address is ever stored.
@@ -14,11 +15,11 @@ import dagster as dg
 import pandas as pd
 
 from cleanup_pipeline.actions import cascade
-from cleanup_pipeline.actions.cascade import CascadeBatch, CascadeContext, RunReferences
-from cleanup_pipeline.actions.outcomes import DRY_RUN, empty_outcomes
+from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences
+from cleanup_pipeline.actions.outcomes import DRY_RUN, Outcomes, empty_outcomes
 from cleanup_pipeline.aws import references
-from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
+from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
@@ -36,9 +37,7 @@ def _context(
         settings=aws.settings(),
         as_of=run_options.as_of_ms(context),
         policy=cleanup_policy.policy(),
-        on_failure=lambda user_id, step, error: report_failure(
-            user_id, step, context.run.run_id, error
-        ),
+        on_failure=report_failures_of(context),
     )
 
 
@@ -95,22 +94,16 @@ def delete_account_batch(
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> pd.DataFrame:
-    """One batch through the whole cascade, in order: consistent re-read (anyone who changed
-    leaves), files, feature references, scoreboard entries, the address kept in the emails
-    table, and last each user item, only if it is still a delete candidate."""
+    """One batch through the whole cascade: every user's data, then, last, the user item of
+    those who are still delete candidates. A dry run only lists the batch."""
     if run_options.dry_run:
-        batch = CascadeBatch(items={})
+        outcomes = Outcomes("delete")
         for user_id in user_ids:
-            batch.outcomes.add(user_id, DRY_RUN)
-        frame = batch.outcomes.frame()
+            outcomes.add(user_id, DRY_RUN)
     else:
         ctx = _context(context, aws, cleanup_policy, run_options)
-        batch = cascade.confirm_candidates(ctx, user_ids)
-        batch = cascade.delete_files(ctx, batch)
-        batch = cascade.unlink_features(ctx, batch, refs.features)
-        batch = cascade.prune_scoreboards(ctx, batch)
-        batch = cascade.archive_emails(ctx, batch)
-        frame = cascade.delete_user_items(ctx, batch).frame()
+        outcomes = cascade.delete_accounts(ctx, user_ids, refs.features)
+    frame = outcomes.frame()
     context.add_output_metadata(_counts(frame))
     return frame
 

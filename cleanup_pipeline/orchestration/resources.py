@@ -48,8 +48,8 @@ class CleanupPolicy(dg.ConfigurableResource):
     deletion_batch_size: int = Field(
         500,
         ge=1,
-        description="Delete candidates per batch; each batch is its own chain of steps, and "
-        "batches run side by side on a multiprocess, Kubernetes or ECS executor.",
+        description="Delete candidates per batch; each batch is its own step, and batches run "
+        "side by side on the multiprocess executor.",
     )
     send_rate_per_second: float | None = Field(
         None, description="Email send rate; default: the SES account's maximum, else 14."

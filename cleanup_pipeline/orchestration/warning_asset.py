@@ -12,8 +12,8 @@ from cleanup_pipeline.actions.notify import NotifyContext, warn_users
 from cleanup_pipeline.actions.outcomes import DRY_RUN, FAILED, SKIPPED, WARNED, Outcomes
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
 from cleanup_pipeline.core.warning_email import render_warning
-from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration import guarding
+from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
@@ -58,9 +58,7 @@ def warning_emails(
                 policy=cleanup_policy.policy(),
                 claim_lease_ms=cleanup_policy.warning_claim_lease_minutes * 60_000,
                 workers=cleanup_policy.send_workers,
-                on_failure=lambda user_id, step, error: report_failure(
-                    user_id, step, context.run.run_id, error
-                ),
+                on_failure=report_failures_of(context),
             ),
             user_ids,
             batch_size=cleanup_policy.action_batch_size,

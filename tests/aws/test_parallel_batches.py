@@ -8,7 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from cleanup_pipeline.actions.cascade import CascadeBatch, confirm_candidates, prune_scoreboards
+from cleanup_pipeline.actions.cascade import confirm_candidates, delete_accounts, prune_scoreboards
+from cleanup_pipeline.actions.outcomes import DELETED, Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.local.emulator import make_conditional_writes_atomic
 
@@ -69,24 +70,25 @@ def test_batches_in_parallel_remove_exactly_their_entries_from_shared_boards(aws
         mixed = [e for i, k in enumerate(keep) for e in (k, board_entry(doomed[i % 24], i))]
         shared[period] = [*mixed, board_entry(doomed[0], 99)]
     put_items(db, table, [scoreboard(p, entries) for p, entries in shared.items()])
-    ctx = cascade_context(clients, settings, as_of)
-    batches = [confirm_candidates(ctx, doomed[i : i + 4]) for i in range(0, 24, 4)]
-    start = threading.Barrier(len(batches))
-    done: list[CascadeBatch] = []
+    batches = [doomed[i : i + 4] for i in range(0, 24, 4)]
+    start = threading.Barrier(len(batches), timeout=30)
+    done: list[Outcomes] = []
 
-    def run(batch: CascadeBatch) -> None:
-        # Each batch with its own client, as each step process builds its own.
-        own = cascade_context(
-            type(clients)(
-                dynamodb=boto3.client("dynamodb", region_name=settings.aws_region),
-                s3=clients.s3,
-                sesv2=clients.sesv2,
-            ),
-            settings,
-            as_of,
+    def run(batch: list[str]) -> None:
+        # Each batch with its own client, as each step process builds its own; all batches
+        # start pruning at the same moment, with their first board read.
+        own = boto3.client("dynamodb", region_name=settings.aws_region)
+        started: list[int] = []
+
+        def first_board_read(**_: Any) -> None:  # a value returned would replace the response
+            if not started:
+                started.append(start.wait())
+
+        own.meta.events.register("before-call.dynamodb.GetItem", first_board_read)
+        ctx = cascade_context(
+            type(clients)(dynamodb=own, s3=clients.s3, sesv2=clients.sesv2), settings, as_of
         )
-        start.wait()
-        done.append(prune_scoreboards(own, batch))
+        done.append(delete_accounts(ctx, batch, {}))
 
     threads = [threading.Thread(target=run, args=(b,)) for b in batches]
     for thread in threads:
@@ -95,7 +97,8 @@ def test_batches_in_parallel_remove_exactly_their_entries_from_shared_boards(aws
         thread.join(timeout=60)
 
     assert len(done) == len(batches)
-    assert [row for batch in done for row in batch.outcomes.rows] == []
+    rows = [row for outcomes in done for row in outcomes.rows]
+    assert sorted((row["id"], row["outcome"]) for row in rows) == [(u, DELETED) for u in doomed]
     for period, keep in kept.items():
         assert board(db, table, period) == keep, period
 

@@ -10,16 +10,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 from moto.ses.models import ses_backends
 
-from cleanup_pipeline.actions.cascade import (
-    CascadeContext,
-    RunReferences,
-    archive_emails,
-    confirm_candidates,
-    delete_files,
-    delete_user_items,
-    prune_scoreboards,
-    unlink_features,
-)
+from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences, delete_accounts
 from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.clients import AwsClients
@@ -238,18 +229,25 @@ def run_cascade(
     on_failure: Callable[[str, str, BaseException], None] | None = None,
     before_final_delete: Callable[[], None] | None = None,
 ) -> Outcomes:
-    """The cascade as the job runs one batch: references read for the candidates, confirm, each
-    step, delete last."""
+    """The cascade as the job runs one batch: references read for the candidates, then the
+    cascade's entry point. `before_final_delete` runs once, right before the first DeleteItem of
+    a user item (the cascade's last step)."""
     ctx = cascade_context(clients, settings, as_of, on_failure)
     refs = read_references(clients, settings, user_ids)
-    batch = confirm_candidates(ctx, user_ids)
-    batch = delete_files(ctx, batch)
-    batch = unlink_features(ctx, batch, refs.features)
-    batch = prune_scoreboards(ctx, batch)
-    batch = archive_emails(ctx, batch)
-    if before_final_delete is not None:
-        before_final_delete()
-    return delete_user_items(ctx, batch)
+    if before_final_delete is None:
+        return delete_accounts(ctx, user_ids, refs.features)
+    events, event, done = clients.dynamodb.meta.events, "before-call.dynamodb.DeleteItem", []
+
+    def once(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            before_final_delete()
+
+    events.register(event, once)
+    try:
+        return delete_accounts(ctx, user_ids, refs.features)
+    finally:
+        events.unregister(event, once)
 
 
 def outcome_of(outcomes: Outcomes, user_id: str) -> dict[str, Any]:

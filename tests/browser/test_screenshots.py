@@ -1,4 +1,5 @@
-"""The README's screenshots are files the browser test saves, refreshed by one script."""
+"""The screenshots of docs/operations.md are files the browser test saves, refreshed by one
+script."""
 
 import re
 from pathlib import Path
@@ -6,14 +7,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_readme_shows_only_screenshots_the_browser_test_takes() -> None:
-    shown = re.findall(r"\(docs/screenshots/([\w-]+)\.png\)", (ROOT / "README.md").read_text())
+def test_docs_show_only_screenshots_the_browser_test_takes() -> None:
+    page = (ROOT / "docs" / "operations.md").read_text()
+    shown = re.findall(r"\(screenshots/([\w-]+)\.png\)", page)
     script = (ROOT / "scripts" / "refresh-screenshots.sh").read_text()
     refreshed = re.search(r"^shots=\(([^)]*)\)", script, re.MULTILINE)
     taken = re.findall(
         r'page\.shot\("([\w-]+)"\)', (ROOT / "tests/browser/test_run_review.py").read_text()
     )
-    assert shown, "the README shows no screenshot"
+    assert shown, "docs/operations.md shows no screenshot"
     assert refreshed is not None
     assert sorted(shown) == sorted(refreshed.group(1).split())
     assert set(shown) <= set(taken)
