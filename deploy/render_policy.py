@@ -4,9 +4,10 @@
 
 Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC §6), so the
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
-report statements (`WriteReports`, `ListReports`, `ExpireReports`) are kept only when
-`CLEANUP_REPORTS_DIR` is an `s3://` location, and the holds statements (`ReadHolds` for the
-cleanup job, `ManageHolds` for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set.
+report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `ExpireReports`)
+are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, and the holds statements
+(`ReadHolds` for the cleanup job, `ManageHolds` for the `manage_hold` job) only when
+`HOLDS_TABLE_NAME` is set.
 """
 
 import argparse
@@ -21,7 +22,7 @@ from typing import Any
 from cleanup_pipeline.core.settings import Settings, load_settings
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
-REPORTS_SIDS = {"WriteReports", "ListReports", "ExpireReports"}
+REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}
 HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
 
 

@@ -59,3 +59,14 @@ def write_report(frame: pd.DataFrame, location: str, s3: Any | None = None) -> s
 def write_summary(text: str, location: str, s3: Any | None = None) -> str:
     """Write the human-readable summary (Markdown); returns the path or S3 URI written."""
     return _put(text.encode("utf-8"), location, "text/markdown; charset=utf-8", s3)
+
+
+def read_report(location: str, s3: Any | None = None) -> pd.DataFrame:
+    """Read a report written by `write_report` (a local path or an S3 URI)."""
+    if not is_s3(location):
+        return pd.read_parquet(location)
+    if s3 is None:
+        raise ValueError("an S3 client is needed to read reports from S3")
+    bucket, key = split_s3(location)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return pd.read_parquet(io.BytesIO(body))

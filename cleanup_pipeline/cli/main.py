@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.cli.holds import add_hold_parser
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
+from cleanup_pipeline.core.approval import APPROVED_RUN_TAG
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
+from cleanup_pipeline.orchestration.approval import load_approval
 from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
 
 def _instance() -> dg.DagsterInstance:
@@ -34,11 +38,20 @@ def run_job(
     instance: dg.DagsterInstance | None = None,
     max_concurrent: int | None = None,
     deletion_batch_size: int | None = None,
+    approved_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Execute the job once and return the summary object (SPEC §7)."""
+    """Execute the job once and return the summary object (SPEC §7). An approval that cannot
+    be used is refused here, before any run is launched."""
     as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
-    run_config: dict[str, Any] = run_config_for(as_of_iso, dry_run, allow_mass_action)
+    instance = instance or _instance()
+    if approved_run_id:
+        approved_run_id = approved_run_id.strip()
+        max_age = CleanupPolicy().approval_max_age_days
+        load_approval(instance, approved_run_id, max_age, S3Resource(max_attempts=8).get_client)
+    run_config: dict[str, Any] = run_config_for(
+        as_of_iso, dry_run, allow_mass_action, approved_run_id
+    )
     run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
     if multiprocess:
         # Each step forks from a server that imported the job once, instead of starting a
@@ -60,7 +73,8 @@ def run_job(
     }
     if as_of_iso:
         tags["as_of"] = as_of_iso
-    instance = instance or _instance()
+    if approved_run_id:
+        tags[APPROVED_RUN_TAG] = approved_run_id
     # Runs started here bypass the run queue and may overlap: each stores what flows between its
     # steps in its own folder, never in the shared per-asset files of the instance.
     storage = Path(instance.storage_directory()) / f"cli-{uuid.uuid4().hex}"
@@ -68,7 +82,8 @@ def run_job(
     result = dg.execute_job(
         dg.reconstructable(cleanup_job), instance=instance, run_config=run_config, tags=tags
     )
-    return summarize(instance, result.run_id, result.success, as_of_iso, dry_run)
+    summary = summarize(instance, result.run_id, result.success, as_of_iso, dry_run)
+    return {**summary, "approved_run_id": approved_run_id or None}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -80,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
             args.multiprocess,
             max_concurrent=args.max_concurrent,
             deletion_batch_size=args.deletion_batch_size,
+            approved_run_id=args.approve,
         )
     except (MissingConfigurationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -126,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
     run.add_argument(
         "--allow-mass-action", action="store_true", help="lift size/history guards for this run"
+    )
+    run.add_argument(
+        "--approve",
+        metavar="RUN_ID",
+        help="act only on the candidates of this reviewed earlier run who still are candidates",
     )
     run.add_argument(
         "--multiprocess", action="store_true", help="one process per step (default: in-process)"

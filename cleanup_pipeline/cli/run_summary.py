@@ -47,6 +47,7 @@ def summarize(
     counts["notified"] = int(warnings.get("notified", 0))
     counts["deleted"] = int(deletions.get("deleted", 0))
     counts["failed"] = int(warnings.get("failed", 0)) + int(deletions.get("failed", 0))
+    counts["not_approved"] = int(decisions.get("not_approved", 0))
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",

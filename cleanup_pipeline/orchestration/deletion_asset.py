@@ -55,7 +55,12 @@ def split_deletion_candidates(
     once more; each batch runs the cascade on its own."""
     user_ids = candidates["id"].astype(str).tolist()
     if user_ids and not run_options.dry_run:
-        guarding.enforce_before_actions(context, cleanup_policy, run_options.allow_mass_action)
+        guarding.enforce_before_actions(
+            context,
+            cleanup_policy,
+            run_options.allow_mass_action,
+            run_options.approved_run_id,
+        )
     batches = cascade.split_into_batches(user_ids, cleanup_policy.deletion_batch_size)
     context.log.info(f"{len(user_ids)} delete candidates in {len(batches)} batches")
     yield dg.Output(sorted(set(user_ids)), output_name="candidate_ids")

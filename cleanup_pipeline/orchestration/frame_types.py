@@ -17,6 +17,7 @@ DECISIONS_SCHEMA = pa.DataFrameSchema(
         **_timestamps,
         "days_inactive": pa.Column("Int64", nullable=True),
         "hold_reason": pa.Column("string", nullable=True),
+        "not_approved": pa.Column(bool),
     },
     strict=True,
 )

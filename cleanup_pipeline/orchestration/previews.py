@@ -27,7 +27,15 @@ REPORT_PREVIEW_COLUMNS = {
     "error": "string",
 }
 # Rows an operator must look at first: failures, then what was or would be done.
-_OUTCOME_ORDER = ["failed", "deleted", "warned", "skipped", "dry_run", "not_attempted"]
+_OUTCOME_ORDER = [
+    "failed",
+    "deleted",
+    "warned",
+    "skipped",
+    "dry_run",
+    "not_attempted",
+    "not_approved",
+]
 _DECISION_ORDER = ["delete", "notify", "waiting", "invalid"]
 
 

@@ -35,7 +35,12 @@ def warning_emails(
         for user_id in user_ids:
             outcomes.add(user_id, DRY_RUN)
     elif user_ids:
-        guarding.enforce_before_actions(context, cleanup_policy, run_options.allow_mass_action)
+        guarding.enforce_before_actions(
+            context,
+            cleanup_policy,
+            run_options.allow_mass_action,
+            run_options.approved_run_id,
+        )
         settings, clients = aws.settings(), aws.clients()
         rate = effective_send_rate(
             cleanup_policy.send_rate_per_second, account_send_rate(clients.sesv2)

@@ -84,6 +84,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
     ("s3", "ListObjectsV2"): ("s3:ListBucket", _bucket, _list_prefix),
     ("s3", "DeleteObjects"): ("s3:DeleteObject", _deleted_objects, None),
     ("s3", "PutObject"): ("s3:PutObject", _object, None),
+    ("s3", "GetObject"): ("s3:GetObject", _object, None),
     ("sesv2", "SendEmail"): ("ses:SendEmail", _sender_identity, _from_address),
     ("sesv2", "GetAccount"): ("ses:GetAccount", _any, None),
 }

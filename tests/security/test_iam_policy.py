@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import botocore.session
+import dagster as dg
 import pytest
 from botocore import xform_name
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -90,7 +91,14 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
         added = job.manage_hold(action="add", user_id=user_id, reason="legal")
         assert added.success
     assert job.manage_hold(action="remove", user_id="held-2").success
-    result = job.run_job()
+    instance = dg.DagsterInstance.ephemeral()
+    approved_run_id = None
+    if reports == "s3":
+        # A reviewed dry run, approved: the approval reads its candidate report from S3.
+        reviewed = job.run_job(instance, dry_run=True)
+        assert reviewed.success
+        approved_run_id = reviewed.run_id
+    result = job.run_job(instance, approved_run_id=approved_run_id)
     assert result.success
     user_listings = [
         c.params["Prefix"]
@@ -112,14 +120,21 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert denied == []
     assert unused_grants(policy, requests) == []
     if reports == "s3":
-        # The candidate report and its summary, then the final ones, at the same keys.
-        assert sum(c.operation == "PutObject" for c in job.CALLS) == 4
+        # Per run, the candidate report and its summary, then the final ones, at the same keys.
+        assert sum(c.operation == "PutObject" for c in job.CALLS) == 8
+        reads = [c.params["Key"] for c in job.CALLS if c.operation == "GetObject"]
+        assert reads == [f"cleanup/2026-06-01_{approved_run_id}.parquet"]
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
-        assert sorted(o["Key"] for o in listed["Contents"]) == [
-            f"cleanup/2026-06-01_{result.run_id}.parquet",
-            f"cleanup/2026-06-01_{result.run_id}.summary.md",
-            "cleanup/notes.md",
-        ]
+        assert sorted(o["Key"] for o in listed["Contents"]) == sorted(
+            [
+                *(
+                    f"cleanup/2026-06-01_{run}.{kind}"
+                    for run in (approved_run_id, result.run_id)
+                    for kind in ("parquet", "summary.md")
+                ),
+                "cleanup/notes.md",
+            ]
+        )
 
 
 def test_the_policy_denies_what_the_job_must_not_do() -> None:
@@ -138,6 +153,7 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     assert allowed(policy, Request("ses:SendEmail", identity, sender))
     assert allowed(policy, Request("dynamodb:DeleteItem", f"{table}/users"))
     report = f"{REPORTS_BUCKET}/cleanup/2026-06-01_0f3c9a.parquet"
+    assert allowed(policy, s3("s3:GetObject", report))
     for action in ("s3:PutObject", "s3:DeleteObject"):
         assert allowed(policy, s3(action, report))
         assert allowed(policy, s3(action, report.replace(".parquet", ".summary.md")))
@@ -154,6 +170,8 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": ""}),
         s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "elsewhere/"}),
         s3("s3:GetObject", f"{bucket}/u1/a.txt"),
+        s3("s3:GetObject", f"{REPORTS_BUCKET}/cleanup/notes.md"),
+        s3("s3:GetObject", f"{REPORTS_BUCKET}/cleanup/2026-06-01_r.summary.md"),
         s3("s3:PutObject", f"{REPORTS_BUCKET}/elsewhere/x.parquet"),
         s3("s3:PutObject", f"{bucket}/u1/x.parquet"),
         Request("ses:SendEmail", identity, {"ses:FromAddress": "ceo@increaser.local"}),

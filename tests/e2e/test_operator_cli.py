@@ -1,4 +1,5 @@
-"""`cleanup-pipeline hold` against a moto server, and the `manage_hold` job (SPEC §10)."""
+"""`cleanup-pipeline hold` and `run --approve` against a moto server, and the `manage_hold` job
+(SPEC §10)."""
 
 import time
 
@@ -13,7 +14,7 @@ from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.provision import provision
 from tests.e2e.cli_support import cli
-from tests.e2e.world import AS_OF_ISO, seed_world
+from tests.e2e.world import AS_OF_ISO, DAY_MS, A, put_all, seed_world, user, warned
 
 pytestmark = pytest.mark.e2e
 
@@ -139,3 +140,33 @@ def test_the_manage_hold_job_refuses_an_empty_reason_and_a_missing_table(
     off = _manage(action="add", user_id="u1", reason="legal")
     assert not off.success and "HOLDS_TABLE_NAME is not set" in _failure(off)
     assert scan_holds(clients.dynamodb, settings.holds_table) == []
+
+
+def test_cli_approves_a_blocked_run_and_refuses_a_bad_run_id_before_launching(
+    server: str,
+) -> None:
+    clients, settings = _provisioned()
+    seed_world(clients, settings)
+    extra = [user(f"extra-{i:03d}", **warned(A - 45 * DAY_MS)) for i in range(30)]
+    put_all(clients.dynamodb, settings.users_table, extra)
+
+    code, blocked, output = cli("run", "--as-of", AS_OF_ISO)
+    assert code == 1 and blocked["blocked"] == ["deletions_within_limit"]
+    runs = len(dg.DagsterInstance.get().get_runs())
+
+    code, refused, output = cli("run", "--as-of", AS_OF_ISO, "--approve", "no-such-run")
+    assert code == 1 and refused["status"] == "failure"
+    assert "approved_run_id 'no-such-run': no such run in this Dagster instance" in output
+    assert len(dg.DagsterInstance.get().get_runs()) == runs  # nothing launched
+
+    newcomer = user("newcomer", **warned(A - 45 * DAY_MS))
+    put_all(clients.dynamodb, settings.users_table, [newcomer])
+    code, approved, output = cli("run", "--as-of", AS_OF_ISO, "--approve", blocked["run_id"])
+    assert code == 0, output
+    assert approved["approved_run_id"] == blocked["run_id"] and approved["blocked"] == []
+    counts = approved["counts"]
+    assert counts["not_approved"] == 1 and counts["deleted"] == counts["delete"] - 1
+    run = dg.DagsterInstance.get().get_run_by_id(approved["run_id"])
+    assert run is not None and run.tags["cleanup_pipeline/approved_run_id"] == blocked["run_id"]
+    report = pd.read_parquet(approved["report"]).set_index("id")
+    assert report.loc["newcomer", "outcome"] == "not_approved"
