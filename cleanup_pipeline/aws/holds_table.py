@@ -8,6 +8,7 @@ from typing import Any
 
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.core.holds import NO_REASON, Hold
+from cleanup_pipeline.core.masking import scrub_emails
 
 _PROJECTION = {
     "ProjectionExpression": "#id, #reason, #until",
@@ -19,7 +20,8 @@ def _hold(item: dict[str, Any]) -> Hold | None:
     user_id = item.get("id", {}).get("S")
     if not user_id:
         return None
-    reason = item.get("reason", {}).get("S", "").strip() or NO_REASON
+    # Written by hand or by other tools too: an address in the reason never reaches a report.
+    reason = scrub_emails(item.get("reason", {}).get("S", "").strip()) or NO_REASON
     until: int | None = None
     try:
         until = int(item["until"]["N"]) if "N" in item.get("until", {}) else None

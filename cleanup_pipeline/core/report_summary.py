@@ -72,6 +72,19 @@ def actions_line(facts: ReportFacts) -> str:
     return "Guards passed; every action of the run has its outcome below."
 
 
+def _held_section(report: pd.DataFrame) -> list[str]:
+    """Held users by the hold's reason, when the run held anyone."""
+    if "hold_reason" not in report.columns or not report["hold_reason"].notna().any():
+        return []
+    held = report["hold_reason"].dropna().astype("string").value_counts()
+    return [
+        "## Held",
+        "",
+        count_table("hold reason", {str(r): int(n) for r, n in held.items()}),
+        "",
+    ]
+
+
 def render_summary(facts: ReportFacts) -> str:
     reasons = facts.report["reason"].astype("string").value_counts()
     users = sum(facts.histogram.values())
@@ -101,6 +114,7 @@ def render_summary(facts: ReportFacts) -> str:
         if len(reasons)
         else "(no reported user)",
         "",
+        *_held_section(facts.report),
         f"## Days inactive (all {users:,} users)",
         "",
         histogram_table(facts.histogram),

@@ -49,7 +49,7 @@ def test_the_scan_is_consistent_and_projected_and_pages_through_everything(aws):
     assert all("ProjectionExpression" in call for call in scans)
 
 
-def test_an_unreadable_item_still_holds_its_user(aws):
+def test_an_unreadable_item_still_holds_its_user_and_no_address_is_read(aws):
     clients, settings = aws
     db, table = clients.dynamodb, settings.holds_table
     put_items(
@@ -58,9 +58,14 @@ def test_an_unreadable_item_still_holds_its_user(aws):
         [
             {"id": s("no-reason")},
             {"id": s("until-text"), "reason": s("legal"), "until": s("tomorrow")},
+            {"id": s("written-by-hand"), "reason": s("asked by jane.doe@example.com")},
         ],
     )
-    assert scan_holds(db, table) == [Hold("no-reason", NO_REASON), Hold("until-text", "legal")]
+    assert scan_holds(db, table) == [
+        Hold("no-reason", NO_REASON),
+        Hold("until-text", "legal"),
+        Hold("written-by-hand", "asked by j***@example.com"),
+    ]
 
 
 def test_a_hold_added_after_the_scan_keeps_the_delete_candidate(aws):

@@ -1,6 +1,9 @@
 """SPEC §10 persistent holds: expiry at `until`, what a valid hold is, and holds in the rules."""
 
+from dataclasses import replace
+
 import pytest
+from test_report_summary import facts
 from wire_items import AS_OF, DAY, NOW, decode_items, inactive, n, s, user
 
 from cleanup_pipeline.core.as_of import format_ms
@@ -14,6 +17,7 @@ from cleanup_pipeline.core.holds import (
 )
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.report import build_report
+from cleanup_pipeline.core.report_summary import render_summary
 
 
 @pytest.mark.parametrize(
@@ -119,3 +123,17 @@ def test_the_report_lists_held_users_with_their_reason_and_no_action() -> None:
         "no_action",
     ]
     assert report.loc["plain", "outcome"] == "not_attempted"
+
+
+def test_the_summary_counts_held_users_by_the_hold_reason() -> None:
+    decisions = classify(
+        decode_items([inactive("a"), inactive("b"), inactive("c"), inactive("free")]),
+        AS_OF,
+        NOW,
+        Policy(exempt_user_ids=frozenset({"c"})),
+        {"a": "legal", "b": "legal"},
+    )
+    held = replace(facts(), report=build_report(decisions))
+    text = render_summary(held)
+    assert "| legal | 2 |" in text and f"| {EXEMPT_USER_IDS} | 1 |" in text
+    assert "## Held" not in render_summary(facts())
