@@ -6,6 +6,7 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
+    guard_checks,
     holds_asset,
     report_assets,
     retention_asset,
@@ -20,9 +21,9 @@ _modules = [
     snapshot_assets,
     holds_asset,
     decision_assets,
+    guard_checks,
     warning_asset,
     deletion_asset,
-    holds_asset,
     report_assets,
     retention_asset,
 ]

@@ -38,7 +38,7 @@ class CascadeBatch:
     for the emails table are dropped as soon as they are archived."""
 
     items: dict[str, Item]
-    outcomes: Outcomes = field(default_factory=lambda: Outcomes("delete"))
+    outcomes: Outcomes = field(default_factory=lambda: Outcomes(DELETE))
     addresses: dict[str, str] = field(default_factory=dict, repr=False)
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:

@@ -77,7 +77,7 @@ def _warn_one(ctx: NotifyContext, item: Item, outcomes: Outcomes) -> None:
 
 
 def warn_users(ctx: NotifyContext, user_ids: list[str], batch_size: int = 100) -> Outcomes:
-    outcomes = Outcomes("notify")
+    outcomes = Outcomes(NOTIFY)
     with ThreadPoolExecutor(max_workers=ctx.workers) as pool:
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start : start + batch_size]

@@ -6,8 +6,16 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cleanup_pipeline.core.masking import scrub_emails
+from cleanup_pipeline.core.vocabulary import Decision, Outcome
 
-WARNED, DELETED, SKIPPED, FAILED, DRY_RUN = "warned", "deleted", "skipped", "failed", "dry_run"
+# The outcomes an action step reports itself (core/vocabulary.py has every outcome).
+WARNED, DELETED, SKIPPED, FAILED, DRY_RUN = (
+    Outcome.WARNED,
+    Outcome.DELETED,
+    Outcome.SKIPPED,
+    Outcome.FAILED,
+    Outcome.DRY_RUN,
+)
 OUTCOME_COLUMNS = ("id", "action", "outcome", "step", "error")
 
 FailureHook = Callable[[str, str, BaseException], None]
@@ -17,17 +25,17 @@ to Sentry, a test records it."""
 
 @dataclass
 class Outcomes:
-    action: str
+    action: Decision
     rows: list[dict[str, str | None]] = field(default_factory=list)
 
     def add(
-        self, user_id: str, outcome: str, step: str | None = None, error: str | None = None
+        self, user_id: str, outcome: Outcome, step: str | None = None, error: str | None = None
     ) -> None:
         self.rows.append(
             {
                 "id": user_id,
-                "action": self.action,
-                "outcome": outcome,
+                "action": str(self.action),
+                "outcome": str(outcome),
                 "step": step,
                 "error": None if error is None else scrub_emails(error),
             }
@@ -44,9 +52,9 @@ class Outcomes:
         frame = pd.DataFrame(self.rows, columns=list(OUTCOME_COLUMNS))
         return frame.astype({column: "string[pyarrow]" for column in OUTCOME_COLUMNS})
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: Outcome) -> int:
         return sum(1 for row in self.rows if row["outcome"] == outcome)
 
 
-def empty_outcomes(action: str) -> pd.DataFrame:
+def empty_outcomes(action: Decision) -> pd.DataFrame:
     return Outcomes(action).frame()

@@ -9,6 +9,8 @@ from cleanup_pipeline.aws.users_table import read_users
 from cleanup_pipeline.core.decisions import classify
 from cleanup_pipeline.core.holds import active_holds
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.user_attributes import EMAIL
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.wire_decode import Item, decode_items
 
 
@@ -16,7 +18,7 @@ def recheck(
     client: Any,
     table: str,
     user_ids: list[str],
-    decision: str,
+    decision: Decision,
     as_of: int,
     now: int,
     policy: Policy,
@@ -43,7 +45,7 @@ def recheck(
 
 
 def email_of(item: Item) -> str:
-    return item["email"]["S"]
+    return item[EMAIL]["S"]
 
 
 def ids_of(frame: pd.DataFrame) -> list[str]:

@@ -10,8 +10,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-# The attributes the decision rules read, besides id and email.
-DECISION_ATTRIBUTES = ("lastVisitAt", "accountDeletionEmailSentAt", "freeTrialEnd", "lifeTimeDeal")
+from cleanup_pipeline.core import user_attributes as attr
+
+# The attributes the decision rules read, besides id, email and the subscription map.
+DECISION_ATTRIBUTES = (*attr.NUMBER_ATTRIBUTES, attr.LIFETIME_DEAL)
 
 
 @dataclass
@@ -59,16 +61,16 @@ def unchanged_since(item: dict[str, dict[str, Any]]) -> Condition:
     (a scalar) and their `subscription` is absent, NULL or a map whose `endsAt` has passed.
     """
     condition = Condition()
-    condition.add(f"attribute_exists({condition.name('id')})")
+    condition.add(f"attribute_exists({condition.name(attr.ID)})")
     for attribute in DECISION_ATTRIBUTES:
         _same_value(condition, condition.name(attribute), item.get(attribute))
-    subscription = item.get("subscription")
-    path = condition.name("subscription")
+    subscription = item.get(attr.SUBSCRIPTION)
+    path = condition.name(attr.SUBSCRIPTION)
     if subscription is None or "NULL" in subscription:
         _same_value(condition, path, subscription)
     else:
-        ends_at = subscription.get("M", {}).get("endsAt")
-        _same_value(condition, f"{path}.{condition.name('endsAt')}", ends_at)
+        ends_at = subscription.get("M", {}).get(attr.ENDS_AT)
+        _same_value(condition, f"{path}.{condition.name(attr.ENDS_AT)}", ends_at)
     return condition
 
 

@@ -8,17 +8,14 @@ import pandas as pd
 
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional, unchanged_since
-from cleanup_pipeline.core.wire_decode import (
+from cleanup_pipeline.core.user_attributes import (
+    CLAIMED_AT,
+    CLAIMED_BY,
+    ID,
     PROJECTED_ATTRIBUTES,
-    Item,
-    concat_snapshots,
-    decode_items,
 )
-
-# Our own bookkeeping on a user item while a warning is in flight (see actions/notify.py).
-CLAIMED_BY = "accountDeletionEmailClaimedBy"
-CLAIMED_AT = "accountDeletionEmailClaimedAt"
-SENT_AT = "accountDeletionEmailSentAt"
+from cleanup_pipeline.core.user_attributes import EMAIL_SENT_AT as SENT_AT
+from cleanup_pipeline.core.wire_decode import Item, concat_snapshots, decode_items
 
 
 def _projection(attributes: Iterable[str]) -> dict[str, Any]:
@@ -49,7 +46,7 @@ def scan_snapshot(client: Any, table: str, segments: int = 4) -> pd.DataFrame:
 def read_users(client: Any, table: str, user_ids: list[str]) -> dict[str, Item]:
     """Consistent BatchGetItem of the decision attributes and email; missing users are absent."""
     items = consistent_batch_get(client, table, user_ids, _projection(PROJECTED_ATTRIBUTES))
-    return {item["id"]["S"]: item for item in items}
+    return {item[ID]["S"]: item for item in items}
 
 
 def claim_warning(
@@ -65,37 +62,49 @@ def claim_warning(
     return attempt_conditional(
         client.update_item,
         TableName=table,
-        Key={"id": item["id"]},
+        Key={ID: item[ID]},
         UpdateExpression=f"SET {by} = {run}, {at} = {claimed}",
         **condition.as_kwargs(),
     )
 
 
-def confirm_warning(client: Any, table: str, user_id: str, run_id: str, accepted_at: int) -> bool:
-    """Record the time SES accepted the warning and drop this run's claim."""
-    names = {"#by": CLAIMED_BY, "#at": CLAIMED_AT, "#sent": SENT_AT}
+def _while_claimed(
+    client: Any,
+    table: str,
+    user_id: str,
+    run_id: str,
+    update: str,
+    extra: tuple[dict[str, str], dict[str, Any]] = ({}, {}),
+) -> bool:
+    """Apply `update` only while this run holds the user's warning claim; `extra` adds the
+    update's own (names, values)."""
+    names, values = extra
     return attempt_conditional(
         client.update_item,
         TableName=table,
-        Key={"id": {"S": user_id}},
-        UpdateExpression="SET #sent = :sent REMOVE #by, #at",
+        Key={ID: {"S": user_id}},
+        UpdateExpression=update,
         ConditionExpression="#by = :run",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues={":sent": {"N": str(accepted_at)}, ":run": {"S": run_id}},
+        ExpressionAttributeNames={"#by": CLAIMED_BY, "#at": CLAIMED_AT, **names},
+        ExpressionAttributeValues={":run": {"S": run_id}, **values},
+    )
+
+
+def confirm_warning(client: Any, table: str, user_id: str, run_id: str, accepted_at: int) -> bool:
+    """Record the time SES accepted the warning and drop this run's claim."""
+    return _while_claimed(
+        client,
+        table,
+        user_id,
+        run_id,
+        "SET #sent = :sent REMOVE #by, #at",
+        ({"#sent": SENT_AT}, {":sent": {"N": str(accepted_at)}}),
     )
 
 
 def release_warning(client: Any, table: str, user_id: str, run_id: str) -> bool:
     """Drop this run's claim after SES refused the message, so the next run tries again."""
-    return attempt_conditional(
-        client.update_item,
-        TableName=table,
-        Key={"id": {"S": user_id}},
-        UpdateExpression="REMOVE #by, #at",
-        ConditionExpression="#by = :run",
-        ExpressionAttributeNames={"#by": CLAIMED_BY, "#at": CLAIMED_AT},
-        ExpressionAttributeValues={":run": {"S": run_id}},
-    )
+    return _while_claimed(client, table, user_id, run_id, "REMOVE #by, #at")
 
 
 def delete_user(client: Any, table: str, item: Item) -> bool:
@@ -103,6 +112,6 @@ def delete_user(client: Any, table: str, item: Item) -> bool:
     return attempt_conditional(
         client.delete_item,
         TableName=table,
-        Key={"id": item["id"]},
+        Key={ID: item[ID]},
         **unchanged_since(item).as_kwargs(),
     )

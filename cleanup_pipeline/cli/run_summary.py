@@ -4,7 +4,9 @@ from typing import Any
 
 import dagster as dg
 
-COUNT_KEYS = ("users", "invalid", "exempt", "active", "waiting", "notify", "delete")
+from cleanup_pipeline.core.decisions import COUNT_KEYS
+from cleanup_pipeline.core.vocabulary import Outcome
+
 # A failed user action fails the run but blocks nothing; it is not listed under "blocked".
 NOT_A_GUARD = {"every_user_action_succeeded"}
 
@@ -45,9 +47,11 @@ def summarize(
     report = assets.get("cleanup_report") or assets.get("candidate_report") or {}
     counts = {key: int(decisions.get(key, 0)) for key in COUNT_KEYS}
     counts["notified"] = int(warnings.get("notified", 0))
-    counts["deleted"] = int(deletions.get("deleted", 0))
-    counts["failed"] = int(warnings.get("failed", 0)) + int(deletions.get("failed", 0))
-    counts["not_approved"] = int(decisions.get("not_approved", 0))
+    counts[Outcome.DELETED] = int(deletions.get(Outcome.DELETED, 0))
+    counts[Outcome.FAILED] = int(warnings.get(Outcome.FAILED, 0)) + int(
+        deletions.get(Outcome.FAILED, 0)
+    )
+    counts[Outcome.NOT_APPROVED] = int(decisions.get(Outcome.NOT_APPROVED, 0))
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",

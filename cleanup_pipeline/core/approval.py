@@ -14,19 +14,14 @@ import pandas as pd
 
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import DELETE, NOTIFY, count_decisions
-from cleanup_pipeline.core.guards import GuardResult
+from cleanup_pipeline.core.guards import ACTION_GUARDS, GuardResult
 from cleanup_pipeline.core.policy import DAY_MS
 
 APPROVABLE = (NOTIFY, DELETE)
 APPROVED_RUN_TAG = "cleanup_pipeline/approved_run_id"
 # The guards an operator's review answers; the data-quality guards are not among them.
 REVIEWABLE_GUARDS = frozenset(
-    {
-        "deletions_within_limit",
-        "deletions_match_history",
-        "warnings_within_limit",
-        "warnings_match_history",
-    }
+    name for guards in ACTION_GUARDS for name in (guards.size_name, guards.history_name)
 )
 
 

@@ -9,28 +9,22 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from cleanup_pipeline.core import reasons
+from cleanup_pipeline.core import user_attributes as attr
 from cleanup_pipeline.core.holds import EXEMPT_USER_IDS
 from cleanup_pipeline.core.policy import DAY_MS, Policy
 from cleanup_pipeline.core.snapshot_schema import MIN_PLAUSIBLE_MS
+from cleanup_pipeline.core.vocabulary import Decision
 
-INVALID, EXEMPT, ACTIVE, WAITING, NOTIFY, DELETE = (
-    "invalid",
-    "exempt",
-    "active",
-    "waiting",
-    "notify",
-    "delete",
-)
-DECISIONS: tuple[str, ...] = (INVALID, EXEMPT, ACTIVE, WAITING, NOTIFY, DELETE)
-DECISION_DTYPE = pd.CategoricalDtype(list(DECISIONS))
+INVALID, EXEMPT, ACTIVE, WAITING, NOTIFY, DELETE = Decision
+DECISIONS: tuple[Decision, ...] = tuple(Decision)
+# The key of the total in `count_decisions`, beside one key per decision.
+USERS = "users"
+COUNT_KEYS: tuple[str, ...] = (USERS, *DECISIONS)
+DECISION_DTYPE = pd.CategoricalDtype([str(d) for d in DECISIONS])
 
 # Columns carried into the decisions frame alongside decision and reason.
-TIMESTAMP_COLUMNS: tuple[str, ...] = (
-    "lastVisitAt",
-    "accountDeletionEmailSentAt",
-    "freeTrialEnd",
-    "subscription_endsAt",
-)
+TIMESTAMP_COLUMNS: tuple[str, ...] = (*attr.NUMBER_ATTRIBUTES, attr.SUBSCRIPTION_ENDS_AT_COLUMN)
 
 
 def _ints(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -52,10 +46,10 @@ def _duplicated(ids: pd.Series) -> np.ndarray:
 
 def _hold_reasons(ids: pd.Series, policy: Policy, holds: Mapping[str, str]) -> pd.Series:
     """Why each user is on hold (the hold's own reason, or `exempt_user_ids`), else NA."""
-    reasons = {**dict.fromkeys(policy.exempt_user_ids, EXEMPT_USER_IDS), **holds}
-    if not reasons:
+    why = {**dict.fromkeys(policy.exempt_user_ids, EXEMPT_USER_IDS), **holds}
+    if not why:
         return pd.Series(pd.NA, index=ids.index, dtype="string[pyarrow]")
-    return ids.map(reasons).astype("string[pyarrow]")
+    return ids.map(why).astype("string[pyarrow]")
 
 
 def classify(
@@ -69,61 +63,55 @@ def classify(
     whole days inactive, and why a held user is held. The first rule that applies decides
     (SPEC §3 order). `holds` ({user id: reason}) are the active persistent holds, on top of the
     policy's `exempt_user_ids`."""
-    ids = snapshot["id"].astype("string[pyarrow]")
+    ids = snapshot[attr.ID].astype("string[pyarrow]")
     hold_reason = _hold_reasons(ids, policy, holds or {})
     malformed = snapshot["malformed"].astype("category")
-    last_visit, has_last_visit = _ints(snapshot["lastVisitAt"])
-    sent_at, has_sent_at = _ints(snapshot["accountDeletionEmailSentAt"])
-    trial_end, has_trial_end = _ints(snapshot["freeTrialEnd"])
-    ends_at, has_ends_at = _ints(snapshot["subscription_endsAt"])
+    last_visit, has_last_visit = _ints(snapshot[attr.LAST_VISIT_AT])
+    sent_at, has_sent_at = _ints(snapshot[attr.EMAIL_SENT_AT])
+    trial_end, has_trial_end = _ints(snapshot[attr.FREE_TRIAL_END])
+    ends_at, has_ends_at = _ints(snapshot[attr.SUBSCRIPTION_ENDS_AT_COLUMN])
     warned = has_sent_at & (last_visit < sent_at)
     grace = policy.grace_days
 
     # (condition, decision, reason); the first true condition decides.
-    rules: list[tuple[np.ndarray, str, str]] = [
-        (malformed.notna().to_numpy(), INVALID, "malformed"),
-        (_flags(ids.isna() | (ids == "")), INVALID, "id: missing or empty"),
-        (_flags(ids.str.contains("/", regex=False)), INVALID, "id: contains '/'"),
-        (_duplicated(ids), INVALID, "id: duplicated in snapshot"),
-        (~_flags(snapshot["has_email"]), INVALID, "email: missing or empty"),
-        (~has_last_visit, INVALID, "lastVisitAt: missing"),
-        (
-            last_visit < MIN_PLAUSIBLE_MS,
-            INVALID,
-            "lastVisitAt: too small, looks like seconds",
-        ),
-        (
-            last_visit > now + DAY_MS,
-            INVALID,
-            "lastVisitAt: more than a day in the future",
-        ),
-        (hold_reason.notna().to_numpy(), EXEMPT, "hold"),
-        (has_trial_end & (trial_end > as_of), EXEMPT, "trial"),
-        (_flags(snapshot["lifeTimeDeal"]), EXEMPT, "lifetime"),
+    rules: list[tuple[np.ndarray, Decision, str]] = [
+        (malformed.notna().to_numpy(), INVALID, reasons.MALFORMED),
+        (_flags(ids.isna() | (ids == "")), INVALID, reasons.ID_MISSING),
+        (_flags(ids.str.contains("/", regex=False)), INVALID, reasons.ID_HAS_SLASH),
+        (_duplicated(ids), INVALID, reasons.ID_DUPLICATED),
+        (~_flags(snapshot["has_email"]), INVALID, reasons.EMAIL_MISSING),
+        (~has_last_visit, INVALID, reasons.LAST_VISIT_MISSING),
+        (last_visit < MIN_PLAUSIBLE_MS, INVALID, reasons.LAST_VISIT_IN_SECONDS),
+        (last_visit > now + DAY_MS, INVALID, reasons.LAST_VISIT_IN_FUTURE),
+        (hold_reason.notna().to_numpy(), EXEMPT, reasons.HOLD),
+        (has_trial_end & (trial_end > as_of), EXEMPT, reasons.TRIAL),
+        (_flags(snapshot[attr.LIFETIME_DEAL]), EXEMPT, reasons.LIFETIME),
         (
             _flags(snapshot["has_subscription"]) & (~has_ends_at | (ends_at > as_of)),
             EXEMPT,
-            "subscriber",
+            reasons.SUBSCRIBER,
         ),
         (
             warned & (sent_at + policy.grace_ms < as_of),
             DELETE,
-            f"warned over {grace} days ago",
+            reasons.WARNED_OVER.format(days=grace),
         ),
-        (warned, WAITING, f"warned, within the {grace}-day grace period"),
+        (warned, WAITING, reasons.WITHIN_GRACE.format(days=grace)),
         (
             as_of - last_visit > policy.notify_after_ms,
             NOTIFY,
-            f"inactive over {policy.notify_after_days} days",
+            reasons.INACTIVE_OVER.format(days=policy.notify_after_days),
         ),
     ]
-    held_rule = next(i for i, (_, _, text) in enumerate(rules) if text == "hold")
+    held_rule = next(i for i, (_, _, text) in enumerate(rules) if text == reasons.HOLD)
     rule = np.select([cond for cond, _, _ in rules], np.arange(len(rules)), default=len(rules))
-    decision_of_rule = np.array([DECISIONS.index(d) for _, d, _ in rules] + [2], dtype="int8")
+    decision_of_rule = np.array(
+        [DECISIONS.index(d) for _, d, _ in rules] + [DECISIONS.index(ACTIVE)], dtype="int8"
+    )
     decision = pd.Categorical.from_codes(decision_of_rule[rule], dtype=DECISION_DTYPE)
 
     # Malformed rows take their reason from the decoder; every other row from its rule.
-    texts = [text for _, _, text in rules] + ["active"]
+    texts = [text for _, _, text in rules] + [reasons.ACTIVE]
     reason_codes = np.where(rule == 0, len(texts) + malformed.cat.codes.to_numpy(), rule).astype(
         "int32"
     )
@@ -134,7 +122,7 @@ def classify(
     days_inactive = pd.array((as_of - last_visit) // DAY_MS, dtype="Int64")
     days_inactive[~has_last_visit] = pd.NA
     columns = {
-        "id": ids.array,
+        attr.ID: ids.array,
         "email_masked": snapshot["email_masked"].astype("string[pyarrow]").array,
         "decision": decision,
         "reason": reason,
@@ -149,4 +137,4 @@ def classify(
 def count_decisions(decisions: pd.DataFrame) -> dict[str, int]:
     """Number of users per decision, every decision present (zero when none)."""
     counts = decisions["decision"].value_counts().reindex(list(DECISIONS), fill_value=0)
-    return {"users": len(decisions), **{label: int(n) for label, n in counts.items()}}
+    return {USERS: len(decisions), **{str(label): int(n) for label, n in counts.items()}}

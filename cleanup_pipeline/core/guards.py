@@ -1,9 +1,16 @@
-"""Guards against mass action (SPEC §5): pure functions of the decision counts."""
+"""Guards against mass action (SPEC §5): pure functions of the decision counts.
+
+guard_evaluation.py applies every one of them to a run at once.
+"""
 
 import math
 import statistics
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
+
+from cleanup_pipeline.core.decisions import USERS
+from cleanup_pipeline.core.vocabulary import Decision
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,9 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:g}%"
 
 
+INVALID_SHARE = "invalid_share_within_limit"
+
+
 @dataclass(frozen=True)
 class GuardResult:
     name: str
@@ -43,12 +53,12 @@ class GuardResult:
 
 
 def invalid_share(counts: dict[str, int], limits: GuardLimits) -> GuardResult:
-    users, invalid = counts["users"], counts["invalid"]
+    users, invalid = counts[USERS], counts[Decision.INVALID]
     limit = _share(limits.max_invalid_fraction, users)
     passed = invalid <= limit
     share = invalid / users if users else 0.0
     return GuardResult(
-        "invalid_share_within_limit",
+        INVALID_SHARE,
         passed,
         invalid,
         limit,
@@ -58,18 +68,12 @@ def invalid_share(counts: dict[str, int], limits: GuardLimits) -> GuardResult:
     )
 
 
-def _size(
-    name: str,
-    label: str,
-    count: int,
-    valid: int,
-    setting: tuple[str, float],
-    limits: GuardLimits,
-    allow: bool,
+def _against(
+    name: str, label: str, count: int, limit: float, allow_mass_action: bool, basis: str
 ) -> GuardResult:
-    field, fraction = setting
-    limit = max(limits.min_guarded_count, _share(fraction, valid))
-    if allow:
+    """`count` against `limit`, unless allow_mass_action lifts the guard; `basis` says where
+    the limit comes from."""
+    if allow_mass_action:
         return GuardResult(
             name, True, count, limit, f"{count:,} {label}: lifted by allow_mass_action"
         )
@@ -80,40 +84,61 @@ def _size(
         passed,
         count,
         limit,
-        f"{count:,} {label} is {verdict} the limit of {_number(limit)} (the larger of "
-        f"min_guarded_count {limits.min_guarded_count:,} and {field} {_percent(fraction)} of "
-        f"{valid:,} valid users)",
+        f"{count:,} {label} is {verdict} the limit of {_number(limit)} ({basis})",
     )
 
 
-def deletions_within_limit(
-    counts: dict[str, int], limits: GuardLimits, allow_mass_action: bool = False
+@dataclass(frozen=True)
+class ActionGuards:
+    """The size and history guards of one action's candidates."""
+
+    decision: Decision
+    noun: str
+    label: str
+    setting: str
+
+    @property
+    def size_name(self) -> str:
+        return f"{self.noun}_within_limit"
+
+    @property
+    def history_name(self) -> str:
+        return f"{self.noun}_match_history"
+
+
+# Deletions first: the order in which guards are checked and reported.
+ACTION_GUARDS: tuple[ActionGuards, ...] = (
+    ActionGuards(Decision.DELETE, "deletions", "delete candidates", "max_delete_fraction"),
+    ActionGuards(Decision.NOTIFY, "warnings", "notify candidates", "max_notify_fraction"),
+)
+_GUARDS_OF = {guards.decision: guards for guards in ACTION_GUARDS}
+
+
+def within_limit(
+    decision: Decision,
+    counts: dict[str, int],
+    limits: GuardLimits,
+    allow_mass_action: bool = False,
 ) -> GuardResult:
-    valid = counts["users"] - counts["invalid"]
-    return _size(
-        "deletions_within_limit",
-        "delete candidates",
-        counts["delete"],
-        valid,
-        ("max_delete_fraction", limits.max_delete_fraction),
-        limits,
+    """The `decision` candidates are at most the larger of `min_guarded_count` and the action's
+    fraction of the valid users."""
+    guards = _GUARDS_OF[decision]
+    count, valid = counts[decision], counts[USERS] - counts[Decision.INVALID]
+    fraction = getattr(limits, guards.setting)
+    limit = max(limits.min_guarded_count, _share(fraction, valid))
+    return _against(
+        guards.size_name,
+        guards.label,
+        count,
+        limit,
         allow_mass_action,
+        f"the larger of min_guarded_count {limits.min_guarded_count:,} and {guards.setting} "
+        f"{_percent(fraction)} of {valid:,} valid users",
     )
 
 
-def warnings_within_limit(
-    counts: dict[str, int], limits: GuardLimits, allow_mass_action: bool = False
-) -> GuardResult:
-    valid = counts["users"] - counts["invalid"]
-    return _size(
-        "warnings_within_limit",
-        "notify candidates",
-        counts["notify"],
-        valid,
-        ("max_notify_fraction", limits.max_notify_fraction),
-        limits,
-        allow_mass_action,
-    )
+deletions_within_limit = partial(within_limit, Decision.DELETE)
+warnings_within_limit = partial(within_limit, Decision.NOTIFY)
 
 
 @dataclass(frozen=True)
@@ -147,11 +172,7 @@ def matches_history(
         )
     median = statistics.median(recent)
     limit = history.factor * median
-    if allow_mass_action:
-        return GuardResult(
-            name, True, count, limit, f"{count:,} {label}: lifted by allow_mass_action"
-        )
-    if count <= limits.min_guarded_count:
+    if count <= limits.min_guarded_count and not allow_mass_action:
         return GuardResult(
             name,
             True,
@@ -160,13 +181,12 @@ def matches_history(
             f"{count:,} {label} is within the floor of {limits.min_guarded_count:,} "
             "(min_guarded_count)",
         )
-    passed = count <= limit
-    verdict = "within" if passed else "over"
-    return GuardResult(
+    return _against(
         name,
-        passed,
+        label,
         count,
         limit,
-        f"{count:,} {label} is {verdict} the limit of {_number(limit)} (history_factor "
-        f"{history.factor:g} x the median ({median:g}) of the last {len(recent)} successful runs)",
+        allow_mass_action,
+        f"history_factor {history.factor:g} x the median ({median:g}) of the last "
+        f"{len(recent)} successful runs",
     )

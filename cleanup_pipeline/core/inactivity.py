@@ -4,13 +4,15 @@ import numpy as np
 import pandas as pd
 
 from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.vocabulary import Decision
 
 # Lower edges in whole days; each bucket runs up to the next edge. 60 and 90 are the default
 # warning and deletion thresholds, so the buckets around them show who is next.
 EDGES = (30, 60, 75, 90, 120, 180, 365)
-LABELS = ("<30", "30-59", "60-74", "75-89", "90-119", "120-179", "180-364", "≥365", "invalid")
+_INVALID = str(Decision.INVALID)
+LABELS = ("<30", "30-59", "60-74", "75-89", "90-119", "120-179", "180-364", "≥365", _INVALID)
 # Metadata keys: plain characters, stable across runs.
-KEYS = ("lt_30", "30_59", "60_74", "75_89", "90_119", "120_179", "180_364", "365_plus", "invalid")
+KEYS = ("lt_30", "30_59", "60_74", "75_89", "90_119", "120_179", "180_364", "365_plus", _INVALID)
 
 
 def days_inactive_histogram(

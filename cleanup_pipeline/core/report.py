@@ -3,23 +3,11 @@
 import numpy as np
 import pandas as pd
 
-from cleanup_pipeline.core.decisions import DELETE, INVALID, NOTIFY, WAITING
+from cleanup_pipeline.core.vocabulary import ACTIONS, Decision, Outcome
 
-REPORTED_DECISIONS = (INVALID, WAITING, NOTIFY, DELETE)
-NOT_ATTEMPTED, NO_ACTION, DRY_RUN = "not_attempted", "no_action", "dry_run"
-# A candidate the approved run's report did not list as that kind of candidate (SPEC §10).
-NOT_APPROVED = "not_approved"
+REPORTED_DECISIONS = (Decision.INVALID, Decision.WAITING, Decision.NOTIFY, Decision.DELETE)
 # Every outcome a report row can carry: the action steps' own, then the report's defaults.
-OUTCOMES: tuple[str, ...] = (
-    "warned",
-    "deleted",
-    "skipped",
-    "failed",
-    DRY_RUN,
-    NOT_ATTEMPTED,
-    NOT_APPROVED,
-    NO_ACTION,
-)
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 
 
 def build_report(
@@ -27,20 +15,22 @@ def build_report(
 ) -> pd.DataFrame:
     """One row per reported user: decision, reason, timestamps, masked email, and the outcome of
     its action (`not_attempted` until an action step reports one, `not_approved` for a candidate
-    an approval left out). Held users are reported too,
-    with why they are held (`hold_reason`), so a review shows who a hold protected."""
-    reported = decisions["decision"].isin(REPORTED_DECISIONS)
+    an approval left out). Held users are reported too, with why they are held
+    (`hold_reason`), so a review shows who a hold protected."""
+    reported = decisions["decision"].isin(REPORTED_DECISIONS).to_numpy(dtype=bool)
     if "hold_reason" in decisions.columns:
-        reported |= decisions["hold_reason"].notna()
-    rows = decisions[reported.to_numpy()].reset_index(drop=True)
-    acted = rows["decision"].isin([NOTIFY, DELETE]).to_numpy()
+        reported = reported | decisions["hold_reason"].notna().to_numpy(dtype=bool)
+    rows = decisions[reported].reset_index(drop=True)
+    acted = rows["decision"].isin(ACTIONS).to_numpy()
     left_out = (
         rows.pop("not_approved").to_numpy(dtype=bool)
         if "not_approved" in rows.columns
         else np.zeros(len(rows), dtype=bool)
     )
-    pending = DRY_RUN if dry_run else NOT_ATTEMPTED
-    outcome = np.select([left_out, acted], [NOT_APPROVED, pending], default=NO_ACTION)
+    pending = Outcome.DRY_RUN if dry_run else Outcome.NOT_ATTEMPTED
+    outcome = np.select(
+        [left_out, acted], [str(Outcome.NOT_APPROVED), str(pending)], str(Outcome.NO_ACTION)
+    )
     report = rows.assign(
         decision=rows["decision"].astype("string[pyarrow]"),
         reason=rows["reason"].astype("string[pyarrow]"),
@@ -60,5 +50,5 @@ def build_report(
     return report
 
 
-def count_outcomes(outcomes: pd.DataFrame, outcome: str) -> int:
+def count_outcomes(outcomes: pd.DataFrame, outcome: Outcome) -> int:
     return int((outcomes["outcome"] == outcome).sum()) if not outcomes.empty else 0

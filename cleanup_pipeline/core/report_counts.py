@@ -9,33 +9,32 @@ import re
 
 import pandas as pd
 
+from cleanup_pipeline.core import reasons
+from cleanup_pipeline.core import user_attributes as attr
+from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.report import OUTCOMES
 
-_NUMBER_FIELDS = (
-    "lastVisitAt",
-    "accountDeletionEmailSentAt",
-    "freeTrialEnd",
-    "subscription.endsAt",
-)
+_NUMBER_FIELDS = (*attr.NUMBER_ATTRIBUTES, attr.SUBSCRIPTION_ENDS_AT)
+_DEFAULT = Policy()
 
 # The reasons a reported row can carry (SPEC §3): the decoder's and the rules' for invalid
 # users, then the rules' for waiting, notify and delete at the default policy.
 KNOWN_REASONS: tuple[str, ...] = (
-    "id: missing or empty",
-    "id: not a string",
-    "id: contains '/'",
-    "id: duplicated in snapshot",
-    "email: missing or empty",
-    "email: not a string",
-    "lastVisitAt: missing",
-    "lastVisitAt: too small, looks like seconds",
-    "lastVisitAt: more than a day in the future",
-    *(f"{field}: not a number" for field in _NUMBER_FIELDS),
-    *(f"{field}: number out of range" for field in _NUMBER_FIELDS),
-    "subscription: not a map",
-    "warned, within the 30-day grace period",
-    "inactive over 60 days",
-    "warned over 30 days ago",
+    reasons.ID_MISSING,
+    reasons.about(attr.ID, reasons.NOT_A_STRING),
+    reasons.ID_HAS_SLASH,
+    reasons.ID_DUPLICATED,
+    reasons.EMAIL_MISSING,
+    reasons.about(attr.EMAIL, reasons.NOT_A_STRING),
+    reasons.LAST_VISIT_MISSING,
+    reasons.LAST_VISIT_IN_SECONDS,
+    reasons.LAST_VISIT_IN_FUTURE,
+    *(reasons.about(field, reasons.NOT_A_NUMBER) for field in _NUMBER_FIELDS),
+    *(reasons.about(field, reasons.OUT_OF_RANGE) for field in _NUMBER_FIELDS),
+    reasons.SUBSCRIPTION_NOT_A_MAP,
+    reasons.WITHIN_GRACE.format(days=_DEFAULT.grace_days),
+    reasons.INACTIVE_OVER.format(days=_DEFAULT.notify_after_days),
+    reasons.WARNED_OVER.format(days=_DEFAULT.grace_days),
 )
 
 
@@ -55,7 +54,7 @@ KNOWN_REASON_KEYS: tuple[str, ...] = tuple(dict.fromkeys(reason_key(r) for r in 
 def outcome_totals(report: pd.DataFrame) -> dict[str, int]:
     """Rows per outcome: every known outcome (zero when absent), then any other seen."""
     seen = report["outcome"].astype("string").value_counts()
-    totals = {outcome: int(seen.get(outcome, 0)) for outcome in OUTCOMES}
+    totals = {str(outcome): int(seen.get(outcome, 0)) for outcome in OUTCOMES}
     totals.update({str(o): int(n) for o, n in seen.items() if o not in totals})
     return totals
 

@@ -5,19 +5,19 @@ The snapshot never holds email addresses: only whether one is present and its ma
 
 import pandas as pd
 
+from cleanup_pipeline.core import user_attributes as attr
+
 # Earliest plausible millisecond timestamp (2000-01-01); smaller values look like seconds.
 MIN_PLAUSIBLE_MS = 946_684_800_000
 
 SNAPSHOT_DTYPES: dict[str, str] = {
-    "id": "string[pyarrow]",
+    attr.ID: "string[pyarrow]",
     "has_email": "boolean",
     "email_masked": "string[pyarrow]",
-    "lastVisitAt": "Int64",
-    "accountDeletionEmailSentAt": "Int64",
-    "freeTrialEnd": "Int64",
-    "lifeTimeDeal": "boolean",
+    **dict.fromkeys(attr.NUMBER_ATTRIBUTES, "Int64"),
+    attr.LIFETIME_DEAL: "boolean",
     "has_subscription": "boolean",
-    "subscription_endsAt": "Int64",
+    attr.SUBSCRIPTION_ENDS_AT_COLUMN: "Int64",
     # Why a raw value could not be decoded ("lastVisitAt: not a number"), else NA.
     "malformed": "category",
 }

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cleanup_pipeline.core import reasons
+from cleanup_pipeline.core import user_attributes as attr
 from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES, empty_snapshot
 from cleanup_pipeline.core.wire_exact import (
     NUMBER_RULES,
@@ -36,21 +38,14 @@ from cleanup_pipeline.core.wire_exact import (
 
 __all__ = ["PROJECTED_ATTRIBUTES", "Item", "concat_snapshots", "decode_items"]
 
-PROJECTED_ATTRIBUTES = (
-    "id",
-    "email",
-    "lastVisitAt",
-    "accountDeletionEmailSentAt",
-    "freeTrialEnd",
-    "lifeTimeDeal",
-    "subscription",
-)
-_OPTIONAL = ("accountDeletionEmailSentAt", "freeTrialEnd", "lifeTimeDeal", "subscription")
+PROJECTED_ATTRIBUTES = attr.PROJECTED_ATTRIBUTES
+_OPTIONAL = (attr.EMAIL_SENT_AT, attr.FREE_TRIAL_END, attr.LIFETIME_DEAL, attr.SUBSCRIPTION)
 # (attribute, member) every user has; an item holding just these has nothing optional.
-_REQUIRED = (("id", "S"), ("email", "S"), ("lastVisitAt", "N"))
+_REQUIRED = ((attr.ID, "S"), (attr.EMAIL, "S"), (attr.LAST_VISIT_AT, "N"))
 # A chunk the fast path cannot take falls back as a whole to the reference decoder.
 CHUNK_ITEMS = 262_144
 # What the fast path raises on a value it cannot take (pyarrow's errors subclass these).
+ID, EMAIL, LAST_VISIT_AT = (name for name, _ in _REQUIRED)
 _FALLBACK_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, pa.ArrowException)
 
 
@@ -94,9 +89,10 @@ def _decode_fast(items: list[Item]) -> pd.DataFrame:
     )
     add_sent, add_trial, add_deal, add_subscription = (values.append for values in optional)
     sent, trial, deal, subscribed = _OPTIONAL
+    id_key, email_key, visit_key = ID, EMAIL, LAST_VISIT_AT  # locals: the loop runs per item
     for item in items:
         try:
-            user_id, email, visit = item["id"]["S"], item["email"]["S"], item["lastVisitAt"]["N"]
+            user_id, email, visit = item[id_key]["S"], item[email_key]["S"], item[visit_key]["N"]
         except (KeyError, TypeError):
             user_id = email = visit = None
             unusual.append(len(ids))  # the item's position: one id is added per item
@@ -118,7 +114,7 @@ def _decode_fast(items: list[Item]) -> pd.DataFrame:
     size = len(items)
     required_errors = _read_unusual(items, unusual, (ids, emails, visits))
     last_visit, visit_errors = parse_numbers(
-        pa.array(visits, type=pa.string()), "lastVisitAt", **NUMBER_RULES["lastVisitAt"]
+        pa.array(visits, type=pa.string()), LAST_VISIT_AT, **NUMBER_RULES[LAST_VISIT_AT]
     )
     where = np.array(fuller, dtype=np.int64)
     sent_at, sent_errors = _optional_numbers(optional[0], _OPTIONAL[0], where, size)
@@ -129,14 +125,14 @@ def _decode_fast(items: list[Item]) -> pd.DataFrame:
     lifetime[with_deal] = [js_truthy(value) for value in deals]
     frame = pd.DataFrame(
         {
-            "id": pd.arrays.ArrowStringArray(pa.array(ids, type=pa.string())),
+            ID: pd.arrays.ArrowStringArray(pa.array(ids, type=pa.string())),
             **email_columns(pa.array(emails, type=pa.string())),
-            "lastVisitAt": last_visit,
-            "accountDeletionEmailSentAt": sent_at,
-            "freeTrialEnd": trial_end,
-            "lifeTimeDeal": _flags(lifetime),
+            LAST_VISIT_AT: last_visit,
+            attr.EMAIL_SENT_AT: sent_at,
+            attr.FREE_TRIAL_END: trial_end,
+            attr.LIFETIME_DEAL: _flags(lifetime),
             "has_subscription": _flags(has_subscription),
-            "subscription_endsAt": ends_at,
+            attr.SUBSCRIPTION_ENDS_AT_COLUMN: ends_at,
             "malformed": first_error(
                 *required_errors,
                 visit_errors,
@@ -162,10 +158,10 @@ def _read_unusual(
         for position, value in zip(unusual, raw.to_pylist(), strict=True):
             column[position] = value
         found = np.full(size, None, dtype=object)
-        kind = "a string" if member == "S" else "a number"
-        found[np.array(unusual, dtype=np.int64)[wrong_type(values, member, raw)]] = (
-            f"{name}: not {kind}"
+        reason = reasons.about(
+            name, reasons.NOT_A_STRING if member == "S" else reasons.NOT_A_NUMBER
         )
+        found[np.array(unusual, dtype=np.int64)[wrong_type(values, member, raw)]] = reason
         errors.append(found)
     return errors
 

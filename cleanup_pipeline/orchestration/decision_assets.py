@@ -1,4 +1,4 @@
-"""Decisions for every user (SPEC §3), the candidate sets, and the guards that gate actions."""
+"""Decisions for every user (SPEC §3) and the candidate sets (their guards: guard_checks.py)."""
 
 import time
 
@@ -9,7 +9,7 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, not_approved_counts
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import DELETE, NOTIFY, classify, count_decisions
-from cleanup_pipeline.orchestration import guarding
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration.approval import approve
 from cleanup_pipeline.orchestration.frame_types import (
     DecisionsFrame,
@@ -74,93 +74,27 @@ def user_decisions(
 _NOT_FOR_CANDIDATES = ["hold_reason", "not_approved"]
 
 
-def _candidates(decisions: pd.DataFrame, decision: str) -> pd.DataFrame:
+def _candidates(decisions: pd.DataFrame, decision: Decision) -> dg.Output[pd.DataFrame]:
     """The users to act on: candidates of `decision`, without those the approval left out."""
     chosen = (decisions["decision"] == decision).to_numpy(dtype=bool)
     if "not_approved" in decisions.columns:
         chosen = chosen & ~decisions["not_approved"].to_numpy(dtype=bool)
     rows = decisions[chosen].reset_index(drop=True)
     rows = rows.drop(columns=[c for c in _NOT_FOR_CANDIDATES if c in rows.columns])
-    return rows.astype({"email_masked": "string", "id": "string"})
+    rows = rows.astype({"email_masked": "string", "id": "string"})
+    return dg.Output(
+        rows,
+        metadata={"count": dg.MetadataValue.int(len(rows)), "preview": candidates_preview(rows)},
+    )
 
 
 @dg.asset(group_name=GROUP, dagster_type=NotifyCandidates, compute_kind="pandas")
 def notify_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Users inactive past the warning threshold who have not been warned in this episode."""
-    rows = _candidates(user_decisions, NOTIFY)
-    return dg.Output(
-        rows,
-        metadata={"count": dg.MetadataValue.int(len(rows)), "preview": candidates_preview(rows)},
-    )
+    return _candidates(user_decisions, NOTIFY)
 
 
 @dg.asset(group_name=GROUP, dagster_type=DeletionCandidates, compute_kind="pandas")
 def deletion_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Users warned more than the grace period ago who never came back."""
-    rows = _candidates(user_decisions, DELETE)
-    return dg.Output(
-        rows,
-        metadata={"count": dg.MetadataValue.int(len(rows)), "preview": candidates_preview(rows)},
-    )
-
-
-def _check(name: str, asset: str, description: str) -> dg.AssetChecksDefinition:
-    """One blocking guard check; `name` is the guard's rule name."""
-
-    @dg.asset_check(
-        name=name,
-        asset=asset,
-        blocking=True,
-        description=description,
-        additional_ins={"user_decisions": dg.AssetIn()},
-    )
-    def guard_check(
-        context: dg.AssetCheckExecutionContext,
-        user_decisions: pd.DataFrame,
-        cleanup_policy: CleanupPolicy,
-        run_options: RunOptions,
-    ) -> dg.AssetCheckResult:
-        results = guarding.evaluate(
-            context.instance,
-            context.run.run_id,
-            user_decisions,
-            cleanup_policy,
-            run_options.allow_mass_action,
-            run_options.approved_run_id,
-        )
-        result = next(r for r in results if r.name == name)
-        return guarding.check_result(result, context.run.run_id)
-
-    return guard_check
-
-
-invalid_share_within_limit = _check(
-    "invalid_share_within_limit",
-    "deletion_candidates",
-    "Invalid users above max_invalid_fraction (1%) of all users mean bad data: nobody is "
-    "warned or deleted this run, whatever allow_mass_action says.",
-)
-deletions_within_limit = _check(
-    "deletions_within_limit",
-    "deletion_candidates",
-    "Delete candidates above the larger of min_guarded_count (25) and max_delete_fraction "
-    "(5%) of valid users wait for an operator's allow_mass_action.",
-)
-deletions_match_history = _check(
-    "deletions_match_history",
-    "deletion_candidates",
-    "Delete candidates above history_factor (5) x the median of the last history_window (7) "
-    "successful runs wait for an operator's allow_mass_action.",
-)
-warnings_within_limit = _check(
-    "warnings_within_limit",
-    "notify_candidates",
-    "Notify candidates above the larger of min_guarded_count (25) and max_notify_fraction "
-    "(20%) of valid users wait for an operator's allow_mass_action.",
-)
-warnings_match_history = _check(
-    "warnings_match_history",
-    "notify_candidates",
-    "Notify candidates above history_factor (5) x the median of the last history_window (7) "
-    "successful runs wait for an operator's allow_mass_action.",
-)
+    return _candidates(user_decisions, DELETE)

@@ -18,6 +18,8 @@ from cleanup_pipeline.actions import cascade
 from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences
 from cleanup_pipeline.actions.outcomes import DRY_RUN, Outcomes, empty_outcomes
 from cleanup_pipeline.aws import references
+from cleanup_pipeline.core.guard_evaluation import GuardInputs
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
@@ -48,17 +50,21 @@ def _context(
 def split_deletion_candidates(
     context: dg.OpExecutionContext,
     candidates: pd.DataFrame,
+    guard_inputs: GuardInputs,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> Iterator[dg.Output[list[str]] | dg.DynamicOutput[list[str]]]:
     """The candidates' ids in batches of `deletion_batch_size`, after the run's guards passed
-    once more; each batch runs the cascade on its own."""
+    once more on this run's own guard inputs; each batch runs the cascade on its own."""
     user_ids = candidates["id"].astype(str).tolist()
     if user_ids and not run_options.dry_run:
         guarding.enforce_before_actions(
-            context,
+            guard_inputs,
+            candidates,
+            Decision.DELETE,
             cleanup_policy,
             run_options.allow_mass_action,
+            context.run.run_id,
             run_options.approved_run_id,
         )
     batches = cascade.split_into_batches(user_ids, cleanup_policy.deletion_batch_size)
@@ -118,7 +124,7 @@ def gather_deletion_outcomes(
     context: dg.OpExecutionContext, parts: list[pd.DataFrame]
 ) -> pd.DataFrame:
     """Every batch's outcomes in one frame, for the report."""
-    frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes("delete")
+    frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes(Decision.DELETE)
     context.add_output_metadata(_counts(frame))
     return frame
 
@@ -127,17 +133,20 @@ def gather_deletion_outcomes(
     group_name=GROUP,
     ins={
         "deletion_candidates": dg.AssetIn(),
+        "guard_inputs": dg.AssetIn(),
         # Gated by the warning guards too: any failed guard stops every action of the run.
         "notify_candidates": dg.AssetIn(dagster_type=dg.Nothing),
     },
 )
-def deleted_accounts(deletion_candidates: pd.DataFrame, notify_candidates: None) -> pd.DataFrame:
+def deleted_accounts(
+    deletion_candidates: pd.DataFrame, guard_inputs: GuardInputs, notify_candidates: None
+) -> pd.DataFrame:
     """Accounts deleted with everything they left behind: files, feature and scoreboard
     references; their address kept in the emails table; the user item deleted last. The
     candidates run in batches, side by side where the executor allows. Runs only when every
     guard of the run passed."""
     batches, candidate_ids = split_deletion_candidates(
-        candidates=deletion_candidates, warnings_gate=notify_candidates
+        candidates=deletion_candidates, guard_inputs=guard_inputs, warnings_gate=notify_candidates
     )
     refs = read_references(candidate_ids)
     outcomes = batches.map(lambda user_ids: delete_account_batch(user_ids, refs))

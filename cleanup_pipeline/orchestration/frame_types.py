@@ -4,15 +4,17 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from cleanup_pipeline.core.decisions import DECISIONS, TIMESTAMP_COLUMNS
+from cleanup_pipeline.core.decisions import DECISION_DTYPE, TIMESTAMP_COLUMNS
+from cleanup_pipeline.core.user_attributes import ID
+from cleanup_pipeline.core.vocabulary import Decision
 
 _timestamps = {name: pa.Column("Int64", nullable=True) for name in TIMESTAMP_COLUMNS}
 
 DECISIONS_SCHEMA = pa.DataFrameSchema(
     {
-        "id": pa.Column("string", nullable=True),
+        ID: pa.Column("string", nullable=True),
         "email_masked": pa.Column("string", nullable=True),
-        "decision": pa.Column(pd.CategoricalDtype(list(DECISIONS))),
+        "decision": pa.Column(DECISION_DTYPE),
         "reason": pa.Column("category"),
         **_timestamps,
         "days_inactive": pa.Column("Int64", nullable=True),
@@ -23,12 +25,12 @@ DECISIONS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def _candidates_schema(decision: str) -> pa.DataFrameSchema:
+def _candidates_schema(decision: Decision) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
-            "id": pa.Column("string", nullable=False, unique=True),
+            ID: pa.Column("string", nullable=False, unique=True),
             "email_masked": pa.Column("string", nullable=False),
-            "decision": pa.Column(pd.CategoricalDtype(list(DECISIONS)), pa.Check.isin([decision])),
+            "decision": pa.Column(DECISION_DTYPE, pa.Check.isin([str(decision)])),
             "reason": pa.Column("category"),
             **_timestamps,
             "days_inactive": pa.Column("Int64", nullable=False),
@@ -54,8 +56,10 @@ DecisionsFrame = _dagster_type(
     "DecisionsFrame", DECISIONS_SCHEMA, "One row per scanned user with its decision and reason."
 )
 NotifyCandidates = _dagster_type(
-    "NotifyCandidates", _candidates_schema("notify"), "Users to warn; no email addresses."
+    "NotifyCandidates", _candidates_schema(Decision.NOTIFY), "Users to warn; no email addresses."
 )
 DeletionCandidates = _dagster_type(
-    "DeletionCandidates", _candidates_schema("delete"), "Users to delete; no email addresses."
+    "DeletionCandidates",
+    _candidates_schema(Decision.DELETE),
+    "Users to delete; no email addresses.",
 )

@@ -1,26 +1,27 @@
-"""The guards of SPEC §5 evaluated against this run's counts and Dagster's own run history.
+"""The guards of SPEC §5 for one run: their inputs read once, their results as Dagster sees them.
 
-Used by the blocking checks and, again, by the action assets themselves: blocking checks gate
-only downstream assets of the same run, and an operator can materialize an action alone.
+`read_guard_inputs` reads Dagster's run history once per run; the blocking checks, the candidate
+report and the action steps (which check again: blocking checks gate only downstream assets of
+the same run, and an operator can materialize an action alone) all evaluate those inputs.
 """
 
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.core import guards
 from cleanup_pipeline.core.approval import (
     REVIEWABLE_GUARDS,
-    acted_counts,
     guard_counts,
     how_to_approve,
     lift_for_review,
 )
+from cleanup_pipeline.core.decisions import COUNT_KEYS
+from cleanup_pipeline.core.guard_evaluation import GuardInputs, evaluate
 from cleanup_pipeline.core.guards import GuardResult
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.observability.sentry import report_guard_failure
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
 DECISIONS_KEY = dg.AssetKey("user_decisions")
-COUNT_KEYS = ("users", "invalid", "exempt", "active", "waiting", "notify", "delete")
 _LOOKBACK = 100
 
 
@@ -52,90 +53,36 @@ def past_counts(instance: dg.DagsterInstance, current_run_id: str) -> list[dict[
     return found
 
 
-def latest_counts(instance: dg.DagsterInstance) -> dict[str, int]:
-    """The latest decision counts, notify and delete reduced to the approved candidates."""
-    event = instance.get_latest_materialization_event(DECISIONS_KEY)
-    materialization = event.asset_materialization if event else None
-    counts = _counts(materialization.metadata) if materialization else None
-    if materialization is None or counts is None:
-        raise dg.Failure("no decision counts found: materialize user_decisions first")
-    left_out = {
-        key: int(value.value)  # type: ignore[arg-type]
-        for key, value in materialization.metadata.items()
-        if key.startswith("not_approved_")
-    }
-    return acted_counts({**counts, **left_out})
+def read_guard_inputs(
+    instance: dg.DagsterInstance, run_id: str, decisions: pd.DataFrame
+) -> GuardInputs:
+    """This run's decision counts and the history they are compared with; with an approval,
+    notify and delete count only the approved candidates, those the run may act on."""
+    return GuardInputs(guard_counts(decisions), past_counts(instance, run_id))
 
 
-def deletion_guards(
-    counts: dict[str, int], history: list[dict[str, int]], policy: CleanupPolicy, allow: bool
+def run_guards(
+    inputs: GuardInputs, policy: CleanupPolicy, allow: bool, approved_run_id: str = ""
 ) -> list[GuardResult]:
-    limits = policy.limits()
-    return [
-        guards.invalid_share(counts, limits),
-        guards.deletions_within_limit(counts, limits, allow),
-        guards.matches_history(
-            "deletions_match_history",
-            "delete candidates",
-            counts["delete"],
-            [past["delete"] for past in history],
-            limits,
-            policy.history(),
-            allow,
-        ),
-    ]
-
-
-def warning_guards(
-    counts: dict[str, int], history: list[dict[str, int]], policy: CleanupPolicy, allow: bool
-) -> list[GuardResult]:
-    limits = policy.limits()
-    return [
-        guards.warnings_within_limit(counts, limits, allow),
-        guards.matches_history(
-            "warnings_match_history",
-            "notify candidates",
-            counts["notify"],
-            [past["notify"] for past in history],
-            limits,
-            policy.history(),
-            allow,
-        ),
-    ]
-
-
-def all_guards(
-    counts: dict[str, int], history: list[dict[str, int]], policy: CleanupPolicy, allow: bool
-) -> list[GuardResult]:
-    """Every guard of both candidate sets, deletions first."""
-    return deletion_guards(counts, history, policy, allow) + warning_guards(
-        counts, history, policy, allow
-    )
-
-
-def evaluate(
-    instance: dg.DagsterInstance,
-    run_id: str,
-    decisions: pd.DataFrame,
-    policy: CleanupPolicy,
-    allow: bool,
-    approved_run_id: str = "",
-) -> list[GuardResult]:
-    """Every guard of the candidate sets for this run's decisions, deletions first; the same
-    results the blocking checks of the run reach. With an approval, the size and history guards
-    count only the approved candidates and do not block them."""
-    results = all_guards(guard_counts(decisions), past_counts(instance, run_id), policy, allow)
+    """Every guard of the run, deletions first, under the configured limits; the size and
+    history guards do not block a set approved after review."""
+    results = evaluate(inputs, policy.limits(), policy.history(), allow)
     return lift_for_review(results, approved_run_id)
 
 
-def check_result(result: GuardResult, run_id: str) -> dg.AssetCheckResult:
-    description = result.reason
+def check_result(result: GuardResult, asset: dg.AssetKey, run_id: str) -> dg.AssetCheckResult:
+    description, hint = result.reason, {}
     if not result.passed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)
         if result.name in REVIEWABLE_GUARDS:
             description = f"{result.reason}. {how_to_approve(run_id)}"
+            hint = {
+                "approve_with": dg.MetadataValue.text(f"cleanup-pipeline run --approve {run_id}")
+            }
     return dg.AssetCheckResult(
         passed=result.passed,
+        asset_key=asset,
+        check_name=result.name,
         severity=dg.AssetCheckSeverity.ERROR,
         description=description,
         metadata={
@@ -144,27 +91,30 @@ def check_result(result: GuardResult, run_id: str) -> dg.AssetCheckResult:
             "limit": dg.MetadataValue.float(float(result.limit)),
             "over_by": dg.MetadataValue.float(max(0.0, result.count - float(result.limit))),
             "why": dg.MetadataValue.text(result.reason),
-            **(
-                {"approve_with": dg.MetadataValue.text(f"cleanup-pipeline run --approve {run_id}")}
-                if not result.passed and result.name in REVIEWABLE_GUARDS
-                else {}
-            ),
+            **hint,
         },
     )
 
 
 def enforce_before_actions(
-    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    inputs: GuardInputs,
+    candidates: pd.DataFrame,
+    decision: Decision,
     policy: CleanupPolicy,
     allow: bool,
+    run_id: str,
     approved_run_id: str = "",
 ) -> None:
-    """Raise before any side effect if any guard fails, exactly as the blocking checks would."""
-    instance, run_id = context.instance, context.run.run_id
-    results = lift_for_review(
-        all_guards(latest_counts(instance), past_counts(instance, run_id), policy, allow),
-        approved_run_id,
-    )
+    """Raise before any side effect if any guard fails on this run's inputs, exactly as the
+    blocking checks would; or if `candidates` were not decided with those inputs (an action
+    materialized alone after only part of another run was stored)."""
+    if len(candidates) != inputs.counts[decision]:
+        raise dg.Failure(
+            description=f"{len(candidates)} {decision} candidates, but the guard inputs count "
+            f"{inputs.counts[decision]}: they come from different runs, no action taken. "
+            "Materialize user_decisions with everything downstream of it.",
+        )
+    results = run_guards(inputs, policy, allow, approved_run_id)
     failed = [result for result in results if not result.passed]
     for result in failed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from cleanup_pipeline.core.masking import scrub_emails
+from cleanup_pipeline.core.vocabulary import Decision, Outcome
 
 PREVIEW_ROWS = 20
 PREVIEW_COLUMNS = ["id", "email_masked", "reason", "days_inactive"]
@@ -28,15 +29,15 @@ REPORT_PREVIEW_COLUMNS = {
 }
 # Rows an operator must look at first: failures, then what was or would be done.
 _OUTCOME_ORDER = [
-    "failed",
-    "deleted",
-    "warned",
-    "skipped",
-    "dry_run",
-    "not_attempted",
-    "not_approved",
+    Outcome.FAILED,
+    Outcome.DELETED,
+    Outcome.WARNED,
+    Outcome.SKIPPED,
+    Outcome.DRY_RUN,
+    Outcome.NOT_ATTEMPTED,
+    Outcome.NOT_APPROVED,
 ]
-_DECISION_ORDER = ["delete", "notify", "waiting", "invalid"]
+_DECISION_ORDER = [Decision.DELETE, Decision.NOTIFY, Decision.WAITING, Decision.INVALID]
 
 
 def _cell(value: object) -> str | int | None:

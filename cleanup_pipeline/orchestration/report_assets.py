@@ -4,7 +4,6 @@ import dagster as dg
 import pandas as pd
 from dagster_aws.s3 import S3Resource
 
-from cleanup_pipeline.actions.outcomes import DELETED, FAILED, SKIPPED, WARNED
 from cleanup_pipeline.aws.report_store import (
     is_s3,
     report_location,
@@ -13,10 +12,12 @@ from cleanup_pipeline.aws.report_store import (
     write_summary,
 )
 from cleanup_pipeline.core.as_of import format_ms
-from cleanup_pipeline.core.decisions import INVALID
+from cleanup_pipeline.core.guard_evaluation import GuardInputs
 from cleanup_pipeline.core.inactivity import days_inactive_histogram
 from cleanup_pipeline.core.report import build_report, count_outcomes
 from cleanup_pipeline.core.report_summary import CANDIDATE, FINAL, ReportFacts, render_summary
+from cleanup_pipeline.core.user_attributes import LAST_VISIT_AT
+from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.report_metadata import report_metadata
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
@@ -28,24 +29,20 @@ def _publish(
     stage: str,
     report: pd.DataFrame,
     decisions: pd.DataFrame,
+    guard_inputs: GuardInputs,
     resources: tuple[AwsEnvironment, CleanupPolicy, RunOptions, S3Resource],
 ) -> dict[str, dg.MetadataValue]:
     """Write the report and its summary; return the metadata that shows them in the UI."""
     aws, policy, options, reports_s3 = resources
     run_id, as_of_ms = context.run.run_id, options.as_of_ms(context)
     as_of = format_ms(as_of_ms)
-    # The guards the run's blocking checks evaluate, from the same inputs: the candidate report
+    # The guards the run's blocking checks evaluate, on the same inputs: the candidate report
     # is written in parallel with those checks and still says whether actions may follow.
-    guards = guarding.evaluate(
-        context.instance,
-        run_id,
-        decisions,
-        policy,
-        options.allow_mass_action,
-        options.approved_run_id,
+    guards = guarding.run_guards(
+        guard_inputs, policy, options.allow_mass_action, options.approved_run_id
     )
     histogram = days_inactive_histogram(
-        decisions["lastVisitAt"], as_of_ms, (decisions["decision"] == INVALID).to_numpy()
+        decisions[LAST_VISIT_AT], as_of_ms, (decisions["decision"] == Decision.INVALID).to_numpy()
     )
     report_at = report_location(aws.settings().reports_location, as_of, run_id)
     facts = ReportFacts(
@@ -81,6 +78,7 @@ def _publish(
 def candidate_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
+    guard_inputs: GuardInputs,
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
@@ -91,7 +89,7 @@ def candidate_report(
     report = build_report(user_decisions, dry_run=run_options.dry_run)
     resources = (aws, cleanup_policy, run_options, reports_s3)
     return dg.MaterializeResult(
-        metadata=_publish(context, CANDIDATE, report, user_decisions, resources)
+        metadata=_publish(context, CANDIDATE, report, user_decisions, guard_inputs, resources)
     )
 
 
@@ -106,6 +104,7 @@ def candidate_report(
 def cleanup_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
+    guard_inputs: GuardInputs,
     warning_emails: pd.DataFrame,
     deleted_accounts: pd.DataFrame,
     aws: AwsEnvironment,
@@ -118,21 +117,23 @@ def cleanup_report(
     outcomes = pd.concat([warning_emails, deleted_accounts], ignore_index=True)
     report = build_report(user_decisions, outcomes, dry_run=run_options.dry_run)
     resources = (aws, cleanup_policy, run_options, reports_s3)
-    metadata = _publish(context, FINAL, report, user_decisions, resources)
-    failed = count_outcomes(outcomes, FAILED)
+    metadata = _publish(context, FINAL, report, user_decisions, guard_inputs, resources)
+    failed = count_outcomes(outcomes, Outcome.FAILED)
     return dg.MaterializeResult(
         metadata={
             **metadata,
-            "notified": dg.MetadataValue.int(count_outcomes(warning_emails, WARNED)),
-            "deleted": dg.MetadataValue.int(count_outcomes(deleted_accounts, DELETED)),
-            "skipped": dg.MetadataValue.int(count_outcomes(outcomes, SKIPPED)),
-            "failed": dg.MetadataValue.int(failed),
+            "notified": dg.MetadataValue.int(count_outcomes(warning_emails, Outcome.WARNED)),
+            str(Outcome.DELETED): dg.MetadataValue.int(
+                count_outcomes(deleted_accounts, Outcome.DELETED)
+            ),
+            str(Outcome.SKIPPED): dg.MetadataValue.int(count_outcomes(outcomes, Outcome.SKIPPED)),
+            str(Outcome.FAILED): dg.MetadataValue.int(failed),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="every_user_action_succeeded",
                 passed=failed == 0,
-                metadata={"failed": failed},
+                metadata={str(Outcome.FAILED): failed},
                 description=f"{failed} users failed; see the report's error column"
                 if failed
                 else "no user failed",

@@ -11,6 +11,8 @@ import pandas as pd
 from cleanup_pipeline.actions.notify import NotifyContext, warn_users
 from cleanup_pipeline.actions.outcomes import DRY_RUN, FAILED, SKIPPED, WARNED, Outcomes
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
+from cleanup_pipeline.core.guard_evaluation import GuardInputs
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
@@ -22,23 +24,28 @@ from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 def warning_emails(
     context: dg.AssetExecutionContext,
     notify_candidates: pd.DataFrame,
+    guard_inputs: GuardInputs,
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> dg.Output[pd.DataFrame]:
     """One warning email per inactive user, within the SES send rate; the send time is recorded
-    on the user only after SES accepted it. Runs only when every guard of the run passed."""
+    on the user only after SES accepted it. Runs only when every guard of the run passed, and
+    checks them again on this run's own guard inputs."""
     user_ids = notify_candidates["id"].astype(str).tolist()
-    outcomes = Outcomes("notify")
+    outcomes = Outcomes(Decision.NOTIFY)
     rate = 0.0
     if run_options.dry_run:
         for user_id in user_ids:
             outcomes.add(user_id, DRY_RUN)
     elif user_ids:
         guarding.enforce_before_actions(
-            context,
+            guard_inputs,
+            notify_candidates,
+            Decision.NOTIFY,
             cleanup_policy,
             run_options.allow_mass_action,
+            context.run.run_id,
             run_options.approved_run_id,
         )
         settings, clients = aws.settings(), aws.clients()
@@ -73,8 +80,8 @@ def warning_emails(
         metadata={
             "candidates": dg.MetadataValue.int(len(user_ids)),
             "notified": dg.MetadataValue.int(outcomes.count(WARNED)),
-            "skipped": dg.MetadataValue.int(outcomes.count(SKIPPED)),
-            "failed": dg.MetadataValue.int(outcomes.count(FAILED)),
+            str(SKIPPED): dg.MetadataValue.int(outcomes.count(SKIPPED)),
+            str(FAILED): dg.MetadataValue.int(outcomes.count(FAILED)),
             "dry_run": dg.MetadataValue.bool(run_options.dry_run),
             "send_rate_per_second": dg.MetadataValue.float(rate),
         },

@@ -2,6 +2,7 @@
 
 import pytest
 
+from cleanup_pipeline.core.guard_evaluation import GUARD_NAMES, GuardInputs, evaluate
 from cleanup_pipeline.core.guards import (
     GuardLimits,
     HistoryLimits,
@@ -166,3 +167,24 @@ def test_reasons_state_the_numbers_and_the_settings_behind_the_limit():
     )
     odd = warnings_within_limit(counts(1001, notify=300), GuardLimits(max_notify_fraction=0.25))
     assert odd.reason.startswith("300 notify candidates is over the limit of 250.25 (")
+
+
+def test_one_evaluation_gives_every_guard_of_the_run_deletions_first():
+    history = [counts(1000, delete=5, notify=10)] * 3
+    inputs = GuardInputs(counts(1000, delete=60, notify=10), history)
+    results = evaluate(inputs, LIMITS, HistoryLimits(), allow_mass_action=False)
+    assert (
+        [r.name for r in results]
+        == list(GUARD_NAMES)
+        == [
+            "invalid_share_within_limit",
+            "deletions_within_limit",
+            "deletions_match_history",
+            "warnings_within_limit",
+            "warnings_match_history",
+        ]
+    )
+    failed = {r.name for r in results if not r.passed}
+    assert failed == {"deletions_within_limit", "deletions_match_history"}
+    lifted = evaluate(inputs, LIMITS, HistoryLimits(), allow_mass_action=True)
+    assert all(r.passed for r in lifted)

@@ -30,6 +30,7 @@ ASSETS = {
     "user_decisions",
     "notify_candidates",
     "deletion_candidates",
+    "guard_inputs",
     "candidate_report",
     "warning_emails",
     "deleted_accounts",

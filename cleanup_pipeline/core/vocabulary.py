@@ -1,0 +1,37 @@
+"""The words a run uses for what it decided about each user and what came of it, defined once.
+
+Members are `StrEnum`s: each equals its string, so stored reports, run tags and metadata keys
+("delete", "outcome/warned") read exactly as they always have.
+"""
+
+from enum import StrEnum
+
+
+class Decision(StrEnum):
+    """What the rules of SPEC §3 decide for a user, in rule order."""
+
+    INVALID = "invalid"
+    EXEMPT = "exempt"
+    ACTIVE = "active"
+    WAITING = "waiting"
+    NOTIFY = "notify"
+    DELETE = "delete"
+
+
+class Outcome(StrEnum):
+    """What happened to a reported user: the action steps' own outcomes, then the report's
+    defaults for users no action step reported on."""
+
+    WARNED = "warned"
+    DELETED = "deleted"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    DRY_RUN = "dry_run"
+    NOT_ATTEMPTED = "not_attempted"
+    # A candidate left for a later run: not that kind of candidate in the approved run's report.
+    NOT_APPROVED = "not_approved"
+    NO_ACTION = "no_action"
+
+
+# The two decisions an action step acts on; also the `action` column of its outcomes.
+ACTIONS: tuple[Decision, ...] = (Decision.NOTIFY, Decision.DELETE)
