@@ -15,6 +15,7 @@ from typing import Any
 from bench.wire_items import EXPECTED, Item, UserFactory, e2e_mix, generate_users
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
 
 SCOREBOARD_SIZE = 50
 SCOREBOARD_DELETED_ENTRIES = 5
@@ -65,23 +66,6 @@ def build_users(
     return items, profiles
 
 
-def batch_write(client: Any, table: str, items: list[Item], workers: int = 4) -> None:
-    """BatchWriteItem in requests of 25 (the AWS limit), from a few threads."""
-
-    def write(chunk: list[Item]) -> None:
-        for start in range(0, len(chunk), 25):
-            request: dict[str, Any] = {
-                table: [{"PutRequest": {"Item": i}} for i in chunk[start : start + 25]]
-            }
-            while request:
-                request = client.batch_write_item(RequestItems=request).get("UnprocessedItems")
-
-    size = max(25, -(-len(items) // workers // 25) * 25)
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(write, chunks))
-
-
 def put_files(clients: AwsClients, bucket: str, keys: Iterable[str]) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda k: clients.s3.put_object(Bucket=bucket, Key=k, Body=b"x" * 64), keys))
@@ -102,7 +86,7 @@ def seed(
         profiles=Counter(profiles),
         expected=Counter(EXPECTED[p] for p in profiles),
     )
-    batch_write(clients.dynamodb, settings.users_table, items)
+    batch_write(clients.dynamodb, settings.users_table, items, workers=4)
     by_profile: dict[str, list[Item]] = {}
     for item, profile in zip(items, profiles, strict=True):
         by_profile.setdefault(profile, []).append(item)
@@ -121,7 +105,9 @@ def seed(
     put_files(clients, settings.public_bucket_name, world.files)
 
     world.emails = [i["email"]["S"] for i in deletes]  # the app stores every address at sign-up
-    batch_write(clients.dynamodb, settings.emails_table, [{"id": {"S": e}} for e in world.emails])
+    batch_write(
+        clients.dynamodb, settings.emails_table, [{"id": {"S": e}} for e in world.emails], workers=4
+    )
 
     for n in range(features):
         feature: Item = {"id": {"S": f"feature-{n:05d}"}, "name": {"S": f"Idea {n}"}}
@@ -130,7 +116,7 @@ def seed(
         elif n % 3 == 1 and active_ids:
             feature["proposedBy"] = {"S": rng.choice(active_ids)}
         world.features.append(feature)
-    batch_write(clients.dynamodb, settings.features_table, world.features)
+    batch_write(clients.dynamodb, settings.features_table, world.features, workers=4)
 
     for period in settings.scoreboard_periods:
         ids = rng.sample(active_ids, k=min(len(active_ids), SCOREBOARD_SIZE))
@@ -145,15 +131,15 @@ def seed(
         world.scoreboards.append(
             {"id": {"S": period}, "users": {"L": entries}, "syncedAt": {"N": str(now)}}
         )
-    batch_write(clients.dynamodb, settings.scoreboards_table, world.scoreboards)
+    batch_write(clients.dynamodb, settings.scoreboards_table, world.scoreboards, workers=4)
     return world
 
 
 def restore(clients: AwsClients, settings: Settings, world: World) -> None:
     """Put back every item and file a run may have changed or deleted."""
-    batch_write(clients.dynamodb, settings.users_table, world.changed_users)
-    batch_write(clients.dynamodb, settings.features_table, world.features)
-    batch_write(clients.dynamodb, settings.scoreboards_table, world.scoreboards)
+    batch_write(clients.dynamodb, settings.users_table, world.changed_users, workers=4)
+    batch_write(clients.dynamodb, settings.features_table, world.features, workers=4)
+    batch_write(clients.dynamodb, settings.scoreboards_table, world.scoreboards, workers=4)
     put_files(clients, settings.public_bucket_name, world.files)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
 
 # Share of users per profile; invalid stays under the 1% guard, deletions under 5%,
 # warnings under 20% of valid users.
@@ -88,13 +89,6 @@ def demo_users(count: int, now: int, seed: int = 7) -> Iterator[tuple[str, dict[
         yield profile, _user(i, profile, now, rng)
 
 
-def _batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
-    for start in range(0, len(items), 25):
-        request = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
-        while request:
-            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-
-
 def seed_demo(
     clients: AwsClients,
     settings: Settings,
@@ -106,7 +100,7 @@ def seed_demo(
     folder of `big_folder` extra files."""
     rng = random.Random(11)
     seeded = list(demo_users(users, now))
-    _batch_write(clients.dynamodb, settings.users_table, [item for _, item in seeded])
+    batch_write(clients.dynamodb, settings.users_table, [item for _, item in seeded])
     ids = [item["id"]["S"] for _, item in seeded]
     deletes = [item["id"]["S"] for profile, item in seeded if profile == "delete"]
 
@@ -129,18 +123,18 @@ def seed_demo(
         | ({"proposedBy": {"S": rng.choice(deletes + ids[:200])}} if deletes and n % 3 else {})
         for n in range(max(10, users // 20))
     ]
-    _batch_write(clients.dynamodb, settings.features_table, features)
+    batch_write(clients.dynamodb, settings.features_table, features)
     for period in settings.scoreboard_periods:
         entries = [
             {"M": {"id": {"S": user_id}, "dailyAverageStartWorkAt": _n(rng.randint(300, 720))}}
             for user_id in rng.sample(ids, k=min(len(ids), 40)) + deletes[:5]
         ]
-        _batch_write(
+        batch_write(
             clients.dynamodb,
             settings.scoreboards_table,
             [{"id": {"S": period}, "users": {"L": entries}, "syncedAt": _n(now)}],
         )
-    _batch_write(
+    batch_write(
         clients.dynamodb,
         settings.emails_table,
         [{"id": item["email"]} for _, item in seeded[: users // 2] if "email" in item],

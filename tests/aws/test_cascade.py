@@ -12,24 +12,18 @@ from cleanup_pipeline.actions.cascade import (
 )
 from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED
 from cleanup_pipeline.aws import emails_table
-
-from .world import (
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_calls import record_params
+from tests.support.aws_state import get_item, keys_under, put_files, scan_all
+from tests.support.cascade import cascade_context, outcome_of, run_cascade
+from tests.support.items import (
     active_user,
     board_entry,
-    cascade_context,
     delete_candidate,
     feature,
-    get_item,
-    keys_under,
     n,
     now_ms,
-    outcome_of,
-    put_files,
-    put_items,
-    record_params,
-    run_cascade,
     s,
-    scan_all,
     scoreboard,
 )
 
@@ -37,7 +31,7 @@ from .world import (
 def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws):
     clients, settings = aws
     db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
-    put_items(
+    batch_write(
         db,
         settings.users_table,
         [
@@ -65,7 +59,7 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
         feature("f4", title=s("Nobody's")),
         feature("f5", "u2"),
     ]
-    put_items(db, settings.features_table, features)
+    batch_write(db, settings.features_table, features)
     week = [
         board_entry("a", 9),
         board_entry("u1", 8),
@@ -76,7 +70,7 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
         board_entry("u2", 3),
     ]
     month = [board_entry("u1", 1), board_entry("c", 2)]
-    put_items(
+    batch_write(
         db, settings.scoreboards_table, [scoreboard("week", week), scoreboard("month", month)]
     )
     existing_email = {
@@ -84,7 +78,7 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
         "source": s("signup"),
         "createdAt": n(1_600_000_000_000),
     }
-    put_items(db, settings.emails_table, [existing_email])
+    batch_write(db, settings.emails_table, [existing_email])
 
     deletes = record_params(clients.s3, "DeleteObjects")
     puts = record_params(db, "PutItem")
@@ -104,19 +98,19 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
     assert len(deletes) == 2
 
     # Features: the user's lose proposedBy only; the others are unchanged.
-    after = {item["id"]["S"]: item for item in scan_all(db, settings.features_table)}
+    after = scan_all(db, settings.features_table)
     expected = {f["id"]["S"]: dict(f) for f in features}
     for fid in ("f1", "f2", "f5"):
         expected[fid].pop("proposedBy")
     assert after == expected
 
     # Scoreboards: exactly the user's entries removed, order and fields of the rest kept.
-    boards = {item["id"]["S"]: item for item in scan_all(db, settings.scoreboards_table)}
+    boards = scan_all(db, settings.scoreboards_table)
     assert boards["week"] == scoreboard("week", [week[0], week[2], week[3], week[5]])
     assert boards["month"] == scoreboard("month", [month[1]])
 
     # Emails: written where missing, an existing item (with more attributes) left as it was.
-    emails = {item["id"]["S"]: item for item in scan_all(db, settings.emails_table)}
+    emails = scan_all(db, settings.emails_table)
     assert emails == {
         "u1@example.com": {"id": s("u1@example.com")},
         "kept@example.com": existing_email,
@@ -126,7 +120,7 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
     ]
 
     # Users: the deleted ones gone, the neighbours kept.
-    remaining = sorted(item["id"]["S"] for item in scan_all(db, settings.users_table))
+    remaining = sorted(scan_all(db, settings.users_table))
     assert remaining == ["u10", "u1x"]
 
 
@@ -134,22 +128,22 @@ def test_batches_stay_within_aws_limits_for_many_users(aws):
     clients, settings = aws
     db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
     ids = [f"user-{i:03d}" for i in range(60)]
-    put_items(db, settings.users_table, [delete_candidate(uid, as_of) for uid in ids])
-    put_items(db, settings.users_table, [active_user(f"keep-{i}", as_of) for i in range(5)])
+    batch_write(db, settings.users_table, [delete_candidate(uid, as_of) for uid in ids])
+    batch_write(db, settings.users_table, [active_user(f"keep-{i}", as_of) for i in range(5)])
     put_files(clients.s3, bucket, "user-000/", 990)
     for uid in ids[1:]:
         put_files(clients.s3, bucket, f"{uid}/", 2)
     put_files(clients.s3, bucket, "keep-0/", 2)
     # Existing addresses for a third of the users; the rest must be written (> 25 of them).
     existing = [{"id": s(f"{uid}@example.com"), "note": s("app")} for uid in ids[::3]]
-    put_items(db, settings.emails_table, existing)
+    batch_write(db, settings.emails_table, existing)
     # One board with every deleted user interleaved with others (more than one update needed).
     entries = []
     for i, uid in enumerate(ids):
         entries.append(board_entry(uid, i))
         if i % 2 == 0:
             entries.append(board_entry(f"keep-{i}", i))
-    put_items(db, settings.scoreboards_table, [scoreboard("week", entries)])
+    batch_write(db, settings.scoreboards_table, [scoreboard("week", entries)])
 
     deletes = record_params(clients.s3, "DeleteObjects")
     puts = record_params(db, "PutItem")
@@ -162,28 +156,28 @@ def test_batches_stay_within_aws_limits_for_many_users(aws):
     email_puts = [call for call in puts if call["TableName"] == settings.emails_table]
     assert len(email_puts) == 40  # only the missing addresses, each conditional
     assert {call["ConditionExpression"] for call in email_puts} == {"attribute_not_exists(#id)"}
-    emails = {item["id"]["S"]: item for item in scan_all(db, settings.emails_table)}
+    emails = scan_all(db, settings.emails_table)
     assert set(emails) == {f"{uid}@example.com" for uid in ids}
     for item in existing:
         assert emails[item["id"]["S"]] == item
 
     board = get_item(db, settings.scoreboards_table, "week")
     assert board["users"]["L"] == [e for e in entries if e["M"]["id"]["S"].startswith("keep-")]
-    remaining = sorted(item["id"]["S"] for item in scan_all(db, settings.users_table))
+    remaining = sorted(scan_all(db, settings.users_table))
     assert remaining == [f"keep-{i}" for i in range(5)]
 
 
 def test_user_who_came_back_before_the_cascade_keeps_everything(aws):
     clients, settings = aws
     db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
-    put_items(
+    batch_write(
         db, settings.users_table, [delete_candidate("back", as_of), delete_candidate("gone", as_of)]
     )
     back_files = put_files(clients.s3, bucket, "back/", 3)
     put_files(clients.s3, bucket, "gone/", 3)
-    put_items(db, settings.features_table, [feature("f1", "back"), feature("f2", "gone")])
+    batch_write(db, settings.features_table, [feature("f1", "back"), feature("f2", "gone")])
     week = [board_entry("back", 1), board_entry("gone", 2)]
-    put_items(db, settings.scoreboards_table, [scoreboard("week", week)])
+    batch_write(db, settings.scoreboards_table, [scoreboard("week", week)])
     # The candidate list was made before the user opened the app again.
     returned = now_ms()
     db.update_item(
@@ -193,7 +187,7 @@ def test_user_who_came_back_before_the_cascade_keeps_everything(aws):
         ExpressionAttributeValues={":t": n(returned)},
     )
     db.delete_item(TableName=settings.users_table, Key={"id": s("gone")})
-    put_items(db, settings.users_table, [delete_candidate("gone", as_of)])
+    batch_write(db, settings.users_table, [delete_candidate("gone", as_of)])
 
     outcomes = run_cascade(clients, settings, as_of, ["back", "gone", "missing"])
 
@@ -234,7 +228,7 @@ NOW = "now"
 def test_user_changed_during_the_cascade_keeps_the_user_item(aws, initial, update, value):
     clients, settings = aws
     db, as_of = clients.dynamodb, now_ms()
-    put_items(
+    batch_write(
         db,
         settings.users_table,
         [
@@ -265,10 +259,10 @@ def test_user_changed_during_the_cascade_keeps_the_user_item(aws, initial, updat
 def test_run_that_died_half_way_is_finished_by_the_next_run(aws):
     clients, settings = aws
     db, bucket, as_of = clients.dynamodb, settings.public_bucket_name, now_ms()
-    put_items(db, settings.users_table, [delete_candidate("u1", as_of)])
+    batch_write(db, settings.users_table, [delete_candidate("u1", as_of)])
     put_files(clients.s3, bucket, "u1/", 5)
-    put_items(db, settings.features_table, [feature("f1", "u1"), feature("f2", "u1")])
-    put_items(db, settings.scoreboards_table, [scoreboard("week", [board_entry("u1", 1)])])
+    batch_write(db, settings.features_table, [feature("f1", "u1"), feature("f2", "u1")])
+    batch_write(db, settings.scoreboards_table, [scoreboard("week", [board_entry("u1", 1)])])
 
     # First run: files and one feature done, then the process dies.
     ctx = cascade_context(clients, settings, as_of)
@@ -281,7 +275,7 @@ def test_run_that_died_half_way_is_finished_by_the_next_run(aws):
 
     assert outcome_of(outcomes, "u1")["outcome"] == DELETED
     assert keys_under(clients.s3, bucket) == []
-    features = sorted(scan_all(db, settings.features_table), key=lambda i: i["id"]["S"])
+    features = [item for _, item in sorted(scan_all(db, settings.features_table).items())]
     assert features == [feature("f1"), feature("f2")]
     assert get_item(db, settings.scoreboards_table, "week")["users"]["L"] == []
     assert get_item(db, settings.users_table, "u1") is None
@@ -294,9 +288,9 @@ def test_run_that_died_half_way_is_finished_by_the_next_run(aws):
 def test_scoreboard_changed_by_the_app_during_pruning_is_reread(aws):
     clients, settings = aws
     db, as_of = clients.dynamodb, now_ms()
-    put_items(db, settings.users_table, [delete_candidate("u1", as_of)])
+    batch_write(db, settings.users_table, [delete_candidate("u1", as_of)])
     entries = [board_entry("a", 3), board_entry("u1", 2), board_entry("b", 1)]
-    put_items(db, settings.scoreboards_table, [scoreboard("week", entries)])
+    batch_write(db, settings.scoreboards_table, [scoreboard("week", entries)])
     app = boto3.client("dynamodb", region_name=settings.aws_region)
     newcomer = board_entry("new", 9)
     updates = record_params(db, "UpdateItem")
@@ -327,17 +321,17 @@ def test_scoreboard_changed_by_the_app_during_pruning_is_reread(aws):
 def test_existing_address_is_never_overwritten_and_missing_one_is_written(aws):
     clients, settings = aws
     db, as_of = clients.dynamodb, now_ms()
-    put_items(
+    batch_write(
         db,
         settings.users_table,
         [delete_candidate("a", as_of, email="same@example.com"), delete_candidate("b", as_of)],
     )
     kept = {"id": s("same@example.com"), "unsubscribed": {"BOOL": True}}
-    put_items(db, settings.emails_table, [kept])
+    batch_write(db, settings.emails_table, [kept])
     ctx = cascade_context(clients, settings, as_of)
     archive_emails(ctx, confirm_candidates(ctx, ["a", "b"]))
     archive_emails(ctx, confirm_candidates(ctx, ["a", "b"]))
-    assert sorted(scan_all(db, settings.emails_table), key=lambda i: i["id"]["S"]) == [
+    assert [item for _, item in sorted(scan_all(db, settings.emails_table).items())] == [
         {"id": s("b@example.com")},
         kept,
     ]

@@ -3,34 +3,21 @@
 from botocore.exceptions import ClientError
 
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED
-
-from .world import (
-    FailureLog,
-    board_entry,
-    client_error,
-    delete_candidate,
-    fail_when,
-    feature,
-    get_item,
-    keys_under,
-    now_ms,
-    outcome_of,
-    put_files,
-    put_items,
-    run_cascade,
-    s,
-    scoreboard,
-)
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_calls import FailureLog, client_error, fail_when
+from tests.support.aws_state import get_item, keys_under, put_files
+from tests.support.cascade import outcome_of, run_cascade
+from tests.support.items import board_entry, delete_candidate, feature, now_ms, s, scoreboard
 
 USERS = ["ok1", "bad", "ok2"]
 
 
 def seed(clients, settings, as_of):
     db, bucket = clients.dynamodb, settings.public_bucket_name
-    put_items(db, settings.users_table, [delete_candidate(uid, as_of) for uid in USERS])
+    batch_write(db, settings.users_table, [delete_candidate(uid, as_of) for uid in USERS])
     for uid in USERS:
         put_files(clients.s3, bucket, f"{uid}/", 3)
-    put_items(db, settings.features_table, [feature(f"f-{uid}", uid) for uid in USERS])
+    batch_write(db, settings.features_table, [feature(f"f-{uid}", uid) for uid in USERS])
 
 
 def assert_others_deleted(clients, settings, outcomes):
@@ -104,7 +91,7 @@ def test_scoreboard_write_failure_fails_only_the_users_on_that_board(aws):
     db = clients.dynamodb
     week = [board_entry("x", 1), board_entry("bad", 2)]
     month = [board_entry("ok1", 1), board_entry("y", 2), board_entry("ok2", 3)]
-    put_items(
+    batch_write(
         db, settings.scoreboards_table, [scoreboard("week", week), scoreboard("month", month)]
     )
     fault = fail_when(

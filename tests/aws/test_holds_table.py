@@ -7,18 +7,11 @@ from cleanup_pipeline.actions.notify import warn_users
 from cleanup_pipeline.actions.outcomes import SKIPPED
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold, read_holds, scan_holds
 from cleanup_pipeline.core.holds import NO_REASON, Hold
-
-from .test_notify import notify_context, recipients
-from .world import (
-    cascade_context,
-    delete_candidate,
-    notify_candidate,
-    now_ms,
-    outcome_of,
-    put_items,
-    record_params,
-    s,
-)
+from cleanup_pipeline.local.batch_write import batch_write as put_items
+from tests.aws.test_notify import notify_context, recipients
+from tests.support.aws_calls import record_params
+from tests.support.cascade import cascade_context, outcome_of
+from tests.support.items import delete_candidate, notify_candidate, now_ms, s
 
 
 def test_holds_are_put_listed_read_and_removed(aws):

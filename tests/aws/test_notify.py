@@ -12,22 +12,11 @@ from cleanup_pipeline.aws.mailer import SendRateLimiter
 from cleanup_pipeline.aws.users_table import CLAIMED_AT, CLAIMED_BY, SENT_AT
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.warning_email import render_warning
-
-from .world import (
-    DAY,
-    FailureLog,
-    active_user,
-    client_error,
-    fail_when,
-    get_item,
-    n,
-    notify_candidate,
-    now_ms,
-    outcome_of,
-    put_items,
-    s,
-    sent_messages,
-)
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_calls import FailureLog, client_error, fail_when
+from tests.support.aws_state import get_item, sent_messages
+from tests.support.cascade import outcome_of
+from tests.support.items import DAY, active_user, n, notify_candidate, now_ms, s
 
 LEASE = 3_600_000
 
@@ -66,7 +55,7 @@ def test_candidate_gets_exactly_one_escaped_email_and_the_send_time(aws):
     clients, settings = aws
     as_of = now_ms()
     item = notify_candidate("n1", as_of, email="jane.doe@example.com", name=s("Jane"))
-    put_items(clients.dynamodb, settings.users_table, [item, active_user("a1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [item, active_user("a1", as_of)])
     message = render_warning(
         "Tom & Jerry", 'https://app.example/?a=1&b=<x>"y"', settings.email_domain, Policy()
     )
@@ -98,7 +87,7 @@ def test_candidate_gets_exactly_one_escaped_email_and_the_send_time(aws):
 def test_second_run_sends_nothing(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
     warn_users(notify_context(clients, settings, as_of, run_id="run-1"), ["n1"])
     first = get_item(clients.dynamodb, settings.users_table, "n1")
 
@@ -115,7 +104,7 @@ def test_overlapping_runs_send_each_warning_once(aws):
     clients, settings = aws
     as_of = now_ms()
     ids = [f"n{i:02d}" for i in range(20)]
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate(u, as_of) for u in ids])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate(u, as_of) for u in ids])
     start = threading.Barrier(2)
     results = {}
 
@@ -142,7 +131,7 @@ def test_overlapping_runs_send_each_warning_once(aws):
 def test_live_claim_of_another_run_blocks_sending(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
     claimed_at = now_ms() - 60_000
     claim(clients, settings, "n1", "other-run", claimed_at)
 
@@ -160,7 +149,7 @@ def test_live_claim_of_another_run_blocks_sending(aws):
 def test_stale_claim_is_taken_over_and_sent(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
     claim(clients, settings, "n1", "dead-run", now_ms() - LEASE - 60_000)
 
     outcomes = warn_users(notify_context(clients, settings, as_of), ["n1"])
@@ -176,7 +165,7 @@ def test_stale_claim_is_taken_over_and_sent(aws):
 def test_ses_refusal_releases_the_claim_for_a_later_run(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
     unverified = render_warning(
         settings.product_name, settings.app_url, "unverified.example", Policy()
     )
@@ -207,7 +196,7 @@ def test_ses_error_for_one_user_does_not_stop_the_others(aws):
     clients, settings = aws
     as_of = now_ms()
     ids = ["n1", "n2", "n3"]
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate(u, as_of) for u in ids])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate(u, as_of) for u in ids])
     fault = fail_when(
         clients.sesv2,
         "SendEmail",
@@ -231,7 +220,7 @@ def test_ses_error_for_one_user_does_not_stop_the_others(aws):
 def test_unknown_answer_leaves_one_pending_warning_until_the_lease_ends(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
     fault = fail_when(
         clients.sesv2,
         "SendEmail",
@@ -264,7 +253,7 @@ def test_unknown_answer_leaves_one_pending_warning_until_the_lease_ends(aws):
 def test_user_who_came_back_before_the_run_gets_nothing(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
     clients.dynamodb.update_item(
         TableName=settings.users_table,
         Key={"id": s("n1")},
@@ -284,7 +273,7 @@ def test_user_who_came_back_before_the_run_gets_nothing(aws):
 def test_user_who_came_back_between_reread_and_claim_gets_nothing(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate("n1", as_of)])
     app = boto3.client("dynamodb", region_name=settings.aws_region)
     returned = now_ms()
 
@@ -320,7 +309,7 @@ def test_user_who_came_back_after_the_warning_is_warned_again(aws):
     item = notify_candidate("n1", as_of)
     item["lastVisitAt"] = n(as_of - 70 * DAY)
     item[SENT_AT] = n(as_of - 100 * DAY)
-    put_items(clients.dynamodb, settings.users_table, [item])
+    batch_write(clients.dynamodb, settings.users_table, [item])
 
     outcomes = warn_users(notify_context(clients, settings, as_of), ["n1"])
 

@@ -11,19 +11,12 @@ import pytest
 from cleanup_pipeline.actions.cascade import confirm_candidates, delete_accounts, prune_scoreboards
 from cleanup_pipeline.actions.outcomes import DELETED, Outcomes
 from cleanup_pipeline.aws import references
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.local.emulator import make_conditional_writes_atomic
-
-from .world import (
-    board_entry,
-    cascade_context,
-    delete_candidate,
-    get_item,
-    now_ms,
-    put_items,
-    record_params,
-    s,
-    scoreboard,
-)
+from tests.support.aws_calls import record_params
+from tests.support.aws_state import get_item
+from tests.support.cascade import cascade_context
+from tests.support.items import board_entry, delete_candidate, now_ms, s, scoreboard
 
 
 def board(db: Any, table: str, period: str) -> list[dict[str, Any]]:
@@ -33,9 +26,9 @@ def board(db: Any, table: str, period: str) -> list[dict[str, Any]]:
 def test_another_batch_pruning_first_shifts_positions_and_this_batch_rereads(aws) -> None:
     clients, settings = aws
     db, table, as_of = clients.dynamodb, settings.scoreboards_table, now_ms()
-    put_items(db, settings.users_table, [delete_candidate(u, as_of) for u in ("u1", "u2")])
+    batch_write(db, settings.users_table, [delete_candidate(u, as_of) for u in ("u1", "u2")])
     entries = [board_entry("a", 5), board_entry("u2", 4), board_entry("u1", 3), board_entry("b", 2)]
-    put_items(db, table, [scoreboard("week", entries)])
+    batch_write(db, table, [scoreboard("week", entries)])
     ctx = cascade_context(clients, settings, as_of)
     mine = confirm_candidates(ctx, ["u1"])
     other = boto3.client("dynamodb", region_name=settings.aws_region)
@@ -62,14 +55,14 @@ def test_batches_in_parallel_remove_exactly_their_entries_from_shared_boards(aws
     clients, settings = aws
     db, table, as_of = clients.dynamodb, settings.scoreboards_table, now_ms()
     doomed = [f"d{i:02d}" for i in range(24)]
-    put_items(db, settings.users_table, [delete_candidate(u, as_of) for u in doomed])
+    batch_write(db, settings.users_table, [delete_candidate(u, as_of) for u in doomed])
     kept = {p: [board_entry(f"{p}-k{i:02d}", i) for i in range(30)] for p in ("week", "month")}
     shared = {}
     for period, keep in kept.items():
         # Kept entries interleaved with every doomed user's, some listed twice.
         mixed = [e for i, k in enumerate(keep) for e in (k, board_entry(doomed[i % 24], i))]
         shared[period] = [*mixed, board_entry(doomed[0], 99)]
-    put_items(db, table, [scoreboard(p, entries) for p, entries in shared.items()])
+    batch_write(db, table, [scoreboard(p, entries) for p, entries in shared.items()])
     batches = [doomed[i : i + 4] for i in range(0, 24, 4)]
     start = threading.Barrier(len(batches), timeout=30)
     done: list[Outcomes] = []
@@ -109,8 +102,8 @@ def test_a_board_that_never_stops_changing_fails_its_users_after_a_bounded_retry
     bound = references.MAX_CONFLICTS
     clients, settings = aws
     db, table, as_of = clients.dynamodb, settings.scoreboards_table, now_ms()
-    put_items(db, settings.users_table, [delete_candidate("u1", as_of)])
-    put_items(db, table, [scoreboard("week", [board_entry("a", 2), board_entry("u1", 1)])])
+    batch_write(db, settings.users_table, [delete_candidate("u1", as_of)])
+    batch_write(db, table, [scoreboard("week", [board_entry("a", 2), board_entry("u1", 1)])])
     app = boto3.client("dynamodb", region_name=settings.aws_region)
     pauses: list[float] = []
     monkeypatch.setattr(references.time, "sleep", pauses.append)

@@ -18,8 +18,9 @@ from cleanup_pipeline.aws.mailer import (
 )
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.warning_email import render_warning
-
-from .world import notify_candidate, now_ms, put_items, sent_messages
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_state import sent_messages
+from tests.support.items import notify_candidate, now_ms
 
 
 class FakeClock:
@@ -149,7 +150,7 @@ def test_every_send_is_the_next_call_after_its_slot(aws):
     clients, settings = aws
     as_of = now_ms()
     ids = [f"n{i:02d}" for i in range(12)]
-    put_items(clients.dynamodb, settings.users_table, [notify_candidate(u, as_of) for u in ids])
+    batch_write(clients.dynamodb, settings.users_table, [notify_candidate(u, as_of) for u in ids])
     events: list[tuple[int, str]] = []
 
     def record(name):

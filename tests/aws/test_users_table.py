@@ -9,16 +9,15 @@ from cleanup_pipeline.core.decisions import DELETE, NOTIFY
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
 from cleanup_pipeline.core.wire_decode import PROJECTED_ATTRIBUTES
-
-from .world import (
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_calls import record_params
+from tests.support.items import (
     DAY,
     active_user,
     delete_candidate,
     n,
     notify_candidate,
     now_ms,
-    put_items,
-    record_params,
     s,
     user_item,
 )
@@ -41,7 +40,7 @@ def seed_users(clients, settings, count, as_of):
         )
         for i in range(count)
     ]
-    put_items(clients.dynamodb, settings.users_table, items)
+    batch_write(clients.dynamodb, settings.users_table, items)
     return items
 
 
@@ -95,7 +94,7 @@ def test_scan_of_an_empty_table(aws):
 def test_scan_flags_malformed_items_without_failing(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(
+    batch_write(
         clients.dynamodb,
         settings.users_table,
         [
@@ -134,7 +133,7 @@ def test_read_users_is_consistent_projected_and_chunked(aws):
 def test_recheck_keeps_only_users_still_in_the_decision(aws):
     clients, settings = aws
     as_of = now_ms()
-    put_items(
+    batch_write(
         clients.dynamodb,
         settings.users_table,
         [

@@ -1,7 +1,6 @@
 """Fixtures of the browser test: the operator's stack on loopback and a headless Chromium."""
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,9 @@ from cleanup_pipeline.cli.local_stack import LOCAL_INSTANCE_CONFIG
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.provision import provision
-from tests.browser.page import CHROMEDRIVER, CHROMIUM, Page
-from tests.browser.stack import Stack, dagster_ui
+from tests.support.browser_page import CHROMEDRIVER, CHROMIUM, Page
+from tests.support.items import now_ms
+from tests.support.ui_stack import Stack, dagster_ui
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 DEMO_USERS = 150
@@ -32,7 +32,7 @@ def stack(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     clients = make_clients(settings)
     provision(clients, settings)
     clients.s3.create_bucket(Bucket=REPORTS_BUCKET)
-    demo = seed_demo(clients, settings, DEMO_USERS, int(time.time() * 1000), big_folder=3)
+    demo = seed_demo(clients, settings, DEMO_USERS, now_ms(), big_folder=3)
     with dagster_ui() as url:
         yield Stack(url=url, clients=clients, demo=demo, reports=reports)
 

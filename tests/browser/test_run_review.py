@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from cleanup_pipeline.core.settings import load_settings
-from tests.browser.page import Page
-from tests.browser.stack import Stack
+from tests.support.browser_page import Page
+from tests.support.ui_stack import Stack
 
 JOB = "inactive_accounts_cleanup"
 RUN_SECONDS = 300  # one run on a loaded 2-core machine

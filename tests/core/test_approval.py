@@ -5,8 +5,6 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
-from test_report_summary import facts
-from wire_items import AS_OF, DAY, NOW, decode_items, inactive, n, user
 
 from cleanup_pipeline.core.approval import (
     ApprovalError,
@@ -24,6 +22,9 @@ from cleanup_pipeline.core.guards import GuardLimits, deletions_within_limit, in
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.report import build_report
 from cleanup_pipeline.core.report_summary import render_summary
+from cleanup_pipeline.core.wire_decode import decode_items
+from tests.core.test_report_summary import facts
+from tests.support.items import AS_OF, DAY, NOW, inactive, n, user
 
 JOB = "inactive_accounts_cleanup"
 MAX_AGE = 7 * DAY

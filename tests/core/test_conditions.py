@@ -9,9 +9,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from wire_items import AS_OF, DAY, NULL, n, s, user
 
 from cleanup_pipeline.aws.conditions import unchanged_since
+from tests.support.items import AS_OF, DAY, NULL, n, s, user
 
 
 def readable(item: dict) -> tuple[list[str], dict]:

@@ -2,11 +2,12 @@
 
 import pandas as pd
 import pytest
-from wire_items import ABSENT, AS_OF, DAY, NOW, NULL, decide, decide_all, inactive, n, s, user
 
 from cleanup_pipeline.core.decisions import DECISIONS, count_decisions
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.snapshot_schema import MIN_PLAUSIBLE_MS
+from tests.support.classify import decide, decide_all
+from tests.support.items import ABSENT, AS_OF, DAY, NOW, NULL, inactive, n, s, user
 
 GRACE = 30 * DAY
 NOTIFY_AFTER = 60 * DAY

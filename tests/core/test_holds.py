@@ -3,8 +3,6 @@
 from dataclasses import replace
 
 import pytest
-from test_report_summary import facts
-from wire_items import AS_OF, DAY, NOW, decode_items, inactive, n, s, user
 
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import classify
@@ -18,6 +16,9 @@ from cleanup_pipeline.core.holds import (
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.report import build_report
 from cleanup_pipeline.core.report_summary import render_summary
+from cleanup_pipeline.core.wire_decode import decode_items
+from tests.core.test_report_summary import facts
+from tests.support.items import AS_OF, DAY, NOW, inactive, n, s, user
 
 
 @pytest.mark.parametrize(

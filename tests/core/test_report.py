@@ -1,9 +1,10 @@
 """The per-run candidate report (SPEC §7)."""
 
 import pandas as pd
-from wire_items import ABSENT, AS_OF, DAY, decide_all, inactive, n, s, user
 
 from cleanup_pipeline.core.report import build_report, count_outcomes
+from tests.support.classify import decide_all
+from tests.support.items import ABSENT, AS_OF, DAY, inactive, n, s, user
 
 
 def snapshot_decisions() -> pd.DataFrame:

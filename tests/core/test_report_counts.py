@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-from wire_items import ABSENT, AS_OF, DAY, NOW, decide_all, inactive, n, s, user
 
 from cleanup_pipeline.actions import outcomes
 from cleanup_pipeline.core.policy import Policy
@@ -14,7 +13,9 @@ from cleanup_pipeline.core.report_counts import (
     reason_counts,
     reason_key,
 )
-from tests.resilience.malformed_corpus import malformed_corpus
+from tests.support.classify import decide_all
+from tests.support.items import ABSENT, AS_OF, DAY, NOW, inactive, n, s, user
+from tests.support.malformed_corpus import malformed_corpus
 
 
 def items() -> list[dict]:

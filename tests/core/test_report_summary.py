@@ -1,7 +1,5 @@
 """The human-readable summary next to each report file."""
 
-from wire_items import AS_OF, DAY, decide_all, inactive, n, user
-
 from cleanup_pipeline.core.guards import GuardLimits, deletions_within_limit, invalid_share
 from cleanup_pipeline.core.report import build_report
 from cleanup_pipeline.core.report_summary import (
@@ -11,6 +9,8 @@ from cleanup_pipeline.core.report_summary import (
     histogram_table,
     render_summary,
 )
+from tests.support.classify import decide_all
+from tests.support.items import AS_OF, DAY, inactive, n, user
 
 HISTOGRAM = {"<30": 10, "30-59": 5, "60-74": 0, "invalid": 1}
 

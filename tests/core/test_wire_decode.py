@@ -5,10 +5,10 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 from boto3.dynamodb.types import TypeSerializer
-from wire_items import ABSENT, AS_OF, DAY, NULL, n, s, user
 
 from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS, SNAPSHOT_DTYPES
 from cleanup_pipeline.core.wire_decode import PROJECTED_ATTRIBUTES, decode_items
+from tests.support.items import ABSENT, AS_OF, DAY, NULL, n, s, user
 
 
 def decoded_row(item: dict) -> pd.Series:

@@ -3,12 +3,12 @@
 import pandas as pd
 import pyarrow as pa
 import pytest
-from wire_items import AS_OF, DAY, NULL, n, s, user
 
 from cleanup_pipeline.core import wire_decode
 from cleanup_pipeline.core.wire_decode import decode_items
 from cleanup_pipeline.core.wire_exact import decode_exact
-from tests.resilience.malformed_corpus import malformed_corpus, odd_but_valid
+from tests.support.items import AS_OF, DAY, NULL, n, s, user
+from tests.support.malformed_corpus import malformed_corpus, odd_but_valid
 
 CORPUS = [item for entry in malformed_corpus(AS_OF, AS_OF) for item in entry.items]
 ODD = [entry.item for entry in odd_but_valid(AS_OF)]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.instances import load_instance
-from tests.deploy.postgres_server import PostgresServer, postgres_server
+from tests.support.dagster_instances import load_instance
+from tests.support.postgres_server import PostgresServer, postgres_server
 
 
 def point_at(monkeypatch: pytest.MonkeyPatch, server: PostgresServer, db_name: str) -> None:

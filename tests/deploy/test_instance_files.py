@@ -14,8 +14,8 @@ from moto import mock_aws
 
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME
-from tests.deploy.instances import DEPLOY, ONE_RUN_OF_THE_JOB, load_instance
-from tests.deploy.postgres_server import PostgresServer
+from tests.support.dagster_instances import DEPLOY, ONE_RUN_OF_THE_JOB, load_instance
+from tests.support.postgres_server import PostgresServer
 
 POSTGRES_FILES = ["dagster-postgres.yaml", "dagster-ecs.yaml"]
 

@@ -3,7 +3,6 @@
 guards read their baseline from there."""
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,17 @@ from cleanup_pipeline.local.provision import provision
 from cleanup_pipeline.orchestration.guarding import DECISIONS_KEY
 from cleanup_pipeline.orchestration.job import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from tests.deploy.instances import dagster_home, load_instance
-from tests.deploy.postgres_server import PostgresServer
-from tests.e2e import recording
-from tests.e2e.cli_support import cli, sent_to
-from tests.e2e.test_guards import OPEN, add_delete_candidates, assert_blocked_by_history, execute
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+from tests.support import recording
+from tests.support.aws_state import sent_to
+from tests.support.cli import cli
+from tests.support.dagster_instances import dagster_home, load_instance
+from tests.support.history_guard import OPEN, add_delete_candidates, assert_blocked_by_history
+from tests.support.items import now_ms
+from tests.support.jobs import execute_job
+from tests.support.postgres_server import PostgresServer
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fresh_recording")]
 
 ASSETS = {
     "users_snapshot",
@@ -49,12 +51,6 @@ def query(server: PostgresServer, db_name: str, statement: str, *params: Any) ->
         connection.close()
 
 
-@pytest.fixture(autouse=True)
-def fresh_recording():
-    recording.CALLS.clear()
-    recording.FAULTS.clear()
-
-
 def test_a_cli_run_against_the_emulator_is_recorded_in_postgres(
     server: str, postgres: PostgresServer, postgres_env: str
 ) -> None:
@@ -64,9 +60,9 @@ def test_a_cli_run_against_the_emulator_is_recorded_in_postgres(
     provision(clients, settings)
     seeded = seed_world(clients, settings, big_folder=3)
 
-    before = int(time.time() * 1000)
+    before = now_ms()
     code, summary, output = cli("run", "--as-of", AS_OF_ISO)
-    after = int(time.time() * 1000)
+    after = now_ms()
     assert code == 0, output
     assert summary["counts"]["deleted"] == len(DELETED)
     assert summary["counts"]["notified"] == len(NOTIFIED)
@@ -103,8 +99,11 @@ def test_history_guard_reads_earlier_runs_from_postgres(
 
     # Each run on an instance loaded afresh from the file: the database is all they share.
     with load_instance("dagster-postgres.yaml", tmp_path) as instance:
-        earlier = execute(
-            instance, run_config_for(AS_OF_ISO), policy, ["users_snapshot", "user_decisions"]
+        earlier = execute_job(
+            run_config_for(AS_OF_ISO),
+            policy=policy,
+            instance=instance,
+            selection=["users_snapshot", "user_decisions"],
         )
         assert earlier.success
     assert query(postgres, postgres_env, "SELECT run_id, status FROM runs") == [
@@ -113,7 +112,7 @@ def test_history_guard_reads_earlier_runs_from_postgres(
 
     add_delete_candidates(clients, settings, 26)  # 31 > 25 floor and > 5 x 5 earlier
     with load_instance("dagster-postgres.yaml", tmp_path) as instance:
-        blocked = execute(instance, run_config_for(AS_OF_ISO), policy)
+        blocked = execute_job(run_config_for(AS_OF_ISO), policy=policy, instance=instance)
         assert_blocked_by_history(blocked, count=31, median=5)
         assert instance.get_run_by_id(blocked.run_id).status == dg.DagsterRunStatus.FAILURE
     assert recording.writes() == []

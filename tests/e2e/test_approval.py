@@ -16,20 +16,17 @@ from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.approval import APPROVED_RUN_TAG
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.local.batch_write import batch_write as put_items
 from cleanup_pipeline.orchestration import approval
-from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
-from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
-from tests.e2e import recording
-from tests.resilience.job_harness import (
-    HOUR,
-    metadata,
-    moto_world,
-    put_items,
-    read_report,
-    read_state,
-    wall_ms,
-)
-from tests.resilience.malformed_corpus import ABSENT, DAY, candidate, n, s
+from cleanup_pipeline.orchestration.job import run_config_for
+from tests.support import recording
+from tests.support.aws_state import read_state
+from tests.support.items import ABSENT, DAY, n, s
+from tests.support.items import now_ms as wall_ms
+from tests.support.jobs import execute_job, metadata, read_report
+from tests.support.malformed_corpus import candidate
+from tests.support.moto_env import moto_world
+from tests.support.run_capture import HOUR
 
 DELETES = [f"d{i:02d}" for i in range(30)]  # over the guard's floor of 25: blocked
 NOTIFIES = ["n0", "n1", "kind-changed"]
@@ -55,16 +52,8 @@ class World:
 
     def run(self, approved_run_id: str | None = None) -> dg.ExecuteInProcessResult:
         recording.CALLS.clear()
-        return defs.resolve_job_def(JOB_NAME).execute_in_process(
-            run_config=run_config_for(str(self.as_of), approved_run_id=approved_run_id),
-            resources={
-                "aws": recording.RecordingAwsEnvironment(),
-                "cleanup_policy": CleanupPolicy(send_rate_per_second=200),
-                "run_options": RunOptions(),
-            },
-            instance=self.instance,
-            raise_on_error=False,
-        )
+        run_config = run_config_for(str(self.as_of), approved_run_id=approved_run_id)
+        return execute_job(run_config, instance=self.instance)
 
 
 def _evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckEvaluation:

@@ -1,7 +1,6 @@
 """The console script end to end, against a moto server on 127.0.0.1."""
 
 import os
-import time
 from pathlib import Path
 
 import boto3
@@ -11,8 +10,10 @@ import pytest
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.cli_support import cli, sent_to
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+from tests.support.aws_state import sent_to
+from tests.support.cli import cli
+from tests.support.items import now_ms
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +28,9 @@ def test_cli_run_gives_the_spec_outcomes_in_the_instance_history(server: str) ->
     assert dry_code == 0 and dry["status"] == "success" and dry["dry_run"] is True
     assert dry["counts"]["notified"] == 0 and sent_to(server) == []
 
-    before = int(time.time() * 1000)
+    before = now_ms()
     code, summary, output = cli("run", "--as-of", AS_OF_ISO)
-    after = int(time.time() * 1000)
+    after = now_ms()
     assert code == 0, output
     assert summary["status"] == "success"
     assert summary["as_of"] == AS_OF_ISO

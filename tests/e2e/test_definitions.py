@@ -7,8 +7,8 @@ import dagster as dg
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME, daily_cleanup_schedule
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
-from tests.e2e import recording
-from tests.e2e.world import seed_world
+from tests.support.jobs import execute_job
+from tests.support.world import seed_world
 
 
 def test_job_schedule_and_checks_are_defined() -> None:
@@ -56,14 +56,13 @@ def test_launch_with_default_config_uses_the_run_creation_time(aws) -> None:
     clients, settings = aws
     seed_world(clients, settings, big_folder=1)
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def(JOB_NAME).execute_in_process(
-        resources={
-            "aws": recording.RecordingAwsEnvironment(),
-            "cleanup_policy": CleanupPolicy(send_rate_per_second=500),
-            # Relative to today every seeded user is long inactive: lift the size guards.
-            "run_options": RunOptions(dry_run=True, allow_mass_action=True),
-        },
+    result = execute_job(
+        {},  # no run config: as a launch from the UI with defaults
+        policy=CleanupPolicy(send_rate_per_second=500),
+        # Relative to today every seeded user is long inactive: lift the size guards.
+        run_options=RunOptions(dry_run=True, allow_mass_action=True),
         instance=instance,
+        raise_on_error=True,
     )
     assert result.success
     record = instance.get_run_record_by_id(result.run_id)

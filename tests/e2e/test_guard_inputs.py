@@ -14,13 +14,16 @@ from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.guard_evaluation import GuardInputs
+from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.guarding import enforce_before_actions
 from cleanup_pipeline.orchestration.job import JOB_NAME, inactive_accounts_cleanup, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
-from tests.e2e import recording
-from tests.e2e.world import AS_OF_ISO, DAY_MS, A, put_all, seed_world, user, warned
+from tests.support import recording
+from tests.support.items import user, warned
+from tests.support.world import AS_OF_ISO, A, seed_world
 
 ACTION_OPS = {"warning_emails", "split_deletion_candidates"}
 
@@ -72,7 +75,7 @@ def test_actions_recheck_this_runs_counts_not_the_newest_on_the_instance(
     clients, settings = aws
     seed_world(clients, settings, big_folder=1)
     due_later = [user(f"due-{i:03d}", **warned(A - 10 * DAY_MS)) for i in range(40)]
-    put_all(clients.dynamodb, settings.users_table, due_later)
+    batch_write(clients.dynamodb, settings.users_table, due_later)
     instance = dg.DagsterInstance.ephemeral()
     later = format_ms(A + 30 * DAY_MS)
     other: dict[str, dg.ExecuteInProcessResult] = {}

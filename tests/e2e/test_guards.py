@@ -2,81 +2,23 @@
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME, inactive_accounts_cleanup, run_config_for
-from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
-from tests.e2e import recording
-from tests.e2e.test_job import metadata, sent_to
-from tests.e2e.world import AS_OF_ISO, DAY_MS, A, put_all, scan_all, seed_world, user, warned
+from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
+from tests.support import recording
+from tests.support.aws_state import scan_all, sent_to
+from tests.support.history_guard import OPEN, add_delete_candidates, assert_blocked_by_history
+from tests.support.jobs import check_results, evaluation, execute_job, metadata
+from tests.support.world import AS_OF_ISO, seed_world
 
-# Size guards opened wide so that only the history guard can stop a run.
-OPEN = {"max_delete_fraction": 0.9, "max_notify_fraction": 0.9, "send_rate_per_second": 500}
 # The default size limits.
 SIZE = {"max_delete_fraction": 0.05, "max_notify_fraction": 0.2}
-
-
-def execute(
-    instance: dg.DagsterInstance,
-    run_config: dict[str, Any],
-    policy: CleanupPolicy,
-    selection: list[str] | None = None,
-) -> dg.ExecuteInProcessResult:
-    resources = {
-        "aws": recording.RecordingAwsEnvironment(),
-        "cleanup_policy": policy,
-        "run_options": RunOptions(),
-        "reports_s3": S3Resource(),
-    }
-    # The same assets, checks and job, bound to the test's resources (a subset selection
-    # refuses resources passed at execution time).
-    bound = dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=[inactive_accounts_cleanup],
-        resources=resources,
-    )
-    return bound.resolve_job_def(JOB_NAME).execute_in_process(
-        run_config=run_config,
-        instance=instance,
-        asset_selection=[dg.AssetKey(name) for name in selection] if selection else None,
-        raise_on_error=False,
-    )
-
-
-def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-
-
-def evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckEvaluation:
-    return next(e for e in result.get_asset_check_evaluations() if e.check_name == check)
-
-
-def assert_blocked_by_history(blocked: dg.ExecuteInProcessResult, count: int, median: int) -> None:
-    """The run failed on `deletions_match_history` alone among the deletion limits."""
-    assert not blocked.success
-    assert checks(blocked)["deletions_match_history"] is False
-    assert checks(blocked)["deletions_within_limit"] is True
-    history = evaluation(blocked, "deletions_match_history").metadata
-    assert history["count"].value == count
-    assert f"median ({median})" in history["why"].value
-
-
-def add_delete_candidates(clients, settings, count: int) -> None:
-    users = [user(f"extra-{i:03d}", **warned(A - 45 * DAY_MS)) for i in range(count)]
-    put_all(clients.dynamodb, settings.users_table, users)
-
-
-@pytest.fixture(autouse=True)
-def fresh_recording():
-    recording.CALLS.clear()
-    recording.FAULTS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_recording")
 
 
 def test_history_guard_blocks_a_jump_and_allow_mass_action_lifts_it(aws) -> None:
@@ -87,17 +29,19 @@ def test_history_guard_blocks_a_jump_and_allow_mass_action_lifts_it(aws) -> None
     dry = run_config_for(AS_OF_ISO, dry_run=True)
 
     for _ in range(3):  # three successful runs, 5 delete candidates each
-        result = execute(instance, dry, policy)
+        result = execute_job(dry, policy=policy, instance=instance)
         assert result.success
-        assert checks(result)["deletions_match_history"] is True
+        assert check_results(result)["deletions_match_history"] is True
     add_delete_candidates(clients, settings, 26)  # 31 > 25 floor and > 5 x median 5
 
-    blocked = execute(instance, run_config_for(AS_OF_ISO), policy)
+    blocked = execute_job(run_config_for(AS_OF_ISO), policy=policy, instance=instance)
     assert_blocked_by_history(blocked, count=31, median=5)
     assert evaluation(blocked, "deletions_match_history").metadata["limit"].value == 25.0
     assert recording.writes() == [] and sent_to() == []
 
-    allowed = execute(instance, run_config_for(AS_OF_ISO, allow_mass_action=True), policy)
+    allowed = execute_job(
+        run_config_for(AS_OF_ISO, allow_mass_action=True), policy=policy, instance=instance
+    )
     assert allowed.success
     assert metadata(allowed, "deleted_accounts")["deleted"] == 31
     tags = instance.get_run_by_id(allowed.run_id).tags
@@ -107,7 +51,7 @@ def test_history_guard_blocks_a_jump_and_allow_mass_action_lifts_it(aws) -> None
     assert report.attrs["run_id"] == allowed.run_id
 
     # Failed runs never count as history: the blocked run is not among the successful ones.
-    later = execute(instance, run_config_for(AS_OF_ISO, dry_run=True), policy)
+    later = execute_job(run_config_for(AS_OF_ISO, dry_run=True), policy=policy, instance=instance)
     assert later.success
 
 
@@ -116,9 +60,11 @@ def test_history_guard_waits_for_three_earlier_runs(aws) -> None:
     seed_world(clients, settings, big_folder=1)
     add_delete_candidates(clients, settings, 40)
     instance = dg.DagsterInstance.ephemeral()
-    result = execute(instance, run_config_for(AS_OF_ISO, dry_run=True), CleanupPolicy(**OPEN))
+    result = execute_job(
+        run_config_for(AS_OF_ISO, dry_run=True), policy=CleanupPolicy(**OPEN), instance=instance
+    )
     assert result.success
-    assert checks(result)["deletions_match_history"] is True
+    assert check_results(result)["deletions_match_history"] is True
 
 
 def test_an_action_materialized_alone_applies_the_guards_itself(aws) -> None:
@@ -126,21 +72,23 @@ def test_an_action_materialized_alone_applies_the_guards_itself(aws) -> None:
     seeded = seed_world(clients, settings, big_folder=1)
     instance = dg.DagsterInstance.ephemeral()
     strict = CleanupPolicy(min_guarded_count=1, max_delete_fraction=0.0, send_rate_per_second=500)
-    first = execute(instance, run_config_for(AS_OF_ISO), strict)
+    first = execute_job(run_config_for(AS_OF_ISO), policy=strict, instance=instance)
     assert not first.success  # the blocking check stopped the run
     recording.CALLS.clear()
 
-    alone = execute(instance, run_config_for(AS_OF_ISO), strict, selection=["warning_emails"])
+    alone = execute_job(
+        run_config_for(AS_OF_ISO), policy=strict, instance=instance, selection=["warning_emails"]
+    )
     assert not alone.success
     assert sent_to() == [] and recording.writes() == []
     failure = alone.get_step_failure_events()[0].step_failure_data.error
     assert "deletions_within_limit" in failure.message
     assert scan_all(clients.dynamodb, settings.users_table) == seeded.users
 
-    deletions = execute(
-        instance,
+    deletions = execute_job(
         run_config_for(AS_OF_ISO),
-        strict,
+        policy=strict,
+        instance=instance,
         selection=["deleted_accounts"],
     )
     assert not deletions.success and recording.writes() == []
@@ -167,7 +115,9 @@ def test_a_blocked_run_shows_which_guard_failed_and_why(aws) -> None:
     seed_world(clients, settings, big_folder=1)
     add_delete_candidates(clients, settings, 30)
     instance = dg.DagsterInstance.ephemeral()
-    blocked = execute(instance, run_config_for(AS_OF_ISO), CleanupPolicy(**{**OPEN, **SIZE}))
+    blocked = execute_job(
+        run_config_for(AS_OF_ISO), policy=CleanupPolicy(**{**OPEN, **SIZE}), instance=instance
+    )
     assert not blocked.success
     assert not blocked.is_node_success("warning_emails")
     assert recording.writes() == [] and sent_to() == []

@@ -10,19 +10,16 @@ import pytest
 
 from cleanup_pipeline.aws.holds_table import put_hold
 from cleanup_pipeline.core.holds import EXEMPT_USER_IDS, Hold
+from cleanup_pipeline.local.batch_write import batch_write as put_items
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from tests.e2e import recording
-from tests.resilience.job_harness import (
-    HOUR,
-    FinishedRun,
-    metadata,
-    moto_world,
-    put_files,
-    put_items,
-    run_and_capture,
-    wall_ms,
-)
-from tests.resilience.malformed_corpus import ABSENT, DAY, candidate, n
+from tests.support import recording
+from tests.support.aws_state import put_objects as put_files
+from tests.support.items import ABSENT, DAY, n
+from tests.support.items import now_ms as wall_ms
+from tests.support.jobs import metadata
+from tests.support.malformed_corpus import candidate
+from tests.support.moto_env import moto_world
+from tests.support.run_capture import HOUR, FinishedRun, run_and_capture
 
 HELD = {"held-delete": "legal case 12", "held-notify": "support ticket 7"}
 # Holds added by a hook right before the batch's re-read of the users table reads them.

@@ -1,62 +1,29 @@
 """The real Dagster job, executed in process against in-process moto."""
 
-import time
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 import pytest
-from botocore.exceptions import ClientError
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
-from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
-from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
-from tests.e2e import recording
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, scan_all, seed_world
+from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
+from tests.support import recording
+from tests.support.aws_calls import client_error
+from tests.support.aws_state import scan_all, sent_to
+from tests.support.items import now_ms
+from tests.support.jobs import execute_job, metadata
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
-
-def sent_to() -> list[str]:
-    messages = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-    return [to for m in messages for to in m.destinations["ToAddresses"]]
-
-
-def execute(
-    run_config: dict[str, Any] | None = None, policy: CleanupPolicy | None = None
-) -> dg.ExecuteInProcessResult:
-    return defs.resolve_job_def(JOB_NAME).execute_in_process(
-        run_config=run_config or run_config_for(AS_OF_ISO),
-        resources={
-            "aws": recording.RecordingAwsEnvironment(),
-            "cleanup_policy": policy or CleanupPolicy(send_rate_per_second=200),
-            "run_options": RunOptions(),
-        },
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-
-
-@pytest.fixture(autouse=True)
-def fresh_recording():
-    recording.CALLS.clear()
-    recording.FAULTS.clear()
-    yield
-    recording.FAULTS.clear()
-
-
-def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path == [asset]]
-    assert events, f"{asset} was not materialized"
-    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+pytestmark = pytest.mark.usefixtures("fresh_recording")
 
 
 def test_run_gives_exactly_the_spec_outcomes_and_a_rerun_changes_nothing(aws) -> None:
     clients, settings = aws
     seeded = seed_world(clients, settings)
-    before = int(time.time() * 1000)
-    result = execute()
-    after = int(time.time() * 1000)
+    before = now_ms()
+    result = execute_job()
+    after = now_ms()
     assert result.success
     assert_final_state(clients, settings, seeded, sent_to(), before, after)
     decided = metadata(result, "user_decisions")
@@ -74,7 +41,7 @@ def test_run_gives_exactly_the_spec_outcomes_and_a_rerun_changes_nothing(aws) ->
     assert not report["email_masked"].dropna().str.contains(r"^[^*]{2,}@", regex=True).any()
 
     state = scan_all(clients.dynamodb, settings.users_table)
-    second = execute()
+    second = execute_job()
     assert second.success
     assert len(sent_to()) == len(NOTIFIED)  # nobody warned twice
     assert scan_all(clients.dynamodb, settings.users_table) == state
@@ -84,7 +51,7 @@ def test_run_gives_exactly_the_spec_outcomes_and_a_rerun_changes_nothing(aws) ->
 def test_dry_run_makes_no_write_call(aws) -> None:
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
-    result = execute(run_config_for(AS_OF_ISO, dry_run=True))
+    result = execute_job(run_config_for(AS_OF_ISO, dry_run=True))
     assert result.success
     assert recording.CALLS, "the run made no AWS call at all"
     assert recording.writes() == []
@@ -105,7 +72,7 @@ def _messages(error: Any) -> str:
 def test_missing_configuration_fails_before_any_aws_call(aws, monkeypatch) -> None:
     monkeypatch.delenv("APP_URL")
     monkeypatch.delenv("PUBLIC_BUCKET_NAME")
-    result = execute()
+    result = execute_job()
     assert not result.success
     assert recording.CALLS == []
     failures = [
@@ -121,7 +88,7 @@ def test_a_failing_guard_stops_every_action_and_allow_mass_action_lifts_it(aws) 
     clients, settings = aws
     seeded = seed_world(clients, settings, big_folder=3)
     strict = CleanupPolicy(min_guarded_count=2, max_delete_fraction=0.0, send_rate_per_second=200)
-    blocked = execute(policy=strict)
+    blocked = execute_job(policy=strict)
     assert not blocked.success
     assert not blocked.is_node_success("warning_emails")
     assert scan_all(clients.dynamodb, settings.users_table) == seeded.users
@@ -132,7 +99,7 @@ def test_a_failing_guard_stops_every_action_and_allow_mass_action_lifts_it(aws) 
     report = pd.read_parquet(metadata(blocked, "candidate_report")["path"])
     assert set(report.loc[report["decision"] == "delete", "outcome"]) == {"not_attempted"}
 
-    allowed = execute(run_config_for(AS_OF_ISO, allow_mass_action=True), policy=strict)
+    allowed = execute_job(run_config_for(AS_OF_ISO, allow_mass_action=True), policy=strict)
     assert allowed.success
     assert metadata(allowed, "deleted_accounts")["deleted"] == len(DELETED)
     assert metadata(allowed, "cleanup_report")["allow_mass_action"] is True
@@ -144,10 +111,10 @@ def test_one_users_failure_leaves_the_others_done_and_fails_the_run(aws) -> None
 
     def refuse_u1_listing(operation: str, params: dict[str, Any]) -> None:
         if operation == "ListObjectsV2" and params.get("Prefix") == "u1/":
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "try later"}}, operation)
+            raise client_error("SlowDown", operation, "try later")
 
     recording.FAULTS.append(refuse_u1_listing)
-    result = execute()
+    result = execute_job()
     assert not result.success
     users = scan_all(clients.dynamodb, settings.users_table)
     assert "u1" in users
@@ -159,7 +126,7 @@ def test_one_users_failure_leaves_the_others_done_and_fails_the_run(aws) -> None
     assert report.loc["u1", "outcome"] == "failed" and report.loc["u1", "step"] == "files"
 
     recording.FAULTS.clear()
-    assert execute().success
+    assert execute_job().success
     assert "u1" not in scan_all(clients.dynamodb, settings.users_table)
 
 
@@ -167,7 +134,7 @@ def test_hold_list_exempts_a_delete_candidate(aws) -> None:
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     held = CleanupPolicy(exempt_user_ids=["u1"], send_rate_per_second=200)
-    result = execute(policy=held)
+    result = execute_job(policy=held)
     assert result.success
     assert "u1" in scan_all(clients.dynamodb, settings.users_table)
     assert metadata(result, "deleted_accounts")["deleted"] == len(DELETED) - 1

@@ -2,7 +2,6 @@
 fanned out in batches that run in separate processes side by side, against a moto server."""
 
 import os
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -12,8 +11,10 @@ from cleanup_pipeline.actions.cascade import split_into_batches
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.cli_support import cli, sent_to
-from tests.e2e.world import AS_OF_ISO, DELETED, assert_final_state, seed_world
+from tests.support.aws_state import sent_to
+from tests.support.cli import cli
+from tests.support.items import now_ms
+from tests.support.world import AS_OF_ISO, DELETED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ def test_batches_run_in_parallel_processes_and_give_exactly_the_spec_outcomes(se
     provision(clients, settings)
     seeded = seed_world(clients, settings, big_folder=3)
 
-    before = int(time.time() * 1000)
+    before = now_ms()
     code, summary, output = cli(
         "run",
         "--as-of",
@@ -44,7 +45,7 @@ def test_batches_run_in_parallel_processes_and_give_exactly_the_spec_outcomes(se
         "--deletion-batch-size",
         str(BATCH_SIZE),
     )
-    after = int(time.time() * 1000)
+    after = now_ms()
 
     assert code == 0, output[-3000:]
     assert summary["counts"]["deleted"] == len(DELETED) and summary["counts"]["failed"] == 0

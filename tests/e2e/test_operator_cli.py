@@ -12,9 +12,11 @@ from cleanup_pipeline.aws.holds_table import scan_holds
 from cleanup_pipeline.core.holds import Hold
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.local.batch_write import batch_write as put_all
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.cli_support import cli
-from tests.e2e.world import AS_OF_ISO, DAY_MS, A, put_all, seed_world, user, warned
+from tests.support.cli import cli
+from tests.support.items import user, warned
+from tests.support.world import AS_OF_ISO, DAY_MS, A, seed_world
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,6 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -16,15 +15,10 @@ from cleanup_pipeline.core.report_counts import KNOWN_REASON_KEYS, reason_key
 from cleanup_pipeline.orchestration.job import run_config_for
 from cleanup_pipeline.orchestration.previews import REPORT_PREVIEW_COLUMNS, REPORT_PREVIEW_ROWS
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from tests.e2e.test_job import execute, metadata
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
+from tests.support.jobs import execute_job, materialization, metadata
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
 
 MASKED = re.compile(r"^[^@*]\*\*\*@[^@]+$")
-
-
-def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path == [asset]]
-    return dict(events[-1].materialization.metadata)
 
 
 def age(path: Path, days: float) -> None:
@@ -45,7 +39,7 @@ def test_report_assets_show_counts_histogram_preview_and_files(aws) -> None:
     age(folder / kept[0], 89)
     age(folder / kept[1], 400)
 
-    result = execute(policy=CleanupPolicy(send_rate_per_second=500))
+    result = execute_job(policy=CleanupPolicy(send_rate_per_second=500))
     assert result.success
     users = metadata(result, "user_decisions")["users"]
 
@@ -108,7 +102,7 @@ def test_dry_run_counts_expired_reports_but_keeps_them_and_zero_keeps_all(aws) -
     folder = Path(os.environ["CLEANUP_REPORTS_DIR"])
     age(folder / "2026-01-01_old-run.parquet", 30)
 
-    dry = execute(
+    dry = execute_job(
         run_config_for(AS_OF_ISO, dry_run=True),
         policy=CleanupPolicy(report_retention_days=7, send_rate_per_second=500),
     )

@@ -7,38 +7,24 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.core.decisions import classify
-from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from tests.e2e import recording
-from tests.resilience.job_harness import (
-    HOUR,
-    FinishedRun,
-    check_results,
-    execute,
-    metadata,
-    moto_world,
-    put_files,
-    put_items,
-    read_report,
-    read_state,
-    run_and_capture,
-    wall_ms,
-)
-from tests.resilience.malformed_corpus import (
-    ABSENT,
-    DAY,
-    Item,
+from tests.support import recording
+from tests.support.aws_state import put_objects, read_state
+from tests.support.classify import decide_all
+from tests.support.items import ABSENT, DAY, NOW, Item, n, now_ms
+from tests.support.jobs import check_results, metadata, read_report
+from tests.support.malformed_corpus import (
     Malformed,
     OddButValid,
     candidate,
     malformed_corpus,
-    n,
     odd_but_valid,
 )
+from tests.support.moto_env import moto_world
+from tests.support.run_capture import HOUR, FinishedRun, execute, run_and_capture
 
-NOW = 1_750_000_000_000
 CORPUS = malformed_corpus(NOW, NOW)
 ODD = odd_but_valid(NOW)
 STORABLE = [entry.name for entry in CORPUS if entry.storable]
@@ -52,7 +38,7 @@ def no_faults():
 
 
 def decide(items: list[Item], as_of: int = NOW) -> list[tuple[str, str]]:
-    frame = classify(decode_items(items), as_of, NOW, Policy())
+    frame = decide_all(items, as_of=as_of)
     return list(zip(frame["decision"].astype(str), frame["reason"].astype(str), strict=True))
 
 
@@ -161,8 +147,8 @@ DECOYS = [
 
 @pytest.fixture(scope="module")
 def corpus_run(tmp_path_factory) -> CorpusRun:
-    as_of = wall_ms() - HOUR
-    malformed = {e.name: e for e in malformed_corpus(as_of, wall_ms()) if e.storable}
+    as_of = now_ms() - HOUR
+    malformed = {e.name: e for e in malformed_corpus(as_of, now_ms()) if e.storable}
     odd = {e.name: e for e in odd_but_valid(as_of)}
     controls = [
         candidate("valid-delete", as_of),
@@ -175,11 +161,11 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
 
     with moto_world(tmp_path_factory.mktemp("reports")) as (clients, settings):
         ddb = clients.dynamodb
-        put_items(ddb, settings.users_table, users)
-        put_files(
+        batch_write(ddb, settings.users_table, users)
+        put_objects(
             clients.s3, settings.public_bucket_name, [k for i in ids for k in _files(i)] + DECOYS
         )
-        put_items(
+        batch_write(
             ddb,
             settings.features_table,
             [{"id": {"S": f"f-{k}"}, "proposedBy": {"S": i}} for k, i in enumerate(ids)],
@@ -190,7 +176,7 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
 
         stranger = entry("stranger", 0)
         board = [e for k, i in enumerate(ids) for e in (entry(i, k), stranger)]
-        put_items(
+        batch_write(
             ddb,
             settings.scoreboards_table,
             [
@@ -286,8 +272,8 @@ def test_nothing_but_the_deleted_users_data_changed(corpus_run: CorpusRun):
 
 def test_five_percent_invalid_blocks_every_action(aws):
     clients, settings = aws
-    as_of = wall_ms() - HOUR
-    bad = [e for e in malformed_corpus(as_of, wall_ms()) if e.storable][:5]
+    as_of = now_ms() - HOUR
+    bad = [e for e in malformed_corpus(as_of, now_ms()) if e.storable][:5]
     good = [
         candidate("valid-delete", as_of),
         candidate("valid-notify", as_of, accountDeletionEmailSentAt=ABSENT),
@@ -297,9 +283,9 @@ def test_five_percent_invalid_blocks_every_action(aws):
         ],
     ]
     users = [e.items[0] for e in bad] + good
-    put_items(clients.dynamodb, settings.users_table, users)
-    put_files(clients.s3, settings.public_bucket_name, _files("valid-delete") + _files("bad-x"))
-    put_items(
+    batch_write(clients.dynamodb, settings.users_table, users)
+    put_objects(clients.s3, settings.public_bucket_name, _files("valid-delete") + _files("bad-x"))
+    batch_write(
         clients.dynamodb,
         settings.features_table,
         [{"id": {"S": "f-1"}, "proposedBy": {"S": "valid-delete"}}],

@@ -8,24 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.world import NOTIFIED, Seeded, seed_world
-from tests.resilience.faults import (
-    CrashPoint,
-    InFlight,
-    assert_safe,
-    claimed,
-    faults,
-    now_ms,
-    prepare,
-    recover,
-    run_job,
-    sent_to,
-)
+from tests.support.http_faults import CrashPoint, faults
+from tests.support.items import now_ms
+from tests.support.recovery import InFlight, assert_safe, claimed, recover, run_job, sent_counts
+from tests.support.world import NOTIFIED, Seeded, seed_world
 
-
-@pytest.fixture(autouse=True)
-def _harness(monkeypatch: pytest.MonkeyPatch) -> None:
-    prepare(monkeypatch)
+pytestmark = pytest.mark.usefixtures("fault_harness")
 
 
 def table(name: str) -> Any:
@@ -94,5 +82,5 @@ def test_crash_in_the_warning_sequence_never_warns_twice_except_an_unconfirmed_s
         if expected is not None:
             assert bool(left) == expected, in_flight
     assert claimed(clients, settings) == in_flight.sent | in_flight.unsent
-    assert set(sent_to()) <= {f"{uid}@example.com" for uid in NOTIFIED}
+    assert set(sent_counts()) <= {f"{uid}@example.com" for uid in NOTIFIED}
     recover(clients, settings, seeded, before, in_flight)

@@ -4,20 +4,13 @@ of calls failing on every attempt (the error reaches the job after retries), and
 writes whose answer is lost after AWS processed them. Whatever happens, the SPEC §4 guarantees
 hold after each run, and clean runs then reach exactly the state one undisturbed run gives."""
 
-import pandas as pd
 import pytest
 
-from tests.e2e.world import BIG_FOLDER, DELETED, NOTIFIED, assert_final_state, seed_world
-from tests.resilience.faults import (
-    assert_safe,
-    failed_steps,
-    faults,
-    now_ms,
-    prepare,
-    recover,
-    run_job,
-    sent_to,
-)
+from tests.support.http_faults import faults
+from tests.support.items import now_ms
+from tests.support.jobs import failed_steps, read_report
+from tests.support.recovery import assert_safe, recover, run_job, sent_counts
+from tests.support.world import BIG_FOLDER, DELETED, NOTIFIED, assert_final_state, seed_world
 
 SERVICES = {"dynamodb", "s3", "sesv2"}
 PER_USER_CALLS = frozenset(
@@ -33,19 +26,7 @@ PER_USER_CALLS = frozenset(
 )
 
 
-@pytest.fixture(autouse=True)
-def _harness(monkeypatch: pytest.MonkeyPatch) -> None:
-    prepare(monkeypatch)
-
-
-def report(result) -> pd.DataFrame:
-    events = [
-        e
-        for e in result.get_asset_materialization_events()
-        if e.asset_key.path == ["cleanup_report"]
-    ]
-    assert events, "cleanup_report was not materialized"
-    return pd.read_parquet(events[-1].materialization.metadata["path"].value)
+pytestmark = pytest.mark.usefixtures("fault_harness")
 
 
 @pytest.mark.parametrize(
@@ -62,14 +43,14 @@ def test_retryable_faults_are_absorbed_by_retries(aws, rate, seed, big_folder) -
     assert plan.injected, "no fault injected: the case tests nothing"
     if rate >= 0.3:
         assert {service for service, *_ in plan.injected} == SERVICES, plan.injected
-    assert_final_state(clients, settings, seeded, list(sent_to().elements()), before, now_ms())
-    outcomes = report(first).set_index("id")["outcome"]
+    assert_final_state(clients, settings, seeded, list(sent_counts().elements()), before, now_ms())
+    outcomes = read_report(first).set_index("id")["outcome"]
     assert set(outcomes[outcomes == "deleted"].index) == set(DELETED)
     assert set(outcomes[outcomes == "warned"].index) == set(NOTIFIED)
 
     second = run_job()
     assert second.success, failed_steps(second)
-    assert_final_state(clients, settings, seeded, list(sent_to().elements()), before, now_ms())
+    assert_final_state(clients, settings, seeded, list(sent_counts().elements()), before, now_ms())
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,15 @@
 """Two runs of the job at once, as separate processes against one moto server: the conditional
 writes alone keep every guarantee (one warning per person, each deletion done exactly once)."""
 
-import time
-
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.cli_support import finish_cli, sent_to, start_cli
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+from tests.support.aws_state import sent_to
+from tests.support.cli import finish_cli, start_cli
+from tests.support.items import now_ms
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.e2e
 
@@ -20,11 +20,11 @@ def test_two_overlapping_runs_warn_once_and_delete_once(server: str) -> None:
     provision(clients, settings)
     seeded = seed_world(clients, settings, big_folder=300)
 
-    before = int(time.time() * 1000)
+    before = now_ms()
     first = start_cli("run", "--as-of", AS_OF_ISO)
     second = start_cli("run", "--as-of", AS_OF_ISO)
     results = [finish_cli(first), finish_cli(second)]
-    after = int(time.time() * 1000)
+    after = now_ms()
 
     for code, summary, output in results:
         assert code == 0, output

@@ -16,18 +16,14 @@ import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from tests.e2e import recording
-from tests.resilience.job_harness import (
-    HOUR,
-    FinishedRun,
-    moto_world,
-    put_files,
-    put_items,
-    run_and_capture,
-    wall_ms,
-)
-from tests.resilience.malformed_corpus import ABSENT, DAY, Item, candidate, n, s
+from tests.support import recording
+from tests.support.aws_state import put_objects
+from tests.support.items import ABSENT, DAY, Item, n, now_ms, s
+from tests.support.malformed_corpus import candidate
+from tests.support.moto_env import moto_world
+from tests.support.run_capture import HOUR, FinishedRun, run_and_capture
 
 DELETE_TIMINGS = ("recheck", "files", "final-delete")
 NOTIFY_TIMINGS = ("recheck", "claim")
@@ -41,14 +37,14 @@ def _change(client: Any, table: str, user_id: str, change: str) -> None:
     if change == "came-back":
         update = {
             "UpdateExpression": "SET lastVisitAt = :now",
-            "ExpressionAttributeValues": {":now": n(wall_ms())},
+            "ExpressionAttributeValues": {":now": n(now_ms())},
         }
     elif change == "subscribed":
         plan = {"id": s("sub-9"), "planId": s("pro"), "status": s("active")}
         update = {
             "UpdateExpression": "SET subscription = :plan",
             "ExpressionAttributeValues": {
-                ":plan": {"M": {**plan, "nextBilledAt": n(wall_ms() + 30 * DAY)}}
+                ":plan": {"M": {**plan, "nextBilledAt": n(now_ms() + 30 * DAY)}}
             },
         }
     elif change == "lifetime":
@@ -141,7 +137,7 @@ def _install(clients: AwsClients, settings: Settings, races: list[Race]) -> Call
 
 @pytest.fixture(scope="module")
 def race_run(tmp_path_factory) -> RaceRun:
-    as_of = wall_ms() - HOUR
+    as_of = now_ms() - HOUR
     races = [Race(r.action, r.timing, r.change) for r in RACES]
     pads = [f"pad-{i}" for i in range(6)]
     ids = [*RACE_IDS, *CONTROLS_DELETED, CONTROL_WARNED, *pads]
@@ -154,16 +150,16 @@ def race_run(tmp_path_factory) -> RaceRun:
 
     with moto_world(tmp_path_factory.mktemp("reports")) as (clients, settings):
         ddb = clients.dynamodb
-        put_items(ddb, settings.users_table, users)
-        put_files(clients.s3, settings.public_bucket_name, [k for u in ids for k in _files(u)])
+        batch_write(ddb, settings.users_table, users)
+        put_objects(clients.s3, settings.public_bucket_name, [k for u in ids for k in _files(u)])
         features = [{"id": s(f"f-{u}"), "proposedBy": s(u), "title": s("idea")} for u in ids]
-        put_items(ddb, settings.features_table, features)
+        batch_write(ddb, settings.features_table, features)
         week = [entry(u, k) for k, u in enumerate(ids)]
         boards = [
             {"id": s("week"), "users": {"L": week}},
             {"id": s("month"), "users": {"L": week[::-1]}},
         ]
-        put_items(ddb, settings.scoreboards_table, boards)
+        batch_write(ddb, settings.scoreboards_table, boards)
         recording.FAULTS.append(_install(clients, settings, races))
         try:
             run = run_and_capture(clients, settings, as_of, CleanupPolicy(send_rate_per_second=200))

@@ -6,18 +6,12 @@ import pytest
 import sentry_sdk
 
 from cleanup_pipeline.observability import sentry as observability
-from tests.e2e import recording
-from tests.security import job
-from tests.security.sentry_capture import DSN, CapturingTransport
+from tests.support.sentry_capture import DSN, CapturingTransport
 
 
 @pytest.fixture(autouse=True)
-def fresh_recording() -> Iterator[None]:
-    recording.CALLS.clear()
-    recording.FAULTS.clear()
-    job.CALLS.clear()
-    yield
-    recording.FAULTS.clear()
+def recording_per_test(fresh_recording: None) -> None:
+    """Every test starts with no recorded call and no fault, and leaves no fault behind."""
 
 
 def _shut_down_sentry() -> None:

@@ -7,13 +7,13 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from botocore.exceptions import ClientError
 
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from tests.e2e import recording
-from tests.e2e.world import DELETED, NOTIFIED, seed_world
-from tests.security import job
-from tests.security.sentry_capture import CapturingTransport
+from tests.support import recording
+from tests.support.aws_calls import client_error, ses_refuses
+from tests.support.jobs import read_report, run_with_service_recording
+from tests.support.sentry_capture import CapturingTransport
+from tests.support.world import DELETED, NOTIFIED, seed_world
 
 
 def archive_fails_for(address: str) -> Any:
@@ -22,9 +22,7 @@ def archive_fails_for(address: str) -> Any:
     def fault(operation: str, params: dict[str, Any]) -> None:
         if operation == "PutItem" and params["Item"]["id"] == {"S": address}:
             message = f"One or more parameter values were invalid: item {address} is too large"
-            raise ClientError(
-                {"Error": {"Code": "ValidationException", "Message": message}}, "PutItem"
-            )
+            raise client_error("ValidationException", "PutItem", message)
 
     return fault
 
@@ -46,15 +44,15 @@ def test_no_address_leaves_the_run(
     seeded = seed_world(clients, settings, big_folder=3)
     addresses = sorted(i["email"]["S"] for i in seeded.users.values() if "email" in i)
     refused, unarchivable = f"{NOTIFIED[0]}@example.com", f"{DELETED[0]}@example.com"
-    recording.FAULTS += [job.ses_refuses(refused), archive_fails_for(unarchivable)]
+    recording.FAULTS += [ses_refuses(refused), archive_fails_for(unarchivable)]
 
     caplog.set_level(logging.DEBUG)
     # Small batches: the deletions fan out, and every batch's values are stored too.
     policy = CleanupPolicy(send_rate_per_second=500, deletion_batch_size=2)
-    result = job.run_job(instance=instance, policy=policy)
+    result = run_with_service_recording(instance=instance, policy=policy)
     assert not result.success
 
-    report = job.report_of(result)
+    report = read_report(result)
     failed = report[report["outcome"] == "failed"]
     assert {"send", "emails"} <= set(failed["step"])
     assert failed["error"].str.contains("***@example.com", regex=False).all()  # masked, present
@@ -73,7 +71,7 @@ def test_no_address_leaves_the_run(
     assert leaked(addresses, caplog.text) == []
     assert leaked(addresses, sentry_events.serialized()) == []
     assert leaked(addresses, report.to_csv()) == []
-    assert leaked(addresses, job.report_of(result, "candidate_report").to_csv()) == []
+    assert leaked(addresses, read_report(result, "candidate_report").to_csv()) == []
 
     # The report assets' preview carries masked emails and the failed users' errors, inside
     # the event log checked above; the summary file next to the report carries none.

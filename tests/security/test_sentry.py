@@ -11,17 +11,18 @@ from botocore.exceptions import ClientError
 
 from cleanup_pipeline.observability.sentry import init_sentry, report_failure, report_guard_failure
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
-from tests.e2e import recording
-from tests.e2e.world import NOTIFIED, seed_world
-from tests.security import job
-from tests.security.sentry_capture import DSN, CapturingTransport
+from tests.support import recording
+from tests.support.aws_calls import client_error, ses_refuses
+from tests.support.jobs import run_with_service_recording
+from tests.support.sentry_capture import DSN, CapturingTransport
+from tests.support.world import NOTIFIED, seed_world
 
 UNMASKED = re.compile(r"[A-Za-z0-9._%+-]+@example\.com")
 
 
 def refusal(address: str) -> ClientError:
     message = f"Email address is not verified: {address}"
-    return ClientError({"Error": {"Code": "MessageRejected", "Message": message}}, "SendEmail")
+    return client_error("MessageRejected", "SendEmail", message)
 
 
 def test_without_a_dsn_nothing_is_initialised_and_failures_are_only_logged(caplog) -> None:
@@ -94,8 +95,8 @@ def test_a_users_failure_in_the_job_reaches_sentry_with_user_step_and_run(
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     refused = NOTIFIED[0]
-    recording.FAULTS.append(job.ses_refuses(f"{refused}@example.com"))
-    result = job.run_job()
+    recording.FAULTS.append(ses_refuses(f"{refused}@example.com"))
+    result = run_with_service_recording()
     assert not result.success  # a user failed
 
     events = [e for e in sentry_events.events() if e.get("user", {}).get("id") == refused]
@@ -112,9 +113,9 @@ def test_a_failing_guard_in_the_job_reaches_sentry(aws, sentry_events: Capturing
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     strict = CleanupPolicy(min_guarded_count=2, max_delete_fraction=0.0)
-    result = job.run_job(policy=strict)
+    result = run_with_service_recording(policy=strict)
     assert not result.success
-    assert not [c for c in job.CALLS if c.operation == "SendEmail"]
+    assert not [c for c in recording.SERVICE_CALLS if c.operation == "SendEmail"]
 
     guards = [e["tags"] for e in sentry_events.events() if "guard" in e.get("tags", {})]
     assert {"guard": "deletions_within_limit", "run_id": result.run_id} in guards

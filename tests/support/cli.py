@@ -5,8 +5,6 @@ import os
 import subprocess
 import sys
 
-import requests
-
 
 def start_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
@@ -27,10 +25,3 @@ def finish_cli(process: subprocess.Popen) -> tuple[int, dict, str]:
 
 def cli(*args: str) -> tuple[int, dict, str]:
     return finish_cli(start_cli(*args))
-
-
-def sent_to(endpoint: str) -> list[str]:
-    """Recipients of every email the server accepted."""
-    data = requests.get(f"{endpoint}/moto-api/data.json", timeout=10).json()
-    messages = data.get("ses", {}).get("Message", [])
-    return [to for m in messages for to in m["destinations"]["ToAddresses"]]

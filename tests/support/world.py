@@ -8,25 +8,14 @@ from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.as_of import parse_as_of
 from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_state import keys_under, put_objects, scan_all
+from tests.support.items import n, user, warned
 
 AS_OF_ISO = "2026-06-01T03:00:00Z"
 A = parse_as_of(AS_OF_ISO)
 GRACE = 30 * DAY_MS
 NOTIFY_AFTER = 60 * DAY_MS
-
-
-def n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def user(user_id: str, **attributes: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": {"S": user_id}, "email": {"S": f"{user_id}@example.com"}}
-    item.update(attributes)
-    return item
-
-
-def warned(sent: int, **extra: Any) -> dict[str, Any]:
-    return {"accountDeletionEmailSentAt": n(sent), "lastVisitAt": n(sent - 61 * DAY_MS), **extra}
 
 
 # id -> (item attributes besides id/email, expected decision)
@@ -92,13 +81,6 @@ class Seeded:
     scoreboards: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def put_all(client: Any, table: str, items: list[dict[str, Any]]) -> None:
-    for start in range(0, len(items), 25):
-        request = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
-        while request:
-            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-
-
 # Recently active users, so that the 4 invalid users stay under the default 1% guard.
 PADDING = 420
 
@@ -108,15 +90,14 @@ def seed_world(clients: AwsClients, settings: Settings, big_folder: int = BIG_FO
     users[NO_EMAIL] = {"id": {"S": NO_EMAIL}, "lastVisitAt": n(A - 90 * DAY_MS)}
     for i in range(PADDING):
         users[f"pad-{i:04d}"] = user(f"pad-{i:04d}", lastVisitAt=n(A - (i % 50) * DAY_MS))
-    put_all(clients.dynamodb, settings.users_table, list(users.values()))
+    batch_write(clients.dynamodb, settings.users_table, list(users.values()))
 
     seeded = Seeded(users=users)
     for uid in ("u1", "u1x", "u10", "delete-30d-1ms", "active-60d", "waiting-30d"):
         count = big_folder if uid == "u1" else 3
         seeded.files[uid] = [f"{uid}/file-{i:04d}.txt" for i in range(count)]
     for keys in seeded.files.values():
-        for key in keys:
-            clients.s3.put_object(Bucket=settings.public_bucket_name, Key=key, Body=b"x")
+        put_objects(clients.s3, settings.public_bucket_name, keys)
 
     features = {
         "f-u1": {"id": {"S": "f-u1"}, "proposedBy": {"S": "u1"}, "title": {"S": "Dark mode"}},
@@ -125,7 +106,7 @@ def seed_world(clients: AwsClients, settings: Settings, big_folder: int = BIG_FO
         "f-none": {"id": {"S": "f-none"}, "title": {"S": "Widgets"}},
         "f-waiting": {"id": {"S": "f-waiting"}, "proposedBy": {"S": "waiting-30d"}},
     }
-    put_all(clients.dynamodb, settings.features_table, list(features.values()))
+    batch_write(clients.dynamodb, settings.features_table, list(features.values()))
     seeded.features = features
 
     def entry(uid: str, score: int) -> dict[str, Any]:
@@ -150,29 +131,14 @@ def seed_world(clients: AwsClients, settings: Settings, big_folder: int = BIG_FO
             "syncedAt": n(A),
         },
     }
-    put_all(clients.dynamodb, settings.scoreboards_table, list(boards.values()))
+    batch_write(clients.dynamodb, settings.scoreboards_table, list(boards.values()))
     seeded.scoreboards = boards
-    put_all(
+    batch_write(
         clients.dynamodb,
         settings.emails_table,
         [{"id": {"S": "u1@example.com"}, "source": {"S": "signup"}}],
     )
     return seeded
-
-
-def scan_all(client: Any, table: str) -> dict[str, dict[str, Any]]:
-    items: dict[str, dict[str, Any]] = {}
-    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        for item in page["Items"]:
-            items[item["id"]["S"]] = item
-    return items
-
-
-def list_keys(client: Any, bucket: str) -> set[str]:
-    keys: set[str] = set()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys.update(obj["Key"] for obj in page.get("Contents", []))
-    return keys
 
 
 def assert_final_state(
@@ -199,7 +165,7 @@ def assert_final_state(
         assert current == original, (uid, current, original)
     assert sorted(sent_to) == sorted(f"{uid}@example.com" for uid in NOTIFIED)
 
-    keys = list_keys(clients.s3, settings.public_bucket_name)
+    keys = set(keys_under(clients.s3, settings.public_bucket_name))
     expected_keys = {k for uid, ks in seeded.files.items() if uid not in DELETED for k in ks}
     assert keys == expected_keys
 

@@ -8,19 +8,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-DAY = 86_400_000
-Item = dict[str, Any]
-NULL: dict[str, Any] = {"NULL": True}
-ABSENT = object()
+from tests.support.items import ABSENT, DAY, NULL, Item, n, s, user
+
 HUGE = 2_000
-
-
-def n(value: int | str) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
 
 
 def email_for(wire_id: Any) -> str:
@@ -33,15 +23,12 @@ def candidate(user_id: Any, as_of: int, **attributes: Any) -> Item:
     """A delete candidate at `as_of`; keyword arguments replace (or, with ABSENT, drop)
     attributes. `user_id` may be a wire value or ABSENT when the id itself is the defect."""
     wire_id = s(user_id) if isinstance(user_id, str) else user_id
-    item: Item = {
-        "id": wire_id,
+    defaults = {
         "email": s(email_for(wire_id)),
         "lastVisitAt": n(as_of - 200 * DAY),
         "accountDeletionEmailSentAt": n(as_of - 100 * DAY),
     }
-    for name, value in attributes.items():
-        item[name] = value
-    return {name: value for name, value in item.items() if value is not ABSENT}
+    return user(wire_id, **{**defaults, **attributes})
 
 
 @dataclass(frozen=True)
