@@ -13,11 +13,14 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from cleanup_pipeline.core.as_of import format_ms
-from cleanup_pipeline.core.decisions import DELETE, NOTIFY, count_decisions
+from cleanup_pipeline.core.decisions import count_decisions
 from cleanup_pipeline.core.guards import ACTION_GUARDS, GuardResult
 from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.vocabulary import ACTIONS, Outcome
 
-APPROVABLE = (NOTIFY, DELETE)
+APPROVABLE = ACTIONS
+# The decisions frame's column, and the count key, of candidates the approval leaves out.
+NOT_APPROVED = str(Outcome.NOT_APPROVED)
 APPROVED_RUN_TAG = "cleanup_pipeline/approved_run_id"
 # The guards an operator's review answers; the data-quality guards are not among them.
 REVIEWABLE_GUARDS = frozenset(
@@ -75,20 +78,20 @@ def mark_not_approved(decisions: pd.DataFrame, approved: Mapping[str, str] | Non
     """The decisions with a `not_approved` column: True for a notify or delete candidate who was
     not that kind of candidate in the approved run (all False without an approval)."""
     if approved is None:
-        return decisions.assign(not_approved=False)
+        return decisions.assign(**{NOT_APPROVED: False})
     candidate = decisions["decision"].isin(APPROVABLE).to_numpy()
     before = decisions["id"].map(dict(approved)).astype("string")
     same = (before == decisions["decision"].astype("string")).fillna(False).to_numpy(dtype=bool)
-    return decisions.assign(not_approved=candidate & ~same)
+    return decisions.assign(**{NOT_APPROVED: candidate & ~same})
 
 
 def not_approved_counts(decisions: pd.DataFrame) -> dict[str, int]:
     """Candidates left out by the approval: in total and per kind."""
-    if "not_approved" not in decisions.columns:
-        return {"not_approved": 0, **{f"not_approved_{kind}": 0 for kind in APPROVABLE}}
-    left_out = decisions.loc[decisions["not_approved"].to_numpy(dtype=bool), "decision"]
-    per_kind = {f"not_approved_{kind}": int((left_out == kind).sum()) for kind in APPROVABLE}
-    return {"not_approved": len(left_out), **per_kind}
+    if NOT_APPROVED not in decisions.columns:
+        return {NOT_APPROVED: 0, **{f"{NOT_APPROVED}_{kind}": 0 for kind in APPROVABLE}}
+    left_out = decisions.loc[decisions[NOT_APPROVED].to_numpy(dtype=bool), "decision"]
+    per_kind = {f"{NOT_APPROVED}_{kind}": int((left_out == kind).sum()) for kind in APPROVABLE}
+    return {NOT_APPROVED: len(left_out), **per_kind}
 
 
 def acted_counts(counts: Mapping[str, int]) -> dict[str, int]:
@@ -96,7 +99,7 @@ def acted_counts(counts: Mapping[str, int]) -> dict[str, int]:
     on: what the size and history guards count."""
     acted = dict(counts)
     for kind in APPROVABLE:
-        acted[kind] = counts[kind] - counts.get(f"not_approved_{kind}", 0)
+        acted[kind] = counts[kind] - counts.get(f"{NOT_APPROVED}_{kind}", 0)
     return acted
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from cleanup_pipeline.core.approval import NOT_APPROVED
 from cleanup_pipeline.core.vocabulary import ACTIONS, Decision, Outcome
 
 REPORTED_DECISIONS = (Decision.INVALID, Decision.WAITING, Decision.NOTIFY, Decision.DELETE)
@@ -23,8 +24,8 @@ def build_report(
     rows = decisions[reported].reset_index(drop=True)
     acted = rows["decision"].isin(ACTIONS).to_numpy()
     left_out = (
-        rows.pop("not_approved").to_numpy(dtype=bool)
-        if "not_approved" in rows.columns
+        rows.pop(NOT_APPROVED).to_numpy(dtype=bool)
+        if NOT_APPROVED in rows.columns
         else np.zeros(len(rows), dtype=bool)
     )
     pending = Outcome.DRY_RUN if dry_run else Outcome.NOT_ATTEMPTED

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from dagster_aws.s3 import S3Resource
 
-from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, not_approved_counts
+from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, NOT_APPROVED, not_approved_counts
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import DELETE, NOTIFY, classify, count_decisions
 from cleanup_pipeline.core.vocabulary import Decision
@@ -71,14 +71,14 @@ def user_decisions(
 
 
 # Columns of the decisions frame that say nothing about a candidate (who is held, and why).
-_NOT_FOR_CANDIDATES = ["hold_reason", "not_approved"]
+_NOT_FOR_CANDIDATES = ["hold_reason", NOT_APPROVED]
 
 
 def _candidates(decisions: pd.DataFrame, decision: Decision) -> dg.Output[pd.DataFrame]:
     """The users to act on: candidates of `decision`, without those the approval left out."""
     chosen = (decisions["decision"] == decision).to_numpy(dtype=bool)
-    if "not_approved" in decisions.columns:
-        chosen = chosen & ~decisions["not_approved"].to_numpy(dtype=bool)
+    if NOT_APPROVED in decisions.columns:
+        chosen = chosen & ~decisions[NOT_APPROVED].to_numpy(dtype=bool)
     rows = decisions[chosen].reset_index(drop=True)
     rows = rows.drop(columns=[c for c in _NOT_FOR_CANDIDATES if c in rows.columns])
     rows = rows.astype({"email_masked": "string", "id": "string"})
