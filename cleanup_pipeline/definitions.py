@@ -8,12 +8,14 @@ from cleanup_pipeline.orchestration import (
     decision_assets,
     deletion_asset,
     guard_checks,
+    holds_asset,
     purge_asset,
     report_assets,
     retention_asset,
     snapshot_assets,
     warning_asset,
 )
+from cleanup_pipeline.orchestration.hold_job import manage_hold
 from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.restore_job import restore_account
@@ -21,6 +23,7 @@ from cleanup_pipeline.orchestration.step_outputs import step_io_manager
 
 _modules = [
     snapshot_assets,
+    holds_asset,
     decision_assets,
     guard_checks,
     warning_asset,
@@ -33,7 +36,7 @@ _modules = [
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(_modules),
     asset_checks=dg.load_asset_checks_from_modules(_modules),
-    jobs=[inactive_accounts_cleanup, restore_account],
+    jobs=[inactive_accounts_cleanup, restore_account, manage_hold],
     schedules=[daily_cleanup_schedule],
     sensors=alert_sensors.sensors,
     resources={

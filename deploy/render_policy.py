@@ -4,10 +4,12 @@
 
 Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC §6), so the
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
-report statements (`WriteReports`, `ListReports`, `ExpireReports`) are kept only when
-`CLEANUP_REPORTS_DIR` is an `s3://` location, and the archive statements (`WriteArchive`,
-`ListArchive`, `RemoveArchivedManifests`) only when `CLEANUP_ARCHIVE_DIR` is. The ledger under
-the archive can be written and read, never deleted.
+report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `ExpireReports`)
+are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements
+(`WriteArchive`, `ListArchive`, `RemoveArchivedManifests`) only when `CLEANUP_ARCHIVE_DIR` is, and
+the holds statements (`ReadHolds` for the cleanup job, `ManageHolds` for the `manage_hold` job)
+only when `HOLDS_TABLE_NAME` is set. The ledger under the archive can be written and read, never
+deleted.
 """
 
 import argparse
@@ -22,8 +24,9 @@ from typing import Any
 from cleanup_pipeline.core.settings import Settings, load_settings
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
-REPORTS_SIDS = {"WriteReports", "ListReports", "ExpireReports"}
+REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}
 ARCHIVE_SIDS = {"WriteArchive", "ListArchive", "RemoveArchivedManifests"}
+HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
 
 
 def placeholders(settings: Settings, account: str) -> dict[str, str]:
@@ -40,6 +43,7 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
         "FeaturesTable": settings.features_table,
         "ScoreboardsTable": settings.scoreboards_table,
         "EmailsTable": settings.emails_table,
+        "HoldsTable": settings.holds_table or "",
         "PublicBucket": settings.public_bucket_name,
         "UserFolderPrefix": settings.user_folder_template.split("{id}")[0],
         "EmailDomain": settings.email_domain,
@@ -67,12 +71,15 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
 
 def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
     """The policy with every placeholder substituted; the report (archive) statements dropped
-    when reports (the archive) are not written to S3. An unknown placeholder raises KeyError."""
+    when reports (the archive) are not written to S3, the holds statements when there is no
+    holds table. An unknown placeholder raises KeyError."""
     policy = json.loads(string.Template(template).substitute(values))
-    if not values.get("ReportsBucket"):
-        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in REPORTS_SIDS]
-    if not values.get("ArchiveBucket"):
-        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in ARCHIVE_SIDS]
+    dropped = (
+        (set() if values.get("ReportsBucket") else REPORTS_SIDS)
+        | (set() if values.get("ArchiveBucket") else ARCHIVE_SIDS)
+        | (set() if values.get("HoldsTable") else HOLDS_SIDS)
+    )
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in dropped]
     return policy
 
 

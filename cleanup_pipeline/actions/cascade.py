@@ -107,6 +107,7 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
             ctx.as_of,
             now,
             ctx.policy,
+            ctx.settings.holds_table,
             whole_items=ctx.settings.restore_window_days > 0,
         )
     except Exception as error:

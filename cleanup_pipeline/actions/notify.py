@@ -41,6 +41,7 @@ class NotifyContext:
     claim_lease_ms: int = 3_600_000
     workers: int = 8
     on_failure: FailureHook | None = None
+    holds_table: str | None = None  # re-read with each batch when persistent holds are on
 
 
 def _now() -> int:
@@ -88,7 +89,14 @@ def warn_users(
             batch = user_ids[start : start + batch_size]
             try:
                 items, dropped = recheck(
-                    ctx.dynamodb, ctx.users_table, batch, NOTIFY, ctx.as_of, _now(), ctx.policy
+                    ctx.dynamodb,
+                    ctx.users_table,
+                    batch,
+                    NOTIFY,
+                    ctx.as_of,
+                    _now(),
+                    ctx.policy,
+                    ctx.holds_table,
                 )
             except Exception as error:
                 for user_id in batch:

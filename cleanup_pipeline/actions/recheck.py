@@ -4,8 +4,10 @@ from typing import Any
 
 import pandas as pd
 
+from cleanup_pipeline.aws.holds_table import read_holds
 from cleanup_pipeline.aws.users_table import read_users
 from cleanup_pipeline.core.decisions import classify
+from cleanup_pipeline.core.holds import active_holds
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.user_attributes import EMAIL
 from cleanup_pipeline.core.vocabulary import Decision
@@ -20,19 +22,25 @@ def recheck(
     as_of: int,
     now: int,
     policy: Policy,
+    holds_table: str | None = None,
     whole_items: bool = False,
 ) -> tuple[dict[str, Item], dict[str, str]]:
-    """Return (items still classified `decision`, {user id: why it was dropped}); with
-    `whole_items`, the items carry every attribute (for the deletion manifest)."""
+    """Return (items still classified `decision`, {user id: why it was dropped}). With a holds
+    table, the batch's holds are re-read consistently too, right before deciding: a hold added
+    since the scan protects the user. With `whole_items`, the items carry every attribute (for
+    the deletion manifest)."""
     items = read_users(client, table, user_ids, whole_items)
     dropped = {user_id: "user no longer exists" for user_id in user_ids if user_id not in items}
     if not items:
         return {}, dropped
-    fresh = classify(decode_items(list(items.values())), as_of, now, policy)
+    holds = active_holds(read_holds(client, holds_table, list(items)), now) if holds_table else {}
+    fresh = classify(decode_items(list(items.values())), as_of, now, policy, holds)
     keep: dict[str, Item] = {}
     for row in fresh.itertuples(index=False):
         if row.decision == decision:
             keep[row.id] = items[row.id]
+        elif pd.notna(row.hold_reason):
+            dropped[row.id] = f"now {row.decision} ({row.reason}: {row.hold_reason})"
         else:
             dropped[row.id] = f"now {row.decision} ({row.reason})"
     return keep, dropped

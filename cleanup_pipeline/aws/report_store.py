@@ -90,3 +90,14 @@ def write_csv(frame: pd.DataFrame, location: str, s3: Any | None = None) -> str:
     """Write the report's rows as UTF-8 CSV; returns the path or S3 URI written."""
     data = frame.to_csv(index=False).encode("utf-8")
     return _put(data, location, "text/csv; charset=utf-8", s3)
+
+
+def read_report(location: str, s3: Any | None = None) -> pd.DataFrame:
+    """Read a report written by `write_report` (a local path or an S3 URI)."""
+    if not is_s3(location):
+        return pd.read_parquet(location)
+    if s3 is None:
+        raise ValueError("an S3 client is needed to read reports from S3")
+    bucket, key = split_s3(location)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return pd.read_parquet(io.BytesIO(body))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.cli import recovery
 from cleanup_pipeline.cli.extras import (
@@ -20,10 +21,13 @@ from cleanup_pipeline.cli.extras import (
     missing_emulator,
     require_emulator,
 )
+from cleanup_pipeline.cli.holds import add_hold_parser
 from cleanup_pipeline.cli.run_summary import summarize
+from cleanup_pipeline.core.approval import APPROVED_RUN_TAG
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.core.step_storage import step_storage_from_env
+from cleanup_pipeline.orchestration.approval import load_approval
 from cleanup_pipeline.orchestration.job import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 
@@ -43,12 +47,21 @@ def run_job(
     instance: dg.DagsterInstance | None = None,
     max_concurrent: int | None = None,
     deletion_batch_size: int | None = None,
+    approved_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Execute the job once and return the summary object (SPEC §7)."""
+    """Execute the job once and return the summary object (SPEC §7). An approval that cannot
+    be used is refused here, before any run is launched."""
     as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
     step_storage = step_storage_from_env()  # a malformed location named, likewise
-    run_config: dict[str, Any] = run_config_for(as_of_iso, dry_run, allow_mass_action)
+    instance = instance or _instance()
+    if approved_run_id:
+        approved_run_id = approved_run_id.strip()
+        max_age = CleanupPolicy().approval_max_age_days
+        load_approval(instance, approved_run_id, max_age, S3Resource(max_attempts=8).get_client)
+    run_config: dict[str, Any] = run_config_for(
+        as_of_iso, dry_run, allow_mass_action, approved_run_id
+    )
     run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
     if multiprocess:
         # Each step forks from a server that imported the job once, instead of starting a
@@ -70,7 +83,8 @@ def run_job(
     }
     if as_of_iso:
         tags["as_of"] = as_of_iso
-    instance = instance or _instance()
+    if approved_run_id:
+        tags[APPROVED_RUN_TAG] = approved_run_id
     # Runs started here bypass the run queue and may overlap: each stores what flows between its
     # steps in its own folder, never in the shared per-asset files of the instance. (On S3 the
     # keys already carry the run: see orchestration/step_outputs.py.)
@@ -83,7 +97,8 @@ def run_job(
     result = dg.execute_job(
         dg.reconstructable(cleanup_job), instance=instance, run_config=run_config, tags=tags
     )
-    return summarize(instance, result.run_id, result.success, as_of_iso, dry_run)
+    summary = summarize(instance, result.run_id, result.success, as_of_iso, dry_run)
+    return {**summary, "approved_run_id": approved_run_id or None}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -95,6 +110,7 @@ def _run(args: argparse.Namespace) -> int:
             args.multiprocess,
             max_concurrent=args.max_concurrent,
             deletion_batch_size=args.deletion_batch_size,
+            approved_run_id=args.approve,
         )
     except (MissingConfigurationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -164,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-mass-action", action="store_true", help="lift size/history guards for this run"
     )
     run.add_argument(
+        "--approve",
+        metavar="RUN_ID",
+        help="act only on the candidates of this reviewed earlier run who still are candidates",
+    )
+    run.add_argument(
         "--multiprocess", action="store_true", help="one process per step (default: in-process)"
     )
     run.add_argument(
@@ -181,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed-demo", help="create tables and demo data in a local emulator")
     seed.add_argument("--users", type=int, default=3000)
     seed.set_defaults(handler=_seed)
+
+    add_hold_parser(commands)
 
     local = commands.add_parser(
         "local", help="emulate AWS on 127.0.0.1, seed demo data, run the job, serve the UI"

@@ -51,6 +51,7 @@ def summarize(
     counts[Outcome.FAILED] = int(warnings.get(Outcome.FAILED, 0)) + int(
         deletions.get(Outcome.FAILED, 0)
     )
+    counts[Outcome.NOT_APPROVED] = int(decisions.get(Outcome.NOT_APPROVED, 0))
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",

@@ -4,11 +4,14 @@ Pure: no I/O, no clock. `as_of` (the run's reference time) and `now` (the wall c
 to reject timestamps from the future) are always passed in.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from cleanup_pipeline.core import reasons
 from cleanup_pipeline.core import user_attributes as attr
+from cleanup_pipeline.core.holds import EXEMPT_USER_IDS
 from cleanup_pipeline.core.policy import DAY_MS, Policy
 from cleanup_pipeline.core.snapshot_schema import MIN_PLAUSIBLE_MS
 from cleanup_pipeline.core.vocabulary import Decision
@@ -41,10 +44,27 @@ def _duplicated(ids: pd.Series) -> np.ndarray:
     return (codes >= 0) & (counts[np.maximum(codes, 0)] > 1)
 
 
-def classify(snapshot: pd.DataFrame, as_of: int, now: int, policy: Policy) -> pd.DataFrame:
-    """Return one row per snapshot row: id, email_masked, decision, reason, the timestamps used
-    and whole days inactive. The first rule that applies decides (SPEC §3 order)."""
+def _hold_reasons(ids: pd.Series, policy: Policy, holds: Mapping[str, str]) -> pd.Series:
+    """Why each user is on hold (the hold's own reason, or `exempt_user_ids`), else NA."""
+    why = {**dict.fromkeys(policy.exempt_user_ids, EXEMPT_USER_IDS), **holds}
+    if not why:
+        return pd.Series(pd.NA, index=ids.index, dtype="string[pyarrow]")
+    return ids.map(why).astype("string[pyarrow]")
+
+
+def classify(
+    snapshot: pd.DataFrame,
+    as_of: int,
+    now: int,
+    policy: Policy,
+    holds: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Return one row per snapshot row: id, email_masked, decision, reason, the timestamps used,
+    whole days inactive, and why a held user is held. The first rule that applies decides
+    (SPEC §3 order). `holds` ({user id: reason}) are the active persistent holds, on top of the
+    policy's `exempt_user_ids`."""
     ids = snapshot[attr.ID].astype("string[pyarrow]")
+    hold_reason = _hold_reasons(ids, policy, holds or {})
     malformed = snapshot["malformed"].astype("category")
     last_visit, has_last_visit = _ints(snapshot[attr.LAST_VISIT_AT])
     sent_at, has_sent_at = _ints(snapshot[attr.EMAIL_SENT_AT])
@@ -63,7 +83,7 @@ def classify(snapshot: pd.DataFrame, as_of: int, now: int, policy: Policy) -> pd
         (~has_last_visit, INVALID, reasons.LAST_VISIT_MISSING),
         (last_visit < MIN_PLAUSIBLE_MS, INVALID, reasons.LAST_VISIT_IN_SECONDS),
         (last_visit > now + DAY_MS, INVALID, reasons.LAST_VISIT_IN_FUTURE),
-        (_flags(ids.isin(list(policy.exempt_user_ids))), EXEMPT, reasons.HOLD),
+        (hold_reason.notna().to_numpy(), EXEMPT, reasons.HOLD),
         (has_trial_end & (trial_end > as_of), EXEMPT, reasons.TRIAL),
         (_flags(snapshot[attr.LIFETIME_DEAL]), EXEMPT, reasons.LIFETIME),
         (
@@ -83,6 +103,7 @@ def classify(snapshot: pd.DataFrame, as_of: int, now: int, policy: Policy) -> pd
             reasons.INACTIVE_OVER.format(days=policy.notify_after_days),
         ),
     ]
+    held_rule = next(i for i, (_, _, text) in enumerate(rules) if text == reasons.HOLD)
     rule = np.select([cond for cond, _, _ in rules], np.arange(len(rules)), default=len(rules))
     decision_of_rule = np.array(
         [DECISIONS.index(d) for _, d, _ in rules] + [DECISIONS.index(ACTIVE)], dtype="int8"
@@ -107,6 +128,8 @@ def classify(snapshot: pd.DataFrame, as_of: int, now: int, policy: Policy) -> pd
         "reason": reason,
         **{column: snapshot[column].astype("Int64").array for column in TIMESTAMP_COLUMNS},
         "days_inactive": days_inactive,
+        # Only a user whose decision is the hold is reported as held.
+        "hold_reason": hold_reason.where(rule == held_rule).array,
     }
     return pd.DataFrame(columns)
 

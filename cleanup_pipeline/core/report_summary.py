@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from cleanup_pipeline.core.approval import REVIEWABLE_GUARDS, how_to_approve
 from cleanup_pipeline.core.guards import GuardResult
 from cleanup_pipeline.core.report_counts import outcome_totals
 
@@ -28,6 +29,7 @@ class ReportFacts:
     report: pd.DataFrame
     histogram: dict[str, int]
     guards: list[GuardResult] = field(default_factory=list)
+    approved_run_id: str = ""
 
     @property
     def blocked(self) -> list[GuardResult]:
@@ -53,10 +55,13 @@ def actions_line(facts: ReportFacts) -> str:
     """What happened to the actions of the run, as far as this report knows."""
     if facts.blocked:
         names = ", ".join(f"`{g.name}`" for g in facts.blocked)
-        return (
+        line = (
             f"**Blocked** by {names}: no action was attempted, nobody was warned or deleted "
             "by this run."
         )
+        if all(g.name in REVIEWABLE_GUARDS for g in facts.blocked):
+            line += f" {how_to_approve(facts.run_id)}."
+        return line
     if facts.dry_run:
         return "Dry run: decided and reported only; nothing was written to AWS."
     if facts.stage == CANDIDATE:
@@ -65,6 +70,19 @@ def actions_line(facts: ReportFacts) -> str:
             "`not_attempted`). The final report replaces this file when they finish."
         )
     return "Guards passed; every action of the run has its outcome below."
+
+
+def _held_section(report: pd.DataFrame) -> list[str]:
+    """Held users by the hold's reason, when the run held anyone."""
+    if "hold_reason" not in report.columns or not report["hold_reason"].notna().any():
+        return []
+    held = report["hold_reason"].dropna().astype("string").value_counts()
+    return [
+        "## Held",
+        "",
+        count_table("hold reason", {str(r): int(n) for r, n in held.items()}),
+        "",
+    ]
 
 
 def render_summary(facts: ReportFacts) -> str:
@@ -78,6 +96,7 @@ def render_summary(facts: ReportFacts) -> str:
         f"| as_of | {facts.as_of} |",
         f"| dry run | {'yes' if facts.dry_run else 'no'} |",
         f"| allow_mass_action | {'yes' if facts.allow_mass_action else 'no'} |",
+        f"| approved run | {facts.approved_run_id or '(none)'} |",
         f"| stage | {_STAGES[facts.stage]} |",
         f"| report | `{facts.file_name}`, {len(facts.report):,} rows |",
         "",
@@ -95,6 +114,7 @@ def render_summary(facts: ReportFacts) -> str:
         if len(reasons)
         else "(no reported user)",
         "",
+        *_held_section(facts.report),
         f"## Days inactive (all {users:,} users)",
         "",
         histogram_table(facts.histogram),

@@ -39,6 +39,7 @@ class Settings:
     sentry_dsn: str | None = None
     restore_window_days: float = 30.0
     archive_location: str = "archive"
+    holds_table: str | None = None  # unset: no persistent holds (SPEC §10)
 
     @property
     def sender(self) -> str:
@@ -113,4 +114,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sentry_dsn=sentry_dsn(env),
         restore_window_days=_restore_window(env),
         archive_location=_archive_location(env),
+        holds_table=_get(env, "HOLDS_TABLE_NAME"),
     )

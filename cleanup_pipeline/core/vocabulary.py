@@ -28,6 +28,8 @@ class Outcome(StrEnum):
     FAILED = "failed"
     DRY_RUN = "dry_run"
     NOT_ATTEMPTED = "not_attempted"
+    # A candidate left for a later run: not that kind of candidate in the approved run's report.
+    NOT_APPROVED = "not_approved"
     NO_ACTION = "no_action"
 
 

@@ -18,6 +18,7 @@ LOCAL_ENV = {
     "APP_URL": "https://app.increaser.local",
     "EMAIL_DOMAIN": "increaser.local",
     "PUBLIC_BUCKET_NAME": "increaser-public",
+    "HOLDS_TABLE_NAME": "holds",
 }
 
 

@@ -4,15 +4,19 @@ import time
 
 import dagster as dg
 import pandas as pd
+from dagster_aws.s3 import S3Resource
 
+from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, NOT_APPROVED, not_approved_counts
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import DELETE, NOTIFY, classify, count_decisions
 from cleanup_pipeline.core.vocabulary import Decision
+from cleanup_pipeline.orchestration.approval import approve
 from cleanup_pipeline.orchestration.frame_types import (
     DecisionsFrame,
     DeletionCandidates,
     NotifyCandidates,
 )
+from cleanup_pipeline.orchestration.holds_asset import holds_of
 from cleanup_pipeline.orchestration.previews import candidates_preview
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
@@ -28,28 +32,41 @@ from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 def user_decisions(
     context: dg.AssetExecutionContext,
     users_snapshot: pd.DataFrame,
+    active_holds: pd.DataFrame,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
+    reports_s3: S3Resource,
 ) -> dg.Output[pd.DataFrame]:
     """The decision rules applied to every user at the run's `as_of`: invalid, exempt, active,
-    waiting, notify or delete, each with its reason."""
+    waiting, notify or delete, each with its reason; held users (the holds table and
+    `exempt_user_ids`) are exempt, with why they are held. With `approved_run_id`, candidates
+    who were not the same kind of candidate in that run's report are `not_approved`."""
     as_of = run_options.as_of_ms(context)
     # Recorded on the run whatever launched it (UI, schedule or CLI), so history shows it.
-    context.instance.add_run_tags(
-        context.run.run_id,
-        {
-            "as_of": format_ms(as_of),
-            "cleanup_pipeline/dry_run": str(run_options.dry_run).lower(),
-            "cleanup_pipeline/allow_mass_action": str(run_options.allow_mass_action).lower(),
-        },
+    tags = {
+        "as_of": format_ms(as_of),
+        "cleanup_pipeline/dry_run": str(run_options.dry_run).lower(),
+        "cleanup_pipeline/allow_mass_action": str(run_options.allow_mass_action).lower(),
+    }
+    if run_options.approved_run_id:
+        tags[APPROVED_RUN_TAG] = run_options.approved_run_id
+    context.instance.add_run_tags(context.run.run_id, tags)
+    now = int(time.time() * 1000)
+    policy = cleanup_policy.policy()
+    decisions = approve(
+        context,
+        classify(users_snapshot, as_of, now, policy, holds_of(active_holds)),
+        run_options.approved_run_id,
+        cleanup_policy.approval_max_age_days,
+        reports_s3.get_client,
     )
-    decisions = classify(users_snapshot, as_of, int(time.time() * 1000), cleanup_policy.policy())
-    counts = count_decisions(decisions)
+    counts = {**count_decisions(decisions), **not_approved_counts(decisions)}
     reasons = decisions.groupby(["decision", "reason"], observed=True).size()
     return dg.Output(
         decisions,
         metadata={
             "as_of": dg.MetadataValue.text(format_ms(as_of)),
+            "approved_run_id": dg.MetadataValue.text(run_options.approved_run_id or "(none)"),
             **{name: dg.MetadataValue.int(n) for name, n in counts.items()},
             "by_reason": dg.MetadataValue.md(
                 "| decision | reason | users |\n|---|---|---|\n"
@@ -59,8 +76,17 @@ def user_decisions(
     )
 
 
+# Columns of the decisions frame that say nothing about a candidate (who is held, and why).
+_NOT_FOR_CANDIDATES = ["hold_reason", NOT_APPROVED]
+
+
 def _candidates(decisions: pd.DataFrame, decision: Decision) -> dg.Output[pd.DataFrame]:
-    rows = decisions[decisions["decision"] == decision].reset_index(drop=True)
+    """The users to act on: candidates of `decision`, without those the approval left out."""
+    chosen = (decisions["decision"] == decision).to_numpy(dtype=bool)
+    if NOT_APPROVED in decisions.columns:
+        chosen = chosen & ~decisions[NOT_APPROVED].to_numpy(dtype=bool)
+    rows = decisions[chosen].reset_index(drop=True)
+    rows = rows.drop(columns=[c for c in _NOT_FOR_CANDIDATES if c in rows.columns])
     rows = rows.astype({"email_masked": "string", "id": "string"})
     return dg.Output(
         rows,

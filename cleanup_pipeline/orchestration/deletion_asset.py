@@ -74,6 +74,7 @@ def split_deletion_candidates(
             cleanup_policy,
             run_options.allow_mass_action,
             context.run.run_id,
+            run_options.approved_run_id,
         )
     batches = cascade.split_into_batches(user_ids, cleanup_policy.deletion_batch_size)
     context.log.info(f"{len(user_ids)} delete candidates in {len(batches)} batches")

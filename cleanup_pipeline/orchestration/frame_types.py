@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
+from cleanup_pipeline.core.approval import NOT_APPROVED
 from cleanup_pipeline.core.decisions import DECISION_DTYPE, TIMESTAMP_COLUMNS
 from cleanup_pipeline.core.user_attributes import ID
 from cleanup_pipeline.core.vocabulary import Decision
@@ -18,6 +19,8 @@ DECISIONS_SCHEMA = pa.DataFrameSchema(
         "reason": pa.Column("category"),
         **_timestamps,
         "days_inactive": pa.Column("Int64", nullable=True),
+        "hold_reason": pa.Column("string", nullable=True),
+        NOT_APPROVED: pa.Column(bool),
     },
     strict=True,
 )

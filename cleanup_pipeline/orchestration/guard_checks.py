@@ -16,7 +16,10 @@ from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 # Each action's candidates asset carries the guards of that action.
 _CANDIDATES = {Decision.DELETE: "deletion_candidates", Decision.NOTIFY: "notify_candidates"}
 INPUTS = "guard_inputs"
-_WAIT = "wait for an operator's allow_mass_action; each result states the configured values."
+_WAIT = (
+    "wait for an operator's review: approved_run_id (this run's id) or allow_mass_action; "
+    "each result states the configured values."
+)
 
 
 def _spec(name: str, decision: Decision, description: str) -> dg.AssetCheckSpec:
@@ -87,6 +90,11 @@ def guards(
     run_options: RunOptions,
 ) -> Iterator[dg.AssetCheckResult]:
     """Every guard of the run, evaluated once; a failed one blocks every action of the run."""
-    results = guarding.run_guards(guard_inputs, cleanup_policy, run_options.allow_mass_action)
+    results = guarding.run_guards(
+        guard_inputs,
+        cleanup_policy,
+        run_options.allow_mass_action,
+        run_options.approved_run_id,
+    )
     for result in results:
         yield guarding.check_result(result, _ASSET_OF[result.name], context.run.run_id)

@@ -8,7 +8,13 @@ the same run, and an operator can materialize an action alone) all evaluate thos
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.core.decisions import COUNT_KEYS, count_decisions
+from cleanup_pipeline.core.approval import (
+    REVIEWABLE_GUARDS,
+    guard_counts,
+    how_to_approve,
+    lift_for_review,
+)
+from cleanup_pipeline.core.decisions import COUNT_KEYS
 from cleanup_pipeline.core.guard_evaluation import GuardInputs, evaluate
 from cleanup_pipeline.core.guards import GuardResult
 from cleanup_pipeline.core.vocabulary import Decision
@@ -50,30 +56,42 @@ def past_counts(instance: dg.DagsterInstance, current_run_id: str) -> list[dict[
 def read_guard_inputs(
     instance: dg.DagsterInstance, run_id: str, decisions: pd.DataFrame
 ) -> GuardInputs:
-    """This run's decision counts and the history they are compared with."""
-    return GuardInputs(count_decisions(decisions), past_counts(instance, run_id))
+    """This run's decision counts and the history they are compared with; with an approval,
+    notify and delete count only the approved candidates, those the run may act on."""
+    return GuardInputs(guard_counts(decisions), past_counts(instance, run_id))
 
 
-def run_guards(inputs: GuardInputs, policy: CleanupPolicy, allow: bool) -> list[GuardResult]:
-    """Every guard of the run, deletions first, under the configured limits."""
-    return evaluate(inputs, policy.limits(), policy.history(), allow)
+def run_guards(
+    inputs: GuardInputs, policy: CleanupPolicy, allow: bool, approved_run_id: str = ""
+) -> list[GuardResult]:
+    """Every guard of the run, deletions first, under the configured limits; the size and
+    history guards do not block a set approved after review."""
+    results = evaluate(inputs, policy.limits(), policy.history(), allow)
+    return lift_for_review(results, approved_run_id)
 
 
 def check_result(result: GuardResult, asset: dg.AssetKey, run_id: str) -> dg.AssetCheckResult:
+    description, hint = result.reason, {}
     if not result.passed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)
+        if result.name in REVIEWABLE_GUARDS:
+            description = f"{result.reason}. {how_to_approve(run_id)}"
+            hint = {
+                "approve_with": dg.MetadataValue.text(f"cleanup-pipeline run --approve {run_id}")
+            }
     return dg.AssetCheckResult(
         passed=result.passed,
         asset_key=asset,
         check_name=result.name,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=result.reason,
+        description=description,
         metadata={
             "rule": dg.MetadataValue.text(result.name),
             "count": dg.MetadataValue.int(result.count),
             "limit": dg.MetadataValue.float(float(result.limit)),
             "over_by": dg.MetadataValue.float(max(0.0, result.count - float(result.limit))),
             "why": dg.MetadataValue.text(result.reason),
+            **hint,
         },
     )
 
@@ -85,6 +103,7 @@ def enforce_before_actions(
     policy: CleanupPolicy,
     allow: bool,
     run_id: str,
+    approved_run_id: str = "",
 ) -> None:
     """Raise before any side effect if any guard fails on this run's inputs, exactly as the
     blocking checks would; or if `candidates` were not decided with those inputs (an action
@@ -96,13 +115,16 @@ def enforce_before_actions(
             "Materialize user_decisions with everything downstream of it.",
             allow_retries=False,
         )
-    failed = [result for result in run_guards(inputs, policy, allow) if not result.passed]
+    results = run_guards(inputs, policy, allow, approved_run_id)
+    failed = [result for result in results if not result.passed]
     for result in failed:
         report_guard_failure(result.name, result.count, result.limit, result.reason, run_id)
     if failed:
+        reviewable = all(r.name in REVIEWABLE_GUARDS for r in failed)
         raise dg.Failure(
             description="guards failed, no action taken: "
-            + "; ".join(f"{r.name}: {r.reason}" for r in failed),
+            + "; ".join(f"{r.name}: {r.reason}" for r in failed)
+            + (f". {how_to_approve(run_id)}" if reviewable else ""),
             metadata={r.name: dg.MetadataValue.text(r.reason) for r in failed},
             allow_retries=False,
         )

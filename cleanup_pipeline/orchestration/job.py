@@ -20,12 +20,17 @@ inactive_accounts_cleanup = dg.define_asset_job(
 
 
 def run_config_for(
-    as_of: str | None = None, dry_run: bool = False, allow_mass_action: bool = False
+    as_of: str | None = None,
+    dry_run: bool = False,
+    allow_mass_action: bool = False,
+    approved_run_id: str | None = None,
 ) -> dict:
     """Run config for the per-run options; as used by the schedule and the CLI."""
     options: dict = {"dry_run": dry_run, "allow_mass_action": allow_mass_action}
     if as_of:
         options["as_of"] = as_of
+    if approved_run_id:
+        options["approved_run_id"] = approved_run_id
     return {"resources": {"run_options": {"config": options}}}
 
 

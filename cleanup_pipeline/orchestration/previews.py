@@ -35,6 +35,7 @@ _OUTCOME_ORDER = [
     Outcome.SKIPPED,
     Outcome.DRY_RUN,
     Outcome.NOT_ATTEMPTED,
+    Outcome.NOT_APPROVED,
 ]
 _DECISION_ORDER = [Decision.DELETE, Decision.NOTIFY, Decision.WAITING, Decision.INVALID]
 

@@ -41,7 +41,9 @@ def _publish(
     as_of = format_ms(as_of_ms)
     # The guards the run's blocking checks evaluate, on the same inputs: the candidate report
     # is written in parallel with those checks and still says whether actions may follow.
-    guards = guarding.run_guards(guard_inputs, policy, options.allow_mass_action)
+    guards = guarding.run_guards(
+        guard_inputs, policy, options.allow_mass_action, options.approved_run_id
+    )
     histogram = days_inactive_histogram(
         decisions[LAST_VISIT_AT], as_of_ms, (decisions["decision"] == Decision.INVALID).to_numpy()
     )
@@ -56,6 +58,7 @@ def _publish(
         report=report,
         histogram=histogram,
         guards=guards,
+        approved_run_id=options.approved_run_id,
     )
     # Stored in the Parquet file's metadata; pandas restores it as `DataFrame.attrs`.
     report.attrs = {
@@ -63,6 +66,7 @@ def _publish(
         "as_of": as_of,
         "dry_run": options.dry_run,
         "allow_mass_action": options.allow_mass_action,
+        "approved_run_id": options.approved_run_id,
         "stage": stage,
         "blocked_by": [g.name for g in facts.blocked],
     }

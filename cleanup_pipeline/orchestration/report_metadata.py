@@ -55,6 +55,7 @@ def report_metadata(
         "rows": dg.MetadataValue.int(len(report)),
         "dry_run": dg.MetadataValue.bool(facts.dry_run),
         "allow_mass_action": dg.MetadataValue.bool(facts.allow_mass_action),
+        "approved_run_id": dg.MetadataValue.text(facts.approved_run_id or "(none)"),
         "actions": dg.MetadataValue.md(actions_line(facts)),
         "guards_passed": dg.MetadataValue.bool(not facts.blocked),
         "blocked_by": dg.MetadataValue.text(", ".join(g.name for g in facts.blocked)),

@@ -83,6 +83,9 @@ class CleanupPolicy(dg.ConfigurableResource):
     progress_log_seconds: float = Field(
         30.0, gt=0, le=30, description="Long steps log their progress this often (0-30 s)."
     )
+    approval_max_age_days: int = Field(
+        7, ge=1, description="A run can be approved (approved_run_id) this many days after it."
+    )
     report_retention_days: int = Field(
         90, ge=0, description="Report files last written longer ago are removed; 0 keeps them all."
     )
@@ -134,7 +137,8 @@ class CleanupPolicy(dg.ConfigurableResource):
 
 
 class RunOptions(dg.ConfigurableResource):
-    """What an operator sets per run: the reference time, dry run, and the mass-action override."""
+    """What an operator sets per run: the reference time, dry run, the mass-action override and
+    the approval of a reviewed run."""
 
     as_of: str = Field(
         "",
@@ -144,6 +148,11 @@ class RunOptions(dg.ConfigurableResource):
     dry_run: bool = Field(False, description="Decide and report only; write nothing to AWS.")
     allow_mass_action: bool = Field(
         False, description="Lift the size and history guards for this run only, after review."
+    )
+    approved_run_id: str = Field(
+        "",
+        description="Act only on the candidates of this earlier run's reviewed candidate report "
+        "who still are candidates; every other candidate is not_approved. Empty: no approval.",
     )
 
     def as_of_ms(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> int:

@@ -51,6 +51,7 @@ def warning_emails(
             cleanup_policy,
             run_options.allow_mass_action,
             context.run.run_id,
+            run_options.approved_run_id,
         )
         settings, clients = aws.settings(), aws.clients()
         rate = effective_send_rate(
@@ -60,6 +61,7 @@ def warning_emails(
             dynamodb=clients.dynamodb,
             sesv2=clients.sesv2,
             users_table=settings.users_table,
+            holds_table=settings.holds_table,
             message=render_warning(
                 settings.product_name,
                 settings.app_url,

@@ -130,7 +130,9 @@ def test_a_blocked_run_shows_which_guard_failed_and_why(aws) -> None:
     assert failed.severity == dg.AssetCheckSeverity.ERROR
     assert failed.description == (
         f"{delete} delete candidates is over the limit of 25 (the larger of min_guarded_count "
-        f"25 and max_delete_fraction 5% of {valid} valid users)"
+        f"25 and max_delete_fraction 5% of {valid} valid users). After reviewing this run's "
+        f"candidate report, approve exactly that set with `cleanup-pipeline run --approve "
+        f"{blocked.run_id}` or, in the launchpad, run_options approved_run_id: {blocked.run_id}"
     )
     values = {key: value.value for key, value in failed.metadata.items()}
     assert values["count"] == delete
@@ -151,7 +153,8 @@ def test_a_blocked_run_shows_which_guard_failed_and_why(aws) -> None:
     assert report.attrs["stage"] == "candidate"
     summary = Path(report_meta["summary"]).read_text(encoding="utf-8")
     assert "**Blocked** by `deletions_within_limit`: no action was attempted" in summary
-    assert failed.description in summary
+    assert f"- `deletions_within_limit`: {values['why']}" in summary
+    assert f"`cleanup-pipeline run --approve {blocked.run_id}`" in summary
     assert "cleanup_report" not in {
         e.asset_key.path[-1] for e in blocked.get_asset_materialization_events()
     }

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import botocore.session
+import dagster as dg
 import pytest
 from botocore import xform_name
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -22,6 +23,7 @@ from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.archive_layout import journal_key
 from cleanup_pipeline.core.recovery_records import DAY_MS, JournalEntry
 from cleanup_pipeline.core.settings import load_settings
+from cleanup_pipeline.definitions import defs
 from tests.support import recording
 from tests.support.iam import (
     MAPPED,
@@ -91,6 +93,16 @@ def journal_of_a_crashed_run(user_id: str, sent_at: str) -> None:
     write_journal(store, journal_key("crashed-run", "b0"), "crashed-run", 0, [entry])
 
 
+def manage_hold(**config: str) -> dg.ExecuteInProcessResult:
+    """One run of the `manage_hold` job, its AWS calls recorded like the cleanup job's."""
+    return defs.resolve_job_def("manage_hold").execute_in_process(
+        run_config={"ops": {"change_hold": {"config": config}}},
+        resources={"aws": recording.ServiceRecordingAwsEnvironment()},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
 @pytest.mark.parametrize("reports", ["local", "s3"])
 def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     aws, monkeypatch, reports
@@ -105,10 +117,20 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
         for key in (*OLD_REPORTS, "cleanup/notes.md"):
             put_aged(clients.s3, key, days=100)  # past the 90-day retention: removed, but notes
     seeded = seed_world(clients, settings, big_folder=3)
+    # The holds the run reads, added and one removed again by the job operators use for it.
+    for user_id in ("held-1", "held-2"):
+        assert manage_hold(action="add", user_id=user_id, reason="legal").success
+    assert manage_hold(action="remove", user_id="held-2").success
+    instance = dg.DagsterInstance.ephemeral()
+    approved_run_id = None
     if reports == "s3":
         sent_at = seeded.users["u1"]["accountDeletionEmailSentAt"]["N"]
         journal_of_a_crashed_run("u1", sent_at)
-    result = run_with_service_recording()
+        # A reviewed dry run, approved: the approval reads its candidate report from S3.
+        reviewed = run_with_service_recording(instance, dry_run=True)
+        assert reviewed.success
+        approved_run_id = reviewed.run_id
+    result = run_with_service_recording(instance, approved_run_id=approved_run_id)
     assert result.success
     user_listings = [
         c.params["Prefix"]
@@ -126,7 +148,11 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     policy = rendered_policy()
     report_sids = {s["Sid"] for s in policy["Statement"]} & render_policy.REPORTS_SIDS
     assert report_sids == (render_policy.REPORTS_SIDS if reports == "s3" else set())
-    assert [c.operation for c in recording.SERVICE_CALLS] == [name for name, _ in recording.CALLS]
+    # The same calls in both records; their order may differ, since the warnings' sending
+    # threads can interleave between a call's two recorders.
+    assert sorted(c.operation for c in recording.SERVICE_CALLS) == sorted(
+        name for name, _ in recording.CALLS
+    )
     requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
     denied = [
         f"{r.call} needs {r.action} on {r.resource} {r.context}"
@@ -136,20 +162,27 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert denied == []
     assert unused_grants(policy, requests) == []
     if reports == "s3":
-        # Each run: the candidate report and its summary, then the final ones, at the same keys.
+        # Per run, the candidate report, its CSV copy and summary, then the final ones, at the
+        # same keys; the approved run reads the reviewed run's candidate report.
         report_puts = [
             c
             for c in recording.SERVICE_CALLS
             if c.operation == "PutObject" and "cleanup/" in c.params["Key"]
         ]
-        assert len(report_puts) == 12
+        assert len(report_puts) == 18
+        reads = [
+            c.params["Key"]
+            for c in recording.SERVICE_CALLS
+            if c.operation == "GetObject" and c.params["Key"].startswith("cleanup/")
+        ]
+        assert reads == [f"cleanup/2026-06-01_{approved_run_id}.parquet"]
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
         assert sorted(o["Key"] for o in listed["Contents"]) == sorted(
             [
                 *(
-                    f"cleanup/2026-06-01_{r.run_id}.{ext}"
-                    for r in (result, purging)
-                    for ext in ("csv", "parquet", "summary.md")
+                    f"cleanup/2026-06-01_{run}.{kind}"
+                    for run in (approved_run_id, result.run_id, purging.run_id)
+                    for kind in ("csv", "parquet", "summary.md")
                 ),
                 "cleanup/notes.md",
             ]
@@ -177,6 +210,7 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     assert allowed(policy, Request("ses:SendEmail", identity, sender))
     assert allowed(policy, Request("dynamodb:DeleteItem", f"{table}/users"))
     report = f"{REPORTS_BUCKET}/cleanup/2026-06-01_0f3c9a.parquet"
+    assert allowed(policy, s3("s3:GetObject", report))
     for action in ("s3:PutObject", "s3:DeleteObject"):
         assert allowed(policy, s3(action, report))
         assert allowed(policy, s3(action, report.replace(".parquet", ".summary.md")))
@@ -209,12 +243,17 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": ""}),
         s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "elsewhere/"}),
         s3("s3:GetObject", f"{bucket}/u1/a.txt"),
+        s3("s3:GetObject", f"{REPORTS_BUCKET}/cleanup/notes.md"),
+        s3("s3:GetObject", f"{REPORTS_BUCKET}/cleanup/2026-06-01_r.summary.md"),
         s3("s3:PutObject", f"{REPORTS_BUCKET}/elsewhere/x.parquet"),
         s3("s3:PutObject", f"{bucket}/u1/x.parquet"),
         Request("ses:SendEmail", identity, {"ses:FromAddress": "ceo@increaser.local"}),
         Request("ses:SendEmail", identity),
         Request("ses:SendEmail", f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/other.com", sender),
         Request("dynamodb:DeleteItem", f"{table}/emails"),
+        Request("dynamodb:UpdateItem", f"{table}/holds"),
+        Request("dynamodb:GetItem", f"{table}/holds"),
+        Request("dynamodb:Scan", f"{table}/holds-archive"),
         Request("dynamodb:DeleteItem", f"{table}/features"),
         Request("dynamodb:Scan", f"{table}/emails"),
         Request("dynamodb:PutItem", f"{table}/features"),
@@ -327,3 +366,16 @@ def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypa
     monkeypatch.setenv("USERS_TABLE_NAME", "users*")
     with pytest.raises(ValueError, match="must not contain"):
         rendered_policy()
+
+
+def test_the_holds_statements_name_the_holds_table_and_go_without_one(monkeypatch) -> None:
+    monkeypatch.setenv("HOLDS_TABLE_NAME", "ops-holds")
+    by_sid = {s["Sid"]: s for s in rendered_policy()["Statement"]}
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ops-holds"
+    assert by_sid["ReadHolds"]["Action"] == ["dynamodb:Scan", "dynamodb:BatchGetItem"]
+    assert by_sid["ManageHolds"]["Action"] == ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    assert by_sid["ReadHolds"]["Resource"] == by_sid["ManageHolds"]["Resource"] == table
+    monkeypatch.delenv("HOLDS_TABLE_NAME")
+    sids = {s["Sid"] for s in rendered_policy()["Statement"]}
+    assert not sids & render_policy.HOLDS_SIDS
+    assert "${" not in json.dumps(rendered_policy())

@@ -1,0 +1,140 @@
+"""SPEC §10 persistent holds: expiry at `until`, what a valid hold is, and holds in the rules."""
+
+from dataclasses import replace
+
+import pytest
+
+from cleanup_pipeline.core.as_of import format_ms
+from cleanup_pipeline.core.decisions import classify
+from cleanup_pipeline.core.holds import (
+    EXEMPT_USER_IDS,
+    Hold,
+    HoldError,
+    active_holds,
+    new_hold,
+)
+from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.report import build_report
+from cleanup_pipeline.core.report_summary import render_summary
+from cleanup_pipeline.core.wire_decode import decode_items
+from tests.core.test_report_summary import facts
+from tests.support.items import AS_OF, DAY, NOW, inactive, n, s, user
+
+
+@pytest.mark.parametrize(
+    ("now", "active"),
+    [(NOW - 1, True), (NOW, True), (NOW + 1, False)],
+    ids=["before", "at", "after"],
+)
+def test_a_hold_is_active_until_the_wall_clock_passes_until(now: int, active: bool) -> None:
+    assert Hold("u1", "legal", until=NOW).active_at(now) is active
+    assert active_holds([Hold("u1", "legal", until=NOW)], now) == (
+        {"u1": "legal"} if active else {}
+    )
+
+
+def test_a_hold_without_until_never_expires_and_expired_ones_are_ignored() -> None:
+    holds = [
+        Hold("forever", "staff"),
+        Hold("old", "ended", until=NOW - DAY),
+        Hold("soon", "x", NOW + 1),
+    ]
+    assert active_holds(holds, NOW) == {"forever": "staff", "soon": "x"}
+
+
+def test_new_hold_parses_until_and_masks_addresses_in_the_reason() -> None:
+    hold = new_hold(" u1 ", "asked by jane.doe@example.com", "2030-01-01T00:00:00Z", NOW)
+    assert hold == Hold("u1", "asked by j***@example.com", 1_893_456_000_000)
+    assert hold.as_json(NOW) == {
+        "user_id": "u1",
+        "reason": "asked by j***@example.com",
+        "until": "2030-01-01T00:00:00Z",
+        "active": True,
+    }
+    assert new_hold("u1", "staff", None, NOW).until is None
+    assert new_hold("u1", "staff", "", NOW).until is None
+
+
+@pytest.mark.parametrize(
+    ("user_id", "reason", "until", "message"),
+    [
+        ("u1", "", None, "needs a reason"),
+        ("u1", "   ", None, "needs a reason"),
+        ("", "legal", None, "user id"),
+        ("a/b", "legal", None, "user id"),
+        ("u1", "legal", "next tuesday", "ISO 8601"),
+        ("u1", "legal", format_ms(NOW), "already past"),
+        ("u1", "legal", str(NOW - 1), "already past"),
+    ],
+)
+def test_new_hold_refuses_what_would_not_hold(user_id, reason, until, message) -> None:
+    with pytest.raises(HoldError, match=message):
+        new_hold(user_id, reason, until, NOW)
+
+
+def _decide(items, holds=None, policy=None):
+    return classify(decode_items(items), AS_OF, NOW, policy or Policy(), holds).set_index("id")
+
+
+def test_a_held_user_is_exempt_hold_with_the_hold_reason() -> None:
+    frame = _decide(
+        [inactive("held"), inactive("config"), inactive("both"), inactive("free"), user("near")],
+        holds={"held": "legal case 12", "both": "from the table", "near": "staff"},
+        policy=Policy(exempt_user_ids=frozenset({"config", "both"})),
+    )
+    assert frame.loc["held", ["decision", "reason", "hold_reason"]].tolist() == [
+        "exempt",
+        "hold",
+        "legal case 12",
+    ]
+    assert frame.loc["config", "hold_reason"] == EXEMPT_USER_IDS
+    assert frame.loc["both", "hold_reason"] == "from the table"
+    assert frame.loc["near", ["decision", "hold_reason"]].tolist() == ["exempt", "staff"]
+    assert frame.loc["free", "decision"] == "notify"
+    assert frame["hold_reason"].isna()["free"]
+
+
+def test_an_invalid_user_is_invalid_even_when_held_and_not_reported_as_held() -> None:
+    frame = _decide([inactive("held", email=s(""))], holds={"held": "legal"})
+    assert frame.loc["held", "decision"] == "invalid"
+    assert frame["hold_reason"].isna()["held"]
+
+
+def test_the_report_lists_held_users_with_their_reason_and_no_action() -> None:
+    decisions = classify(
+        decode_items(
+            [
+                inactive("held"),
+                user("held-active"),
+                inactive("plain"),
+                inactive("trial", freeTrialEnd=n(AS_OF + DAY)),
+            ]
+        ),
+        AS_OF,
+        NOW,
+        Policy(),
+        {"held": "legal", "held-active": "staff"},
+    )
+    report = build_report(decisions).set_index("id")
+    assert sorted(report.index) == ["held", "held-active", "plain"]
+    assert report.loc["held", ["decision", "reason", "hold_reason", "outcome"]].tolist() == [
+        "exempt",
+        "hold",
+        "legal",
+        "no_action",
+    ]
+    assert report.loc["plain", "outcome"] == "not_attempted"
+
+
+def test_the_summary_counts_held_users_by_the_hold_reason() -> None:
+    decisions = classify(
+        decode_items([inactive("a"), inactive("b"), inactive("c"), inactive("free")]),
+        AS_OF,
+        NOW,
+        Policy(exempt_user_ids=frozenset({"c"})),
+        {"a": "legal", "b": "legal"},
+    )
+    held = replace(facts(), report=build_report(decisions))
+    text = render_summary(held)
+    assert "| legal | 2 |" in text and f"| {EXEMPT_USER_IDS} | 1 |" in text
+    assert "## Held" not in render_summary(facts())
