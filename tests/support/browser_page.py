@@ -163,6 +163,18 @@ class Page:
 
         self.until(attempt, what)
 
+    def clear_config(self) -> None:
+        """Select everything in the editor and delete it."""
+
+        def delete_all(last: WebElement) -> None:
+            keys = ActionChains(self.driver).click(last).key_down(Keys.CONTROL).send_keys("a")
+            keys.key_up(Keys.CONTROL).send_keys(Keys.DELETE).perform()
+
+        self.act_on_editor_line(
+            f"({EDITOR_LINES})[last()]", None, "the last config line", delete_all
+        )
+        self.until(lambda _: not self.editor_text().strip(), "an empty config")
+
     def append_config(self, lines: list[str]) -> None:
         """Type `lines` (YAML with their own indentation) at the end of the editor."""
 
@@ -170,8 +182,10 @@ class Page:
             keys = ActionChains(self.driver).click(last).key_down(Keys.CONTROL)
             keys = keys.send_keys(Keys.END).key_up(Keys.CONTROL)
             for line in lines:
-                # Home twice: to the line's start even after CodeMirror indented it by itself.
-                keys = keys.send_keys(Keys.RETURN).key_down(Keys.SHIFT).send_keys(Keys.HOME)
+                # Escape closes a completion list the line left open, which Return would pick
+                # from; Home twice: to the line's start even after CodeMirror indented it.
+                keys = keys.send_keys(Keys.ESCAPE, Keys.RETURN)
+                keys = keys.key_down(Keys.SHIFT).send_keys(Keys.HOME)
                 keys = keys.send_keys(Keys.HOME).key_up(Keys.SHIFT).send_keys(line)
             keys.perform()
 
