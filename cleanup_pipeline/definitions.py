@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.orchestration import (
+    alert_sensors,
     decision_assets,
     deletion_asset,
     guard_checks,
@@ -33,6 +34,7 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_modules(_modules),
     jobs=[inactive_accounts_cleanup, manage_hold],
     schedules=[daily_cleanup_schedule],
+    sensors=alert_sensors.sensors,
     resources={
         "aws": AwsEnvironment(),
         "cleanup_policy": CleanupPolicy(),

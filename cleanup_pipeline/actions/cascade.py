@@ -9,6 +9,7 @@ the others go on.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,16 +192,31 @@ def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
     return batch.outcomes
 
 
+# The cascade's stages, in order, as `delete_accounts` reports them to `on_stage`.
+STAGES = ("re-read", "files", "feature references", "scoreboards", "emails table", "user items")
+
+
 def delete_accounts(
-    ctx: CascadeContext, user_ids: list[str], features: dict[str, list[str]]
+    ctx: CascadeContext,
+    user_ids: list[str],
+    features: dict[str, list[str]],
+    on_stage: Callable[[str], None] | None = None,
 ) -> Outcomes:
     """One batch through the whole cascade, in order: consistent re-read (anyone who changed
     leaves), files, feature references (`features`: the features each user proposed), scoreboard
     entries, the address kept in the emails table, and last each user item, only if it is still
-    exactly as re-read."""
+    exactly as re-read. `on_stage` is told each stage's name as it ends, for progress."""
+    done = on_stage or (lambda _stage: None)
     batch = confirm_candidates(ctx, user_ids)
+    done(STAGES[0])
     batch = delete_files(ctx, batch)
+    done(STAGES[1])
     batch = unlink_features(ctx, batch, features)
+    done(STAGES[2])
     batch = prune_scoreboards(ctx, batch)
+    done(STAGES[3])
     batch = archive_emails(ctx, batch)
-    return delete_user_items(ctx, batch)
+    done(STAGES[4])
+    outcomes = delete_user_items(ctx, batch)
+    done(STAGES[5])
+    return outcomes

@@ -76,8 +76,14 @@ def _warn_one(ctx: NotifyContext, item: Item, outcomes: Outcomes) -> None:
         outcomes.fail(user_id, step, error, ctx.on_failure)
 
 
-def warn_users(ctx: NotifyContext, user_ids: list[str], batch_size: int = 100) -> Outcomes:
-    outcomes = Outcomes(NOTIFY)
+def warn_users(
+    ctx: NotifyContext,
+    user_ids: list[str],
+    batch_size: int = 100,
+    outcomes: Outcomes | None = None,
+) -> Outcomes:
+    """Warn each user; outcomes go to `outcomes` as they happen, so a caller can follow them."""
+    outcomes = Outcomes(NOTIFY) if outcomes is None else outcomes
     with ThreadPoolExecutor(max_workers=ctx.workers) as pool:
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start : start + batch_size]

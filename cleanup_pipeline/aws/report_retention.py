@@ -1,6 +1,6 @@
 """Finding and removing report files older than the retention, in the reports folder or under
-the reports S3 prefix. Only files named like a report or its summary, directly inside that
-folder or prefix, are ever listed, so nothing else stored there can be removed.
+the reports S3 prefix. Only files named like a report, its CSV copy or its summary, directly
+inside that folder or prefix, are ever listed, so nothing else stored there can be removed.
 
 Age is the file's last modification (S3 `LastModified`, local mtime), not the date in its name:
 a run with an `as_of` in the past (a replay) writes a report named for that day, which must not
@@ -16,8 +16,10 @@ from typing import Any
 
 from cleanup_pipeline.aws.report_store import is_s3, split_s3
 
-# `2026-06-01_<run id>.parquet`, its `.summary.md`, or either left `.partial` by a crash.
-REPORT_FILE = re.compile(r"\d{4}-\d{2}-\d{2}_[0-9A-Za-z-]+\.(?:parquet|summary\.md)(?:\.partial)?")
+# `2026-06-01_<run id>.parquet`, its `.csv` and `.summary.md`, or one left `.partial` by a crash.
+REPORT_FILE = re.compile(
+    r"\d{4}-\d{2}-\d{2}_[0-9A-Za-z-]+\.(?:parquet|csv|summary\.md)(?:\.partial)?"
+)
 # DeleteObjects takes at most 1,000 keys per request.
 DELETE_BATCH = 1000
 

@@ -1,15 +1,18 @@
 """Where report files go: a local folder (default) or an S3 prefix (`s3://bucket/prefix`).
 
-Each run writes `<as_of date>_<run_id>.parquet` and, next to it, `<same>.summary.md`.
+Each run writes `<as_of date>_<run_id>.parquet` and, next to it, `<same>.csv` (the same rows,
+for anyone without a Parquet reader) and `<same>.summary.md`.
 """
 
 import io
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pandas as pd
 
-REPORT_SUFFIX, SUMMARY_SUFFIX = ".parquet", ".summary.md"
+REPORT_SUFFIX, SUMMARY_SUFFIX, CSV_SUFFIX = ".parquet", ".summary.md", ".csv"
+PRESIGNED_SECONDS = 7 * 24 * 3600
 
 
 def is_s3(location: str) -> bool:
@@ -32,6 +35,28 @@ def report_location(base: str, as_of_iso: str, run_id: str) -> str:
 def summary_location(report: str) -> str:
     """The summary's location, next to the report at `report`."""
     return report.removesuffix(REPORT_SUFFIX) + SUMMARY_SUFFIX
+
+
+def csv_location(report: str) -> str:
+    """The CSV copy's location, next to the report at `report`."""
+    return report.removesuffix(REPORT_SUFFIX) + CSV_SUFFIX
+
+
+def browser_link(location: str, s3: Any) -> str:
+    """An address a browser opens for the S3 object at `location`. On AWS: the object's page in
+    the S3 console (reports are private, so a plain object URL would be refused, and a console
+    link never expires). On any other endpoint (a local emulator, which has no console): a
+    presigned download link, valid for SigV4's longest week."""
+    bucket, key = split_s3(location)
+    if (urlsplit(s3.meta.endpoint_url).hostname or "").endswith(".amazonaws.com"):
+        region = s3.meta.region_name
+        return (
+            f"https://s3.console.aws.amazon.com/s3/object/{quote(bucket)}"
+            f"?region={region}&prefix={quote(key, safe='')}"
+        )
+    return s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGNED_SECONDS
+    )
 
 
 def _put(data: bytes, location: str, content_type: str, s3: Any | None) -> str:
@@ -59,6 +84,12 @@ def write_report(frame: pd.DataFrame, location: str, s3: Any | None = None) -> s
 def write_summary(text: str, location: str, s3: Any | None = None) -> str:
     """Write the human-readable summary (Markdown); returns the path or S3 URI written."""
     return _put(text.encode("utf-8"), location, "text/markdown; charset=utf-8", s3)
+
+
+def write_csv(frame: pd.DataFrame, location: str, s3: Any | None = None) -> str:
+    """Write the report's rows as UTF-8 CSV; returns the path or S3 URI written."""
+    data = frame.to_csv(index=False).encode("utf-8")
+    return _put(data, location, "text/csv; charset=utf-8", s3)
 
 
 def read_report(location: str, s3: Any | None = None) -> pd.DataFrame:

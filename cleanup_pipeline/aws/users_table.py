@@ -1,6 +1,6 @@
 """Reads and conditional writes on the users table."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,9 +23,16 @@ def _projection(attributes: Iterable[str]) -> dict[str, Any]:
     return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
-def scan_snapshot(client: Any, table: str, segments: int = 4) -> pd.DataFrame:
+def scan_snapshot(
+    client: Any, table: str, segments: int = 4, on_page: Callable[[int], None] | None = None
+) -> pd.DataFrame:
     """Parallel Scan of the users table, projected to the decision attributes, decoded page by
-    page so that raw items never pile up in memory."""
+    page so that raw items never pile up in memory. `on_page` gets each page's item count."""
+
+    def decoded(page: dict[str, Any]) -> pd.DataFrame:
+        if on_page is not None:
+            on_page(len(page["Items"]))
+        return decode_items(page["Items"])
 
     def scan_segment(segment: int) -> list[pd.DataFrame]:
         pages = client.get_paginator("scan").paginate(
@@ -34,7 +41,7 @@ def scan_snapshot(client: Any, table: str, segments: int = 4) -> pd.DataFrame:
             TotalSegments=segments,
             **_projection(PROJECTED_ATTRIBUTES),
         )
-        return [decode_items(page["Items"]) for page in pages if page["Items"]]
+        return [decoded(page) for page in pages if page["Items"]]
 
     with ThreadPoolExecutor(max_workers=segments) as pool:
         frames = [frame for part in pool.map(scan_segment, range(segments)) for frame in part]

@@ -4,18 +4,22 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.cli.extras import dg_command
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.emulator import local_environment, moto_server
 from cleanup_pipeline.local.provision import provision
 
-# One run of the cleanup job at a time on the local instance (see deploy/dagster.yaml).
+# One run of the cleanup job at a time on the local instance, and one warnings step at a time
+# across runs (see deploy/dagster.yaml).
 LOCAL_INSTANCE_CONFIG = """concurrency:
+  pools:
+    granularity: op
+    default_limit: 1
   runs:
     tag_concurrency_limits:
       - key: "cleanup_pipeline/job"
@@ -29,15 +33,15 @@ nux:
 
 
 def start_ui(port: int) -> subprocess.Popen:
-    """`dagster dev` on 127.0.0.1:`port`, in the environment of this process (runs launched
-    from the UI execute with it)."""
+    """`dg dev` on 127.0.0.1:`port`, in the environment of this process (runs launched from
+    the UI execute with it)."""
+    # `-m` names the definitions as `workspace.yaml` does, so the UI starts from any directory,
+    # with the project installed from a clone or from a wheel.
     # A new session so that the whole process group (webserver, daemon, code servers) can be
-    # stopped together; `dagster dev` ignores signals sent to it alone from a script.
+    # stopped together; `dg dev` ignores signals sent to it alone from a script.
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "dagster",
+            dg_command(),
             "dev",
             "-m",
             "cleanup_pipeline.definitions",
@@ -66,12 +70,12 @@ def _wait_group(process: subprocess.Popen, timeout: float) -> bool:
 
 
 def stop_ui(process: subprocess.Popen, timeout: float = 20) -> None:
-    """Stop `dagster dev` and every process of its group (webserver, daemon, code server, run
+    """Stop `dg dev` and every process of its group (webserver, daemon, code server, run
     workers): SIGTERM, then SIGKILL for whatever is still there after `timeout` seconds."""
     if _wait_group(process, 0):
         return
     os.killpg(process.pid, signal.SIGTERM)
-    # Started from a shell that ignores SIGINT, `dagster dev` ignores SIGTERM as well.
+    # Started from a shell that ignores SIGINT, `dg dev` ignores SIGTERM as well.
     if not _wait_group(process, timeout):
         os.killpg(process.pid, signal.SIGKILL)
         _wait_group(process, timeout)

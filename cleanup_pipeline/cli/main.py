@@ -12,6 +12,13 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from cleanup_pipeline.cli.extras import (
+    LOCAL_EXTRA_INSTALL,
+    MissingExtraError,
+    dg_command,
+    missing_emulator,
+    require_emulator,
+)
 from cleanup_pipeline.cli.holds import add_hold_parser
 from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
@@ -57,15 +64,15 @@ def run_job(
         # Each step forks from a server that imported the job once, instead of starting a
         # fresh interpreter that imports Dagster, pandas and boto3 again for every step.
         executor: dict[str, Any] = {"start_method": {"forkserver": {}}}
-        if max_concurrent:
+        if max_concurrent is not None:
             executor["max_concurrent"] = max_concurrent
         run_config["execution"] = {"config": {"multiprocess": executor}}
     else:
         run_config["execution"] = {"config": {"in_process": {}}}
-    if deletion_batch_size:
-        run_config["resources"]["cleanup_policy"] = {
-            "config": {"deletion_batch_size": deletion_batch_size}
-        }
+    if deletion_batch_size is not None:
+        policy = {"deletion_batch_size": deletion_batch_size}
+        CleanupPolicy(**policy)  # out of range: one short error, before any run is created
+        run_config["resources"]["cleanup_policy"] = {"config": policy}
     tags = {
         "cleanup_pipeline/dry_run": str(dry_run).lower(),
         "cleanup_pipeline/allow_mass_action": str(allow_mass_action).lower(),
@@ -113,9 +120,11 @@ def _seed(args: argparse.Namespace) -> int:
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if not endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+        # Seeding talks to the emulator over HTTP and needs no moto here; running one does.
+        extra = f"; to run one here: {LOCAL_EXTRA_INSTALL}" if missing_emulator() else ""
         print(
             "error: seed-demo writes only to a local emulator: set AWS_ENDPOINT_URL to "
-            "http://127.0.0.1:<port>",
+            f"http://127.0.0.1:<port>{extra}",
             file=sys.stderr,
         )
         return 2
@@ -128,9 +137,28 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _local(args: argparse.Namespace) -> int:
+    try:
+        # Checked before anything starts: a production install has neither (see extras.py).
+        require_emulator("local")
+        if not args.no_ui:
+            dg_command("local")
+    except MissingExtraError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from cleanup_pipeline.cli.local_stack import run_local
 
     return run_local(users=args.users, ui=not args.no_ui, ui_port=args.port)
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 used to be ignored and -5 failed deep in a run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"should be at least 1, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,10 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--multiprocess", action="store_true", help="one process per step (default: in-process)"
     )
     run.add_argument(
-        "--max-concurrent", type=int, help="with --multiprocess: steps at once (default: cores)"
+        "--max-concurrent",
+        type=_at_least_one,
+        help="with --multiprocess: steps at once (default: cores)",
     )
     run.add_argument(
-        "--deletion-batch-size", type=int, help="delete candidates per batch (default: 500)"
+        "--deletion-batch-size",
+        type=_at_least_one,
+        help="delete candidates per batch (default: 500)",
     )
     run.set_defaults(handler=_run)
 

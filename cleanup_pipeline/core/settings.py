@@ -51,6 +51,13 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def sentry_dsn(env: Mapping[str, str] | None = None) -> str | None:
+    """`SENTRY_DSN` (alias `SENTRY_KEY`), read alone: alerts about a run that failed for a
+    missing variable must not depend on the other variables."""
+    env = os.environ if env is None else env
+    return _get(env, "SENTRY_DSN") or _get(env, "SENTRY_KEY")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment; raise one error naming every missing required variable."""
     env = os.environ if env is None else env
@@ -77,6 +84,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         scoreboard_periods=tuple(p.strip() for p in periods.split(",") if p.strip()),
         user_folder_template=template,
         reports_location=_get(env, "CLEANUP_REPORTS_DIR") or "reports",
-        sentry_dsn=_get(env, "SENTRY_DSN") or _get(env, "SENTRY_KEY"),
+        sentry_dsn=sentry_dsn(env),
         holds_table=_get(env, "HOLDS_TABLE_NAME"),
     )

@@ -72,3 +72,8 @@ def report_guard_failure(name: str, count: int, limit: float, reason: str, run_i
         scope.set_tag("run_id", run_id)
         scope.set_context("guard", {"rule": name, "count": count, "limit": limit, "why": reason})
         sentry_sdk.capture_message(f"cleanup guard {name} failed: {reason}", level="error")
+
+
+def is_active() -> bool:
+    """Whether `init_sentry` set Sentry up in this process."""
+    return _initialised_dsn is not None and sentry_sdk.get_client().is_active()

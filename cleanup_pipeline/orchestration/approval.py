@@ -21,6 +21,11 @@ from cleanup_pipeline.orchestration.job import JOB_NAME
 CANDIDATE_REPORT_KEY = dg.AssetKey("candidate_report")
 
 
+def wall_clock_ms() -> int:
+    """Now, against which an approved run's age is measured."""
+    return int(time.time() * 1000)
+
+
 def reviewed_run(instance: dg.DagsterInstance, run_id: str) -> ReviewedRun | None:
     record = instance.get_run_record_by_id(run_id) if run_id else None
     if record is None:
@@ -52,7 +57,7 @@ def load_approval(
     """{user id: notify|delete} the approved run's candidate report lists; `ApprovalError`
     naming the problem when the run is unknown, of another job, too old, or reportless."""
     run_id = run_id.strip()
-    now = int(time.time() * 1000)
+    now = wall_clock_ms()
     found = reviewed_run(instance, run_id)
     refuse_unless_approvable(run_id, found, JOB_NAME, now, max_age_days, current_run_id)
     location = candidate_report_location(instance, run_id)

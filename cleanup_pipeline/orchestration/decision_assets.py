@@ -19,10 +19,16 @@ from cleanup_pipeline.orchestration.frame_types import (
 from cleanup_pipeline.orchestration.holds_asset import holds_of
 from cleanup_pipeline.orchestration.previews import candidates_preview
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
-@dg.asset(group_name=GROUP, dagster_type=DecisionsFrame, compute_kind="pandas")
+@dg.asset(
+    group_name=GROUP,
+    dagster_type=DecisionsFrame,
+    kinds={"pandas"},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
+)
 def user_decisions(
     context: dg.AssetExecutionContext,
     users_snapshot: pd.DataFrame,
@@ -88,13 +94,23 @@ def _candidates(decisions: pd.DataFrame, decision: Decision) -> dg.Output[pd.Dat
     )
 
 
-@dg.asset(group_name=GROUP, dagster_type=NotifyCandidates, compute_kind="pandas")
+@dg.asset(
+    group_name=GROUP,
+    dagster_type=NotifyCandidates,
+    kinds={"pandas"},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
+)
 def notify_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Users inactive past the warning threshold who have not been warned in this episode."""
     return _candidates(user_decisions, NOTIFY)
 
 
-@dg.asset(group_name=GROUP, dagster_type=DeletionCandidates, compute_kind="pandas")
+@dg.asset(
+    group_name=GROUP,
+    dagster_type=DeletionCandidates,
+    kinds={"pandas"},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
+)
 def deletion_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Users warned more than the grace period ago who never came back."""
     return _candidates(user_decisions, DELETE)

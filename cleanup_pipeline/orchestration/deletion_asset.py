@@ -19,10 +19,12 @@ from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences
 from cleanup_pipeline.actions.outcomes import DRY_RUN, Outcomes, empty_outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.core.guard_evaluation import GuardInputs
+from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
@@ -45,6 +47,7 @@ def _context(
 
 @dg.op(
     ins={"warnings_gate": dg.In(dg.Nothing)},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
     out={"batches": dg.DynamicOut(list[str]), "candidate_ids": dg.Out(list[str])},
 )
 def split_deletion_candidates(
@@ -74,7 +77,7 @@ def split_deletion_candidates(
         yield dg.DynamicOutput(batch, mapping_key=f"batch_{number:04d}", output_name="batches")
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def read_references(
     candidate_ids: list[str], aws: AwsEnvironment, run_options: RunOptions
 ) -> RunReferences:
@@ -96,7 +99,7 @@ def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     }
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def delete_account_batch(
     context: dg.OpExecutionContext,
     user_ids: list[str],
@@ -113,13 +116,22 @@ def delete_account_batch(
             outcomes.add(user_id, DRY_RUN)
     else:
         ctx = _context(context, aws, cleanup_policy, run_options)
-        outcomes = cascade.delete_accounts(ctx, user_ids, refs.features)
+        with ProgressLog(
+            context.log.info,
+            f"deletion {context.get_mapping_key()} ({len(user_ids):,} users)",
+            total=len(cascade.STAGES),
+            unit="stages",
+            interval=cleanup_policy.progress_log_seconds,
+        ) as progress:
+            outcomes = cascade.delete_accounts(
+                ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
+            )
     frame = outcomes.frame()
     context.add_output_metadata(_counts(frame))
     return frame
 
 
-@dg.op
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def gather_deletion_outcomes(
     context: dg.OpExecutionContext, parts: list[pd.DataFrame]
 ) -> pd.DataFrame:

@@ -113,6 +113,7 @@ def enforce_before_actions(
             description=f"{len(candidates)} {decision} candidates, but the guard inputs count "
             f"{inputs.counts[decision]}: they come from different runs, no action taken. "
             "Materialize user_decisions with everything downstream of it.",
+            allow_retries=False,
         )
     results = run_guards(inputs, policy, allow, approved_run_id)
     failed = [result for result in results if not result.passed]
@@ -125,4 +126,5 @@ def enforce_before_actions(
             + "; ".join(f"{r.name}: {r.reason}" for r in failed)
             + (f". {how_to_approve(run_id)}" if reviewable else ""),
             metadata={r.name: dg.MetadataValue.text(r.reason) for r in failed},
+            allow_retries=False,
         )

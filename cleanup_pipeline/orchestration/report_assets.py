@@ -5,9 +5,11 @@ import pandas as pd
 from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.aws.report_store import (
+    csv_location,
     is_s3,
     report_location,
     summary_location,
+    write_csv,
     write_report,
     write_summary,
 )
@@ -19,8 +21,9 @@ from cleanup_pipeline.core.report_summary import CANDIDATE, FINAL, ReportFacts, 
 from cleanup_pipeline.core.user_attributes import LAST_VISIT_AT
 from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.orchestration import guarding
-from cleanup_pipeline.orchestration.report_metadata import report_metadata
+from cleanup_pipeline.orchestration.report_metadata import file_metadata, report_metadata
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
@@ -69,12 +72,13 @@ def _publish(
     }
     s3 = reports_s3.get_client() if is_s3(report_at) else None
     written = write_report(report, report_at, s3)
+    csv = write_csv(report, csv_location(report_at), s3)
     summary = write_summary(render_summary(facts), summary_location(report_at), s3)
     context.log.info(f"{stage} report: {written} ({len(report)} rows); summary: {summary}")
-    return report_metadata(facts, written, summary)
+    return report_metadata(facts, file_metadata(written, csv, summary, s3))
 
 
-@dg.asset(group_name=GROUP, compute_kind="parquet")
+@dg.asset(group_name=GROUP, kinds={"parquet"}, retry_policy=IDEMPOTENT_STEP_RETRY)
 def candidate_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
@@ -95,7 +99,8 @@ def candidate_report(
 
 @dg.asset(
     group_name=GROUP,
-    compute_kind="parquet",
+    kinds={"parquet"},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
     deps=["candidate_report"],
     check_specs=[
         dg.AssetCheckSpec("every_user_action_succeeded", asset="cleanup_report", blocking=True)

@@ -1,9 +1,11 @@
 """What the report assets show in the UI: numeric counts Dagster plots across runs, the days
 inactive histogram, a preview with masked emails, guard status and the files' locations."""
 
+from typing import Any
+
 import dagster as dg
 
-from cleanup_pipeline.aws.report_store import is_s3
+from cleanup_pipeline.aws.report_store import browser_link, is_s3
 from cleanup_pipeline.core.guards import GuardResult
 from cleanup_pipeline.core.inactivity import histogram_keys
 from cleanup_pipeline.core.report_counts import outcome_counts, reason_counts
@@ -11,8 +13,23 @@ from cleanup_pipeline.core.report_summary import ReportFacts, actions_line, hist
 from cleanup_pipeline.orchestration.previews import report_preview
 
 
-def location(value: str) -> dg.MetadataValue:
-    return dg.MetadataValue.url(value) if is_s3(value) else dg.MetadataValue.path(value)
+def file_metadata(
+    report: str, csv: str, summary: str, s3: Any | None
+) -> dict[str, dg.MetadataValue]:
+    """Where the run's files are: local paths, or on S3 links a browser opens, with the report's
+    `s3://` URI kept as `path` for the command line and scripts."""
+    if not is_s3(report):
+        return {
+            "path": dg.MetadataValue.path(report),
+            "csv": dg.MetadataValue.path(csv),
+            "summary": dg.MetadataValue.path(summary),
+        }
+    return {
+        "path": dg.MetadataValue.text(report),
+        "report_link": dg.MetadataValue.url(browser_link(report, s3)),
+        "csv": dg.MetadataValue.url(browser_link(csv, s3)),
+        "summary": dg.MetadataValue.url(browser_link(summary, s3)),
+    }
 
 
 def guards_table(guards: list[GuardResult]) -> str:
@@ -24,7 +41,7 @@ def guards_table(guards: list[GuardResult]) -> str:
 
 
 def report_metadata(
-    facts: ReportFacts, report_at: str, summary_at: str
+    facts: ReportFacts, files: dict[str, dg.MetadataValue]
 ) -> dict[str, dg.MetadataValue]:
     report = facts.report
     numbers = {
@@ -33,8 +50,7 @@ def report_metadata(
         **histogram_keys(facts.histogram),
     }
     return {
-        "path": location(report_at),
-        "summary": location(summary_at),
+        **files,
         "stage": dg.MetadataValue.text(facts.stage),
         "rows": dg.MetadataValue.int(len(report)),
         "dry_run": dg.MetadataValue.bool(facts.dry_run),

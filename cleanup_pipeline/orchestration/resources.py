@@ -1,9 +1,17 @@
 """Dagster resources: AWS access from the environment, the policy, and per-run options."""
 
 from datetime import UTC
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cleanup_pipeline.aws.clients import AwsClients, shared_clients
 from cleanup_pipeline.core.as_of import parse_as_of
@@ -11,6 +19,7 @@ from cleanup_pipeline.core.guards import GuardLimits, HistoryLimits
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.observability.sentry import init_sentry
+from cleanup_pipeline.orchestration.config_errors import short_error
 
 
 class AwsEnvironment(dg.ConfigurableResource):
@@ -29,22 +38,35 @@ class AwsEnvironment(dg.ConfigurableResource):
 
 
 class CleanupPolicy(dg.ConfigurableResource):
-    """The retention policy, guard limits and tuning; every field has a safe default."""
+    """The retention policy, guard limits and tuning; every field has a safe default. Every
+    field is range-checked when a run starts, before any step touches AWS: one error names
+    every value out of range, so a typo cannot switch a guard off (`5` meant as 5%)."""
 
-    notify_after_days: int = Field(60, description="Warn after this many days without a visit.")
-    delete_after_days: int = Field(90, description="Delete after this many; > notify_after_days.")
+    # The error names each bad field with its value; the whole input again would only add noise.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    notify_after_days: int = Field(60, ge=1, description="Warn after this many days (>= 1).")
+    delete_after_days: int = Field(90, ge=1, description="Delete after this many; > notify.")
     exempt_user_ids: list[str] = Field(
         default_factory=list, description="Hold list: never warned or deleted (legal holds, staff)."
     )
-    max_invalid_fraction: float = Field(0.01, description="Guard: invalid users / all users.")
-    min_guarded_count: int = Field(25, description="Guard floor: counts up to this always pass.")
-    max_delete_fraction: float = Field(0.05, description="Guard: deletions / valid users.")
-    max_notify_fraction: float = Field(0.20, description="Guard: warnings / valid users.")
-    history_factor: float = Field(5.0, description="Guard: at most this x the usual count.")
-    history_window: int = Field(7, description="Guard: successful runs the median is taken over.")
-    history_min_runs: int = Field(3, description="Guard: earlier runs needed before it applies.")
-    scan_segments: int = Field(4, description="DynamoDB parallel scan segments.")
-    action_batch_size: int = Field(100, description="Users re-read and acted on per batch.")
+    max_invalid_fraction: float = Field(
+        0.01, ge=0, le=1, description="Guard: invalid users / all users; 0-1 (0.01 = 1%)."
+    )
+    min_guarded_count: int = Field(25, ge=0, description="Guard floor: counts up to this pass.")
+    max_delete_fraction: float = Field(
+        0.05, ge=0, le=1, description="Guard: deletions / valid users; 0-1 (0.05 = 5%)."
+    )
+    max_notify_fraction: float = Field(
+        0.20, ge=0, le=1, description="Guard: warnings / valid users; 0-1 (0.2 = 20%)."
+    )
+    history_factor: float = Field(5.0, ge=1, description="Guard: at most this (>= 1) x usual.")
+    history_window: int = Field(7, ge=1, description="Guard: successful runs for the median.")
+    history_min_runs: int = Field(
+        3, ge=1, description="Guard: earlier runs needed before it applies; <= history_window."
+    )
+    scan_segments: int = Field(4, ge=1, description="DynamoDB parallel scan segments.")
+    action_batch_size: int = Field(100, ge=1, description="Users re-read and acted on per batch.")
     deletion_batch_size: int = Field(
         500,
         ge=1,
@@ -52,18 +74,46 @@ class CleanupPolicy(dg.ConfigurableResource):
         "side by side on the multiprocess executor.",
     )
     send_rate_per_second: float | None = Field(
-        None, description="Email send rate; default: the SES account's maximum, else 14."
+        None, gt=0, description="Email send rate; default: the SES account's maximum, else 14."
     )
-    send_workers: int = Field(8, description="Threads sending email (within the send rate).")
+    send_workers: int = Field(8, ge=1, description="Threads sending email (within the send rate).")
     warning_claim_lease_minutes: int = Field(
-        60, description="After this, a warning left in flight by a dead run may be sent again."
+        60, ge=1, description="After this, a warning left in flight by a dead run may be resent."
+    )
+    progress_log_seconds: float = Field(
+        30.0, gt=0, le=30, description="Long steps log their progress this often (0-30 s)."
     )
     approval_max_age_days: int = Field(
         7, ge=1, description="A run can be approved (approved_run_id) this many days after it."
     )
     report_retention_days: int = Field(
-        90, description="Report files last written longer ago are removed; 0 keeps them all."
+        90, ge=0, description="Report files last written longer ago are removed; 0 keeps them all."
     )
+
+    @field_validator("delete_after_days")
+    @classmethod
+    def _deletion_follows_warning(cls, days: int, info: ValidationInfo) -> int:
+        notify = info.data.get("notify_after_days")
+        if notify is not None and days <= notify:
+            raise ValueError(f"should be greater than notify_after_days ({notify})")
+        return days
+
+    @field_validator("history_min_runs")
+    @classmethod
+    def _history_can_apply(cls, runs: int, info: ValidationInfo) -> int:
+        # More runs required than the window holds would switch the history guard off.
+        window = info.data.get("history_window")
+        if window is not None and runs > window:
+            raise ValueError(f"should be at most history_window ({window})")
+        return runs
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_error_for_every_bad_field(cls, data: Any, handler: Any) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as error:
+            raise short_error("cleanup_policy", error) from None
 
     def policy(self) -> Policy:
         return Policy(
@@ -91,7 +141,9 @@ class RunOptions(dg.ConfigurableResource):
     the approval of a reviewed run."""
 
     as_of: str = Field(
-        "", description="Reference time, ISO 8601 or epoch ms; empty: when the run was created."
+        "",
+        description="Reference time, ISO 8601 or epoch ms; empty: when the run was created (for "
+        "a re-execution, when the run it re-executes was first created).",
     )
     dry_run: bool = Field(False, description="Decide and report only; write nothing to AWS.")
     allow_mass_action: bool = Field(
@@ -104,10 +156,14 @@ class RunOptions(dg.ConfigurableResource):
     )
 
     def as_of_ms(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> int:
-        """`as_of` when given; otherwise the run's creation time, the same for every step."""
+        """`as_of` when given; otherwise the creation time of the run, the same for every step.
+        A re-execution (from failure or not) is a new run with its own creation time: it takes
+        that of the first run it re-executes, so its steps decide at the same time as the
+        steps that run already did."""
         if self.as_of:
             return parse_as_of(self.as_of)
-        record = context.instance.get_run_record_by_id(context.run.run_id)
+        run_id = context.run.root_run_id or context.run.run_id
+        record = context.instance.get_run_record_by_id(run_id)
         if record is None or record.create_timestamp is None:
-            raise RuntimeError("run record not found; pass as_of explicitly")
+            raise RuntimeError(f"run record {run_id} not found; pass as_of explicitly")
         return int(record.create_timestamp.astimezone(UTC).timestamp() * 1000)

@@ -8,12 +8,13 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.aws.report_retention import expired_reports, remove_reports, stored_reports
 from cleanup_pipeline.aws.report_store import is_s3
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 _LISTED = 20
 
 
-@dg.asset(group_name=GROUP, deps=["candidate_report"])
+@dg.asset(group_name=GROUP, deps=["candidate_report"], retry_policy=IDEMPOTENT_STEP_RETRY)
 def removed_reports(
     context: dg.AssetExecutionContext,
     aws: AwsEnvironment,
@@ -26,7 +27,9 @@ def removed_reports(
     own report. A dry run only counts them. Runs even when a guard blocks the actions."""
     days = cleanup_policy.report_retention_days
     if days < 0:
-        raise dg.Failure(f"report_retention_days must be 0 (keep all) or more, not {days}")
+        raise dg.Failure(
+            f"report_retention_days must be 0 (keep all) or more, not {days}", allow_retries=False
+        )
     base = aws.settings().reports_location
     metadata: dict[str, dg.MetadataValue] = {
         "retention_days": dg.MetadataValue.int(days),

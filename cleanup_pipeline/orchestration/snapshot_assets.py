@@ -4,22 +4,30 @@ import dagster as dg
 import pandas as pd
 
 from cleanup_pipeline.aws.users_table import scan_snapshot
+from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 
 GROUP = "cleanup"
 
 
-@dg.asset(group_name=GROUP, compute_kind="dynamodb")
+@dg.asset(group_name=GROUP, kinds={"dynamodb"}, retry_policy=IDEMPOTENT_STEP_RETRY)
 def users_snapshot(
     context: dg.AssetExecutionContext, aws: AwsEnvironment, cleanup_policy: CleanupPolicy
 ) -> dg.Output[pd.DataFrame]:
     """Every user's decision attributes, read by a parallel Scan with a projection. Email
     addresses are not kept: only whether one is present and its masked form."""
     settings = aws.settings()  # fails here, before any AWS call, if configuration is missing
-    snapshot = scan_snapshot(
-        aws.clients().dynamodb, settings.users_table, segments=cleanup_policy.scan_segments
-    )
+    with ProgressLog(
+        context.log.info, "users scanned", interval=cleanup_policy.progress_log_seconds
+    ) as progress:
+        snapshot = scan_snapshot(
+            aws.clients().dynamodb,
+            settings.users_table,
+            segments=cleanup_policy.scan_segments,
+            on_page=progress.advance,
+        )
     malformed = int(snapshot["malformed"].notna().sum())
     context.log.info(f"scanned {len(snapshot)} users; {malformed} with malformed values")
     return dg.Output(

@@ -20,10 +20,12 @@ REPORTS = [
     "2026-01-01_3f2a9c1e-0d4b-4c7e-9a51-6b1f0e2d7c88.parquet",
     "2026-01-01_3f2a9c1e-0d4b-4c7e-9a51-6b1f0e2d7c88.summary.md",
     "2026-01-02_run-2.parquet.partial",
+    "2026-01-02_run-2.csv",
 ]
 OTHERS = [
     "notes.txt",
-    "2026-01-01_run-3.csv",
+    "2026-01-01_run-3.tsv",
+    "2026-01-01_run-3.csv.bak",
     "2026-01-01_run-3.parquet.bak",
     "keep-2026-01-01_run-3.parquet",
     "2026-1-1_run-3.parquet",

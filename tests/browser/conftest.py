@@ -22,7 +22,7 @@ REPORTS_BUCKET = "cleanup-reports"
 
 @pytest.fixture
 def stack(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """Moto with a small demo data set, and `dagster dev` on the quick start's instance settings
+    """Moto with a small demo data set, and `dg dev` on the quick start's instance settings
     in the job's environment (runs launched from the UI inherit it). Reports go to an S3 bucket:
     their path on the page is then the same on every machine."""
     (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").write_text(LOCAL_INSTANCE_CONFIG)

@@ -7,6 +7,7 @@ import boto3
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.instance.config import PoolGranularity
 from dagster_aws.ecs import EcsRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_shared.check import CheckError
@@ -31,6 +32,9 @@ def test_every_instance_file_queues_runs_and_allows_one_run_of_the_job(
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.tag_concurrency_limits == [ONE_RUN_OF_THE_JOB]
         assert queue.max_concurrent_runs == 10
+        # One slot for the warnings step of every run, claimed by the step itself.
+        pools = instance.get_concurrency_config().pool_config
+        assert (pools.pool_granularity, pools.default_pool_limit) == (PoolGranularity.OP, 1)
     # The limit only bites because every run of the job carries the tag.
     assert defs.resolve_job_def(JOB_NAME).tags["cleanup_pipeline/job"] == JOB_NAME
 

@@ -2,7 +2,6 @@
 run says how to approve it; the approved run acts only on what that run's report listed and
 still is a candidate; bad run ids are refused before any side effect."""
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,8 +192,8 @@ def test_a_run_of_another_job_is_refused(world: World):
 
 
 def test_a_run_older_than_approval_max_age_days_is_refused(world: World, monkeypatch):
-    later = time.time() + 7 * 86_400 + 60
-    monkeypatch.setattr(approval.time, "time", lambda: later)
+    later = approval.wall_clock_ms() + 7 * DAY + 60_000
+    monkeypatch.setattr(approval, "wall_clock_ms", lambda: later)
     _refused(world, world.runs["blocked"].run_id, "older than approval_max_age_days (7)")
 
 

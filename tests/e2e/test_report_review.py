@@ -32,7 +32,7 @@ def test_report_assets_show_counts_histogram_preview_and_files(aws) -> None:
     clients, settings = aws
     seed_world(clients, settings)
     folder = Path(os.environ["CLEANUP_REPORTS_DIR"])
-    old = ["2026-01-01_old-run.parquet", "2026-01-01_old-run.summary.md"]
+    old = ["2026-01-01_old-run.parquet", "2026-01-01_old-run.csv", "2026-01-01_old-run.summary.md"]
     kept = ["2026-05-30_recent-run.parquet", "operator-notes.md"]
     for name in old:
         age(folder / name, 91)
@@ -89,10 +89,16 @@ def test_report_assets_show_counts_histogram_preview_and_files(aws) -> None:
     assert first["outcome"] == "deleted"
 
     removed = metadata(result, "removed_reports")
-    assert (removed["retention_days"], removed["expired"], removed["removed"]) == (90, 2, 2)
+    assert (removed["retention_days"], removed["expired"], removed["removed"]) == (90, 3, 3)
     assert all(name in removed["files"] for name in old)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [*kept, f"2026-06-01_{result.run_id}.parquet", f"2026-06-01_{result.run_id}.summary.md"]
+        [
+            *kept,
+            *(
+                f"2026-06-01_{result.run_id}{suffix}"
+                for suffix in (".csv", ".parquet", ".summary.md")
+            ),
+        ]
     )
 
 

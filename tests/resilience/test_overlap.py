@@ -1,6 +1,7 @@
 """Two runs of the job at once, as separate processes against one moto server: the conditional
 writes alone keep every guarantee (one warning per person, each deletion done exactly once)."""
 
+import dagster as dg
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
@@ -19,6 +20,10 @@ def test_two_overlapping_runs_warn_once_and_delete_once(server: str) -> None:
     clients = make_clients(settings)
     provision(clients, settings)
     seeded = seed_world(clients, settings, big_folder=300)
+    # The instance exists before the runs overlap, as an operator's does: two processes creating
+    # a brand-new instance's SQLite tables at once is not the case under test.
+    with dg.DagsterInstance.get():
+        pass
 
     before = now_ms()
     first = start_cli("run", "--as-of", AS_OF_ISO)

@@ -55,6 +55,7 @@ def rendered_policy() -> dict:
 
 OLD_REPORTS = (
     "cleanup/2026-01-01_earlier-run.parquet",
+    "cleanup/2026-01-01_earlier-run.csv",
     "cleanup/2026-01-01_earlier-run.summary.md",
 )
 
@@ -134,8 +135,9 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert denied == []
     assert unused_grants(policy, requests) == []
     if reports == "s3":
-        # Per run, the candidate report and its summary, then the final ones, at the same keys.
-        assert sum(c.operation == "PutObject" for c in recording.SERVICE_CALLS) == 8
+        # Per run, the candidate report, its CSV copy and summary, then the final ones, at the
+        # same keys; the approved run reads the reviewed run's candidate report.
+        assert sum(c.operation == "PutObject" for c in recording.SERVICE_CALLS) == 12
         reads = [c.params["Key"] for c in recording.SERVICE_CALLS if c.operation == "GetObject"]
         assert reads == [f"cleanup/2026-06-01_{approved_run_id}.parquet"]
         listed = clients.s3.list_objects_v2(Bucket=REPORTS_BUCKET, Prefix="cleanup/")
@@ -144,7 +146,7 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
                 *(
                     f"cleanup/2026-06-01_{run}.{kind}"
                     for run in (approved_run_id, result.run_id)
-                    for kind in ("parquet", "summary.md")
+                    for kind in ("csv", "parquet", "summary.md")
                 ),
                 "cleanup/notes.md",
             ]
@@ -171,6 +173,7 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     for action in ("s3:PutObject", "s3:DeleteObject"):
         assert allowed(policy, s3(action, report))
         assert allowed(policy, s3(action, report.replace(".parquet", ".summary.md")))
+        assert allowed(policy, s3(action, report.replace(".parquet", ".csv")))
     assert allowed(policy, s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "cleanup/"}))
     for request in (
         s3("s3:ListBucket", bucket),  # the whole bucket
@@ -267,6 +270,7 @@ def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypa
     assert by_sid["DeleteUserFiles"]["Resource"] == "arn:aws:s3:::increaser-public/users/*/*"
     reports = [
         "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.parquet",
+        "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.csv",
         "arn:aws:s3:::ops-reports/cleanup/????-??-??_*.summary.md",
     ]
     assert by_sid["WriteReports"]["Resource"] == reports

@@ -1,4 +1,4 @@
-"""The operator's local stack for the browser test: `dagster dev` as the quick start runs it,
+"""The operator's local stack for the browser test: `dg dev` as the quick start runs it,
 on a free loopback port, stopped with its whole process group."""
 
 import contextlib
@@ -61,11 +61,11 @@ def _locations_loaded(url: str) -> bool:
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> None:
-    """Until the UI answers with the job's code loaded; fails early if `dagster dev` exits."""
+    """Until the UI answers with the job's code loaded; fails early if `dg dev` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {process.returncode} before serving")
+            raise RuntimeError(f"dg dev exited with {process.returncode} before serving")
         if _locations_loaded(url):
             return
         time.sleep(0.5)
