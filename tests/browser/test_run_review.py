@@ -24,6 +24,16 @@ IN_PROCESS = ["execution:", "  config:", "    in_process: {}"]
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
+def editor_config(page: Page) -> dict:
+    """The launchpad's config as YAML; the editor's text in the error when it does not parse."""
+    text = page.editor_text()
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        page.shot("failed-config")
+        raise AssertionError(f"the launchpad's config is not YAML:\n{text}") from error
+
+
 def open_launchpad(page: Page) -> dict:
     page.visit("/jobs")
     page.click(f"//a[normalize-space(.)='{JOB}']", "the job in the list")
@@ -32,7 +42,7 @@ def open_launchpad(page: Page) -> dict:
     page.click_text("Open launchpad")
     page.until(lambda _: "dry_run:" in page.editor_text(), "the default run config")
     page.text_shown("No errors")  # validated: the editor has settled
-    return yaml.safe_load(page.editor_text())
+    return editor_config(page)
 
 
 def open_hold_launchpad(page: Page) -> None:
@@ -120,7 +130,7 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
     }
     page.replace_config_line("dry_run: false", "dry_run: true")
     page.append_config(IN_PROCESS)
-    config = yaml.safe_load(page.editor_text())
+    config = editor_config(page)
     assert config["resources"]["run_options"]["config"]["dry_run"] is True
     assert config["execution"] == {"config": {"in_process": {}}}
     page.shot("01-launchpad-dry-run")
@@ -164,7 +174,7 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
     page.replace_config_line("min_guarded_count: 25", "min_guarded_count: 0")
     page.replace_config_line("max_delete_fraction: 0.05", "max_delete_fraction: 0.01")
     page.append_config(IN_PROCESS)
-    config = yaml.safe_load(page.editor_text())
+    config = editor_config(page)
     assert config["resources"]["run_options"]["config"]["dry_run"] is False
     page.shot("05-launchpad-tight-limit")
     blocked_id = launch(page)
@@ -216,7 +226,7 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
         ]
     )
     change = {"action": "add", "user_id": held, "reason": HOLD_REASON}
-    assert yaml.safe_load(page.editor_text()) == {"ops": {"change_hold": {"config": change}}}
+    assert editor_config(page) == {"ops": {"change_hold": {"config": change}}}
     page.shot("08-launchpad-hold")
     launch(page, "Launch Run")
     assert final_status(page) == "Success"
@@ -232,7 +242,7 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
     (approved_by,) = shown_ids
     page.replace_config_line(approval_line, f"approved_run_id: {approved_by}")
     page.append_config(IN_PROCESS)
-    options = yaml.safe_load(page.editor_text())["resources"]["run_options"]["config"]
+    options = editor_config(page)["resources"]["run_options"]["config"]
     assert (options["approved_run_id"], options["dry_run"]) == (blocked_id, False)
     page.shot("10-launchpad-approval")
     approved_id = launch(page)
