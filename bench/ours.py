@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from bench import cpu
 from bench.calls import CallRecorder
 from cleanup_pipeline.aws import clients as aws_clients
 from cleanup_pipeline.cli.main import run_job
@@ -34,6 +35,15 @@ class JobRun:
     log: Path
     client_builds: int
     client_build_s: float
+    cpu: cpu.CpuSamples
+
+    def step_cpu_s(self, predicate: Callable[[str], bool]) -> float:
+        """CPU time the whole process got during the matching steps (moto's share included)."""
+        return sum(
+            self.cpu.between(start, end)
+            for key, (start, end) in self.steps.items()
+            if predicate(key)
+        )
 
     @property
     def outside_steps_s(self) -> float:
@@ -75,9 +85,10 @@ def run(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobR
     try:
         with log.open("w") as sink, contextlib.redirect_stderr(sink):
             started = time.perf_counter()
-            summary = run_job(
-                as_of=str(as_of_ms), dry_run=False, allow_mass_action=False, instance=instance
-            )
+            with cpu.sampling() as cpu_samples:
+                summary = run_job(
+                    as_of=str(as_of_ms), dry_run=False, allow_mass_action=False, instance=instance
+                )
             wall = time.perf_counter() - started
         stats = instance.get_run_step_stats(summary["run_id"])
     finally:
@@ -95,5 +106,13 @@ def run(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobR
         )
         calls_by_step.setdefault(key, Counter())[call.name] += 1
     return JobRun(
-        summary, wall, steps, calls_by_step, recorder.attempts, log, len(builds), sum(builds)
+        summary,
+        wall,
+        steps,
+        calls_by_step,
+        recorder.attempts,
+        log,
+        len(builds),
+        sum(builds),
+        cpu_samples,
     )

@@ -17,6 +17,7 @@ from cleanup_pipeline.orchestration import (
 from cleanup_pipeline.orchestration.hold_job import manage_hold
 from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.step_outputs import step_io_manager
 
 _modules = [
     snapshot_assets,
@@ -42,7 +43,6 @@ defs = dg.Definitions(
         # Reports on S3 (`CLEANUP_REPORTS_DIR=s3://...`); like every client of the job, it finds
         # credentials, region and `AWS_ENDPOINT_URL*` endpoints through boto3's own environment.
         "reports_s3": S3Resource(max_attempts=8),
-        # Explicit so that a launcher can give a run its own folder (see cli/main.py).
-        "io_manager": dg.FilesystemIOManager(),
+        "io_manager": step_io_manager(),
     },
 )

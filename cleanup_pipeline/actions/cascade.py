@@ -165,8 +165,9 @@ def prune_scoreboards(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
 
 
 def archive_emails(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
-    """Keep each address in the emails table (written only where missing), as re-read by the
-    batch's consistent read; then the batch lets go of the addresses."""
+    """Keep each address in the emails table (written only where missing, by transactions of
+    conditional puts), as re-read by the batch's consistent read; then the batch lets go of
+    the addresses."""
     try:
         addresses = [batch.addresses[u] for u in batch.items if u in batch.addresses]
         emails_table.archive_addresses(ctx.dynamodb, ctx.settings.emails_table, addresses)

@@ -20,11 +20,11 @@ from cleanup_pipeline.cli.extras import (
     require_emulator,
 )
 from cleanup_pipeline.cli.holds import add_hold_parser
-from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.cli.run_summary import summarize
 from cleanup_pipeline.core.approval import APPROVED_RUN_TAG
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
+from cleanup_pipeline.core.step_storage import step_storage_from_env
 from cleanup_pipeline.orchestration.approval import load_approval
 from cleanup_pipeline.orchestration.job import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
@@ -51,6 +51,7 @@ def run_job(
     be used is refused here, before any run is launched."""
     as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
+    step_storage = step_storage_from_env()  # a malformed location named, likewise
     instance = instance or _instance()
     if approved_run_id:
         approved_run_id = approved_run_id.strip()
@@ -83,9 +84,14 @@ def run_job(
     if approved_run_id:
         tags[APPROVED_RUN_TAG] = approved_run_id
     # Runs started here bypass the run queue and may overlap: each stores what flows between its
-    # steps in its own folder, never in the shared per-asset files of the instance.
-    storage = Path(instance.storage_directory()) / f"cli-{uuid.uuid4().hex}"
-    run_config["resources"]["io_manager"] = {"config": {"base_dir": str(storage)}}
+    # steps in its own folder, never in the shared per-asset files of the instance. (On S3 the
+    # keys already carry the run: see orchestration/step_outputs.py.)
+    if step_storage is None:
+        storage = Path(instance.storage_directory()) / f"cli-{uuid.uuid4().hex}"
+        run_config["resources"]["io_manager"] = {"config": {"base_dir": str(storage)}}
+    # Imported here: loading the definitions reads the environment checked above.
+    from cleanup_pipeline.cli.job_target import cleanup_job
+
     result = dg.execute_job(
         dg.reconstructable(cleanup_job), instance=instance, run_config=run_config, tags=tags
     )

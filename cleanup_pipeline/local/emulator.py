@@ -22,7 +22,9 @@ LOCAL_ENV = {
 }
 
 
-_WRITES = ("put_item", "update_item", "delete_item")
+# A transaction too: moto backs up the whole table before it and puts the backup back when the
+# transaction is cancelled, which would undo another thread's write made in between.
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 _write_lock = threading.RLock()
 
 

@@ -10,6 +10,7 @@ from cleanup_pipeline.core.guards import ACTION_GUARDS, INVALID_SHARE
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration import guarding
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 # Each action's candidates asset carries the guards of that action.
@@ -61,7 +62,7 @@ def _specs() -> list[dg.AssetCheckSpec]:
     return specs
 
 
-@dg.asset(group_name=GROUP, compute_kind="dagster")
+@dg.asset(group_name=GROUP, kinds={"dagster"}, retry_policy=IDEMPOTENT_STEP_RETRY)
 def guard_inputs(
     context: dg.AssetExecutionContext, user_decisions: pd.DataFrame
 ) -> dg.Output[GuardInputs]:

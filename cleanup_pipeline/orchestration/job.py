@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from cleanup_pipeline.core.as_of import format_ms
+from cleanup_pipeline.orchestration.executors import selectable_executor
 
 JOB_NAME = "inactive_accounts_cleanup"
 
@@ -14,6 +15,7 @@ inactive_accounts_cleanup = dg.define_asset_job(
     description="Warn users inactive for 60 days, delete those still inactive 30 days after the "
     "warning, and write the per-run candidate report.",
     tags={"cleanup_pipeline/job": "inactive_accounts_cleanup"},
+    executor_def=selectable_executor,
 )
 
 

@@ -11,7 +11,6 @@ from cleanup_pipeline.actions.cascade import (
     unlink_features,
 )
 from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED
-from cleanup_pipeline.aws import emails_table
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import record_params
 from tests.support.aws_state import get_item, keys_under, put_files, scan_all
@@ -81,7 +80,7 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
     batch_write(db, settings.emails_table, [existing_email])
 
     deletes = record_params(clients.s3, "DeleteObjects")
-    puts = record_params(db, "PutItem")
+    transactions = record_params(db, "TransactWriteItems")
     outcomes = run_cascade(clients, settings, as_of, ["u1", "u2"])
 
     assert outcome_of(outcomes, "u1")["outcome"] == DELETED
@@ -115,9 +114,10 @@ def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws
         "u1@example.com": {"id": s("u1@example.com")},
         "kept@example.com": existing_email,
     }
-    assert [c["Item"]["id"]["S"] for c in puts if c["TableName"] == settings.emails_table] == [
-        "u1@example.com"
-    ]
+    # One transaction of both, cancelled by the kept address; then the missing one alone.
+    assert [
+        [a["Put"]["Item"]["id"]["S"] for a in call["TransactItems"]] for call in transactions
+    ] == [["u1@example.com", "kept@example.com"], ["u1@example.com"]]
 
     # Users: the deleted ones gone, the neighbours kept.
     remaining = sorted(scan_all(db, settings.users_table))
@@ -146,16 +146,20 @@ def test_batches_stay_within_aws_limits_for_many_users(aws):
     batch_write(db, settings.scoreboards_table, [scoreboard("week", entries)])
 
     deletes = record_params(clients.s3, "DeleteObjects")
-    puts = record_params(db, "PutItem")
+    transactions = record_params(db, "TransactWriteItems")
     outcomes = run_cascade(clients, settings, as_of, ids)
 
     assert outcomes.count(DELETED) == 60
     assert [len(call["Delete"]["Objects"]) for call in deletes] == [1000, 108]
     assert keys_under(clients.s3, bucket) == ["keep-0/file-00000.txt", "keep-0/file-00001.txt"]
 
-    email_puts = [call for call in puts if call["TableName"] == settings.emails_table]
-    assert len(email_puts) == 40  # only the missing addresses, each conditional
-    assert {call["ConditionExpression"] for call in email_puts} == {"attribute_not_exists(#id)"}
+    # All 60 in one conditional transaction, cancelled by the 20 kept; then the 40 missing.
+    puts = [[a["Put"] for a in call["TransactItems"]] for call in transactions]
+    assert [len(call) for call in puts] == [60, 40]
+    assert {p["TableName"] for call in puts for p in call} == {settings.emails_table}
+    assert {p["ConditionExpression"] for call in puts for p in call} == {
+        "attribute_not_exists(#id)"
+    }
     emails = scan_all(db, settings.emails_table)
     assert set(emails) == {f"{uid}@example.com" for uid in ids}
     for item in existing:
@@ -335,17 +339,3 @@ def test_existing_address_is_never_overwritten_and_missing_one_is_written(aws):
         {"id": s("b@example.com")},
         kept,
     ]
-
-
-def test_an_address_the_app_writes_after_the_check_is_not_overwritten(aws):
-    clients, settings = aws
-    db = clients.dynamodb
-    app_item = {"id": s("late@example.com"), "source": s("signup")}
-
-    def app_writes_it_now(**_: object) -> None:  # right after the job read the emails table
-        db.put_item(TableName=settings.emails_table, Item=app_item)
-
-    db.meta.events.register_first("after-call.dynamodb.BatchGetItem", app_writes_it_now)
-    emails_table.archive_addresses(db, settings.emails_table, ["late@example.com"])
-    db.meta.events.unregister("after-call.dynamodb.BatchGetItem", app_writes_it_now)
-    assert get_item(db, settings.emails_table, "late@example.com") == app_item

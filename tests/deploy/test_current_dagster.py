@@ -12,7 +12,7 @@ import requests
 
 from cleanup_pipeline.cli.extras import dg_command
 from cleanup_pipeline.cli.local_stack import start_ui, stop_ui
-from tests.browser.stack import free_port, wait_until_serving
+from tests.support.ui_stack import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_definitions_load_with_dagster_warnings_as_errors(tmp_path: Path) -> Non
     assert done.stdout.split() == [
         "inactive_accounts_cleanup",
         "daily_cleanup_schedule",
-        "9",
+        "10",
         "9",
         "legacy:",
         "[]",

@@ -12,7 +12,7 @@ import pytest
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
 
 WITHOUT_MOTO = """
 import runpy

@@ -20,6 +20,14 @@ def table(name: str) -> Any:
     return lambda params: params.get("TableName") == name
 
 
+def transaction_on(name: str) -> Any:
+    return lambda params: any(
+        action["TableName"] == name
+        for entry in params.get("TransactItems", [])
+        for action in entry.values()
+    )
+
+
 def users_update(prefix: str) -> Any:
     return lambda params: (
         params.get("TableName") == "users" and params["UpdateExpression"].startswith(prefix)
@@ -31,7 +39,7 @@ CASCADE = [
     CrashPoint("the read_references op (features Scan)", "Scan", 1, table("features")),
     CrashPoint("the 2nd feature UpdateItem of u1", "UpdateItem", 2, table("features")),
     CrashPoint("the 2nd scoreboard UpdateItem", "UpdateItem", 2, table("scoreboards")),
-    CrashPoint("the 1st emails PutItem", "PutItem", 1, table("emails")),
+    CrashPoint("the 1st emails transaction", "TransactWriteItems", 1, transaction_on("emails")),
     CrashPoint("the 1st user DeleteItem", "DeleteItem", 1),
     CrashPoint("the 3rd user DeleteItem (in the 2nd batch)", "DeleteItem", 3),
 ]

@@ -20,7 +20,7 @@ PER_USER_CALLS = frozenset(
         "SendEmail",
         "ListObjectsV2",
         "DeleteObjects",
-        "PutItem",
+        "TransactWriteItems",
         "DeleteItem",
     }
 )
@@ -72,7 +72,7 @@ def test_calls_failing_every_attempt_fail_the_run_and_later_runs_finish(
     recover(clients, settings, seeded, before, in_flight)
 
 
-WRITES = frozenset({"UpdateItem", "PutItem", "DeleteItem", "DeleteObjects", "SendEmail"})
+WRITES = frozenset({"UpdateItem", "TransactWriteItems", "DeleteItem", "DeleteObjects", "SendEmail"})
 
 
 @pytest.mark.parametrize(("lost", "seed"), [(0.4, 22)])

@@ -16,8 +16,8 @@ from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.orchestration.job import run_config_for
-from tests.e2e.world import AS_OF_ISO, NOTIFIED, seed_world
-from tests.resilience.job_harness import sent_to
+from tests.support.aws_state import sent_to
+from tests.support.world import AS_OF_ISO, NOTIFIED, seed_world
 
 RETRY = dg.DagsterEventType.STEP_UP_FOR_RETRY
 

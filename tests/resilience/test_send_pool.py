@@ -16,8 +16,9 @@ from cleanup_pipeline.cli.local_stack import LOCAL_INSTANCE_CONFIG
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
 from cleanup_pipeline.orchestration.warning_asset import SES_SEND_POOL
-from tests.e2e.cli_support import finish_cli, sent_to, start_cli
-from tests.e2e.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
+from tests.support.aws_state import sent_to
+from tests.support.cli import finish_cli, start_cli
+from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world
 
 pytestmark = pytest.mark.e2e
 

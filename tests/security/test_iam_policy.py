@@ -20,7 +20,7 @@ from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import defs
 from tests.support import recording
 from tests.support.iam import (
-    OPERATIONS,
+    MAPPED,
     Call,
     Request,
     UnknownOperation,
@@ -217,6 +217,33 @@ def test_an_unused_grant_is_reported() -> None:
     )
 
 
+def test_a_transaction_is_authorised_action_by_action_on_each_table() -> None:
+    """A conditional put in TransactWriteItems needs dynamodb:PutItem on its table (AWS has no
+    TransactWriteItems action): the emails table's puts pass, any other table or a condition
+    check (dynamodb:ConditionCheckItem, not granted) does not."""
+    policy = full_policy()
+
+    def transaction(*actions: tuple[str, str]) -> list[Request]:
+        items = [{kind: {"TableName": table}} for kind, table in actions]
+        call = Call("dynamodb", "us-east-1", "TransactWriteItems", {"TransactItems": items})
+        return requests_for(call, ACCOUNT)
+
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table"
+    assert (
+        transaction(("Put", "emails"), ("Put", "emails"))
+        == [Request("dynamodb:PutItem", f"{table}/emails", {}, "dynamodb:TransactWriteItems")] * 2
+    )
+    assert all(allowed(policy, r) for r in transaction(("Put", "emails"), ("Put", "emails")))
+    for refused in (
+        ("Put", "users"),
+        ("Update", "emails"),
+        ("Delete", "emails"),
+        ("ConditionCheck", "emails"),
+    ):
+        requests = transaction(("Put", "emails"), refused)
+        assert [allowed(policy, r) for r in requests] == [True, False], refused
+
+
 def test_an_operation_outside_the_mapping_is_an_error() -> None:
     with pytest.raises(UnknownOperation, match="dynamodb:DeleteTable"):
         requests_for(Call("dynamodb", "us-east-1", "DeleteTable", {"TableName": "users"}), ACCOUNT)
@@ -256,7 +283,7 @@ def _operations_named_in_code() -> set[tuple[str, str]]:
 def test_the_mapping_covers_exactly_the_operations_the_code_uses() -> None:
     """A new boto3 call anywhere in the job's code fails here until it is mapped (and the policy
     reviewed), even on code paths the run above does not take."""
-    assert _operations_named_in_code() == set(OPERATIONS)
+    assert _operations_named_in_code() == MAPPED
 
 
 def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypatch) -> None:

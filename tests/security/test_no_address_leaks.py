@@ -2,13 +2,16 @@
 Sentry events or the report, on a run where users fail with their address in the error."""
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
+from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
+from cleanup_pipeline.orchestration.step_outputs import RunScopedS3PickleIOManager, step_io_manager
 from tests.support import recording
 from tests.support.aws_calls import client_error, ses_refuses
 from tests.support.jobs import read_report, run_with_service_recording
@@ -20,9 +23,10 @@ def archive_fails_for(address: str) -> Any:
     """A fault: the emails table rejects the address, naming it in the error."""
 
     def fault(operation: str, params: dict[str, Any]) -> None:
-        if operation == "PutItem" and params["Item"]["id"] == {"S": address}:
+        puts = params.get("TransactItems", []) if operation == "TransactWriteItems" else []
+        if any(p["Put"]["Item"]["id"] == {"S": address} for p in puts):
             message = f"One or more parameter values were invalid: item {address} is too large"
-            raise client_error("ValidationException", "PutItem", message)
+            raise client_error("ValidationException", operation, message)
 
     return fault
 
@@ -31,16 +35,50 @@ def leaked(addresses: list[str], text: str) -> list[str]:
     return [address for address in addresses if address in text]
 
 
+STEP_OUTPUTS_BUCKET, STEP_OUTPUTS_PREFIX = "cleanup-step-outputs", "steps"
+
+
 @pytest.fixture
 def instance(tmp_path):
     with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
         yield instance
 
 
+def stored_step_values(
+    where: str, instance: dg.DagsterInstance, clients: Any, run_id: str
+) -> dict[str, bytes]:
+    """Every value the run's I/O manager stored, by file path or S3 key."""
+    if where == "filesystem":
+        files = [p for p in Path(instance.storage_directory()).rglob("*") if p.is_file()]
+        return {str(p): p.read_bytes() for p in files}
+    pages = clients.s3.get_paginator("list_objects_v2").paginate(Bucket=STEP_OUTPUTS_BUCKET)
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    # Every key is under the prefix and the run's own folder.
+    assert keys and all(k.startswith(f"{STEP_OUTPUTS_PREFIX}/{run_id}/") for k in keys), keys
+    return {
+        key: clients.s3.get_object(Bucket=STEP_OUTPUTS_BUCKET, Key=key)["Body"].read()
+        for key in keys
+    }
+
+
+@pytest.mark.parametrize("where", ["filesystem", "s3"])
 def test_no_address_leaves_the_run(
-    aws, instance: dg.DagsterInstance, sentry_events: CapturingTransport, caplog
+    aws,
+    instance: dg.DagsterInstance,
+    sentry_events: CapturingTransport,
+    caplog,
+    where: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clients, settings = aws
+    io_manager = None
+    if where == "s3":
+        clients.s3.create_bucket(Bucket=STEP_OUTPUTS_BUCKET)
+        monkeypatch.setenv(
+            STEP_OUTPUTS_VARIABLE, f"s3://{STEP_OUTPUTS_BUCKET}/{STEP_OUTPUTS_PREFIX}"
+        )
+        io_manager = step_io_manager()
+        assert isinstance(io_manager, RunScopedS3PickleIOManager)
     seeded = seed_world(clients, settings, big_folder=3)
     addresses = sorted(i["email"]["S"] for i in seeded.users.values() if "email" in i)
     refused, unarchivable = f"{NOTIFIED[0]}@example.com", f"{DELETED[0]}@example.com"
@@ -49,7 +87,7 @@ def test_no_address_leaves_the_run(
     caplog.set_level(logging.DEBUG)
     # Small batches: the deletions fan out, and every batch's values are stored too.
     policy = CleanupPolicy(send_rate_per_second=500, deletion_batch_size=2)
-    result = run_with_service_recording(instance=instance, policy=policy)
+    result = run_with_service_recording(instance=instance, policy=policy, io_manager=io_manager)
     assert not result.success
 
     report = read_report(result)
@@ -95,8 +133,10 @@ def test_no_address_leaves_the_run(
     assert failed_rows and all("***@example.com" in row["error"] for row in failed_rows)
 
     # What flows between steps, stored by the I/O manager for the run: ids and outcomes only.
-    stored = [p for p in Path(instance.storage_directory()).rglob("*") if p.is_file()]
-    batch_outputs = [p for p in stored if "delete_account_batch[batch_" in str(p)]
+    stored = stored_step_values(where, instance, clients, result.run_id)
+    # (dagster-aws writes `delete_account_batch[batch_0000]` as `delete_account_batch--batch_0000`)
+    batch_outputs = [p for p in stored if re.search(r"delete_account_batch(\[|--)batch_", p)]
     assert len(batch_outputs) >= 3
-    values = b"".join(p.read_bytes() for p in stored)
+    assert any(p.endswith("users_snapshot") for p in stored)
+    values = b"".join(stored.values())
     assert [a for a in addresses if a.encode() in values] == []

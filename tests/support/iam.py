@@ -79,7 +79,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
     ("dynamodb", "GetItem"): ("dynamodb:GetItem", _table, None),
     ("dynamodb", "BatchGetItem"): ("dynamodb:BatchGetItem", _batch_tables, None),
     ("dynamodb", "UpdateItem"): ("dynamodb:UpdateItem", _table, None),
-    ("dynamodb", "PutItem"): ("dynamodb:PutItem", _table, None),
+    ("dynamodb", "PutItem"): ("dynamodb:PutItem", _table, None),  # the holds table
     ("dynamodb", "DeleteItem"): ("dynamodb:DeleteItem", _table, None),
     ("s3", "ListObjectsV2"): ("s3:ListBucket", _bucket, _list_prefix),
     ("s3", "DeleteObjects"): ("s3:DeleteObject", _deleted_objects, None),
@@ -90,12 +90,38 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
 }
 
 
+# Every operation requests_for maps: the single-item ones, and transactions.
+MAPPED = {*OPERATIONS, ("dynamodb", "TransactWriteItems")}
+
+
 class UnknownOperation(LookupError):
     pass
 
 
+# TransactWriteItems has no IAM action of its own: each action in it is authorised as the
+# single-item operation it stands for, on its own table (ConditionCheck as ConditionCheckItem).
+TRANSACTION_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+def _transaction_requests(call: Call, account: str) -> list[Request]:
+    name = f"{call.service}:{call.operation}"
+    requests = []
+    for entry in call.params["TransactItems"]:
+        (kind, action), *_ = entry.items()
+        table = f"arn:aws:dynamodb:{call.region}:{account}:table/{action['TableName']}"
+        requests.append(Request(TRANSACTION_ACTIONS[kind], table, {}, name))
+    return requests
+
+
 def requests_for(call: Call, account: str) -> list[Request]:
     """Every authorisation the call needs; unknown operations are an error, never allowed."""
+    if (call.service, call.operation) == ("dynamodb", "TransactWriteItems"):
+        return _transaction_requests(call, account)
     try:
         action, resources, context = OPERATIONS[(call.service, call.operation)]
     except KeyError:

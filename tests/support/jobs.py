@@ -24,6 +24,7 @@ def execute_job(
     policy: CleanupPolicy | None = None,
     run_options: RunOptions | None = None,
     reports_s3: S3Resource | None = None,
+    io_manager: dg.ConfigurableIOManager | None = None,
     instance: dg.DagsterInstance | None = None,
     selection: list[str] | None = None,
     raise_on_error: bool = False,
@@ -39,6 +40,8 @@ def execute_job(
     }
     if reports_s3 is not None:
         resources["reports_s3"] = reports_s3
+    if io_manager is not None:
+        resources["io_manager"] = io_manager
     # The same assets, checks and job, bound to the test's resources (a subset selection
     # refuses resources passed at execution time).
     bound = dg.Definitions(
@@ -90,14 +93,17 @@ def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
 def run_with_service_recording(
     instance: dg.DagsterInstance | None = None,
     policy: CleanupPolicy | None = None,
+    io_manager: dg.ConfigurableIOManager | None = None,
     **options: Any,
 ) -> dg.ExecuteInProcessResult:
     """One run at the seeded world's `as_of`, every AWS call (the reports' S3 client's too)
-    recorded with its service and region in `recording.SERVICE_CALLS`."""
+    recorded with its service and region in `recording.SERVICE_CALLS`; step outputs through
+    `io_manager` when given."""
     return execute_job(
         run_config_for(AS_OF_ISO, **options),
         aws=ServiceRecordingAwsEnvironment(),
         policy=policy or CleanupPolicy(send_rate_per_second=500),
         reports_s3=ServiceRecordingS3Resource(),
+        io_manager=io_manager,
         instance=instance,
     )
