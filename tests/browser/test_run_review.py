@@ -1,7 +1,9 @@
 """The operator's review in a real browser: a dry run launched from the launchpad, its report
-and checks, then a run stopped by a guard and the check that says why."""
+and checks; a run stopped by a guard and the check that says why; a hold added with the
+`manage_hold` job; and the blocked run approved from the launchpad with the id its check shows."""
 
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -12,12 +14,24 @@ from tests.support.browser_page import Page
 from tests.support.ui_stack import Stack
 
 JOB = "inactive_accounts_cleanup"
+HOLD_JOB = "manage_hold"
+HOLD_REASON = "legal hold set in the browser"
 RUN_SECONDS = 300  # one run on a loaded 2-core machine
 # The runs execute their steps in one process, as `cleanup-pipeline run` does: a process per
 # step would make each run last minutes on a small machine without showing anything else.
 IN_PROCESS = ["execution:", "  config:", "    in_process: {}"]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+def editor_config(page: Page) -> dict:
+    """The launchpad's config as YAML; the editor's text in the error when it does not parse."""
+    text = page.editor_text()
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        page.shot("failed-config")
+        raise AssertionError(f"the launchpad's config is not YAML:\n{text}") from error
 
 
 def open_launchpad(page: Page) -> dict:
@@ -28,12 +42,20 @@ def open_launchpad(page: Page) -> dict:
     page.click_text("Open launchpad")
     page.until(lambda _: "dry_run:" in page.editor_text(), "the default run config")
     page.text_shown("No errors")  # validated: the editor has settled
-    return yaml.safe_load(page.editor_text())
+    return editor_config(page)
 
 
-def launch(page: Page) -> str:
+def open_hold_launchpad(page: Page) -> None:
+    page.visit("/jobs")
+    page.click(f"//a[normalize-space(.)='{HOLD_JOB}']", "the hold job in the list")
+    page.click_text("Launchpad")
+    page.find("//button[normalize-space(.)='Launch Run']", "the Launch Run button")
+    page.find("//div[contains(@class, 'CodeMirror')]", "the config editor")
+
+
+def launch(page: Page, button: str = "Materialize") -> str:
     page.text_shown("No errors")
-    page.click("//button[normalize-space(.)='Materialize']", "the Materialize button")
+    page.click(f"//button[normalize-space(.)='{button}']", f"the {button} button")
     page.until(lambda driver: "/runs/" in driver.current_url, "the new run's page")
     return page.driver.current_url.split("/runs/")[1].split("?")[0].split("/")[0]
 
@@ -79,17 +101,36 @@ def read_report(stack: Stack, path: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(body))
 
 
-def test_operator_reviews_a_dry_run_and_a_blocked_run(stack: Stack, page: Page) -> None:
+def report_of_run(stack: Stack, run_id: str) -> pd.DataFrame:
+    """The candidate report a run wrote, found by its run id in the reports bucket."""
+    bucket, _, prefix = stack.reports.removeprefix("s3://").partition("/")
+    pages = stack.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
+    found = [key for key in keys if key.endswith(f"_{run_id}.parquet")]
+    assert len(found) == 1, f"one report of run {run_id} expected among {keys}"
+    return read_report(stack, f"s3://{bucket}/{found[0]}")
+
+
+def user_ids(stack: Stack) -> set[str]:
+    table = load_settings().users_table
+    pages = stack.clients.dynamodb.get_paginator("scan").paginate(
+        TableName=table, ProjectionExpression="id"
+    )
+    return {item["id"]["S"] for p in pages for item in p["Items"]}
+
+
+def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: Page) -> None:
     # A dry run from the launchpad: its defaults, with dry_run switched on.
     defaults = open_launchpad(page)
     assert defaults["resources"]["run_options"]["config"] == {
         "allow_mass_action": False,
+        "approved_run_id": "",
         "as_of": "",
         "dry_run": False,
     }
     page.replace_config_line("dry_run: false", "dry_run: true")
     page.append_config(IN_PROCESS)
-    config = yaml.safe_load(page.editor_text())
+    config = editor_config(page)
     assert config["resources"]["run_options"]["config"]["dry_run"] is True
     assert config["execution"] == {"config": {"in_process": {}}}
     page.shot("01-launchpad-dry-run")
@@ -133,7 +174,7 @@ def test_operator_reviews_a_dry_run_and_a_blocked_run(stack: Stack, page: Page) 
     page.replace_config_line("min_guarded_count: 25", "min_guarded_count: 0")
     page.replace_config_line("max_delete_fraction: 0.05", "max_delete_fraction: 0.01")
     page.append_config(IN_PROCESS)
-    config = yaml.safe_load(page.editor_text())
+    config = editor_config(page)
     assert config["resources"]["run_options"]["config"]["dry_run"] is False
     page.shot("05-launchpad-tight-limit")
     blocked_id = launch(page)
@@ -162,3 +203,73 @@ def test_operator_reviews_a_dry_run_and_a_blocked_run(stack: Stack, page: Page) 
     table = load_settings().users_table
     users = stack.clients.dynamodb.scan(TableName=table, Select="COUNT")["Count"]
     assert users == stack.demo.users
+
+    # The check names the run to approve, with its own id.
+    shown_ids = set(re.findall(r"approved_run_id: ([0-9a-f-]{36})", page.body()))
+    assert shown_ids == {blocked_id}
+    reviewed = report_of_run(stack, blocked_id)
+    reviewed_deletes = set(reviewed.loc[reviewed["decision"] == "delete", "id"].astype(str))
+    assert len(reviewed_deletes) == delete
+
+    # A hold on one of the reviewed delete candidates, added from the UI after the review.
+    held = sorted(reviewed_deletes)[0]
+    open_hold_launchpad(page)
+    page.clear_config()
+    page.append_config(
+        [
+            "ops:",
+            "  change_hold:",
+            "    config:",
+            "      action: add",
+            f"      user_id: {held}",
+            f"      reason: {HOLD_REASON}",
+        ]
+    )
+    change = {"action": "add", "user_id": held, "reason": HOLD_REASON}
+    assert editor_config(page) == {"ops": {"change_hold": {"config": change}}}
+    page.shot("08-launchpad-hold")
+    launch(page, "Launch Run")
+    assert final_status(page) == "Success"
+    page.shot("09-hold-added")
+
+    # The blocked run approved from the launchpad, under the same tight limit.
+    open_launchpad(page)
+    page.replace_config_line("min_guarded_count: 25", "min_guarded_count: 0")
+    page.replace_config_line("max_delete_fraction: 0.05", "max_delete_fraction: 0.01")
+    approval_line = next(
+        line.strip() for line in page.editor_text().splitlines() if "approved_run_id:" in line
+    )
+    (approved_by,) = shown_ids
+    page.replace_config_line(approval_line, f"approved_run_id: {approved_by}")
+    page.append_config(IN_PROCESS)
+    options = editor_config(page)["resources"]["run_options"]["config"]
+    assert (options["approved_run_id"], options["dry_run"]) == (blocked_id, False)
+    page.shot("10-launchpad-approval")
+    approved_id = launch(page)
+    assert approved_id not in (dry_run_id, blocked_id)
+    assert final_status(page) == "Success"
+    page.shot("11-approved-run-succeeded")
+
+    # Its report: the held user exempt by the hold, the other reviewed candidates deleted.
+    page.visit("/assets/cleanup_report")
+    shown = metadata_table(page)
+    assert shown["path"].endswith(f"_{approved_id}.parquet")
+    assert shown["approved_run_id"] == blocked_id
+    page.shot("12-approved-report")
+    report = read_report(stack, shown["path"]).set_index("id")
+    row = report.loc[held]
+    assert (row["decision"], row["reason"], row["hold_reason"], row["outcome"]) == (
+        "exempt",
+        "hold",
+        HOLD_REASON,
+        "no_action",
+    )
+    expected = reviewed_deletes - {held}
+    assert set(report.index[report["outcome"] == "deleted"]) == expected
+    assert shown["outcome/deleted"] == str(len(expected))
+
+    # AWS agrees: exactly the approved candidates are gone; the held user is still there.
+    remaining = user_ids(stack)
+    assert held in remaining
+    assert len(remaining) == stack.demo.users - len(expected)
+    assert not remaining & expected

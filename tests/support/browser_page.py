@@ -125,17 +125,27 @@ class Page:
             ".map(e => e.CodeMirror.getValue()).join('')"
         )
 
+    def _close_completions(self) -> ActionChains:
+        """Keys that first close a completion list typing left open: it can cover the line to
+        click next, and the click would then pick a completion instead."""
+        return ActionChains(self.driver).send_keys(Keys.ESCAPE)
+
     def replace_config_line(self, current: str, new: str) -> None:
         """Select the editor line that reads `current` (indentation aside) and type `new`."""
 
         def retype(line: WebElement) -> None:
-            keys = ActionChains(self.driver).click(line).send_keys(Keys.END)
+            keys = self._close_completions().click(line).send_keys(Keys.END)
             keys = keys.key_down(Keys.SHIFT).send_keys(Keys.HOME).key_up(Keys.SHIFT)
-            keys.send_keys(new).perform()
+            keys.send_keys(new, Keys.ESCAPE).perform()
 
+        # Only that line changes, its indentation kept: a click on another line shows here.
+        before = self.editor_text().split("\n")
+        at = [text.strip() for text in before].index(current)
+        indent = before[at][: len(before[at]) - len(before[at].lstrip())]
+        expected = "\n".join([*before[:at], indent + new, *before[at + 1 :]])
         line = f"{EDITOR_LINES}[normalize-space(.)={xpath_literal(current)}]"
         self.act_on_editor_line(line, current, f"the config line {current!r}", retype)
-        self.until(lambda _: new in self.editor_text(), f"{new!r} in the config")
+        self.until(lambda _: self.editor_text() == expected, f"{new!r} in place of {current!r}")
 
     def act_on_editor_line(
         self, xpath: str, text: str | None, what: str, action: Callable[[WebElement], None]
@@ -163,17 +173,31 @@ class Page:
 
         self.until(attempt, what)
 
+    def clear_config(self) -> None:
+        """Select everything in the editor and delete it."""
+
+        def delete_all(last: WebElement) -> None:
+            keys = ActionChains(self.driver).click(last).key_down(Keys.CONTROL).send_keys("a")
+            keys.key_up(Keys.CONTROL).send_keys(Keys.DELETE).perform()
+
+        self.act_on_editor_line(
+            f"({EDITOR_LINES})[last()]", None, "the last config line", delete_all
+        )
+        self.until(lambda _: not self.editor_text().strip(), "an empty config")
+
     def append_config(self, lines: list[str]) -> None:
         """Type `lines` (YAML with their own indentation) at the end of the editor."""
 
         def type_lines(last: WebElement) -> None:
-            keys = ActionChains(self.driver).click(last).key_down(Keys.CONTROL)
+            keys = self._close_completions().click(last).key_down(Keys.CONTROL)
             keys = keys.send_keys(Keys.END).key_up(Keys.CONTROL)
             for line in lines:
-                # Home twice: to the line's start even after CodeMirror indented it by itself.
-                keys = keys.send_keys(Keys.RETURN).key_down(Keys.SHIFT).send_keys(Keys.HOME)
+                # Escape closes a completion list the line left open, which Return would pick
+                # from; Home twice: to the line's start even after CodeMirror indented it.
+                keys = keys.send_keys(Keys.ESCAPE, Keys.RETURN)
+                keys = keys.key_down(Keys.SHIFT).send_keys(Keys.HOME)
                 keys = keys.send_keys(Keys.HOME).key_up(Keys.SHIFT).send_keys(line)
-            keys.perform()
+            keys.send_keys(Keys.ESCAPE).perform()
 
         self.act_on_editor_line(
             f"({EDITOR_LINES})[last()]", None, "the last config line", type_lines
