@@ -67,5 +67,5 @@ def test_scan_warnings_and_deletion_batches_log_progress_while_they_work(
     deletions = lines(batch_step, "deletion batch_0000 ")
     assert len(deletions) >= 2
     assert deletions[0].startswith(f"deletion batch_0000 ({len(DELETED)} users): ")
-    assert deletions[-1].startswith(f"deletion batch_0000 ({len(DELETED)} users): 6 of 6 stages")
+    assert deletions[-1].startswith(f"deletion batch_0000 ({len(DELETED)} users): 7 of 7 stages")
     assert "last: user items" in deletions[-1]

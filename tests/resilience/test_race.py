@@ -80,7 +80,7 @@ class Race:
             return operation == "BatchGetItem" and {"id": s(self.user_id)} in keys
         if self.timing == "files":
             prefix = settings.user_prefix(self.user_id)
-            return operation == "ListObjectsV2" and params.get("Prefix") == prefix
+            return operation == "ListObjectVersions" and params.get("Prefix") == prefix
         own = params.get("TableName") == table and params.get("Key") == {"id": s(self.user_id)}
         if self.timing == "final-delete":
             return operation == "DeleteItem" and own
