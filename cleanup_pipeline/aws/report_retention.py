@@ -29,9 +29,10 @@ class StoredReport:
     location: str
     modified: datetime
 
-    @property
-    def name(self) -> str:
-        return self.location.rsplit("/", 1)[-1]
+
+def report_name(report: StoredReport) -> str:
+    """The file name of a stored report, wherever it is kept."""
+    return report.location.rsplit("/", 1)[-1]
 
 
 def _prefix(base: str) -> tuple[str, str]:
@@ -70,7 +71,7 @@ def expired_reports(
     reports: list[StoredReport], cutoff: datetime, keep_run_id: str
 ) -> list[StoredReport]:
     """Reports last modified before `cutoff`, never those of the run `keep_run_id`."""
-    return [r for r in reports if r.modified < cutoff and f"_{keep_run_id}." not in r.name]
+    return [r for r in reports if r.modified < cutoff and f"_{keep_run_id}." not in report_name(r)]
 
 
 def remove_reports(

@@ -78,24 +78,33 @@ def cleanup_run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     _check_in(context.dagster_run, "error")
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.STARTED,
-    monitored_jobs=[inactive_accounts_cleanup],
-    default_status=dg.DefaultSensorStatus.RUNNING,
+def _check_in_sensor(
+    run_status: dg.DagsterRunStatus, check_in_status: str, description: str
+) -> dg.SensorDefinition:
+    """A sensor telling the Sentry cron monitor that the daily run reached `run_status`."""
+
+    @dg.run_status_sensor(
+        name=f"cleanup_run_{run_status.value.lower()}_check_in",
+        run_status=run_status,
+        monitored_jobs=[inactive_accounts_cleanup],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
+    def check_in_sensor(context: dg.RunStatusSensorContext) -> None:
+        _check_in(context.dagster_run, check_in_status)
+
+    return check_in_sensor
+
+
+cleanup_run_started_check_in = _check_in_sensor(
+    dg.DagsterRunStatus.STARTED,
+    "in_progress",
+    "Tells the Sentry cron monitor the daily run has started.",
 )
-def cleanup_run_started_check_in(context: dg.RunStatusSensorContext) -> None:
-    """Tells the Sentry cron monitor the daily run has started."""
-    _check_in(context.dagster_run, "in_progress")
-
-
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[inactive_accounts_cleanup],
-    default_status=dg.DefaultSensorStatus.RUNNING,
+cleanup_run_success_check_in = _check_in_sensor(
+    dg.DagsterRunStatus.SUCCESS,
+    "ok",
+    "Tells the Sentry cron monitor the daily run has finished well.",
 )
-def cleanup_run_success_check_in(context: dg.RunStatusSensorContext) -> None:
-    """Tells the Sentry cron monitor the daily run has finished well."""
-    _check_in(context.dagster_run, "ok")
-
 
 sensors = [cleanup_run_failure_alert, cleanup_run_started_check_in, cleanup_run_success_check_in]

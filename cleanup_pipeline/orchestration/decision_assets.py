@@ -94,23 +94,34 @@ def _candidates(decisions: pd.DataFrame, decision: Decision) -> dg.Output[pd.Dat
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    dagster_type=NotifyCandidates,
-    kinds={"pandas"},
-    retry_policy=IDEMPOTENT_STEP_RETRY,
-)
-def notify_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """Users inactive past the warning threshold who have not been warned in this episode."""
-    return _candidates(user_decisions, NOTIFY)
+def _candidate_asset(
+    name: str, decision: Decision, dagster_type: dg.DagsterType, description: str
+) -> dg.AssetsDefinition:
+    """The users of one decision, typed, with their count and a masked preview."""
+
+    @dg.asset(
+        name=name,
+        group_name=GROUP,
+        dagster_type=dagster_type,
+        kinds={"pandas"},
+        retry_policy=IDEMPOTENT_STEP_RETRY,
+        description=description,
+    )
+    def candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        return _candidates(user_decisions, decision)
+
+    return candidates
 
 
-@dg.asset(
-    group_name=GROUP,
-    dagster_type=DeletionCandidates,
-    kinds={"pandas"},
-    retry_policy=IDEMPOTENT_STEP_RETRY,
+notify_candidates = _candidate_asset(
+    "notify_candidates",
+    NOTIFY,
+    NotifyCandidates,
+    "Users inactive past the warning threshold who have not been warned in this episode.",
 )
-def deletion_candidates(user_decisions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """Users warned more than the grace period ago who never came back."""
-    return _candidates(user_decisions, DELETE)
+deletion_candidates = _candidate_asset(
+    "deletion_candidates",
+    DELETE,
+    DeletionCandidates,
+    "Users warned more than the grace period ago who never came back.",
+)

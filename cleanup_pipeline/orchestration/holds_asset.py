@@ -8,6 +8,7 @@ import pandas as pd
 from cleanup_pipeline.aws.holds_table import scan_holds
 from cleanup_pipeline.core import holds as hold_rules
 from cleanup_pipeline.orchestration.resources import AwsEnvironment
+from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 _PREVIEW_ROWS = 20
@@ -22,7 +23,7 @@ def holds_of(frame: pd.DataFrame) -> dict[str, str]:
     return dict(zip(frame["id"].astype(str), frame["reason"].astype(str), strict=True))
 
 
-@dg.asset(group_name=GROUP, compute_kind="dynamodb")
+@dg.asset(group_name=GROUP, kinds={"dynamodb"}, retry_policy=IDEMPOTENT_STEP_RETRY)
 def active_holds(context: dg.AssetExecutionContext, aws: AwsEnvironment) -> dg.Output[pd.DataFrame]:
     """Users an operator put on hold in the holds table (`HOLDS_TABLE_NAME`), whose hold has not
     expired: exempt from every action of this run, with the hold's reason. Each batch re-reads

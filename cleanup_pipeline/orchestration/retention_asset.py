@@ -5,7 +5,12 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from cleanup_pipeline.aws.report_retention import expired_reports, remove_reports, stored_reports
+from cleanup_pipeline.aws.report_retention import (
+    expired_reports,
+    remove_reports,
+    report_name,
+    stored_reports,
+)
 from cleanup_pipeline.aws.report_store import is_s3
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
@@ -49,7 +54,7 @@ def removed_reports(
     context.log.info(
         f"{len(expired)} of {len(stored)} report files older than {days} days; removed {removed}"
     )
-    names = [r.name for r in expired[:_LISTED]]
+    names = [report_name(r) for r in expired[:_LISTED]]
     more = len(expired) - len(names)
     return dg.MaterializeResult(
         metadata={

@@ -12,6 +12,7 @@ from cleanup_pipeline.aws.report_retention import (
     StoredReport,
     expired_reports,
     remove_reports,
+    report_name,
     stored_reports,
 )
 
@@ -44,7 +45,7 @@ def test_local_lists_only_report_files_directly_in_the_folder(tmp_path):
         touch(tmp_path / name, 100)
     touch(tmp_path / "archive" / REPORTS[0], 100)
     found = stored_reports(str(tmp_path))
-    assert sorted(r.name for r in found) == sorted(REPORTS)
+    assert sorted(report_name(r) for r in found) == sorted(REPORTS)
     assert all(abs(r.modified - (NOW - timedelta(days=100))) < timedelta(seconds=1) for r in found)
     assert stored_reports(str(tmp_path / "missing")) == []
 
@@ -58,7 +59,7 @@ def test_local_removes_only_expired_reports_and_never_this_runs(tmp_path):
     cutoff = NOW - timedelta(days=90)
 
     expired = expired_reports(stored_reports(str(tmp_path)), cutoff, keep_run_id="this-run")
-    assert sorted(r.name for r in expired) == [
+    assert sorted(report_name(r) for r in expired) == [
         "2026-01-01_old.parquet",
         "2026-01-01_old.summary.md",
     ]
@@ -77,7 +78,7 @@ def test_keep_run_id_matches_the_whole_run_id_only():
         StoredReport("/r/2026-01-01_run-10.parquet", NOW - timedelta(days=400)),
     ]
     expired = expired_reports(reports, NOW, keep_run_id="run-1")
-    assert [r.name for r in expired] == ["2026-01-01_run-10.parquet"]
+    assert [report_name(r) for r in expired] == ["2026-01-01_run-10.parquet"]
 
 
 def record_deletes(s3: Any) -> list[int]:
@@ -134,7 +135,7 @@ def test_s3_root_of_a_bucket_and_default_batch(aws):
     s3.put_object(Bucket="ops-reports", Key="sub/2026-01-01_run-1.parquet", Body=b"x")
     sizes = record_deletes(s3)
     found = stored_reports("s3://ops-reports", s3)
-    assert [r.name for r in found] == ["2026-01-01_run-1.summary.md"]
+    assert [report_name(r) for r in found] == ["2026-01-01_run-1.summary.md"]
     remove_reports(found, s3)
     assert sizes == [1]
     assert keys(s3, "ops-reports") == ["sub/2026-01-01_run-1.parquet"]
