@@ -27,7 +27,8 @@ def now_ms() -> int:
 
 def record(store: ArchiveStore, user_id: str, event: dict[str, Any]) -> bool:
     """Add `event` to the user's ledger unless that deletion already has an event of its kind."""
-    return store.create_json(ledger_key(user_id, event["deletion_key"], event["event"]), event)
+    key = ledger_key(user_id, event["deletion_key"], event["event"])
+    return store.create_json(key, {"user_id": user_id, **event})
 
 
 def read_ledger(store: ArchiveStore, user_id: str) -> list[dict[str, Any]]:

@@ -4,8 +4,12 @@
   manifest and any supplementary ones). The end of the window leads the name, so the purge finds
   the groups whose window ended from a listing, without reading the others.
 - `pending/{run_id}_{batch}.json`: the journal of a batch that is deleting users.
-- `ledger/{user_id}/{deletion_key}.{event}.json`: one ledger event; never removed by the job.
+- `ledger/{sha256 of user_id}/{deletion_key}.{event}.json`: one ledger event; never removed by
+  the job. A user id may be 1,000 characters of anything, slashes included: hashed, it makes a
+  folder name of fixed length that no id can escape; the event itself names the user.
 """
+
+import hashlib
 
 MANIFESTS, PENDING, LEDGER = "manifests/", "pending/", "ledger/"
 
@@ -33,7 +37,7 @@ def journal_key(run_id: str, batch: str) -> str:
 
 
 def ledger_folder(user_id: str) -> str:
-    return f"{LEDGER}{user_id}/"
+    return f"{LEDGER}{hashlib.sha256(user_id.encode()).hexdigest()}/"
 
 
 def ledger_key(user_id: str, deletion_key: str, event: str) -> str:

@@ -8,10 +8,10 @@ from cleanup_pipeline.actions.outcomes import SKIPPED
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold, read_holds, scan_holds
 from cleanup_pipeline.core.holds import NO_REASON, Hold
 from cleanup_pipeline.local.batch_write import batch_write as put_items
-from tests.aws.test_notify import notify_context, recipients
 from tests.support.aws_calls import record_params
 from tests.support.cascade import cascade_context, outcome_of
 from tests.support.items import delete_candidate, notify_candidate, now_ms, s
+from tests.support.notify import notify_context, recipients
 
 
 def test_holds_are_put_listed_read_and_removed(aws):

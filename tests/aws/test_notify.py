@@ -6,9 +6,8 @@ import time
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from cleanup_pipeline.actions.notify import NotifyContext, warn_users
+from cleanup_pipeline.actions.notify import warn_users
 from cleanup_pipeline.actions.outcomes import FAILED, SKIPPED, WARNED
-from cleanup_pipeline.aws.mailer import SendRateLimiter
 from cleanup_pipeline.aws.users_table import CLAIMED_AT, CLAIMED_BY, SENT_AT
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.warning_email import render_warning
@@ -17,28 +16,7 @@ from tests.support.aws_calls import FailureLog, client_error, fail_when
 from tests.support.aws_state import get_item, sent_messages
 from tests.support.cascade import outcome_of
 from tests.support.items import DAY, active_user, n, notify_candidate, now_ms, s
-
-LEASE = 3_600_000
-
-
-def notify_context(clients, settings, as_of, *, run_id="run-1", message=None, **options):
-    return NotifyContext(
-        dynamodb=clients.dynamodb,
-        sesv2=clients.sesv2,
-        users_table=settings.users_table,
-        message=message
-        or render_warning(settings.product_name, settings.app_url, settings.email_domain, Policy()),
-        limiter=options.pop("limiter", None) or SendRateLimiter(1000),
-        run_id=run_id,
-        as_of=as_of,
-        policy=Policy(),
-        claim_lease_ms=options.pop("claim_lease_ms", LEASE),
-        **options,
-    )
-
-
-def recipients() -> list[str]:
-    return sorted(a for m in sent_messages() for a in m.destinations["ToAddresses"])
+from tests.support.notify import LEASE, notify_context, recipients
 
 
 def claim(clients, settings, user_id, run_id, at):

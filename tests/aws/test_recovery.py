@@ -14,9 +14,8 @@ from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
 from tests.support.aws_state import get_item, keys_under, put_files
 from tests.support.cascade import outcome_of, run_cascade
-from tests.support.items import board_entry, feature, now_ms, s, scoreboard
-
-from .recovery_world import (
+from tests.support.items import board_entry, delete_candidate, feature, now_ms, s, scoreboard
+from tests.support.recovery_world import (
     FILES,
     MONTH,
     WEEK,
@@ -266,3 +265,20 @@ def test_purge_after_the_window_removes_every_version_and_the_manifests(aws):
     assert refused["status"] == "refused" and refused["reason"].startswith("purged")
     assert purge(clients, settings, later).purged_users == 0  # nothing twice
     assert len(ledger(clients, settings, "u1")) == 2
+
+
+def test_ledger_of_a_long_odd_id_stays_inside_its_own_folder(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    odd = (".." + "é" * 300 + "x" * 1000)[:1000]  # valid: no '/', 1,000 characters
+    put_items(clients.dynamodb, settings.users_table, [delete_candidate(odd, as_of)])
+    put_files(clients.s3, settings.public_bucket_name, f"{odd}/", 1)
+
+    assert outcome_of(run_cascade(clients, settings, as_of, [odd]), odd)["outcome"] == DELETED
+
+    events = ledger(clients, settings, odd)
+    assert [(e["event"], e["user_id"], e["files"]) for e in events] == [("deleted", odd, 1)]
+    folders = {key.split("/")[1] for key in archive(clients, settings).keys("ledger/")}
+    assert len(folders) == 1 and len(folders.pop()) == 64
+    assert restore(clients, settings, odd)["status"] == "restored"
+    assert [e["event"] for e in ledger(clients, settings, odd)] == ["deleted", "restored"]

@@ -14,8 +14,7 @@ from cleanup_pipeline.core.archive_layout import group_of
 from tests.support.aws_state import get_item, keys_under
 from tests.support.cascade import run_cascade
 from tests.support.items import now_ms
-
-from .recovery_world import (
+from tests.support.recovery_world import (
     FILES,
     MONTH,
     WEEK,

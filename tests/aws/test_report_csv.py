@@ -18,8 +18,7 @@ from cleanup_pipeline.aws.report_store import (
     report_location,
     write_csv,
 )
-from tests.aws.test_report_retention import NOW, touch
-from tests.aws.test_report_store import sample_report
+from tests.support.report_files import NOW, sample_report, touch
 
 
 def test_the_csv_sits_next_to_the_report_with_the_same_rows(tmp_path: Path) -> None:

@@ -1,8 +1,6 @@
 """Report files past the retention are removed, locally and on S3; nothing else is."""
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,8 @@ from cleanup_pipeline.aws.report_retention import (
     report_name,
     stored_reports,
 )
+from tests.support.report_files import NOW, touch
 
-NOW = datetime.now(UTC)
 REPORTS = [
     "2026-01-01_3f2a9c1e-0d4b-4c7e-9a51-6b1f0e2d7c88.parquet",
     "2026-01-01_3f2a9c1e-0d4b-4c7e-9a51-6b1f0e2d7c88.summary.md",
@@ -31,13 +29,6 @@ OTHERS = [
     "keep-2026-01-01_run-3.parquet",
     "2026-1-1_run-3.parquet",
 ]
-
-
-def touch(path: Path, days_old: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("x")
-    stamp = (NOW - timedelta(days=days_old)).timestamp()
-    os.utime(path, (stamp, stamp))
 
 
 def test_local_lists_only_report_files_directly_in_the_folder(tmp_path):

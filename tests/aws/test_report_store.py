@@ -14,18 +14,7 @@ from cleanup_pipeline.aws.report_store import (
     write_summary,
 )
 from cleanup_pipeline.definitions import defs
-
-
-def sample_report() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "id": pd.array(["u1", "u2", "u3"], dtype="string[pyarrow]"),
-            "decision": pd.Categorical(["delete", "notify", "invalid"]),
-            "email_masked": pd.array(["j***@example.com", None, "a***@b.c"], dtype="string"),
-            "lastVisitAt": pd.array([1_700_000_000_000, None, 5], dtype="Int64"),
-            "outcome": pd.array(["deleted", "warned", None], dtype="string[pyarrow]"),
-        }
-    )
+from tests.support.report_files import sample_report
 
 
 def assert_same(read: pd.DataFrame, written: pd.DataFrame) -> None:

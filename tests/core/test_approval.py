@@ -23,8 +23,8 @@ from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.report import build_report
 from cleanup_pipeline.core.report_summary import render_summary
 from cleanup_pipeline.core.wire_decode import decode_items
-from tests.core.test_report_summary import facts
 from tests.support.items import AS_OF, DAY, NOW, inactive, n, user
+from tests.support.report_facts import facts
 
 JOB = "inactive_accounts_cleanup"
 MAX_AGE = 7 * DAY

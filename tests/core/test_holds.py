@@ -17,8 +17,8 @@ from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.report import build_report
 from cleanup_pipeline.core.report_summary import render_summary
 from cleanup_pipeline.core.wire_decode import decode_items
-from tests.core.test_report_summary import facts
 from tests.support.items import AS_OF, DAY, NOW, inactive, n, s, user
+from tests.support.report_facts import facts
 
 
 @pytest.mark.parametrize(

@@ -38,3 +38,30 @@ def test_layer_imports_only_the_layers_below_it(layer: str) -> None:
         for path in sorted((PACKAGE / layer).glob("*.py"))
     }
     assert {path: found for path, found in offending.items() if found} == {}
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append("." * node.level + (node.module or ""))
+    return names
+
+
+def test_tests_share_helpers_only_through_tests_support() -> None:
+    tests = PACKAGE.parent / "tests"
+    offending = {
+        str(path.relative_to(tests)): found
+        for path in sorted(tests.rglob("*.py"))
+        if (
+            found := [
+                name
+                for name in _imports(path)
+                if name.startswith(".")
+                or (name.startswith("tests.") and not name.startswith("tests.support"))
+            ]
+        )
+    }
+    assert offending == {}

@@ -28,6 +28,7 @@ from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fresh_recording")]
 
 ASSETS = {
+    "active_holds",
     "users_snapshot",
     "user_decisions",
     "notify_candidates",
@@ -38,6 +39,7 @@ ASSETS = {
     "deleted_accounts",
     "cleanup_report",
     "removed_reports",
+    "purged_deletions",
 }
 
 
@@ -103,7 +105,7 @@ def test_history_guard_reads_earlier_runs_from_postgres(
             run_config_for(AS_OF_ISO),
             policy=policy,
             instance=instance,
-            selection=["users_snapshot", "user_decisions"],
+            selection=["active_holds", "users_snapshot", "user_decisions"],
         )
         assert earlier.success
     assert query(postgres, postgres_env, "SELECT run_id, status FROM runs") == [

@@ -12,7 +12,7 @@ from tests.support import recording
 from tests.support.aws_calls import client_error
 from tests.support.aws_state import scan_all, sent_to
 from tests.support.items import now_ms
-from tests.support.jobs import execute_job, metadata
+from tests.support.jobs import error_messages, execute_job, metadata
 from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
 pytestmark = pytest.mark.usefixtures("fresh_recording")
@@ -60,15 +60,6 @@ def test_dry_run_makes_no_write_call(aws) -> None:
     assert set(report.loc[report["decision"].isin(["notify", "delete"]), "outcome"]) == {"dry_run"}
 
 
-def _messages(error: Any) -> str:
-    """The messages of an error and of everything that caused it."""
-    parts = []
-    while error is not None:
-        parts.append(error.message)
-        error = error.cause or error.context
-    return " | ".join(parts)
-
-
 def test_missing_configuration_fails_before_any_aws_call(aws, monkeypatch) -> None:
     monkeypatch.delenv("APP_URL")
     monkeypatch.delenv("PUBLIC_BUCKET_NAME")
@@ -76,7 +67,7 @@ def test_missing_configuration_fails_before_any_aws_call(aws, monkeypatch) -> No
     assert not result.success
     assert recording.CALLS == []
     failures = [
-        _messages(e.event_specific_data.error)
+        error_messages(e.event_specific_data.error)
         for e in result.all_events
         if e.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE
     ]

@@ -11,12 +11,11 @@ from cleanup_pipeline.actions import purge
 from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.recovery_records import DAY_MS
 from cleanup_pipeline.orchestration.job import run_config_for
-from tests.e2e.test_job import _messages
 from tests.support import recording
 from tests.support.aws_state import keys_under, scan_all
+from tests.support.jobs import error_messages, metadata
 from tests.support.jobs import execute_job as execute
 from tests.support.jobs import execute_restore as restore_job
-from tests.support.jobs import metadata
 from tests.support.world import AS_OF_ISO, DELETED, seed_world
 
 
@@ -56,7 +55,9 @@ def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monk
         ("GetBucketVersioning", settings.public_bucket_name),
         ("Scan", settings.holds_table),
     ]
-    errors = [_messages(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
+    errors = [
+        error_messages(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
+    ]
     assert any("put-bucket-versioning" in m and "RESTORE_WINDOW_DAYS=0" in m for m in errors)
     assert scan_all(clients.dynamodb, settings.users_table) == users
 

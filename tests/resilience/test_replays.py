@@ -22,17 +22,19 @@ from tests.support.world import AS_OF_ISO, NOTIFIED, seed_world
 RETRY = dg.DagsterEventType.STEP_UP_FOR_RETRY
 
 
-def _fail_once(client: Any, operation: str, error: Exception) -> list[str]:
-    """Make the next `operation` call of `client` raise `error`; returns the list the fault
-    appends to when it fires."""
+def _fail_once(
+    client: Any, operation: str, error: Exception, table: str | None = None
+) -> list[str]:
+    """Make the next `operation` call of `client` (on `table`, if given) raise `error`; returns
+    the list the fault appends to when it fires."""
     fired: list[str] = []
 
-    def fault(**_: Any) -> None:
-        if not fired:
+    def fault(params: dict[str, Any], **_: Any) -> None:
+        if not fired and table in (None, params.get("TableName")):
             fired.append(operation)
             raise error
 
-    client.meta.events.register(f"before-call.*.{operation}", fault)
+    client.meta.events.register(f"before-parameter-build.*.{operation}", fault)
     return fired
 
 
@@ -70,7 +72,9 @@ def test_a_transient_fault_in_the_scan_is_retried_and_the_run_succeeds(
     clients, settings = aws
     seed_world(clients, settings, big_folder=1)
     unreachable = EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
-    fired = _fail_once(shared_clients(load_settings()).dynamodb, "Scan", unreachable)
+    fired = _fail_once(
+        shared_clients(load_settings()).dynamodb, "Scan", unreachable, settings.users_table
+    )
 
     result = dg.execute_job(
         dg.reconstructable(cleanup_job), instance=instance, run_config=_run_config(AS_OF_ISO)

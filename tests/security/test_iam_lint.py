@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from tests.security.test_iam_policy import full_policy, rendered_policy
+from tests.support.policy_render import full_policy, rendered_policy
 
 with warnings.catch_warnings():  # parliament imports the deprecated pkg_resources
     warnings.simplefilter("ignore")

@@ -2,18 +2,15 @@
 allowed, and every grant is needed by some call."""
 
 import ast
-import importlib.util
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import botocore.session
 import dagster as dg
 import pytest
 from botocore import xform_name
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from cleanup_pipeline.actions import purge
@@ -35,28 +32,16 @@ from tests.support.iam import (
     unused_grants,
 )
 from tests.support.jobs import metadata, restore_with_service_recording, run_with_service_recording
+from tests.support.policy_render import (
+    ACCOUNT,
+    REPORTS_BUCKET,
+    full_policy,
+    render_policy,
+    rendered_policy,
+)
 from tests.support.world import DELETED, seed_world
 
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = DEFAULT_ACCOUNT_ID
-REPORTS_BUCKET = "increaser-ops"
-
-
-def _render_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("render_policy", ROOT / "deploy/render_policy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-render_policy = _render_module()
-
-
-def rendered_policy() -> dict:
-    """The policy as an operator renders it for the current environment."""
-    values = render_policy.placeholders(load_settings(), ACCOUNT)
-    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
 
 
 OLD_REPORTS = (
@@ -72,17 +57,6 @@ def put_aged(s3: Any, key: str, days: int) -> None:
     s3.put_object(Bucket=REPORTS_BUCKET, Key=key, Body=b"x")
     stored = s3_backends[ACCOUNT]["aws"].get_object(REPORTS_BUCKET, key)
     stored.last_modified = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
-
-
-def full_policy() -> dict:
-    values = {
-        **render_policy.placeholders(load_settings(), ACCOUNT),
-        "ReportsBucket": REPORTS_BUCKET,
-        "ReportsPrefix": "cleanup/",
-        "ArchiveBucket": REPORTS_BUCKET,
-        "ArchivePrefix": "archive/",
-    }
-    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
 
 
 def journal_of_a_crashed_run(user_id: str, sent_at: str) -> None:

@@ -127,3 +127,12 @@ def execute_restore(
 def restore_with_service_recording(user_id: str) -> dg.ExecuteInProcessResult:
     """`restore_account` for `user_id`, every AWS call recorded with its service and region."""
     return execute_restore(user_id, aws=ServiceRecordingAwsEnvironment())
+
+
+def error_messages(error: Any) -> str:
+    """The messages of an error and of everything that caused it."""
+    parts = []
+    while error is not None:
+        parts.append(error.message)
+        error = error.cause or error.context
+    return " | ".join(parts)

@@ -1,0 +1,41 @@
+"""The job's IAM policy rendered by `deploy/render_policy.py`, as an operator renders it."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from cleanup_pipeline.core.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = DEFAULT_ACCOUNT_ID
+REPORTS_BUCKET = "increaser-ops"
+
+
+def _render_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("render_policy", ROOT / "deploy/render_policy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_policy = _render_module()
+
+
+def rendered_policy() -> dict:
+    """The policy as an operator renders it for the current environment."""
+    values = render_policy.placeholders(load_settings(), ACCOUNT)
+    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
+
+
+def full_policy() -> dict:
+    values = {
+        **render_policy.placeholders(load_settings(), ACCOUNT),
+        "ReportsBucket": REPORTS_BUCKET,
+        "ReportsPrefix": "cleanup/",
+        "ArchiveBucket": REPORTS_BUCKET,
+        "ArchivePrefix": "archive/",
+    }
+    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
