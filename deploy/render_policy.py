@@ -6,10 +6,11 @@ Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC 
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
 report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `ExpireReports`)
 are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements
-(`WriteArchive`, `ListArchive`, `RemoveArchivedManifests`) only when `CLEANUP_ARCHIVE_DIR` is, and
+(`WriteArchive`, `ListArchive`, `RemoveArchivedManifests`) only when `CLEANUP_ARCHIVE_DIR` is,
 the holds statements (`ReadHolds` for the cleanup job, `ManageHolds` for the `manage_hold` job)
-only when `HOLDS_TABLE_NAME` is set. The ledger under the archive can be written and read, never
-deleted.
+only when `HOLDS_TABLE_NAME` is set, and the step-outputs statements (`StepOutputs`,
+`ListStepOutputs`) only when `CLEANUP_STEP_OUTPUTS_S3_URI` is. The ledger under the archive can
+be written and read, never deleted.
 """
 
 import argparse
@@ -22,15 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from cleanup_pipeline.core.settings import Settings, load_settings
+from cleanup_pipeline.core.step_storage import S3StepStorage, step_storage_from_env
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}
 ARCHIVE_SIDS = {"WriteArchive", "ListArchive", "RemoveArchivedManifests"}
 HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
+STEP_OUTPUTS_SIDS = {"StepOutputs", "ListStepOutputs"}
 
 
-def placeholders(settings: Settings, account: str) -> dict[str, str]:
-    """The value of every placeholder of the template for these settings."""
+def placeholders(
+    settings: Settings, account: str, step_storage: S3StepStorage | None = None
+) -> dict[str, str]:
+    """The value of every placeholder of the template for these settings (and this S3
+    location of step outputs, if any)."""
     if not re.fullmatch(r"\d{12}", account):
         raise ValueError(f"account must be a 12-digit AWS account id, got {account!r}")
     if not settings.aws_region:
@@ -51,6 +57,8 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
         "ReportsPrefix": "",
         "ArchiveBucket": "",
         "ArchivePrefix": "",
+        "StepOutputsBucket": step_storage.bucket if step_storage else "",
+        "StepOutputsPrefix": step_storage.prefix if step_storage else "",
     }
     if settings.archive_location.startswith("s3://"):
         bucket, _, prefix = settings.archive_location.removeprefix("s3://").partition("/")
@@ -72,12 +80,14 @@ def placeholders(settings: Settings, account: str) -> dict[str, str]:
 def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
     """The policy with every placeholder substituted; the report (archive) statements dropped
     when reports (the archive) are not written to S3, the holds statements when there is no
-    holds table. An unknown placeholder raises KeyError."""
+    holds table, the step-outputs statements when step outputs stay on the run's machine. An
+    unknown placeholder raises KeyError."""
     policy = json.loads(string.Template(template).substitute(values))
     dropped = (
         (set() if values.get("ReportsBucket") else REPORTS_SIDS)
         | (set() if values.get("ArchiveBucket") else ARCHIVE_SIDS)
         | (set() if values.get("HoldsTable") else HOLDS_SIDS)
+        | (set() if values.get("StepOutputsBucket") else STEP_OUTPUTS_SIDS)
     )
     policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in dropped]
     return policy
@@ -87,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--account", required=True, help="AWS account id of the tables and SES")
     args = parser.parse_args(argv)
-    policy = render(TEMPLATE.read_text(), placeholders(load_settings(), args.account))
+    values = placeholders(load_settings(), args.account, step_storage_from_env())
+    policy = render(TEMPLATE.read_text(), values)
     json.dump(policy, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

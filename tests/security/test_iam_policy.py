@@ -20,9 +20,12 @@ from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.archive_layout import journal_key
 from cleanup_pipeline.core.recovery_records import DAY_MS, JournalEntry
 from cleanup_pipeline.core.settings import load_settings
+from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.orchestration.step_outputs import RunScopedS3PickleIOManager
 from tests.support import recording
 from tests.support.iam import (
+    CALLED_BY_STEP_OUTPUTS,
     MAPPED,
     Call,
     Request,
@@ -35,10 +38,12 @@ from tests.support.jobs import metadata, restore_with_service_recording, run_wit
 from tests.support.policy_render import (
     ACCOUNT,
     REPORTS_BUCKET,
+    STEP_OUTPUTS,
     full_policy,
     render_policy,
     rendered_policy,
 )
+from tests.support.recording import ServiceRecordingS3Resource
 from tests.support.world import DELETED, seed_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,10 +89,18 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     """A run that finishes what a crashed run began (S3 archive), a restore, and the next run
     once the restore window ended, which purges."""
     clients, settings = aws
+    steps = None  # step outputs in the run's folder
     if reports == "s3":
         clients.s3.create_bucket(Bucket=REPORTS_BUCKET)
         monkeypatch.setenv("CLEANUP_REPORTS_DIR", f"s3://{REPORTS_BUCKET}/cleanup")
         monkeypatch.setenv("CLEANUP_ARCHIVE_DIR", f"s3://{REPORTS_BUCKET}/archive")
+        clients.s3.create_bucket(Bucket=STEP_OUTPUTS.bucket)
+        monkeypatch.setenv(STEP_OUTPUTS_VARIABLE, STEP_OUTPUTS.uri)
+        steps = RunScopedS3PickleIOManager(
+            s3_resource=ServiceRecordingS3Resource(),
+            s3_bucket=STEP_OUTPUTS.bucket,
+            s3_prefix=STEP_OUTPUTS.prefix,
+        )
         for key in (*OLD_REPORTS, "cleanup/notes.md"):
             put_aged(clients.s3, key, days=100)  # past the 90-day retention: removed, but notes
     seeded = seed_world(clients, settings, big_folder=3)
@@ -101,10 +114,10 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
         sent_at = seeded.users["u1"]["accountDeletionEmailSentAt"]["N"]
         journal_of_a_crashed_run("u1", sent_at)
         # A reviewed dry run, approved: the approval reads its candidate report from S3.
-        reviewed = run_with_service_recording(instance, dry_run=True)
+        reviewed = run_with_service_recording(instance, io_manager=steps, dry_run=True)
         assert reviewed.success
         approved_run_id = reviewed.run_id
-    result = run_with_service_recording(instance, approved_run_id=approved_run_id)
+    result = run_with_service_recording(instance, io_manager=steps, approved_run_id=approved_run_id)
     assert result.success
     user_listings = [
         c.params["Prefix"]
@@ -115,13 +128,14 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     assert restore_with_service_recording("u1").success
     after_the_window = purge.now_ms() + 31 * DAY_MS
     monkeypatch.setattr(purge, "now_ms", lambda: after_the_window)
-    purging = run_with_service_recording()
+    purging = run_with_service_recording(io_manager=steps)
     assert purging.success
     assert metadata(purging, "purged_deletions")["purged_users"] == len(DELETED) - 1  # restored u1
 
     policy = rendered_policy()
-    report_sids = {s["Sid"] for s in policy["Statement"]} & render_policy.REPORTS_SIDS
-    assert report_sids == (render_policy.REPORTS_SIDS if reports == "s3" else set())
+    optional = render_policy.REPORTS_SIDS | render_policy.STEP_OUTPUTS_SIDS
+    optional_sids = {s["Sid"] for s in policy["Statement"]} & optional
+    assert optional_sids == (optional if reports == "s3" else set())
     # The same calls in both records; their order may differ, since the warnings' sending
     # threads can interleave between a call's two recorders.
     assert sorted(c.operation for c in recording.SERVICE_CALLS) == sorted(
@@ -167,6 +181,14 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
             if c.operation == "PutObject" and "/ledger/" in c.params["Key"]
         ]
         assert ledger_puts and all(c.params.get("IfNoneMatch") == "*" for c in ledger_puts)
+        # Each run's steps stored their outputs under the run's own folder, and read them back.
+        step_calls = {
+            (c.operation, c.params["Key"].split("/")[1])
+            for c in recording.SERVICE_CALLS
+            if c.params.get("Bucket") == STEP_OUTPUTS.bucket and "Key" in c.params
+        }
+        runs = {reviewed.run_id, result.run_id, purging.run_id}
+        assert {(op, run) for op in ("PutObject", "GetObject") for run in runs} <= step_calls
 
 
 def test_the_policy_denies_what_the_job_must_not_do() -> None:
@@ -194,6 +216,13 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     assert allowed(policy, s3("s3:DeleteObjectVersion", f"{bucket}/u1/a.txt"))
     ledger = f"{REPORTS_BUCKET}/archive/ledger/u1/1.deleted.json"
     assert allowed(policy, s3("s3:PutObject", ledger))
+    steps = f"{STEP_OUTPUTS.bucket}/{STEP_OUTPUTS.prefix}"
+    for action in ("s3:PutObject", "s3:GetObject"):
+        assert allowed(policy, s3(action, f"{steps}/run-1/user_decisions"))
+    assert allowed(
+        policy,
+        s3("s3:ListBucket", STEP_OUTPUTS.bucket, **{"s3:prefix": f"{STEP_OUTPUTS.prefix}/r"}),
+    )
     assert allowed(policy, s3("s3:DeleteObject", f"{REPORTS_BUCKET}/archive/manifests/g/000.json"))
     for request in (
         s3("s3:ListBucket", bucket, **{"s3:prefix": "u1/"}),  # versions are listed instead
@@ -202,6 +231,11 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         s3("s3:GetObject", f"{REPORTS_BUCKET}/cleanup/notes.md"),
         s3("s3:ListBucket", REPORTS_BUCKET, **{"s3:prefix": "archive/"}),
         s3("s3:ListBucketVersions", bucket),
+        s3("s3:DeleteObject", f"{steps}/run-1/user_decisions"),  # outputs are not removed
+        s3("s3:PutObject", f"{STEP_OUTPUTS.bucket}/elsewhere/run-1/user_decisions"),
+        s3("s3:GetObject", f"{steps}-other/run-1/user_decisions"),
+        s3("s3:ListBucket", STEP_OUTPUTS.bucket),
+        s3("s3:ListBucket", STEP_OUTPUTS.bucket, **{"s3:prefix": "elsewhere/"}),
         s3("s3:ListBucketVersions", bucket, **{"s3:prefix": ""}),
         s3("s3:DeleteObjectVersion", f"{bucket}/index.html"),
         s3("s3:DeleteObjectVersion", f"{REPORTS_BUCKET}/archive/ledger/u1/1.deleted.json"),
@@ -314,7 +348,8 @@ def _operations_named_in_code() -> set[tuple[str, str]]:
 def test_the_mapping_covers_exactly_the_operations_the_code_uses() -> None:
     """A new boto3 call anywhere in the job's code fails here until it is mapped (and the policy
     reviewed), even on code paths the run above does not take."""
-    assert _operations_named_in_code() == MAPPED
+    assert _operations_named_in_code() | CALLED_BY_STEP_OUTPUTS == MAPPED
+    assert not _operations_named_in_code() & CALLED_BY_STEP_OUTPUTS
 
 
 def test_rendering_fills_every_placeholder_and_refuses_a_widening_value(monkeypatch) -> None:
@@ -353,3 +388,19 @@ def test_the_holds_statements_name_the_holds_table_and_go_without_one(monkeypatc
     sids = {s["Sid"] for s in rendered_policy()["Statement"]}
     assert not sids & render_policy.HOLDS_SIDS
     assert "${" not in json.dumps(rendered_policy())
+
+
+def test_the_step_outputs_statements_name_their_location_and_go_without_one(monkeypatch) -> None:
+    monkeypatch.setenv(STEP_OUTPUTS_VARIABLE, "s3://ops-steps/cleanup/outputs/")
+    by_sid = {s["Sid"]: s for s in rendered_policy()["Statement"]}
+    assert by_sid["StepOutputs"]["Resource"] == "arn:aws:s3:::ops-steps/cleanup/outputs/*"
+    assert by_sid["ListStepOutputs"]["Resource"] == "arn:aws:s3:::ops-steps"
+    assert by_sid["ListStepOutputs"]["Condition"] == {
+        "StringLike": {"s3:prefix": "cleanup/outputs/*"}
+    }
+    monkeypatch.setenv(STEP_OUTPUTS_VARIABLE, "s3://ops-steps/out*")
+    with pytest.raises(ValueError, match="must not contain"):
+        rendered_policy()
+    monkeypatch.delenv(STEP_OUTPUTS_VARIABLE)
+    sids = {s["Sid"] for s in rendered_policy()["Statement"]}
+    assert not sids & render_policy.STEP_OUTPUTS_SIDS

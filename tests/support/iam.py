@@ -97,6 +97,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
     ("dynamodb", "PutItem"): ("dynamodb:PutItem", _table, None),
     ("dynamodb", "DeleteItem"): ("dynamodb:DeleteItem", _table, None),
     ("s3", "ListObjectsV2"): ("s3:ListBucket", _bucket, _list_prefix),
+    ("s3", "ListObjects"): ("s3:ListBucket", _bucket, _list_prefix),
     ("s3", "ListObjectVersions"): ("s3:ListBucketVersions", _bucket, _list_prefix),
     ("s3", "GetBucketVersioning"): ("s3:GetBucketVersioning", _bucket, None),
     ("s3", "DeleteObjects"): ("s3:DeleteObject", _deleted_objects, None),
@@ -110,6 +111,10 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
 
 # Every operation requests_for maps: the single-item ones, and transactions.
 MAPPED = {*OPERATIONS, ("dynamodb", "TransactWriteItems")}
+
+# Called on the job's behalf by dagster-aws's S3 I/O manager (step outputs on S3), not named in
+# the job's own code: a check of the step-outputs bucket when a step starts.
+CALLED_BY_STEP_OUTPUTS = {("s3", "ListObjects")}
 
 
 class UnknownOperation(LookupError):

@@ -7,10 +7,12 @@ from types import ModuleType
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from cleanup_pipeline.core.settings import load_settings
+from cleanup_pipeline.core.step_storage import S3StepStorage, step_storage_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = DEFAULT_ACCOUNT_ID
 REPORTS_BUCKET = "increaser-ops"
+STEP_OUTPUTS = S3StepStorage("increaser-steps", "steps")
 
 
 def _render_module() -> ModuleType:
@@ -26,13 +28,14 @@ render_policy = _render_module()
 
 def rendered_policy() -> dict:
     """The policy as an operator renders it for the current environment."""
-    values = render_policy.placeholders(load_settings(), ACCOUNT)
+    values = render_policy.placeholders(load_settings(), ACCOUNT, step_storage_from_env())
     return render_policy.render(render_policy.TEMPLATE.read_text(), values)
 
 
 def full_policy() -> dict:
+    """The policy with every optional statement: reports, archive and step outputs on S3."""
     values = {
-        **render_policy.placeholders(load_settings(), ACCOUNT),
+        **render_policy.placeholders(load_settings(), ACCOUNT, STEP_OUTPUTS),
         "ReportsBucket": REPORTS_BUCKET,
         "ReportsPrefix": "cleanup/",
         "ArchiveBucket": REPORTS_BUCKET,
