@@ -4,10 +4,8 @@ import re
 from pathlib import Path
 
 import boto3
-import dagster as dg
 import pytest
 import yaml
-from dagster._core.instance.config import PoolGranularity
 from dagster_aws.ecs import EcsRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_shared.check import CheckError
@@ -15,7 +13,11 @@ from moto import mock_aws
 
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME
-from tests.support.dagster_instances import DEPLOY, ONE_RUN_OF_THE_JOB, load_instance
+from tests.support.dagster_instances import (
+    DEPLOY,
+    assert_one_run_and_one_send_slot,
+    load_instance,
+)
 from tests.support.postgres_server import PostgresServer
 
 POSTGRES_FILES = ["dagster-postgres.yaml", "dagster-ecs.yaml"]
@@ -28,13 +30,7 @@ def test_every_instance_file_queues_runs_and_allows_one_run_of_the_job(
     if name in POSTGRES_FILES:
         request.getfixturevalue("postgres_env")
     with load_instance(name, tmp_path) as instance:
-        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
-        queue = instance.get_concurrency_config().run_queue_config
-        assert queue.tag_concurrency_limits == [ONE_RUN_OF_THE_JOB]
-        assert queue.max_concurrent_runs == 10
-        # One slot for the warnings step of every run, claimed by the step itself.
-        pools = instance.get_concurrency_config().pool_config
-        assert (pools.pool_granularity, pools.default_pool_limit) == (PoolGranularity.OP, 1)
+        assert_one_run_and_one_send_slot(instance)
     # The limit only bites because every run of the job carries the tag.
     assert defs.resolve_job_def(JOB_NAME).tags["cleanup_pipeline/job"] == JOB_NAME
 

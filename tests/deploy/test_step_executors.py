@@ -10,7 +10,6 @@ import pytest
 import yaml
 from dagster._config import process_config
 from dagster._core.executor.step_delegating import StepDelegatingExecutor
-from dagster._core.instance.config import PoolGranularity
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.executor import K8sStepHandler
 from dagster_postgres import PostgresRunStorage
@@ -25,7 +24,7 @@ from cleanup_pipeline.orchestration.executors import (
 )
 from cleanup_pipeline.orchestration.job import JOB_NAME
 from tests.support import helm_chart
-from tests.support.dagster_instances import DEPLOY, ONE_RUN_OF_THE_JOB
+from tests.support.dagster_instances import DEPLOY, assert_one_run_and_one_send_slot
 from tests.support.postgres_server import PostgresServer
 
 JOB = defs.resolve_job_def(JOB_NAME)
@@ -182,12 +181,7 @@ def test_helm_values_render_an_instance_dagster_loads(
     (home / "dagster.yaml").write_text(yaml.safe_dump(rendered))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
-        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
-        queue = instance.get_concurrency_config().run_queue_config
-        assert queue.tag_concurrency_limits == [ONE_RUN_OF_THE_JOB]
-        assert queue.max_concurrent_runs == 10
-        pools = instance.get_concurrency_config().pool_config
-        assert (pools.pool_granularity, pools.default_pool_limit) == (PoolGranularity.OP, 1)
+        assert_one_run_and_one_send_slot(instance)
         run_launcher = instance.run_launcher
         assert isinstance(run_launcher, K8sRunLauncher)
         assert run_launcher.job_namespace == "cleanup"

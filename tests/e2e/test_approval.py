@@ -5,7 +5,6 @@ still is a candidate; bad run ids are refused before any side effect."""
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -20,10 +19,10 @@ from cleanup_pipeline.orchestration import approval
 from cleanup_pipeline.orchestration.job import run_config_for
 from tests.support import recording
 from tests.support.aws_state import read_state
-from tests.support.items import ABSENT, DAY, n, s
+from tests.support.items import DAY, n, s
 from tests.support.items import now_ms as wall_ms
 from tests.support.jobs import execute_job, metadata, read_report
-from tests.support.malformed_corpus import candidate
+from tests.support.malformed_corpus import candidate, warnable
 from tests.support.moto_env import moto_world
 from tests.support.run_capture import HOUR
 
@@ -31,12 +30,6 @@ DELETES = [f"d{i:02d}" for i in range(30)]  # over the guard's floor of 25: bloc
 NOTIFIES = ["n0", "n1", "kind-changed"]
 CAME_BACK, NEWCOMER = "d00", "newcomer"
 BROKEN = [f"broken-{i}" for i in range(3)]  # invalid: over max_invalid_fraction (1%)
-
-
-def _notify(user_id: str, as_of: int) -> dict[str, Any]:
-    return candidate(
-        user_id, as_of, lastVisitAt=n(as_of - 70 * DAY), accountDeletionEmailSentAt=ABSENT
-    )
 
 
 @dataclass
@@ -72,7 +65,7 @@ def world(tmp_path_factory) -> Iterator[World]:
     with moto_world(tmp_path_factory.mktemp("reports")) as (clients, settings):
         ddb, table = clients.dynamodb, settings.users_table
         pads = [candidate(f"pad-{i:03d}", as_of, lastVisitAt=n(as_of - DAY)) for i in range(200)]
-        users = [candidate(u, as_of) for u in DELETES] + [_notify(u, as_of) for u in NOTIFIES]
+        users = [candidate(u, as_of) for u in DELETES] + [warnable(u, as_of) for u in NOTIFIES]
         put_items(ddb, table, users + pads)
         w = World(clients, settings, as_of, dg.DagsterInstance.ephemeral())
         w.runs["blocked"] = w.run()

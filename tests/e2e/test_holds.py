@@ -14,10 +14,10 @@ from cleanup_pipeline.local.batch_write import batch_write as put_items
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import put_objects as put_files
-from tests.support.items import ABSENT, DAY, n
+from tests.support.items import DAY, n
 from tests.support.items import now_ms as wall_ms
 from tests.support.jobs import metadata
-from tests.support.malformed_corpus import candidate
+from tests.support.malformed_corpus import candidate, warnable
 from tests.support.moto_env import moto_world
 from tests.support.run_capture import HOUR, FinishedRun, run_and_capture
 
@@ -27,12 +27,6 @@ LATE = {"late-delete": "legal hold added mid-run", "late-notify": "complaint add
 CONFIG_HELD = "config-held"
 WARNED = ("expired-notify", "free-notify")
 DELETED = ("free-delete",)
-
-
-def _notify(user_id: str, as_of: int) -> dict[str, Any]:
-    return candidate(
-        user_id, as_of, lastVisitAt=n(as_of - 70 * DAY), accountDeletionEmailSentAt=ABSENT
-    )
 
 
 @dataclass
@@ -51,7 +45,7 @@ def held_run(tmp_path_factory) -> HeldRun:
     lock = threading.Lock()
     with moto_world(tmp_path_factory.mktemp("reports")) as (clients, settings):
         ddb = clients.dynamodb
-        users = [candidate(u, as_of) for u in deletes] + [_notify(u, as_of) for u in notifies]
+        users = [candidate(u, as_of) for u in deletes] + [warnable(u, as_of) for u in notifies]
         put_items(ddb, settings.users_table, users + pads)
         put_files(clients.s3, settings.public_bucket_name, [f"{u}/a.txt" for u in deletes])
         put_hold(ddb, settings.holds_table, Hold("held-delete", HELD["held-delete"]))

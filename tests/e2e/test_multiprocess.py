@@ -12,7 +12,7 @@ from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
 from tests.support.aws_state import sent_to
-from tests.support.cli import cli
+from tests.support.cli import multiprocess_run
 from tests.support.items import now_ms
 from tests.support.world import AS_OF_ISO, DELETED, assert_final_state, seed_world
 
@@ -35,16 +35,7 @@ def test_batches_run_in_parallel_processes_and_give_exactly_the_spec_outcomes(se
     seeded = seed_world(clients, settings, big_folder=3)
 
     before = now_ms()
-    code, summary, output = cli(
-        "run",
-        "--as-of",
-        AS_OF_ISO,
-        "--multiprocess",
-        "--max-concurrent",
-        "2",
-        "--deletion-batch-size",
-        str(BATCH_SIZE),
-    )
+    code, summary, output = multiprocess_run(AS_OF_ISO, BATCH_SIZE)
     after = now_ms()
 
     assert code == 0, output[-3000:]

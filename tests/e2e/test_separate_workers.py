@@ -20,7 +20,7 @@ from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
 from cleanup_pipeline.local.provision import provision
 from tests.support.aws_state import sent_to
-from tests.support.cli import cli
+from tests.support.cli import multiprocess_run
 from tests.support.isolated_workers import Workers, isolated
 from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
 
@@ -63,19 +63,6 @@ def distributed(server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     provision(clients, settings)
     clients.s3.create_bucket(Bucket=STEPS_BUCKET)
     return clients
-
-
-def run_cli() -> tuple[int, dict, str]:
-    return cli(
-        "run",
-        "--as-of",
-        AS_OF_ISO,
-        "--multiprocess",
-        "--max-concurrent",
-        "2",
-        "--deletion-batch-size",
-        str(BATCH_SIZE),
-    )
 
 
 def step_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
@@ -133,7 +120,7 @@ def test_steps_in_separate_directories_pass_values_through_s3_only(
     seeded = seed_world(clients, settings, big_folder=3)
 
     before = int(time.time() * 1000)
-    code, summary, output = run_cli()
+    code, summary, output = multiprocess_run(AS_OF_ISO, BATCH_SIZE)
     after = int(time.time() * 1000)
 
     assert code == 0, output[-3000:]
@@ -175,7 +162,7 @@ def test_reexecution_from_failure_in_a_fresh_process_reads_the_first_run_from_s3
     # The reports bucket does not exist yet: both report steps (and the retention step after the
     # first) fail; warnings and deletions do not depend on them and complete.
     before = int(time.time() * 1000)
-    code, first, output = run_cli()
+    code, first, output = multiprocess_run(AS_OF_ISO, BATCH_SIZE)
     after = int(time.time() * 1000)
     assert code == 1, output[-3000:]
     assert_final_state(clients, settings, seeded, sent_to(server), before, after)
@@ -236,7 +223,7 @@ def test_a_malformed_location_stops_the_cli_before_any_run(
     server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(STEP_OUTPUTS_VARIABLE, "s3://cleanup-step-outputs")  # no prefix
-    code, summary, output = run_cli()
+    code, summary, output = multiprocess_run(AS_OF_ISO, BATCH_SIZE)
     assert code == 1
     assert summary["status"] == "failure" and summary["run_id"] is None
     assert STEP_OUTPUTS_VARIABLE in summary["error"]

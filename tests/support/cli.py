@@ -25,3 +25,17 @@ def finish_cli(process: subprocess.Popen) -> tuple[int, dict, str]:
 
 def cli(*args: str) -> tuple[int, dict, str]:
     return finish_cli(start_cli(*args))
+
+
+def multiprocess_run(as_of: str, batch_size: int) -> tuple[int, dict, str]:
+    """`cleanup-pipeline run` at `as_of` on the multiprocess executor, two steps at a time."""
+    return cli(
+        "run",
+        "--as-of",
+        as_of,
+        "--multiprocess",
+        "--max-concurrent",
+        "2",
+        "--deletion-batch-size",
+        str(batch_size),
+    )

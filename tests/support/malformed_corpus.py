@@ -31,6 +31,13 @@ def candidate(user_id: Any, as_of: int, **attributes: Any) -> Item:
     return user(wire_id, **{**defaults, **attributes})
 
 
+def warnable(user_id: str, as_of: int) -> Item:
+    """A notify candidate at `as_of`: away for 70 days, never warned."""
+    return candidate(
+        user_id, as_of, lastVisitAt=n(as_of - 70 * DAY), accountDeletionEmailSentAt=ABSENT
+    )
+
+
 @dataclass(frozen=True)
 class Malformed:
     """Items the rules must classify `invalid` with a reason containing `reason`.
