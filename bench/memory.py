@@ -14,6 +14,7 @@ import pyarrow as pa
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
+MB = 1000 * 1000  # the unit of the targets (SPEC §8)
 
 
 def rss_bytes() -> int:

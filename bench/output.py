@@ -4,6 +4,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.memory import MB, MIB
+
 
 def ratio(ours: float | None, baseline: float | None) -> float | None:
     if ours is None or baseline is None or ours == 0:
@@ -64,6 +66,14 @@ class Report:
     ) -> None:
         section[key] = value
         shown = fmt(value) + (f" {unit}" if unit else "")
+        print(f"  {label:<58} {shown}", flush=True)
+
+    def memory(self, section: dict[str, Any], key: str, label: str, size: int | None) -> None:
+        """A size in MB (10^6 bytes, the unit of the targets) and in MiB (2^20 bytes, what most
+        tools print), as `<key>_mb` and `<key>_mib`."""
+        section[f"{key}_mb"] = None if size is None else size / MB
+        section[f"{key}_mib"] = None if size is None else size / MIB
+        shown = "n/a" if size is None else f"{size / MB:,.1f} MB = {size / MIB:,.1f} MiB"
         print(f"  {label:<58} {shown}", flush=True)
 
     def note(self, text: str) -> None:

@@ -25,11 +25,12 @@ from bench import (
     recovery_bench,
     scan_bench,
     tree_memory,
+    without_extra,
     world,
 )
 from bench.baseline import OriginalDesign
 from bench.calls import CallRecorder, recording
-from bench.memory import MIB
+from bench.memory import MB, MIB
 from bench.output import Report, Target, ratio
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
 from cleanup_pipeline.core.settings import Settings, load_settings
@@ -125,25 +126,30 @@ NO_COMPUTE_LOGS_YAML = (
 )
 
 
-def _sampled_job(workdir: Path, name: str, instance_yaml: str, as_of: int) -> tree_memory.TreeRun:
-    """`cleanup-pipeline run` as its own process, in a fresh instance, its tree's RSS sampled."""
+def _sampled_job(
+    workdir: Path, name: str, instance_yaml: str, as_of: int, command: list[str] | None = None
+) -> tree_memory.TreeRun:
+    """`cleanup-pipeline run` (or `command` given those arguments) as its own process, in a
+    fresh instance, its tree's RSS sampled."""
     home = workdir / f"dagster_home_{name}"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(instance_yaml)
     env = {**os.environ, "DAGSTER_HOME": str(home), "CLEANUP_REPORTS_DIR": str(workdir / name)}
-    command = [
-        str(Path(sys.executable).with_name("cleanup-pipeline")),
-        "run",
-        "--as-of",
-        str(as_of),
-    ]
+    command = command or [str(Path(sys.executable).with_name("cleanup-pipeline"))]
     log = workdir / f"job_{name}.log"
-    run = tree_memory.run_sampled(command, env, log)
+    run = tree_memory.run_sampled([*command, "run", "--as-of", str(as_of)], env, log)
     if run.returncode != 0:
         print(log.read_text()[-4000:], file=sys.stderr)
     summary = _last_json(log) or {}
     run.deleted = int(summary.get("counts", {}).get("deleted", 0))
     return run
+
+
+def _peak(report: Report, section: dict, key: str, label: str, run: tree_memory.TreeRun) -> None:
+    """The run's peak in MB and MiB, and each process's share at that moment (MiB)."""
+    report.memory(section, key, label, run.peak_bytes if run.returncode == 0 else None)
+    section[f"{key}_tree_mib"] = [[name, round(rss / MIB, 1)] for name, rss in run.peak_tree]
+    report.note(f"    processes at that peak (name, MiB): {section[f'{key}_tree_mib']}")
 
 
 def memory_run(
@@ -157,7 +163,8 @@ def memory_run(
     """The same job run again (on the restored data) as its own console command, as in
     production, with the peak RSS of its whole process tree sampled; its figures besides memory
     are not used (the in-process run above is the timed one). Then once more with Dagster's
-    compute-log capture off, to show what its helper processes add."""
+    compute-log capture off, to show what its helper processes add, and once as an install
+    without the `k8s` extra runs it. Returns the first run's peak in MB, the target's unit."""
     section = report.section(
         "memory", "2b. Peak memory: `cleanup-pipeline run` as its own process tree"
     )
@@ -166,40 +173,33 @@ def memory_run(
     report.figure(section, "deleted", f"users deleted (timed run: {deleted})", run.deleted)
     report.figure(section, "wall_s", "wall time (process start to exit)", run.wall_s, "s")
     report.figure(section, "samples", "RSS samples (every 50 ms)", run.samples)
-    peak_mb = run.peak_bytes / MIB if run.returncode == 0 else None
-    report.figure(section, "peak_rss_mb", "peak RSS of the process tree", peak_mb, "MiB")
+    _peak(report, section, "peak_rss", "peak RSS of the process tree", run)
     report.figure(section, "peak_at_s", "  reached after", run.peak_at_s, "s")
-    section["peak_tree_mb"] = [[name, round(rss / MIB, 1)] for name, rss in run.peak_tree]
-    report.note(f"processes at the peak (name, MiB): {section['peak_tree_mb']}")
 
     world.restore(clients, settings, the_world)
     quiet = _sampled_job(workdir, "memory_no_compute_logs", NO_COMPUTE_LOGS_YAML, the_world.now)
-    report.figure(
-        section,
-        "peak_rss_no_compute_logs_mb",
-        "  the same with compute_logs: NoOpComputeLogManager",
-        quiet.peak_bytes / MIB if quiet.returncode == 0 else None,
-        "MiB",
-    )
-    section["peak_tree_no_compute_logs_mb"] = [
-        [name, round(rss / MIB, 1)] for name, rss in quiet.peak_tree
-    ]
-    report.note(f"  processes at that peak (name, MiB): {section['peak_tree_no_compute_logs_mb']}")
+    label = "  the same with compute_logs: NoOpComputeLogManager"
+    _peak(report, section, "peak_rss_no_compute_logs", label, quiet)
+
+    world.restore(clients, settings, the_world)
+    command = without_extra.cli_without(without_extra.K8S_EXTRA)
+    lean = _sampled_job(workdir, "memory_no_k8s", ours.INSTANCE_YAML, the_world.now, command)
+    label = "  the same without the `k8s` extra (dagster-k8s hidden)"
+    _peak(report, section, "peak_rss_no_k8s_extra", label, lean)
 
     # The floor: the same interpreter importing the job's command and definitions, nothing run.
-    imports = tree_memory.run_sampled(
-        [sys.executable, "-c", "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions"],
-        {**os.environ},
-        workdir / "imports_memory.log",
-    )
-    report.figure(
-        section,
-        "imports_only_rss_mb",
-        "  importing the job's modules alone",
-        imports.peak_bytes / MIB,
-        "MiB",
-    )
-    return peak_mb
+    code = "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions"
+    for key, label, command in (
+        ("imports_only_rss", "  importing the job's modules alone", [sys.executable, "-c", code]),
+        (
+            "imports_only_no_k8s_extra_rss",
+            "    the same without the `k8s` extra",
+            without_extra.python_without(without_extra.K8S_EXTRA, code),
+        ),
+    ):
+        imports = tree_memory.run_sampled(command, {**os.environ}, workdir / f"{key}.log")
+        report.memory(section, key, label, imports.peak_bytes if imports.returncode == 0 else None)
+    return run.peak_bytes / MB if run.returncode == 0 else None
 
 
 def _last_json(log: Path) -> dict | None:
@@ -456,7 +456,8 @@ def end_to_end(
             peak_mb,
             PEAK_MEMORY_TARGET_MB,
             "at_most",
-            "RSS of `cleanup-pipeline run` and its children, summed",
+            "RSS of `cleanup-pipeline run` and its children, summed; MB = 10^6 bytes, "
+            f"{PEAK_MEMORY_TARGET_MB:.0f} MB = {PEAK_MEMORY_TARGET_MB * MB / MIB:.1f} MiB",
         )
     )
 

@@ -1,7 +1,6 @@
 """Everything Dagster loads: `workspace.yaml` points here."""
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.orchestration import (
     alert_sensors,
@@ -15,11 +14,16 @@ from cleanup_pipeline.orchestration import (
     snapshot_assets,
     warning_asset,
 )
+from cleanup_pipeline.orchestration.arrow_memory import use_system_allocator
 from cleanup_pipeline.orchestration.hold_job import manage_hold
 from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
+from cleanup_pipeline.orchestration.reports_s3 import ReportsS3Resource
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.restore_job import restore_account
 from cleanup_pipeline.orchestration.step_outputs import step_io_manager
+
+# Every process that runs the job loads this module first: the CLI's, a launched run's, a step's.
+use_system_allocator()
 
 _modules = [
     snapshot_assets,
@@ -45,7 +49,7 @@ defs = dg.Definitions(
         "run_options": RunOptions(),
         # Reports on S3 (`CLEANUP_REPORTS_DIR=s3://...`); like every client of the job, it finds
         # credentials, region and `AWS_ENDPOINT_URL*` endpoints through boto3's own environment.
-        "reports_s3": S3Resource(max_attempts=8),
+        "reports_s3": ReportsS3Resource(max_attempts=8),
         "io_manager": step_io_manager(),
     },
 )

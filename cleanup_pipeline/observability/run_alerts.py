@@ -1,11 +1,9 @@
 """Run-level alerts: a failed or blocked run, and check-ins of the daily run to a Sentry cron
-monitor, so that a missed day reaches the operator too. No-ops unless Sentry is initialised."""
+monitor, so that a missed day reaches the operator too. No-ops unless Sentry is initialised
+(sentry_sdk is imported only then, see sentry.py)."""
 
 from dataclasses import dataclass
 from typing import Any
-
-import sentry_sdk
-from sentry_sdk.crons import capture_checkin
 
 from cleanup_pipeline.core.masking import scrub_emails
 from cleanup_pipeline.observability import sentry
@@ -45,6 +43,8 @@ def report_run_failure(failure: RunFailure) -> bool:
     sentry.log.error("run %s of %s %s: %s", failure.run_id, failure.job, failure.summary, error)
     if not sentry.is_active():
         return False
+    import sentry_sdk
+
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("run_id", failure.run_id)
         scope.set_tag("job", failure.job)
@@ -69,6 +69,8 @@ def check_in(monitor: str, run_id: str, status: str, cron: str, timezone: str) -
     the schedule on each check-in); the run id pairs the start with its end."""
     if not sentry.is_active():
         return False
+    from sentry_sdk.crons import capture_checkin
+
     capture_checkin(
         monitor_slug=monitor,
         check_in_id=run_id.replace("-", ""),

@@ -1,11 +1,11 @@
-"""Error reporting: Sentry when a DSN is configured, logs always; never an email address."""
+"""Error reporting: Sentry when a DSN is configured, logs always; never an email address.
+
+sentry_sdk is imported only once a DSN is configured: without one, a run never needs it, and
+importing it (with its HTTP transport) costs every run process a few MB of memory.
+"""
 
 import logging
 from typing import Any
-
-import sentry_sdk
-from sentry_sdk.integrations.dedupe import DedupeIntegration
-from sentry_sdk.integrations.logging import ignore_logger
 
 from cleanup_pipeline.core.masking import scrub_emails
 
@@ -34,6 +34,9 @@ def init_sentry(dsn: str | None, **options: Any) -> bool:
     if not dsn:
         return False
     if _initialised_dsn != dsn:
+        import sentry_sdk
+        from sentry_sdk.integrations.logging import ignore_logger
+
         # Sentry's default collects no PII (user info, IPs); `send_default_pii` is deprecated
         # and left unset so that the default event scrubber stays on.
         sentry_sdk.init(dsn=dsn, before_send=scrub_event, max_breadcrumbs=20, **options)
@@ -51,6 +54,9 @@ def report_failure(user_id: str, step: str, run_id: str, error: BaseException) -
     log.error("user %s failed at %s in run %s: %s", user_id, step, run_id, message)
     if _initialised_dsn is None:
         return
+    import sentry_sdk
+    from sentry_sdk.integrations.dedupe import DedupeIntegration
+
     with sentry_sdk.new_scope() as scope:
         scope.set_user({"id": user_id})
         scope.set_tag("user_id", user_id)
@@ -67,6 +73,8 @@ def report_guard_failure(name: str, count: int, limit: float, reason: str, run_i
     log.error("guard %s failed in run %s: %s", name, run_id, reason)
     if _initialised_dsn is None:
         return
+    import sentry_sdk
+
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("guard", name)
         scope.set_tag("run_id", run_id)
@@ -76,4 +84,8 @@ def report_guard_failure(name: str, count: int, limit: float, reason: str, run_i
 
 def is_active() -> bool:
     """Whether `init_sentry` set Sentry up in this process."""
-    return _initialised_dsn is not None and sentry_sdk.get_client().is_active()
+    if _initialised_dsn is None:
+        return False
+    import sentry_sdk
+
+    return sentry_sdk.get_client().is_active()
