@@ -1,7 +1,7 @@
 """AwsEnvironments that record every AWS call the job makes, and can make some fail."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from dagster_aws.s3 import S3Resource
 
@@ -58,19 +58,25 @@ def _hook(client: Any, with_service: bool, unique: bool) -> None:
 class RecordingAwsEnvironment(AwsEnvironment):
     """The job's clients, each call recorded in `CALLS` and passed to the `FAULTS`."""
 
+    _recorders: ClassVar[tuple[bool, ...]] = (False,)  # `with_service` of each recorder
+
     def clients(self) -> AwsClients:
         clients = super().clients()
         for client in (clients.dynamodb, clients.s3, clients.sesv2):
-            _hook(client, with_service=False, unique=True)
+            for with_service in self._recorders:
+                _hook(client, with_service=with_service, unique=True)
         return clients
 
 
 class RecordingS3Resource(S3Resource):
     """The reports' S3 resource, its calls recorded with the job's other calls."""
 
+    _recorders: ClassVar[tuple[bool, ...]] = (False,)
+
     def get_client(self) -> Any:
         client = super().get_client()
-        _hook(client, with_service=False, unique=False)
+        for with_service in self._recorders:
+            _hook(client, with_service=with_service, unique=False)
         return client
 
 
@@ -78,20 +84,13 @@ class ServiceRecordingAwsEnvironment(RecordingAwsEnvironment):
     """Records, besides the operation and its params, the service and region of each call in
     `SERVICE_CALLS`."""
 
-    def clients(self) -> AwsClients:
-        clients = super().clients()
-        for client in (clients.dynamodb, clients.s3, clients.sesv2):
-            _hook(client, with_service=True, unique=True)
-        return clients
+    _recorders: ClassVar[tuple[bool, ...]] = (False, True)
 
 
 class ServiceRecordingS3Resource(RecordingS3Resource):
     """The reports' S3 resource, recorded like the job's own clients."""
 
-    def get_client(self) -> Any:
-        client = super().get_client()
-        _hook(client, with_service=True, unique=False)
-        return client
+    _recorders: ClassVar[tuple[bool, ...]] = (False, True)
 
 
 def writes() -> list[str]:
