@@ -4,10 +4,12 @@ and checks; a run stopped by a guard and the check that says why; a hold added w
 
 import io
 import re
+from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
+from selenium.webdriver.common.by import By
 
 from cleanup_pipeline.core.settings import load_settings
 from tests.support.browser_page import Page
@@ -67,6 +69,32 @@ def final_status(page: Page) -> str:
         RUN_SECONDS,
     )
     return status.text.strip()
+
+
+# The run's event log renders only the rows near its view and does not always follow a run that
+# has already ended to its last event: scroll its panel (the nearest scrolling ancestor of an
+# event row) to the end before each look.
+SCROLL_LOG_TO_END = """
+const row = document.evaluate("//*[normalize-space(text())='STEP_START']", document, null,
+    XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+let panel = row;
+while (panel && !(panel.scrollHeight > panel.clientHeight
+                  && /auto|scroll/.test(getComputedStyle(panel).overflowY))) {
+  panel = panel.parentElement;
+}
+if (panel) panel.scrollTop = panel.scrollHeight;
+"""
+
+
+def log_event_shown(page: Page, event_type: str) -> None:
+    """The run page's event log shows an event of `event_type`, scrolled to its end."""
+    xpath = f"//*[normalize-space(text())='{event_type}']"
+
+    def shown(driver: Any) -> bool:
+        driver.execute_script(SCROLL_LOG_TO_END)
+        return any(e.is_displayed() for e in driver.find_elements(By.XPATH, xpath))
+
+    page.until(shown, f"{event_type} in the event log")
 
 
 def metadata_table(page: Page) -> dict[str, str]:
@@ -136,7 +164,7 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
     page.shot("01-launchpad-dry-run")
     dry_run_id = launch(page)
     assert final_status(page) == "Success"
-    page.text_shown("RUN_SUCCESS")
+    log_event_shown(page, "RUN_SUCCESS")
     page.shot("02-dry-run-succeeded")
 
     # The report it wrote, as the asset page shows it.
