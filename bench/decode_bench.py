@@ -10,9 +10,11 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
+from botocore.hooks import HierarchicalEmitter
 
 from bench.memory import MIB, max_rss_bytes, sampled_peak, traced_peak
 from bench.output import Report, Target
@@ -42,6 +44,8 @@ class PagesClient:
     def __init__(self, pages: list[Any], parse: Any = None) -> None:
         self.pages = pages
         self.parse = parse
+        # The events botocore emits around a parse, so that the job's parse gate applies.
+        self.meta = SimpleNamespace(events=HierarchicalEmitter())
 
     def get_paginator(self, operation: str) -> "PagesClient":
         assert operation == "scan"
@@ -49,7 +53,13 @@ class PagesClient:
 
     def paginate(self, *, Segment: int, TotalSegments: int, **_: Any) -> Iterator[dict[str, Any]]:
         for page in self.pages[Segment::TotalSegments]:
-            yield self.parse(page) if self.parse is not None else page
+            if self.parse is None:
+                yield page
+                continue
+            self.meta.events.emit("before-parse.dynamodb.Scan")
+            parsed = self.parse(page)
+            self.meta.events.emit("response-received.dynamodb.Scan")
+            yield parsed
 
 
 def build_items(count: int, now: int) -> tuple[list[Item], list[str]]:
