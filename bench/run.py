@@ -146,10 +146,17 @@ def _sampled_job(
 
 
 def _peak(report: Report, section: dict, key: str, label: str, run: tree_memory.TreeRun) -> None:
-    """The run's peak in MB and MiB, and each process's share at that moment (MiB)."""
+    """The run's peak in MB and MiB, and each process's share at that moment (MiB): resident,
+    and of that the anonymous memory, which unlike the pages of installed files does not depend
+    on what the machine's page cache holds."""
     report.memory(section, key, label, run.peak_bytes if run.returncode == 0 else None)
-    section[f"{key}_tree_mib"] = [[name, round(rss / MIB, 1)] for name, rss in run.peak_tree]
-    report.note(f"    processes at that peak (name, MiB): {section[f'{key}_tree_mib']}")
+    section[f"{key}_tree_mib"] = [
+        [p.name, round(p.rss / MIB, 1), round(p.anon / MIB, 1)] for p in run.peak_tree
+    ]
+    anon = sum(p.anon for p in run.peak_tree) / MIB
+    report.note(f"    of which anonymous memory: {anon:.1f} MiB")
+    shares = section[f"{key}_tree_mib"]
+    report.note(f"    processes at that peak (name, MiB, anonymous MiB): {shares}")
 
 
 def memory_run(

@@ -6,7 +6,10 @@ resident set size of the command's process and all its descendants from `/proc` 
 a dependency) and keeps the largest sum.
 """
 
+import ctypes
+import functools
 import os
+import platform
 import subprocess
 import threading
 import time
@@ -32,20 +35,48 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss(root: int) -> dict[int, tuple[str, int]]:
-    """pid -> (command name, resident set size) of `root` and all its descendants."""
+@dataclass(frozen=True)
+class Process:
+    name: str  # command name
+    rss: int  # resident set size, bytes
+    anon: int  # of which anonymous memory (not pages of files), bytes
+
+
+# kcmp(2), which tells whether two processes share one address space; its number by machine.
+_SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
+_KCMP_VM = 1
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _same_address_space(pid: int, other: int) -> bool:
+    """Whether two processes run in one address space: a child between `vfork` and `exec`, as
+    Python's subprocess starts a command, runs in its parent's. False where kcmp is unknown."""
+    return _SYS_KCMP is not None and _libc().syscall(_SYS_KCMP, pid, other, _KCMP_VM, 0, 0) == 0
+
+
+def tree_rss(root: int) -> dict[int, Process]:
+    """pid -> its process, for `root` and all its descendants; a child that still runs in its
+    parent's address space (see above) reports its parent's memory and is left out."""
     tree = _children()
-    found: dict[int, tuple[str, int]] = {}
-    pending = [root]
+    found: dict[int, Process] = {}
+    pending = [(root, root)]
     while pending:
-        pid = pending.pop()
-        try:
-            rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
+        pid, parent = pending.pop()
+        if pid != parent and _same_address_space(pid, parent):
             continue
-        found[pid] = (name, rss)
-        pending.extend(tree.get(pid, []))
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            statm = Path(f"/proc/{pid}/statm").read_text().split()
+        except OSError:
+            continue  # gone meanwhile
+        # statm: size resident shared ..., in pages; shared = pages backed by files.
+        resident, shared = int(statm[1]) * _PAGE, int(statm[2]) * _PAGE
+        found[pid] = Process(name, resident, resident - shared)
+        pending.extend((child, pid) for child in tree.get(pid, []))
     return found
 
 
@@ -55,7 +86,7 @@ class TreeRun:
     wall_s: float
     peak_bytes: int  # largest sum over the tree (shared pages counted in each process)
     peak_at_s: float  # when, from the start
-    peak_tree: list[tuple[str, int]]  # (command name, RSS) of each process at that moment
+    peak_tree: list[Process]  # each process at that moment, largest first
     samples: int
     deleted: int = 0  # filled in by the caller from the command's output
 
@@ -74,10 +105,10 @@ def run_sampled(
             nonlocal peak, peak_at, peak_tree, samples
             while not stop.is_set():
                 tree = tree_rss(process.pid)
-                total = sum(rss for _, rss in tree.values())
+                total = sum(member.rss for member in tree.values())
                 if total > peak:
                     peak, peak_at = total, time.perf_counter() - started
-                    peak_tree = sorted(tree.values(), key=lambda p: -p[1])
+                    peak_tree = sorted(tree.values(), key=lambda member: -member.rss)
                 samples += 1
                 stop.wait(interval)
 
