@@ -1,20 +1,22 @@
 """What a deletion batch records before its first destructive step, and after its last.
 
 Before: the manifest (window > 0; the batch's users as re-read, their files' versions, features
-and scoreboard entries) and the journal (ids and counts, for the ledger), each written durably
-in one call. During: a scoreboard re-read that finds the batch's entries elsewhere adds a small
-supplementary manifest before the retried removal. After: one `deleted` ledger event per deleted
-user, then the journal goes.
+and scoreboard entries) and the journal (ids and counts, for the ledger; with no window, the
+same record of files, features and entries, item left out, for a deletion that must be given
+back), each written durably in one call. During: a scoreboard re-read that finds the batch's
+entries elsewhere adds a small supplementary record before the retried removal. After: one
+`deleted` ledger event per deleted user, then the journal goes.
 """
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cleanup_pipeline.actions.ledger import Pair, close_journal, now_ms, record, write_journal
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.references import entry_id
 from cleanup_pipeline.core.archive_layout import journal_key, manifest_group, manifest_key
+from cleanup_pipeline.core.deletion_record import DeletionRecord, merge_deletion
 from cleanup_pipeline.core.object_versions import ObjectVersion, current_objects
 from cleanup_pipeline.core.recovery_records import (
     ArchivedEntry,
@@ -28,7 +30,6 @@ from cleanup_pipeline.core.recovery_records import (
 )
 
 Wire = dict[str, Any]
-FileTarget = tuple[str, str | None]  # (key, version id); no version id: a delete marker
 
 
 @dataclass(frozen=True)
@@ -41,20 +42,15 @@ class Recovery:
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
 
 
-def file_targets(
-    versions: list[ObjectVersion], window_days: float
-) -> tuple[list[FileTarget], list[ArchivedFile], int]:
-    """(what to delete, what the manifest records, how many objects go).
+def file_targets(versions: list[ObjectVersion]) -> tuple[list[ObjectVersion], list[ArchivedFile]]:
+    """(the objects to hide, what the record keeps of them).
 
-    With a window, each current object gets a delete marker and its version is recorded; keys
-    already under a marker are left (an earlier attempt of this deletion recorded them in its
-    own manifest, or the user had deleted the file themselves). Without one, every version and
-    delete marker goes for good."""
+    Whatever the window, each current object gets a delete marker first and its version is
+    recorded, so that nothing is lost before the user item is gone; keys already under a marker
+    are left (an earlier attempt of this deletion recorded them, or the user had deleted the
+    file themselves). Without a window the versions go once the item is gone."""
     current = current_objects(versions)
-    if window_days > 0:
-        archived = [ArchivedFile(v.key, v.version_id) for v in current]
-        return [(v.key, None) for v in current], archived, len(current)
-    return [(v.key, v.version_id) for v in versions], [], len(current)
+    return current, [ArchivedFile(v.key, v.version_id) for v in current]
 
 
 def board_entries(boards: dict[str, list[Wire] | None], user_ids: set[str]) -> dict[str, list]:
@@ -66,6 +62,18 @@ def board_entries(boards: dict[str, list[Wire] | None], user_ids: set[str]) -> d
             if owner in user_ids:
                 found.setdefault(owner, []).append(ArchivedEntry(board, position, entry))
     return found
+
+
+def deletion_record(store: ArchiveStore, entry: JournalEntry) -> DeletionRecord:
+    """Everything every attempt of a journalled deletion recorded, from its manifest groups
+    and its inline manifests."""
+    manifests = [
+        Manifest.from_json(store.read_json(key))
+        for group in entry.manifests
+        for key in store.keys(group)
+    ]
+    manifests += [Manifest.from_json(inline) for inline in entry.inline]
+    return merge_deletion(entry.user_id, entry.deletion_key, manifests)
 
 
 @dataclass
@@ -90,10 +98,24 @@ class BatchArchive:
         return journal_key(self.recovery.run_id, self.batch)
 
     def _manifest(self, users: list[ArchivedUser]) -> None:
-        assert self.group is not None
+        """A manifest of `users`: its own file with a window, inline in their journal entries
+        without one (the journal is written again)."""
         manifest = Manifest(self.recovery.run_id, self.as_of, now_ms(), self.window_days, users)
+        if self.group is None:
+            for user in users:  # the journal holds no address: the item stays out
+                alone = Manifest(
+                    manifest.run_id, self.as_of, manifest.deleted_at, 0, [replace(user, item=None)]
+                )
+                self.entries[user.user_id].inline.append(alone.to_json())
+            self._write_journal()
+            return
         self.store.replace_json(manifest_key(self.group, self.manifests), manifest.to_json())
         self.manifests += 1
+
+    def _write_journal(self) -> None:
+        write_journal(
+            self.store, self.journal, self.recovery.run_id, self.as_of, list(self.entries.values())
+        )
 
     def write(
         self,
@@ -128,17 +150,13 @@ class BatchArchive:
             )
             carried = self.recovery.carried.get((user_id, key))
             self.entries[user_id] = journal if carried is None else journal.merged(carried)
+        self._manifest(users)  # without a window, inline: the journal is written with it
         if self.group is not None:
-            self._manifest(users)
-        write_journal(
-            self.store, self.journal, self.recovery.run_id, self.as_of, list(self.entries.values())
-        )
+            self._write_journal()
 
     def supplement(self, board: str, entries: list[Wire], *, user_ids: set[str]) -> None:
         """Before a retried removal: record where the board now holds the batch's entries, if
         that is not where the manifest says."""
-        if self.group is None:
-            return
         found = board_entries({board: entries}, user_ids)
         now = {user: [e.position for e in own] for user, own in found.items()}
         if now == self.positions.get(board, {}):
@@ -151,10 +169,16 @@ class BatchArchive:
         self._manifest(users)
         self.positions[board] = now
 
-    def record_deleted(self, deleted: list[str]) -> list[str]:
+    def record_item(self, user_id: str, item: Wire) -> None:
+        """The user item as re-read when its delete was retried, in a supplementary manifest
+        (with a window: restore brings back the latest recorded item)."""
+        if self.group is not None:
+            self._manifest([ArchivedUser(user_id, self.entries[user_id].deletion_key, item)])
+
+    def record_deleted(self, deleted: list[str], settled: set[str]) -> list[str]:
         """The `deleted` ledger event of each deleted user; then the journal keeps only the
-        users not deleted (a later run may finish them). Returns the users whose event could not
-        be written (their journal entry stays, for the next run to record)."""
+        users not `settled` (a later run finishes them) and those whose event could not be
+        written, for the next run to record. Returns the latter."""
         failed: list[str] = []
         at = now_ms()
         for user_id in deleted:
@@ -163,6 +187,6 @@ class BatchArchive:
                 record(self.store, user_id, event)
             except Exception:
                 failed.append(user_id)
-        left = [e for u, e in self.entries.items() if u not in set(deleted) - set(failed)]
+        left = [e for u, e in self.entries.items() if u not in settled or u in failed]
         close_journal(self.store, self.journal, self.recovery.run_id, self.as_of, left)
         return failed

@@ -1,12 +1,16 @@
 """Deleting a user and everything they left behind, in an order a crash cannot corrupt.
 
 The steps run over a batch of users (the run splits its candidates into batches that may run in
-parallel, in separate processes): the record of what goes (manifest and journal, SPEC §9), files,
-feature references, scoreboard entries, the address in the emails table, and the user item
-**last**, conditionally, followed by its ledger event. Until the user item is gone the
-user is still a delete candidate, so a run that dies part-way is finished by the next run; every
-step is idempotent. A user whose step fails leaves the batch (and keeps their user item) while
-the others go on.
+parallel, in separate processes): the record of what goes (manifest and journal, SPEC §9), files
+hidden under delete markers, feature references, scoreboard entries, the address in the emails
+table, and the user item **last**, conditionally, followed by its ledger event. Nothing that
+cannot be undone happens before that conditional delete succeeds: files are hidden, not removed
+(without a restore window their versions go once the item is gone), so a user found to be no
+longer a delete candidate at the end gets everything back in the same run. Until the user item
+is gone the user is still a delete candidate, so a run that dies part-way is finished by the
+next run, or given back if the user is no longer a candidate (`settle_unfinished`); every step
+is idempotent. A user whose step fails leaves the batch (keeping their user item, and getting
+back what was hidden) while the others go on.
 """
 
 import time
@@ -17,20 +21,36 @@ from typing import Any
 
 from cleanup_pipeline.actions.archive import (
     BatchArchive,
-    FileTarget,
     Recovery,
     board_entries,
+    deletion_record,
     file_targets,
 )
-from cleanup_pipeline.actions.ledger import Pair
-from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED, FailureHook, Outcomes
-from cleanup_pipeline.actions.recheck import email_of, recheck
+from cleanup_pipeline.actions.ledger import Pair, deleted_elsewhere, forget, reconcile
+from cleanup_pipeline.actions.outcomes import (
+    DELETED,
+    DELETED_BY_OTHER_RUN,
+    FAILED,
+    KEPT,
+    KEPT_PARTIAL,
+    SKIPPED,
+    FailureHook,
+    Outcomes,
+)
+from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
+from cleanup_pipeline.actions.restore import RestoreContext, roll_back
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.decisions import DELETE
+from cleanup_pipeline.core.object_versions import ObjectVersion
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.recovery_records import ArchivedFile, JournalEntry
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.core.wire_decode import Item
+
+# Conditional deletes of one user item refused while the user stayed a delete candidate.
+MAX_DELETE_ATTEMPTS = 3
+# Lost files named in a report's error, the rest counted.
+MAX_NAMED_FILES = 20
 
 
 def split_into_batches(user_ids: list[str], size: int) -> list[list[str]]:
@@ -52,12 +72,18 @@ class CascadeBatch:
     items: dict[str, Item]
     outcomes: Outcomes = field(default_factory=lambda: Outcomes(DELETE))
     addresses: dict[str, str] = field(default_factory=dict, repr=False)
-    # Filled by `record_batch`: the whole items for the manifest (until it is written), what to
-    # delete in the bucket, the boards as read, and what was written to the archive.
+    # Filled by `record_batch`: the whole items for the manifest (until it is written), the
+    # objects to hide in the bucket, the boards as read, and what was written to the archive.
     full_items: dict[str, Item] = field(default_factory=dict, repr=False)
-    targets: dict[str, list[FileTarget]] = field(default_factory=dict)
+    targets: dict[str, list[ObjectVersion]] = field(default_factory=dict)
     boards: dict[str, list[Any] | None] = field(default_factory=dict)
     archive: BatchArchive | None = None
+    # Without a restore window: each user's (key, version id) pairs to remove once the item is
+    # gone, and the users whose folder must be listed again for it (see `delete_files`).
+    leftovers: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    relist: set[str] = field(default_factory=set)
+    # Users whose data the cascade began to hide: given back unless their item goes.
+    started: set[str] = field(default_factory=set)
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
         """The user leaves the batch (keeping their user item) and is recorded as failed."""
@@ -131,8 +157,9 @@ def record_batch(
 ) -> CascadeBatch:
     """Before anything is removed: list each user's folder (one version listing per user, all
     pages), read the scoreboards (one GetItem per board), and write the manifest (with a
-    restore window) and the journal. A user whose folder cannot be listed, or a batch whose
-    archive cannot be written, loses nothing."""
+    restore window) and the journal (without one, it holds the same record, item left out). A
+    user whose folder cannot be listed, or a batch whose archive cannot be written, loses
+    nothing."""
     window = ctx.settings.restore_window_days
     files: dict[str, tuple[list[ArchivedFile], int]] = {}
     for user_id in list(batch.items):
@@ -143,8 +170,10 @@ def record_batch(
         except Exception as error:
             batch.fail(user_id, "files", error, ctx.on_failure)
             continue
-        batch.targets[user_id], archived, count = file_targets(found, window)
-        files[user_id] = (archived, count)
+        batch.targets[user_id], archived = file_targets(found)
+        files[user_id] = (archived, len(archived))
+        if window == 0:
+            batch.leftovers[user_id] = {(v.key, v.version_id) for v in found}
     for period in ctx.settings.scoreboard_periods:
         try:
             batch.boards[period] = references.read_scoreboard(
@@ -153,11 +182,11 @@ def record_batch(
         except Exception as error:  # who is on the board is unknown: all keep their item
             for user_id in sorted(batch.items):
                 batch.fail(user_id, "scoreboards", error, ctx.on_failure)
-    if not batch.items or (ctx.recovery is None and window == 0):
+    if not batch.items:
         return batch
     try:
         if ctx.recovery is None:
-            raise RuntimeError("a restore window needs an archive to write manifests to")
+            raise RuntimeError("a deletion needs an archive to write its journal to")
         archive = BatchArchive(ctx.recovery, window, ctx.as_of)
         archive.write(
             {user_id: batch.full_items.get(user_id, item) for user_id, item in batch.items.items()},
@@ -176,29 +205,46 @@ def record_batch(
 
 
 def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
-    """Delete what `record_batch` found under each user's folder, in requests of 1,000 shared
-    across users: with a restore window the current objects (their versions stay until the
-    purge), without one every version and delete marker."""
+    """Hide what `record_batch` found current under each user's folder under delete markers, in
+    requests of 1,000 shared across users: the versions stay (until the purge with a restore
+    window, until the user item is gone without one). On a bucket that keeps no versions the
+    objects go at once: the one case where a user who comes back loses files."""
     owner: dict[str, str] = {}
-    targets: list[FileTarget] = []
     for user_id in [u for u in batch.items if u not in batch.targets]:
         batch.fail(user_id, "files", RuntimeError("folder not listed"), ctx.on_failure)
     for user_id in batch.items:
-        for target in batch.targets[user_id]:
-            owner[target[0]] = user_id
-            targets.append(target)
+        owner.update((version.key, user_id) for version in batch.targets[user_id])
+    batch.started.update(batch.items)
     try:
-        refused = bucket.delete_targets(ctx.s3, ctx.settings.public_bucket_name, targets)
+        hidden = bucket.hide_objects(ctx.s3, ctx.settings.public_bucket_name, list(owner))
     except Exception as error:
         for user_id in set(owner.values()):
             batch.fail(user_id, "files", error, ctx.on_failure)
         return batch
     first_refusal: dict[str, str] = {}
-    for key, why in refused.items():
+    for key, why in hidden.refused.items():
         first_refusal.setdefault(owner[key], f"{key}: {why}")
     for user_id, why in first_refusal.items():  # one failure per user, not one per key
         batch.fail(user_id, "files", RuntimeError(why), ctx.on_failure)
+    for user_id in (u for u in batch.items if u in batch.leftovers):
+        _after_hiding(batch, user_id, hidden)
     return batch
+
+
+def _after_hiding(batch: CascadeBatch, user_id: str, hidden: bucket.Hidden) -> None:
+    """Without a restore window: what must go once the item is gone. A marker made over a
+    version goes with it; where no marker was made (or it took the place of the version, on a
+    bucket whose versioning was suspended) that version is gone already."""
+    leftovers = batch.leftovers[user_id]
+    for version in batch.targets[user_id]:
+        if version.key in hidden.retried or version.key not in hidden.markers:
+            batch.relist.add(user_id)
+            continue
+        marker = hidden.markers[version.key]
+        if marker is None or marker == version.version_id:
+            leftovers.discard((version.key, version.version_id))
+        if marker is not None:
+            leftovers.add((version.key, marker))
 
 
 def unlink_features(
@@ -264,28 +310,196 @@ def archive_emails(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
     return batch
 
 
-def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
-    """Last step: delete each user item, only if it still is exactly as re-read; then record
-    each deletion in the ledger. A ledger write that fails leaves the journal entry, so the next
-    run records it: the user still counts as deleted."""
-    deleted: list[str] = []
-    for user_id, item in list(batch.items.items()):
+@dataclass
+class Fates:
+    """How each user's conditional delete ended."""
+
+    deleted: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)  # the item was gone: another run's doing
+    back: dict[str, str] = field(default_factory=dict)  # no longer a candidate: why
+    # The delete's answer, or the re-read after a refusal, never came: whether the item is gone
+    # is unknown, so nothing is given back and the journal keeps the user for the next run.
+    unsure: set[str] = field(default_factory=set)
+
+
+def _delete_items(ctx: CascadeContext, batch: CascadeBatch) -> Fates:
+    """Each user item deleted on condition it is still as re-read. A refused delete means the
+    item changed: it is re-read consistently and judged again. Gone: another run deleted it (or
+    this run did, its answer lost: see `_gone`). No longer a candidate: the user is back. Still
+    a candidate (an attribute the rules ignore changed): deleted again against the fresh item,
+    a bounded number of times."""
+    fates, pending = Fates(), dict(batch.items)
+    table, window = ctx.settings.users_table, ctx.settings.restore_window_days
+    for _ in range(MAX_DELETE_ATTEMPTS):
+        refused = []
+        for user_id, item in pending.items():
+            try:
+                if users_table.delete_user(ctx.dynamodb, table, item):
+                    fates.deleted.append(user_id)
+                else:
+                    refused.append(user_id)
+            except Exception as error:
+                batch.fail(user_id, "user", error, ctx.on_failure)
+                fates.unsure.add(user_id)
+        pending = {}
+        if not refused:
+            break
         try:
-            if users_table.delete_user(ctx.dynamodb, ctx.settings.users_table, item):
-                batch.outcomes.add(user_id, DELETED)
-                deleted.append(user_id)
-            else:
-                batch.outcomes.add(user_id, SKIPPED, "user", "changed during the cascade; kept")
+            now = int(time.time() * 1000)
+            fresh, dropped = recheck(
+                ctx.dynamodb,
+                table,
+                refused,
+                DELETE,
+                ctx.as_of,
+                now,
+                ctx.policy,
+                ctx.settings.holds_table,
+                whole_items=window > 0,
+            )
         except Exception as error:
-            batch.fail(user_id, "user", error, ctx.on_failure)
+            for user_id in refused:
+                batch.fail(user_id, "user", error, ctx.on_failure)
+                fates.unsure.add(user_id)
+            break
+        for user_id, why in dropped.items():
+            if why == GONE:
+                fates.elsewhere.append(user_id)
+            else:
+                fates.back[user_id] = why
+        for user_id, item in fresh.items():
+            try:
+                if batch.archive is not None:
+                    batch.archive.record_item(user_id, item)
+            except Exception as error:
+                batch.fail(user_id, "archive", error, ctx.on_failure)
+                continue
+            pending[user_id] = _without_email(item)
+    for user_id in pending:
+        why = f"the user item changed at each of {MAX_DELETE_ATTEMPTS} deletes; kept"
+        batch.fail(user_id, "user", RuntimeError(why), ctx.on_failure)
+    for user_id in [*fates.deleted, *fates.elsewhere, *fates.back]:
+        batch.items.pop(user_id, None)
+    _gone(ctx, batch, fates)
+    return fates
+
+
+def _gone(ctx: CascadeContext, batch: CascadeBatch, fates: Fates) -> None:
+    """A user item found gone after a refused delete was deleted by another run, unless no
+    other run's journal nor the ledger holds that deletion: then it was this run's own delete,
+    whose answer was lost and whose retry the item's absence refused."""
+    if batch.archive is None:
+        return
+    for user_id in list(fates.elsewhere):
+        pair = (user_id, batch.archive.entries[user_id].deletion_key)
+        try:
+            other = deleted_elsewhere(batch.archive.store, pair, batch.archive.journal)
+        except Exception:
+            other = True  # its journal stays with ours dropped: the other run records the event
+        if not other:
+            fates.elsewhere.remove(user_id)
+            fates.deleted.append(user_id)
+
+
+def _remove_versions(ctx: CascadeContext, batch: CascadeBatch, fates: Fates) -> dict[str, str]:
+    """Without a restore window, once the user items are gone: every version and delete marker
+    under their folders, from what the listing found and the markers the cascade made, in
+    requests of 1,000 shared across the batch's users. A folder is listed again where the
+    markers made are not all known (a request sent twice), and for a user another run deleted
+    (it may have listed before this run's markers). Returns {user: error} for what remains."""
+    if ctx.settings.restore_window_days > 0:
+        return {}
+    name = ctx.settings.public_bucket_name
+    again = [u for u in fates.deleted if u in batch.relist] + fates.elsewhere
+    owner: dict[str, str] = {}
+    targets: list[tuple[str, str | None]] = []
+    for user_id in (u for u in fates.deleted if u not in batch.relist):
+        for key, version in sorted(batch.leftovers.get(user_id, ())):
+            owner[key] = user_id
+            targets.append((key, version))
+    failed: dict[str, str] = {}
+    try:
+        refused = bucket.delete_targets(ctx.s3, name, targets)
+    except Exception as error:
+        refused = dict.fromkeys(owner, f"{type(error).__name__}: {error}")
+    for key, why in refused.items():
+        failed.setdefault(owner[key], f"{key}: {why}")
+    folders = {ctx.settings.user_prefix(user_id): user_id for user_id in again}
+    for prefix, why in bucket.remove_folders(ctx.s3, name, sorted(folders)).items():
+        failed[folders[prefix]] = why
+    return failed
+
+
+def _give_back(ctx: CascadeContext, batch: CascadeBatch, user_ids: list[str]) -> dict[str, Any]:
+    """What the cascade hid or removed of users whose item stays, put back as a restore would
+    (see actions/restore.py `roll_back`): {user: the plan applied, or the error}."""
+    results: dict[str, Any] = {}
+    if batch.archive is None or not user_ids:
+        return results
+    archive = batch.archive
+    restore = RestoreContext(
+        ctx.dynamodb, ctx.s3, ctx.settings, archive.store, archive.recovery.run_id
+    )
+    for user_id in user_ids:
+        try:
+            record = deletion_record(archive.store, archive.entries[user_id])
+            results[user_id] = roll_back(restore, record)
+        except Exception as error:
+            results[user_id] = error
+    return results
+
+
+def _lost_files(keys: list[str]) -> str:
+    shown = ", ".join(keys[:MAX_NAMED_FILES])
+    more = f" and {len(keys) - MAX_NAMED_FILES} more" if len(keys) > MAX_NAMED_FILES else ""
+    return f"{len(keys)} files lost, the bucket keeping no versions: {shown}{more}"
+
+
+def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
+    """Last step: each user item deleted on condition it is still a delete candidate (see
+    `_delete_items`); without a restore window, the versions of the deleted users' files then
+    go; a user who is no longer a candidate, or who failed a step after the cascade began hiding
+    their data, gets back what it had hidden or removed; each deletion is recorded in the
+    ledger. A ledger write that fails leaves the journal entry, so the next run records it: the
+    user still counts as deleted."""
+    fates = _delete_items(ctx, batch)
+    stuck = _remove_versions(ctx, batch, fates)
+    failed = {row["id"] for row in batch.outcomes.rows if row["outcome"] == FAILED}
+    to_give_back = [*fates.back, *sorted((failed & batch.started) - fates.unsure)]
+    given = _give_back(ctx, batch, to_give_back)
+    for user_id in fates.deleted:
+        batch.outcomes.add(user_id, DELETED)
+        if user_id in stuck and ctx.on_failure is not None:  # the next run removes them
+            ctx.on_failure(user_id, "delete.files", RuntimeError(stuck[user_id]))
+    for user_id in fates.elsewhere:
+        why = "the user item was already gone: another run deleted the account"
+        if user_id in stuck:
+            batch.outcomes.fail(user_id, "files", RuntimeError(stuck[user_id]), ctx.on_failure)
+        else:
+            batch.outcomes.add(user_id, DELETED_BY_OTHER_RUN, "user", why)
+    for user_id, result in given.items():
+        if user_id not in fates.back:  # failed earlier: that failure stays its outcome
+            if isinstance(result, Exception) and ctx.on_failure is not None:
+                ctx.on_failure(user_id, "delete.rollback", result)
             continue
-        batch.items.pop(user_id)
+        kept = f"kept: {fates.back[user_id]} when the user item was to go"
+        if isinstance(result, Exception):
+            batch.outcomes.fail(user_id, "rollback", result, ctx.on_failure)
+        elif result.lost:
+            batch.outcomes.add(user_id, KEPT_PARTIAL, "user", f"{kept}; {_lost_files(result.lost)}")
+        else:
+            batch.outcomes.add(user_id, KEPT, "user", f"{kept}; what the cascade removed is back")
+    settled = {
+        *(u for u in fates.deleted if u not in stuck),
+        *(u for u in fates.elsewhere if u not in stuck),
+        *(u for u, result in given.items() if not isinstance(result, Exception)),
+    }
     if batch.archive is not None:
         try:
-            unrecorded = batch.archive.record_deleted(deleted)
+            unrecorded = batch.archive.record_deleted(fates.deleted, settled)
             error: BaseException = RuntimeError("ledger event not written; the next run will")
         except Exception as raised:
-            unrecorded, error = deleted, raised
+            unrecorded, error = fates.deleted, raised
         for user_id in unrecorded:
             if ctx.on_failure is not None:
                 ctx.on_failure(user_id, "delete.ledger", error)
@@ -331,3 +545,77 @@ def delete_accounts(
     outcomes = delete_user_items(ctx, batch)
     done(STAGES[6])
     return outcomes
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a run did, before acting, with the deletions that runs which died left unfinished:
+    late `deleted` events recorded, data given back to users who are no longer delete
+    candidates (with the files that could not come back), folders of deleted users emptied
+    (no restore window), and the deletions still under way that this run's cascade carries on.
+    `failed` maps a user to why their deletion stays unsettled, for the next run."""
+
+    carried: dict[Pair, JournalEntry] = field(default_factory=dict)
+    recorded_late: int = 0
+    given_back: list[str] = field(default_factory=list)
+    lost_files: dict[str, list[str]] = field(default_factory=dict)
+    emptied: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def settle_unfinished(ctx: CascadeContext) -> Settled:
+    """Finish what the journals of runs that died hold, whatever this run's guards decide: a
+    user whose item is gone gets the `deleted` event (and, without a restore window, every
+    version under their folder goes); a user whose item is there but who is no longer a delete
+    candidate (came back, subscribed, lifetime deal, held) gets back what the dead run had
+    hidden or removed; the others are carried on by this run's cascade."""
+    assert ctx.recovery is not None
+    store, run_id = ctx.recovery.store, ctx.recovery.run_id
+    late = reconcile(store, ctx.dynamodb, ctx.settings.users_table, run_id)
+    carried, to_give_back = dict(late.carried), dict(late.to_give_back)
+    if carried:
+        still, _ = recheck(
+            ctx.dynamodb,
+            ctx.settings.users_table,
+            sorted({user_id for user_id, _ in carried}),
+            DELETE,
+            ctx.as_of,
+            int(time.time() * 1000),
+            ctx.policy,
+            ctx.settings.holds_table,
+        )
+        for pair in [p for p in carried if p[0] not in still]:
+            to_give_back[pair] = carried.pop(pair)
+    done: set[Pair] = set()
+    given_back: list[str] = []
+    lost: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}
+    restore = RestoreContext(ctx.dynamodb, ctx.s3, ctx.settings, store, run_id)
+    for pair, entry in sorted(to_give_back.items()):
+        try:
+            plan = roll_back(restore, deletion_record(store, entry))
+        except Exception as error:
+            failed[pair[0]] = f"not given back: {type(error).__name__}: {error}"
+            continue
+        given_back.append(pair[0])
+        if plan.lost:
+            lost[pair[0]] = plan.lost
+        done.add(pair)
+    folders: dict[str, list[Pair]] = {}
+    for pair in late.to_purge:
+        folders.setdefault(ctx.settings.user_prefix(pair[0]), []).append(pair)
+    stuck = bucket.remove_folders(ctx.s3, ctx.settings.public_bucket_name, sorted(folders))
+    for prefix, pairs in folders.items():
+        if prefix in stuck:
+            failed[pairs[0][0]] = f"versions not removed: {stuck[prefix]}"
+        else:
+            done.update(pairs)
+    forget(store, done)
+    return Settled(
+        carried=carried,
+        recorded_late=len(late.recorded),
+        given_back=given_back,
+        lost_files=lost,
+        emptied=sorted({user_id for user_id, _ in late.to_purge} - set(failed)),
+        failed=failed,
+    )

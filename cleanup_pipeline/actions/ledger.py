@@ -2,10 +2,12 @@
 
 A batch writes its journal before its first destructive step and, once the user items are
 deleted, the `deleted` events; then it removes the journal (or keeps the entries of users it did
-not delete, whose deletion a later run may finish). A run that dies in between leaves its
+not settle, whose deletion a later run finishes). A run that dies in between leaves its
 journal, and the next run's `reconcile` records what it did: a user whose item is gone gets
 the `deleted` event. Ledger events are created only if absent, so whoever records one, and
-however often, each exists once.
+however often, each exists once. What else a dead run left (versions to remove, data to give
+back to a user who is no longer a candidate) stays journalled until the job has done it
+(`settle_unfinished` in actions/cascade.py).
 """
 
 import time
@@ -16,7 +18,7 @@ from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.core.archive_layout import PENDING, ledger_folder, ledger_key
 from cleanup_pipeline.core.deletion_record import order_events
-from cleanup_pipeline.core.recovery_records import SENT_AT, JournalEntry, deleted_event
+from cleanup_pipeline.core.recovery_records import DELETED, SENT_AT, JournalEntry, deleted_event
 
 Pair = tuple[str, str]  # (user id, deletion key)
 
@@ -53,10 +55,49 @@ def close_journal(store: ArchiveStore, key: str, run_id: str, as_of: int, left: 
         store.remove(key)
 
 
+def _journals(store: ArchiveStore) -> dict[str, dict[str, Any]]:
+    found = {key: store.read_json(key) for key in store.keys(PENDING)}
+    return {key: data for key, data in found.items() if data is not None}
+
+
+def _pairs(data: dict[str, Any]) -> set[Pair]:
+    return {(u["user_id"], u["deletion_key"]) for u in data["users"]}
+
+
+def pending_pairs(store: ArchiveStore) -> set[Pair]:
+    """The deletions some journal still holds: under way, or left unfinished by a run."""
+    return {pair for data in _journals(store).values() for pair in _pairs(data)}
+
+
+def deleted_elsewhere(store: ArchiveStore, pair: Pair, own_journal: str) -> bool:
+    """Whether a run other than the one writing `own_journal` deleted (or is deleting) this
+    deletion: its journal holds it, or the ledger has its `deleted` event. The journals are
+    read first, since a run writes the event before it removes its journal."""
+    if any(pair in _pairs(d) for key, d in _journals(store).items() if key != own_journal):
+        return True
+    return store.read(ledger_key(pair[0], pair[1], DELETED)) is not None
+
+
+def forget(store: ArchiveStore, pairs: set[Pair], except_run: str | None = None) -> None:
+    """Drop these deletions from every journal (but those of run `except_run`): settled."""
+    if not pairs:
+        return
+    for key, data in _journals(store).items():
+        if data["run_id"] == except_run or not _pairs(data) & pairs:
+            continue
+        left = [u for u in data["users"] if (u["user_id"], u["deletion_key"]) not in pairs]
+        close_journal(store, key, data["run_id"], data["as_of"], [JournalEntry(**u) for u in left])
+
+
 @dataclass
 class Reconciled:
     recorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
+    # Left in their journals until the job settles them: deletions without a restore window
+    # whose item is gone (versions may remain under the folder), and deletions whose user is
+    # back (the item is there, in another inactivity episode).
+    to_purge: dict[Pair, JournalEntry] = field(default_factory=dict)
+    to_give_back: dict[Pair, JournalEntry] = field(default_factory=dict)
     journals: int = 0
 
 
@@ -72,10 +113,10 @@ def reconcile(
     store: ArchiveStore, dynamodb: Any, users_table: str, run_id: str, dry_run: bool = False
 ) -> Reconciled:
     """Record what runs that died left in their journals; return the entries of deletions that
-    are still under way (the user item is there, same episode), for the run to carry on."""
+    are still under way (the user item is there, same episode), for the run to carry on, and
+    those the job must still settle (see `Reconciled`)."""
     result = Reconciled()
-    journals = {key: store.read_json(key) for key in store.keys(PENDING)}
-    journals = {key: data for key, data in journals.items() if data is not None}
+    journals = _journals(store)
     result.journals = len(journals)
     users = {e["user_id"] for data in journals.values() for e in data["users"]}
     projection = {
@@ -105,11 +146,14 @@ def reconcile(
             event["recorded_by"] = run_id  # the run that died did the deletion; this one saw it
             if dry_run or record(store, entry.user_id, event):
                 result.recorded.append((entry.user_id, event))
-            done.add(pair)
+            if entry.restorable_until is None:
+                result.to_purge[pair] = entry
+            else:
+                done.add(pair)
         elif _live_episode(item, entry.deletion_key):
             result.carried[pair] = entry
         else:
-            done.add(pair)
+            result.to_give_back[pair] = entry
     if not dry_run:
         for key, data in journals.items():
             left = [u for u in data["users"] if (u["user_id"], u["deletion_key"]) not in done]

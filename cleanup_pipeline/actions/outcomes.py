@@ -16,6 +16,11 @@ WARNED, DELETED, SKIPPED, FAILED, DRY_RUN = (
     Outcome.FAILED,
     Outcome.DRY_RUN,
 )
+DELETED_BY_OTHER_RUN, KEPT, KEPT_PARTIAL = (
+    Outcome.DELETED_BY_OTHER_RUN,
+    Outcome.KEPT,
+    Outcome.KEPT_PARTIAL,
+)
 OUTCOME_COLUMNS = ("id", "action", "outcome", "step", "error")
 
 FailureHook = Callable[[str, str, BaseException], None]

@@ -5,14 +5,14 @@ was neither restored nor purged is purged: every version and delete marker under
 folder, found by listing the folder's versions (older versions of their files too), deleted in
 requests of 1,000 shared across the group's users; then a `purged` ledger event. A deletion whose
 latest attempt has a later window waits for it. The group is removed once each of its deletions
-is purged or restored (or never happened: the user came back during the cascade). Whatever
-fails stays for the next run.
+is purged or restored (or never happened: the user came back during the cascade and got
+everything back). Whatever fails stays for the next run.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
-from cleanup_pipeline.actions.ledger import now_ms, read_ledger, record
+from cleanup_pipeline.actions.ledger import now_ms, pending_pairs, read_ledger, record
 from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
@@ -37,8 +37,11 @@ class PurgeCounts:
         return dict(self.__dict__)
 
 
-def _verdict(ledger: LedgerState, deletion: str, item: dict[str, Any] | None, now: int) -> str:
-    """What the purge does with one deletion of a group whose window ended."""
+def _verdict(
+    ledger: LedgerState, deletion: str, item: dict[str, Any] | None, now: int, journalled: bool
+) -> str:
+    """What the purge does with one deletion of a group whose window ended; `journalled`: a
+    journal still holds it."""
     if ledger.has(deletion, RESTORED) or ledger.has(deletion, PURGED):
         return DONE
     events = [e for e in ledger.deletions() if e.get("deletion_key") == deletion]
@@ -46,10 +49,10 @@ def _verdict(ledger: LedgerState, deletion: str, item: dict[str, Any] | None, no
         return DONE  # the account is back (restored, its event unwritten): its folder is live
     if events:
         return PURGE if max(e["restorable_until"] for e in events) < now else WAIT
-    # No `deleted` event: the user item was never deleted in that episode, unless a deletion
-    # of it is still under way (a later run may finish it and needs the manifest).
-    live = item is not None and item.get(SENT_AT, {}).get("N") == deletion
-    return WAIT if live else DONE
+    # No `deleted` event: the user item was never deleted in that episode (the user came back
+    # and got everything back), unless a journal still holds the deletion: a later run finishes
+    # it, or gives back what it hid, and needs the manifest for that.
+    return WAIT if journalled else DONE
 
 
 def _users(dynamodb: Any, table: str, user_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -74,7 +77,9 @@ def purge_expired(
     counts = PurgeCounts()
     manifest_keys = store.keys(MANIFESTS)
     groups = sorted({group_of(key) for key in manifest_keys})
-    for group in (g for g in groups if group_until(g) < now):
+    expired = [group for group in groups if group_until(group) < now]
+    journalled = pending_pairs(store) if expired else set()
+    for group in expired:
         counts.expired_groups += 1
         manifests = [
             Manifest.from_json(store.read_json(key))
@@ -85,7 +90,11 @@ def purge_expired(
         items = _users(dynamodb, settings.users_table, sorted({u for u, _ in pairs}))
         verdicts = {
             pair: _verdict(
-                LedgerState(read_ledger(store, pair[0])), pair[1], items.get(pair[0]), now
+                LedgerState(read_ledger(store, pair[0])),
+                pair[1],
+                items.get(pair[0]),
+                now,
+                pair in journalled,
             )
             for pair in pairs
         }

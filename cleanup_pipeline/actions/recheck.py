@@ -13,6 +13,9 @@ from cleanup_pipeline.core.user_attributes import EMAIL
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.wire_decode import Item, decode_items
 
+# Why a user left: their item is gone.
+GONE = "user no longer exists"
+
 
 def recheck(
     client: Any,
@@ -30,7 +33,7 @@ def recheck(
     since the scan protects the user. With `whole_items`, the items carry every attribute (for
     the deletion manifest)."""
     items = read_users(client, table, user_ids, whole_items)
-    dropped = {user_id: "user no longer exists" for user_id in user_ids if user_id not in items}
+    dropped = {user_id: GONE for user_id in user_ids if user_id not in items}
     if not items:
         return {}, dropped
     holds = active_holds(read_holds(client, holds_table, list(items)), now) if holds_table else {}

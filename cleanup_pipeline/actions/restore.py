@@ -20,6 +20,7 @@ from cleanup_pipeline.core.restore_plan import (
     CurrentState,
     RestorePlan,
     insert_entries,
+    plan_put_back,
     plan_restore,
 )
 from cleanup_pipeline.core.settings import Settings
@@ -113,8 +114,9 @@ def _put_back_on_board(ctx: RestoreContext, board: str, entries: list, user_id: 
     raise RuntimeError(f"scoreboard {board!r} kept changing; entries not put back")
 
 
-def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
-    """Make the planned writes; the user item last, only if still absent."""
+def put_back(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
+    """The planned writes but the user item: delete markers removed, `proposedBy` set where
+    still absent, scoreboard entries inserted on boards that do not hold the user."""
     settings = ctx.settings
     refused = bucket.delete_versions(ctx.s3, settings.public_bucket_name, restore.markers)
     if refused:
@@ -135,6 +137,13 @@ def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
         if not _put_back_on_board(ctx, board, entries, restore.user_id):
             restore.restored["scoreboards"] -= len(entries)
             restore.skip("scoreboards", len(entries), f"{board}: changed during the restore")
+    return restore
+
+
+def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
+    """Make the planned writes; the user item last, only if still absent."""
+    settings = ctx.settings
+    put_back(ctx, restore)
     assert restore.item is not None
     if not attempt_conditional(
         ctx.dynamodb.put_item,
@@ -151,6 +160,14 @@ def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
     event = later_event(RESTORED, restore.deletion_key, ctx.run_id, now_ms())
     record(ctx.store, restore.user_id, event)
     return restore
+
+
+def roll_back(ctx: RestoreContext, record: DeletionRecord) -> RestorePlan:
+    """Give back what an unfinished deletion hid or removed of a user whose item is still
+    there: the recorded file versions current again, feature references and scoreboard entries
+    put back, as a restore would, without touching the item or the ledger."""
+    state = _current(ctx, record.user_id, record)
+    return put_back(ctx, plan_put_back(record.user_id, record, state))
 
 
 def restore_user(ctx: RestoreContext, user_id: str, dry_run: bool = False) -> RestorePlan:

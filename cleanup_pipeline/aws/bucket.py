@@ -1,6 +1,9 @@
 """The public bucket, versioned: list a user's folder with every version and delete marker,
-delete objects or versions in batches shared across users, check versioning is on."""
+hide objects under delete markers or delete versions in batches shared across users, check
+versioning is on."""
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from cleanup_pipeline.core.object_versions import ObjectVersion
@@ -51,19 +54,85 @@ def delete_versions(client: Any, bucket: str, targets: list[tuple[str, str]]) ->
     return delete_targets(client, bucket, list(targets))
 
 
-def delete_targets(
-    client: Any, bucket: str, targets: list[tuple[str, str | None]]
-) -> dict[str, str]:
-    """Delete objects, 1,000 per request: a (key, version id) pair removes that version for good,
-    a (key, None) pair the current object (a delete marker, on a versioned bucket). Returns
-    {key: error} for what S3 refused."""
-    failed: dict[str, str] = {}
+def _delete_requests(
+    client: Any, bucket: str, targets: list[tuple[str, str | None]], quiet: bool
+) -> Iterator[dict[str, Any]]:
+    """DeleteObjects in requests of 1,000: a (key, version id) pair removes that version for
+    good, a (key, None) pair the current object (a delete marker, on a versioned bucket)."""
     for start in range(0, len(targets), S3_DELETE_LIMIT):
         objects = [
             {"Key": key} if version is None else {"Key": key, "VersionId": version}
             for key, version in targets[start : start + S3_DELETE_LIMIT]
         ]
-        response = client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
-        for error in response.get("Errors", []):
-            failed[error["Key"]] = f"{error.get('Code')}: {error.get('Message')}"
+        yield client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": quiet})
+
+
+def _refusals(response: dict[str, Any]) -> dict[str, str]:
+    return {e["Key"]: f"{e.get('Code')}: {e.get('Message')}" for e in response.get("Errors", [])}
+
+
+def delete_targets(
+    client: Any, bucket: str, targets: list[tuple[str, str | None]]
+) -> dict[str, str]:
+    """Delete objects or versions (see `_delete_requests`); returns {key: error} for what S3
+    refused."""
+    failed: dict[str, str] = {}
+    for response in _delete_requests(client, bucket, targets, quiet=True):
+        failed.update(_refusals(response))
+    return failed
+
+
+@dataclass
+class Hidden:
+    """What hiding current objects did. `markers` maps each key hidden to the version id of the
+    delete marker made over it, None where the bucket keeps no versions and the object is gone
+    for good. A request sent more than once (`retried`) may have made markers its answer does
+    not name."""
+
+    markers: dict[str, str | None] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    retried: set[str] = field(default_factory=set)
+
+
+def hide_objects(client: Any, bucket: str, keys: list[str]) -> Hidden:
+    """Delete the current objects at `keys` without naming a version, 1,000 per request: on a
+    versioned bucket each gets a delete marker and its versions stay, so the deletion can still
+    be undone."""
+    hidden = Hidden()
+    for start, response in zip(
+        range(0, len(keys), S3_DELETE_LIMIT),
+        _delete_requests(client, bucket, [(key, None) for key in keys], quiet=False),
+        strict=True,
+    ):
+        hidden.refused.update(_refusals(response))
+        for done in response.get("Deleted", []):
+            marker = done.get("DeleteMarkerVersionId") if done.get("DeleteMarker") else None
+            hidden.markers[done["Key"]] = marker
+        if response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
+            hidden.retried.update(keys[start : start + S3_DELETE_LIMIT])
+    return hidden
+
+
+def remove_folders(client: Any, bucket: str, prefixes: list[str]) -> dict[str, str]:
+    """Every version and delete marker under each folder, found by listing the folder's versions
+    and removed in requests of 1,000 shared across folders; {prefix: error} for the folders not
+    emptied."""
+    failed: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    targets: list[tuple[str, str | None]] = []
+    for prefix in prefixes:
+        try:
+            found = list_versions(client, bucket, prefix)
+        except Exception as error:
+            failed[prefix] = f"{type(error).__name__}: {error}"
+            continue
+        for version in found:
+            owner[version.key] = prefix
+            targets.append((version.key, version.version_id))
+    try:
+        refused = delete_targets(client, bucket, targets)
+    except Exception as error:
+        return {**failed, **dict.fromkeys(set(owner.values()), f"{type(error).__name__}: {error}")}
+    for key, why in refused.items():
+        failed.setdefault(owner[key], f"{key}: {why}")
     return failed

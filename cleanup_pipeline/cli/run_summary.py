@@ -52,6 +52,7 @@ def summarize(
         deletions.get(Outcome.FAILED, 0)
     )
     counts[Outcome.NOT_APPROVED] = int(decisions.get(Outcome.NOT_APPROVED, 0))
+    counts[Outcome.DELETED_BY_OTHER_RUN] = int(deletions.get(Outcome.DELETED_BY_OTHER_RUN, 0))
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",

@@ -13,6 +13,7 @@ A deletion is one inactivity episode of a user, identified by the user id and th
 and the run that finishes it, new after a restore (which removes that attribute).
 """
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,7 +93,11 @@ class Manifest:
 
 @dataclass
 class JournalEntry:
-    """One user a batch is deleting; counts are the most any attempt of this deletion found."""
+    """One user a batch is deleting; counts are the most any attempt of this deletion found.
+
+    Without a restore window no manifest file is written, yet a deletion that does not finish
+    (the user came back, the run died) must give back what it hid: `inline` then holds that
+    user's manifests themselves (item left out), as long as the journal lives."""
 
     user_id: str
     deletion_key: str
@@ -101,11 +106,13 @@ class JournalEntry:
     scoreboard_entries: int = 0
     restorable_until: int | None = None
     manifests: list[str] = field(default_factory=list)
+    inline: list[dict[str, Any]] = field(default_factory=list)
 
     def merged(self, other: "JournalEntry") -> "JournalEntry":
         """This attempt combined with an earlier one of the same deletion: an attempt that died
         after removing some data leaves the next one less to find, so the larger count holds."""
         untils = [u for u in (self.restorable_until, other.restorable_until) if u is not None]
+        inline = {json.dumps(m, sort_keys=True): m for m in [*other.inline, *self.inline]}
         return JournalEntry(
             self.user_id,
             self.deletion_key,
@@ -114,6 +121,7 @@ class JournalEntry:
             max(self.scoreboard_entries, other.scoreboard_entries),
             max(untils) if untils else None,
             sorted(set(self.manifests) | set(other.manifests)),
+            list(inline.values()),
         )
 
 

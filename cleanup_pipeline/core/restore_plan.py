@@ -47,6 +47,8 @@ class RestorePlan:
     restored: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     why: dict[str, list[str]] = field(default_factory=dict)
+    # Keys of recorded files of which no version is left: they cannot come back.
+    lost: list[str] = field(default_factory=list)
 
     def skip(self, kind: str, count: int, why: str) -> None:
         self.skipped[kind] += count
@@ -86,6 +88,7 @@ def _plan_files(plan: RestorePlan, record: DeletionRecord, state: CurrentState) 
         ids = [v.version_id for v in versions]
         if archived.version_id not in ids:
             plan.skip("files", 1, f"{archived.key}: the recorded version no longer exists")
+            plan.lost.append(archived.key)
             continue
         above = versions[: ids.index(archived.version_id)]
         if any(not v.is_marker for v in above):
@@ -167,6 +170,17 @@ def plan_restore(
     plan.restored["item"] = 1
     done = "would be restored (dry run: nothing written)" if dry_run else "restored"
     plan.reason = f"the deletion of {deletion_key} {done}"
+    return plan
+
+
+def plan_put_back(user_id: str, record: DeletionRecord, state: CurrentState) -> RestorePlan:
+    """What a deletion that never reached the user item gives back (the user came back, or its
+    run died): the same files, feature references and scoreboard entries a restore would bring
+    back, the user item aside, since it is still there."""
+    plan = RestorePlan(user_id, RESTORED, "", record.deletion_key)
+    _plan_files(plan, record, state)
+    _plan_features(plan, record, state)
+    _plan_boards(plan, record, state)
     return plan
 
 

@@ -24,7 +24,15 @@ class Outcome(StrEnum):
 
     WARNED = "warned"
     DELETED = "deleted"
+    # The user item was gone when this run's conditional delete came: another run (or the app)
+    # deleted the account meanwhile; that deletion is recorded by whoever made it.
+    DELETED_BY_OTHER_RUN = "deleted_by_other_run"
     SKIPPED = "skipped"
+    # No longer a delete candidate when the user item was to go (came back, subscribed, held):
+    # the account stays and what the cascade had hidden or removed was put back.
+    KEPT = "kept"
+    # As `kept`, but some files could not come back (a bucket that keeps no versions).
+    KEPT_PARTIAL = "kept_partial"
     FAILED = "failed"
     DRY_RUN = "dry_run"
     NOT_ATTEMPTED = "not_attempted"

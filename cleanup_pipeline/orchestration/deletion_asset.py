@@ -1,4 +1,5 @@
-"""The deletion cascade as a graph-backed asset that fans out in batches.
+"""The deletion cascade as a graph-backed asset that fans out in batches, and before it, outside
+the guards' reach, the settling of deletions that runs which died left unfinished.
 
 The candidates are split into batches (`deletion_batch_size`); each batch runs the whole cascade
 in one op, so the multiprocess executor runs batches side by side, one process per batch rather
@@ -16,9 +17,17 @@ import pandas as pd
 
 from cleanup_pipeline.actions import cascade
 from cleanup_pipeline.actions.archive import Recovery
-from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences
-from cleanup_pipeline.actions.ledger import reconcile
-from cleanup_pipeline.actions.outcomes import DELETED, DRY_RUN, Outcomes, empty_outcomes
+from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences, Settled
+from cleanup_pipeline.actions.ledger import forget
+from cleanup_pipeline.actions.outcomes import (
+    DELETED,
+    DELETED_BY_OTHER_RUN,
+    DRY_RUN,
+    KEPT,
+    KEPT_PARTIAL,
+    Outcomes,
+    empty_outcomes,
+)
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.core.guard_evaluation import GuardInputs
@@ -32,7 +41,7 @@ from cleanup_pipeline.orchestration.snapshot_assets import GROUP
 
 
 def _context(
-    context: dg.OpExecutionContext,
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
@@ -48,6 +57,60 @@ def _context(
         policy=cleanup_policy.policy(),
         on_failure=report_failures_of(context),
         recovery=Recovery(archive, context.run.run_id, refs.carried),
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"s3", "dynamodb"},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
+    check_specs=[
+        dg.AssetCheckSpec("every_unfinished_deletion_settled", asset="unfinished_deletions")
+    ],
+)
+def unfinished_deletions(
+    context: dg.AssetExecutionContext,
+    aws: AwsEnvironment,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+) -> Iterator[dg.Output[Settled] | dg.AssetCheckResult]:
+    """Deletions that runs which died left half-done, settled first, even in a run that a guard
+    then stops: the `deleted` event of each user whose item is gone (and, without a restore
+    window, every version under their folder removed); everything hidden or removed given back
+    to each user who is no longer a delete candidate; the deletions still under way carried on
+    by this run's cascade. A dry run changes nothing."""
+    if run_options.dry_run:
+        settled = Settled()
+    else:
+        settled = cascade.settle_unfinished(
+            _context(context, aws, cleanup_policy, run_options, RunReferences())
+        )
+    for user_id, keys in settled.lost_files.items():
+        context.log.warning(f"{user_id}: given back without {len(keys)} files: {keys}")
+    if settled.recorded_late:
+        context.log.info(f"recorded {settled.recorded_late} deletions of runs that died")
+    counts = {
+        "recorded_late": settled.recorded_late,
+        "given_back": len(settled.given_back),
+        "given_back_partially": len(settled.lost_files),
+        "folders_emptied": len(settled.emptied),
+        "carried": len(settled.carried),
+        "failed": len(settled.failed),
+    }
+    yield dg.Output(
+        settled,
+        metadata={
+            **{name: dg.MetadataValue.int(value) for name, value in counts.items()},
+            "dry_run": dg.MetadataValue.bool(run_options.dry_run),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="every_unfinished_deletion_settled",
+        passed=not settled.failed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"failed_users": len(settled.failed)},
+        description="; ".join(f"{u}: {why}" for u, why in sorted(settled.failed.items()))
+        or "nothing left unsettled",
     )
 
 
@@ -85,27 +148,22 @@ def split_deletion_candidates(
 
 @dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def read_references(
-    context: dg.OpExecutionContext,
-    candidate_ids: list[str],
-    aws: AwsEnvironment,
-    run_options: RunOptions,
+    candidate_ids: list[str], unfinished: Settled, aws: AwsEnvironment, run_options: RunOptions
 ) -> RunReferences:
-    """First, the ledger events of deletions that runs which died left unrecorded (from their
-    journals); then the features each candidate proposed, read once for the whole run (one
-    Scan), keeping only what concerns the candidates."""
+    """The features each candidate proposed, read once for the whole run (one Scan), keeping
+    only what concerns the candidates; with the deletions that runs which died began and this
+    run carries on."""
     if run_options.dry_run:
         return RunReferences()
     settings, clients = aws.settings(), aws.clients()
-    archive = open_archive(settings.archive_location, clients.s3)
-    late = reconcile(archive, clients.dynamodb, settings.users_table, context.run.run_id)
-    if late.recorded:
-        context.log.info(f"recorded {len(late.recorded)} deletions of runs that died")
     features = (
         references.features_by_proposer(clients.dynamodb, settings.features_table, candidate_ids)
         if candidate_ids
         else {}
     )
-    return RunReferences(features=features, carried=late.carried, recorded_late=len(late.recorded))
+    return RunReferences(
+        features=features, carried=unfinished.carried, recorded_late=unfinished.recorded_late
+    )
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
@@ -154,13 +212,28 @@ def delete_account_batch(
     return frame
 
 
+# Outcomes after which nothing of a deletion is left for a later run to do.
+_SETTLED = (DELETED, DELETED_BY_OTHER_RUN, KEPT, KEPT_PARTIAL)
+
+
 @dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
 def gather_deletion_outcomes(
-    context: dg.OpExecutionContext, parts: list[pd.DataFrame], refs: RunReferences
+    context: dg.OpExecutionContext,
+    parts: list[pd.DataFrame],
+    refs: RunReferences,
+    aws: AwsEnvironment,
 ) -> pd.DataFrame:
     """Every batch's outcomes in one frame, for the report, with the run's `deleted` ledger
-    events: one per deleted user, and those recorded for runs that died."""
+    events: one per deleted user, and those recorded for runs that died. The deletions this run
+    carried on and settled leave the journals of the runs that began them (so that no later run
+    gives back again what this one already gave back)."""
     frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes(Decision.DELETE)
+    settled_users = set(frame.loc[frame["outcome"].isin(list(_SETTLED)), "id"].astype(str))
+    finished = {pair for pair in refs.carried if pair[0] in settled_users}
+    if finished:
+        settings, clients = aws.settings(), aws.clients()
+        archive = open_archive(settings.archive_location, clients.s3)
+        forget(archive, finished, except_run=context.run.run_id)
     deleted = int((frame["outcome"] == DELETED).sum())
     frame.attrs["ledger"] = {"deleted": deleted, "recorded_late": refs.recorded_late}
     context.add_output_metadata(_counts(frame))
@@ -174,10 +247,14 @@ def gather_deletion_outcomes(
         "guard_inputs": dg.AssetIn(),
         # Gated by the warning guards too: any failed guard stops every action of the run.
         "notify_candidates": dg.AssetIn(dagster_type=dg.Nothing),
+        "unfinished_deletions": dg.AssetIn(),
     },
 )
 def deleted_accounts(
-    deletion_candidates: pd.DataFrame, guard_inputs: GuardInputs, notify_candidates: None
+    deletion_candidates: pd.DataFrame,
+    guard_inputs: GuardInputs,
+    notify_candidates: None,
+    unfinished_deletions: Settled,
 ) -> pd.DataFrame:
     """Accounts deleted with everything they left behind: files, feature and scoreboard
     references; their address kept in the emails table; the user item deleted last. The
@@ -186,6 +263,6 @@ def deleted_accounts(
     batches, candidate_ids = split_deletion_candidates(
         candidates=deletion_candidates, guard_inputs=guard_inputs, warnings_gate=notify_candidates
     )
-    refs = read_references(candidate_ids)
+    refs = read_references(candidate_ids, unfinished_deletions)
     outcomes = batches.map(lambda user_ids: delete_account_batch(user_ids, refs))
     return gather_deletion_outcomes(outcomes.collect(), refs)

@@ -30,8 +30,11 @@ REPORT_PREVIEW_COLUMNS = {
 # Rows an operator must look at first: failures, then what was or would be done.
 _OUTCOME_ORDER = [
     Outcome.FAILED,
+    Outcome.KEPT_PARTIAL,
     Outcome.DELETED,
+    Outcome.DELETED_BY_OTHER_RUN,
     Outcome.WARNED,
+    Outcome.KEPT,
     Outcome.SKIPPED,
     Outcome.DRY_RUN,
     Outcome.NOT_ATTEMPTED,

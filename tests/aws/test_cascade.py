@@ -11,7 +11,7 @@ from cleanup_pipeline.actions.cascade import (
     record_batch,
     unlink_features,
 )
-from cleanup_pipeline.actions.outcomes import DELETED, SKIPPED
+from cleanup_pipeline.actions.outcomes import DELETED, KEPT, SKIPPED
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import record_params
 from tests.support.aws_state import get_item, keys_under, put_files, scan_all
@@ -255,7 +255,7 @@ def test_user_changed_during_the_cascade_keeps_the_user_item(aws, initial, updat
     )
 
     changed = outcome_of(outcomes, "changed")
-    assert (changed["outcome"], changed["step"]) == (SKIPPED, "user")
+    assert (changed["outcome"], changed["step"]) == (KEPT, "user")
     assert outcome_of(outcomes, "other")["outcome"] == DELETED
     assert get_item(db, settings.users_table, "changed") is not None
     assert get_item(db, settings.users_table, "other") is None

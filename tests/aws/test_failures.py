@@ -135,16 +135,27 @@ def test_objects_s3_refused_fail_their_owner_once(aws):
     as_of = now_ms()
     seed(clients, settings, as_of)
 
+    bad_keys = [f"bad/file-{i:05d}.txt" for i in range(3)]
+    refused: list[str] = []
+
+    def keep_bad_keys(params, **_):  # S3 leaves what it refuses in place
+        objects = params["Delete"]["Objects"]
+        refused.extend(o["Key"] for o in objects if o["Key"] in bad_keys)
+        params["Delete"]["Objects"] = [o for o in objects if o["Key"] not in bad_keys]
+
     def refuse_bad_keys(parsed, **_):
         parsed["Errors"] = [
-            {"Key": key, "Code": "AccessDenied", "Message": "Access Denied"}
-            for key in (f"bad/file-{i:05d}.txt" for i in range(3))
+            {"Key": key, "Code": "AccessDenied", "Message": "Access Denied"} for key in refused
         ]
+        refused.clear()
 
-    clients.s3.meta.events.register("after-call.s3.DeleteObjects", refuse_bad_keys)
+    events = clients.s3.meta.events
+    events.register("before-parameter-build.s3.DeleteObjects", keep_bad_keys)
+    events.register("after-call.s3.DeleteObjects", refuse_bad_keys)
     failures = FailureLog()
     outcomes = run_cascade(clients, settings, as_of, USERS, on_failure=failures)
-    clients.s3.meta.events.unregister("after-call.s3.DeleteObjects", refuse_bad_keys)
+    events.unregister("before-parameter-build.s3.DeleteObjects", keep_bad_keys)
+    events.unregister("after-call.s3.DeleteObjects", refuse_bad_keys)
 
     bad = outcome_of(outcomes, "bad")
     assert (bad["outcome"], bad["step"]) == (FAILED, "files")
@@ -153,6 +164,7 @@ def test_objects_s3_refused_fail_their_owner_once(aws):
     assert_others_deleted(clients, settings, outcomes)
     assert get_item(clients.dynamodb, settings.users_table, "bad") is not None
     assert get_item(clients.dynamodb, settings.features_table, "f-bad") == feature("f-bad", "bad")
+    assert keys_under(clients.s3, settings.public_bucket_name, "bad/") == bad_keys
 
 
 def test_recheck_failure_fails_the_batch_and_touches_nothing(aws):

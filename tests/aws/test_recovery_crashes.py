@@ -1,6 +1,7 @@
 """The process dies between archive, delete and ledger: whatever the point, the next run records
 each deletion exactly once, with the counts of what was removed, and the restore brings back
-everything of a deletion that spanned several attempts."""
+everything of a deletion that spanned several attempts; a user who came back meanwhile gets
+back everything the dead run had hidden or removed."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ import pytest
 from cleanup_pipeline.actions.ledger import reconcile
 from cleanup_pipeline.aws.archive_store import LocalArchive
 from cleanup_pipeline.core.archive_layout import group_of
-from tests.support.aws_state import get_item, keys_under
+from tests.support.aws_state import get_item, keys_under, scan_all
 from tests.support.cascade import run_cascade
 from tests.support.items import now_ms
 from tests.support.recovery_world import (
@@ -19,12 +20,15 @@ from tests.support.recovery_world import (
     MONTH,
     WEEK,
     archive,
+    body_of,
     journals,
     ledger,
     manifests,
     next_run,
     restore,
     seed,
+    settle,
+    versions_under,
     with_window,
 )
 
@@ -64,6 +68,18 @@ def archive_dies(monkeypatch: pytest.MonkeyPatch, method: str, prefix: str) -> I
         patch.setattr(LocalArchive, method, crash)
         with pytest.raises(Crash):
             yield
+
+
+def assert_everything_back(clients: Any, settings: Any, features: dict[str, Any]) -> None:
+    """u1's files current again, byte for byte with their metadata, `proposedBy` back on its
+    features and its scoreboard entries back at their positions."""
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == sorted(FILES)
+    for key, body in FILES.items():
+        assert body_of(clients, settings, key) == (body, {"k": key}, "text/plain")
+    db = clients.dynamodb
+    assert scan_all(db, settings.features_table) == features
+    assert get_item(db, settings.scoreboards_table, "week")["users"]["L"] == WEEK
+    assert get_item(db, settings.scoreboards_table, "month")["users"]["L"] == MONTH
 
 
 def assert_one_deletion_restorable(clients: Any, settings: Any, groups: int) -> None:
@@ -127,7 +143,9 @@ def test_crash_between_the_user_item_and_its_ledger_event(aws, monkeypatch, wind
     assert [user for user, _ in late.recorded] == ["u1"] and again.recorded == []
     [event] = ledger(clients, settings, "u1")
     assert (event["run_id"], event["recorded_by"]) == ("crashed", "later")
+    assert settle(clients, settings, as_of, "a-later-run").recorded_late == 0
     assert journals(clients, settings) == []
+    assert ledger(clients, settings, "u1") == [event]
     if window:
         assert_one_deletion_restorable(clients, settings, groups=1)
     else:
@@ -148,12 +166,21 @@ def test_crash_after_the_ledger_event_before_the_journal_goes(aws, monkeypatch):
     assert_one_deletion_restorable(clients, settings, groups=1)
 
 
-def test_user_who_came_back_after_a_crash_is_dropped_from_the_journal(aws):
-    clients, settings = aws
+@pytest.mark.parametrize("window", [30, 0])
+@pytest.mark.parametrize(
+    ("operation", "table"),
+    [("UpdateItem", "features"), ("UpdateItem", "scoreboards"), ("DeleteItem", "users")],
+)
+def test_user_who_came_back_after_a_crash_gets_everything_back(aws, window, operation, table):
+    clients, base = aws
+    settings = with_window(base, window)
     as_of = now_ms()
     seed(clients, settings, as_of)
-    with dies_before(clients.dynamodb, "DeleteItem", "users"):
+    before = {v["VersionId"] for v in versions_under(clients, settings, "u1/")}
+    features = scan_all(clients.dynamodb, settings.features_table)
+    with dies_before(clients.dynamodb, operation, table):
         run_cascade(clients, settings, as_of, ["u1"], run_id="crashed")
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == []  # files hidden
     clients.dynamodb.update_item(
         TableName=settings.users_table,
         Key={"id": {"S": "u1"}},
@@ -161,7 +188,14 @@ def test_user_who_came_back_after_a_crash_is_dropped_from_the_journal(aws):
         ExpressionAttributeValues={":now": {"N": str(now_ms())}},
     )
 
-    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "later")
+    settled = settle(clients, settings, as_of, "later")
 
-    assert late.recorded == [] and late.carried == {}
+    assert settled.given_back == ["u1"] and settled.carried == {} and settled.failed == {}
     assert journals(clients, settings) == [] and ledger(clients, settings, "u1") == []
+    assert_everything_back(clients, settings, features)
+    # Only the markers the crashed run made are gone: every version is still there.
+    assert {v["VersionId"] for v in versions_under(clients, settings, "u1/")} == before
+    assert restore(clients, settings, "u1")["reason"].startswith("never deleted")
+    # A further run finds nothing left to give back.
+    again = settle(clients, settings, as_of, "later-still")
+    assert again.given_back == [] and again.recorded_late == 0

@@ -1,5 +1,6 @@
 """Users who change between the scan and the action (SPEC §4): someone who comes back,
-subscribes or gets a lifetime deal is neither deleted nor warned.
+subscribes or gets a lifetime deal is neither deleted nor warned, and gets back whatever the
+cascade had already hidden or removed.
 
 One run of the real job; botocore hooks on the job's own clients make the change with a
 separate client at a precise moment: right before the consistent re-read (BatchGetItem), right
@@ -188,19 +189,23 @@ def test_controls_without_a_change_are_deleted_and_warned(race_run: RaceRun):
     assert run.report_row(CONTROL_WARNED)["outcome"] == "warned"
 
 
-def _keeps_account(race_run: RaceRun, user_id: str) -> dict[str, Any]:
-    """The user item is exactly as the app left it, and the report says the user was skipped."""
+def _keeps_account(race_run: RaceRun, user_id: str, outcome: str = "skipped") -> dict[str, Any]:
+    """The user item is exactly as the app left it, and the report says the user was skipped
+    (or kept, when the cascade had begun)."""
     run, race = race_run.run, race_run.races[user_id]
     assert race.changed_item is not None
     assert run.after.users[user_id] == race.changed_item
     assert run.before.users[user_id] != race.changed_item
     row = run.report_row(user_id)
     assert row["decision"] == race.action
-    assert row["outcome"] == "skipped"
+    assert row["outcome"] == outcome
     return row
 
 
-def _keeps_all_data(race_run: RaceRun, user_id: str) -> None:
+def _keeps_all_data(race_run: RaceRun, user_id: str, address_archived: bool = False) -> None:
+    """Files, feature reference and scoreboard entries as before the run. The address is in
+    the emails table only if the cascade reached that step (where the app keeps every address
+    anyway: nothing to give back)."""
     run = race_run.run
     assert set(_files(user_id)) <= run.after.keys
     assert run.after.features[f"f-{user_id}"] == run.before.features[f"f-{user_id}"]
@@ -208,7 +213,7 @@ def _keeps_all_data(race_run: RaceRun, user_id: str) -> None:
         own = [e for e in board["users"]["L"] if e["M"]["id"] == s(user_id)]
         assert own
         assert [e for e in run.after.scoreboards[period]["users"]["L"] if e in own] == own
-    assert run.before.users[user_id]["email"]["S"] not in run.after.emails
+    assert (run.before.users[user_id]["email"]["S"] in run.after.emails) == address_archived
 
 
 EXPECTED_AT_RECHECK = {
@@ -232,13 +237,14 @@ def test_delete_candidate_changed_before_the_recheck_keeps_account_and_data(
 
 @pytest.mark.parametrize("timing", ["files", "final-delete"])
 @pytest.mark.parametrize("change", CHANGES)
-def test_delete_candidate_changed_during_the_cascade_keeps_account(
+def test_delete_candidate_changed_during_the_cascade_keeps_account_and_gets_data_back(
     race_run: RaceRun, change: str, timing: str
 ):
     user_id = f"delete-{timing}-{change}"
-    row = _keeps_account(race_run, user_id)
+    row = _keeps_account(race_run, user_id, outcome="kept")
     assert row["step"] == "user"
     assert "kept" in row["error"]
+    _keeps_all_data(race_run, user_id, address_archived=True)
 
 
 @pytest.mark.parametrize("timing", NOTIFY_TIMINGS)

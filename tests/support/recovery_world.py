@@ -5,14 +5,15 @@ import dataclasses
 from typing import Any
 
 from cleanup_pipeline.actions.archive import Recovery
-from cleanup_pipeline.actions.ledger import read_ledger, reconcile
+from cleanup_pipeline.actions.cascade import Settled, settle_unfinished
+from cleanup_pipeline.actions.ledger import read_ledger
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import ArchiveStore, open_archive
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.archive_layout import MANIFESTS, PENDING
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write as put_items
-from tests.support.cascade import run_cascade
+from tests.support.cascade import cascade_context, run_cascade
 from tests.support.items import (
     active_user,
     board_entry,
@@ -94,13 +95,19 @@ def journals(clients: AwsClients, settings: Settings) -> list[str]:
     return archive(clients, settings).keys(PENDING)
 
 
+def settle(clients: AwsClients, settings: Settings, as_of: int, run_id: str) -> Settled:
+    """What a later run does first, whatever its guards decide, with the journals that runs
+    which died left."""
+    return settle_unfinished(cascade_context(clients, settings, as_of, run_id=run_id))
+
+
 def next_run(
     clients: AwsClients, settings: Settings, as_of: int, user_ids: list[str], run_id: str
 ) -> Any:
     """A later run of the job: first what crashed runs left in their journals, then the cascade
     carrying on the deletions they began."""
     store = archive(clients, settings)
-    late = reconcile(store, clients.dynamodb, settings.users_table, run_id)
+    late = settle(clients, settings, as_of, run_id)
     return run_cascade(
         clients, settings, as_of, user_ids, recovery=Recovery(store, run_id, late.carried)
     )
