@@ -443,7 +443,7 @@ def _give_back(ctx: CascadeContext, batch: CascadeBatch, user_ids: list[str]) ->
     for user_id in user_ids:
         try:
             record = deletion_record(archive.store, archive.entries[user_id])
-            results[user_id] = roll_back(restore, record)
+            results[user_id] = roll_back(restore, record, batch.boards)
         except Exception as error:
             results[user_id] = error
     return results

@@ -162,12 +162,15 @@ def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
     return restore
 
 
-def roll_back(ctx: RestoreContext, record: DeletionRecord) -> RestorePlan:
+def roll_back(
+    ctx: RestoreContext, record: DeletionRecord, as_read: dict[str, list[Any] | None] | None = None
+) -> RestorePlan:
     """Give back what an unfinished deletion hid or removed of a user whose item is still
     there: the recorded file versions current again, feature references and scoreboard entries
-    put back, as a restore would, without touching the item or the ledger."""
+    put back (beside their neighbours on the boards `as_read` by the deletion, when known), as
+    a restore would, without touching the item or the ledger."""
     state = _current(ctx, record.user_id, record)
-    return put_back(ctx, plan_put_back(record.user_id, record, state))
+    return put_back(ctx, plan_put_back(record.user_id, record, state, as_read))
 
 
 def restore_user(ctx: RestoreContext, user_id: str, dry_run: bool = False) -> RestorePlan:

@@ -173,14 +173,46 @@ def plan_restore(
     return plan
 
 
-def plan_put_back(user_id: str, record: DeletionRecord, state: CurrentState) -> RestorePlan:
+def _beside_neighbours(
+    as_read: list[Wire], current: list[Wire], entries: list[ArchivedEntry]
+) -> list[ArchivedEntry]:
+    """The entries placed on the board as it is now beside the neighbours they had on the board
+    as read then: right after the nearest entry before them that the board still holds, or else
+    right before the nearest one after them. So they are where they were among the entries that
+    stayed, whoever else left the board meanwhile. An entry the board as read does not hold at
+    its position, or whose neighbours all left, keeps its recorded position."""
+    now = [_canonical(entry) for entry in current]
+    placed = []
+    for own, entry in enumerate(sorted(entries, key=lambda e: e.position)):
+        position = entry.position
+        if position < len(as_read) and _canonical(as_read[position]) == _canonical(entry.entry):
+            read = [_canonical(e) for e in as_read]
+            before = [now.index(key) + 1 for key in reversed(read[:position]) if key in now]
+            after = [now.index(key) for key in read[position + 1 :] if key in now]
+            if before or after:
+                position = (before[0] if before else after[0]) + own
+        placed.append(ArchivedEntry(entry.board, position, entry.entry))
+    return placed
+
+
+def plan_put_back(
+    user_id: str,
+    record: DeletionRecord,
+    state: CurrentState,
+    as_read: dict[str, list[Wire] | None] | None = None,
+) -> RestorePlan:
     """What a deletion that never reached the user item gives back (the user came back, or its
     run died): the same files, feature references and scoreboard entries a restore would bring
-    back, the user item aside, since it is still there."""
+    back, the user item aside, since it is still there. With the boards `as_read` by the
+    deletion, each entry goes back beside the neighbours it had then."""
     plan = RestorePlan(user_id, RESTORED, "", record.deletion_key)
     _plan_files(plan, record, state)
     _plan_features(plan, record, state)
     _plan_boards(plan, record, state)
+    for board, entries in plan.board_inserts.items():
+        read, current = (as_read or {}).get(board), state.boards.get(board)
+        if read is not None and current is not None:
+            plan.board_inserts[board] = _beside_neighbours(read, current, entries)
     return plan
 
 

@@ -4,6 +4,7 @@ import boto3
 import pytest
 
 from cleanup_pipeline.actions.cascade import (
+    MAX_DELETE_ATTEMPTS,
     archive_emails,
     confirm_candidates,
     delete_files,
@@ -17,6 +18,7 @@ from tests.support.aws_calls import record_params
 from tests.support.aws_state import get_item, keys_under, put_files, scan_all
 from tests.support.cascade import cascade_context, outcome_of, run_cascade
 from tests.support.items import (
+    DAY,
     active_user,
     board_entry,
     delete_candidate,
@@ -26,6 +28,7 @@ from tests.support.items import (
     s,
     scoreboard,
 )
+from tests.support.recovery_world import journals, ledger, restore
 
 
 def test_cascade_removes_the_user_and_leaves_neighbours_exactly_as_they_were(aws):
@@ -259,6 +262,66 @@ def test_user_changed_during_the_cascade_keeps_the_user_item(aws, initial, updat
     assert outcome_of(outcomes, "other")["outcome"] == DELETED
     assert get_item(db, settings.users_table, "changed") is not None
     assert get_item(db, settings.users_table, "other") is None
+
+
+def _trial_ended(db, settings, user_id: str, at: int) -> None:
+    """The app moves an ended trial's end: the user is still a delete candidate."""
+    db.update_item(
+        TableName=settings.users_table,
+        Key={"id": s(user_id)},
+        UpdateExpression="SET freeTrialEnd = :t",
+        ExpressionAttributeValues={":t": n(at)},
+    )
+
+
+def test_still_a_candidate_after_a_refused_delete_is_deleted_against_the_fresh_item(aws):
+    clients, settings = aws
+    db, as_of = clients.dynamodb, now_ms()
+    ended = as_of - 50 * DAY
+    batch_write(db, settings.users_table, [delete_candidate("u1", as_of, freeTrialEnd=n(ended))])
+    put_files(clients.s3, settings.public_bucket_name, "u1/", 2)
+
+    outcomes = run_cascade(
+        clients,
+        settings,
+        as_of,
+        ["u1"],
+        before_final_delete=lambda: _trial_ended(db, settings, "u1", ended + DAY),
+    )
+
+    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
+    assert get_item(db, settings.users_table, "u1") is None
+    assert keys_under(clients.s3, settings.public_bucket_name) == []
+    # The item as re-read last is the one a restore brings back.
+    assert restore(clients, settings, "u1")["status"] == "restored"
+    assert get_item(db, settings.users_table, "u1")["freeTrialEnd"] == n(ended + DAY)
+
+
+def test_item_that_keeps_changing_is_kept_after_a_few_deletes_with_its_data_back(aws):
+    clients, settings = aws
+    db, as_of = clients.dynamodb, now_ms()
+    ended = as_of - 50 * DAY
+    batch_write(db, settings.users_table, [delete_candidate("u1", as_of, freeTrialEnd=n(ended))])
+    files = put_files(clients.s3, settings.public_bucket_name, "u1/", 2)
+    batch_write(db, settings.features_table, [feature("f1", "u1")])
+    app = boto3.client("dynamodb", region_name=settings.aws_region)
+    deletes = []
+
+    def app_writes_again(params, **_):
+        deletes.append(params["Key"])
+        _trial_ended(app, settings, "u1", ended + len(deletes))
+
+    db.meta.events.register("before-parameter-build.dynamodb.DeleteItem", app_writes_again)
+    outcomes = run_cascade(clients, settings, as_of, ["u1"])
+
+    assert len(deletes) == MAX_DELETE_ATTEMPTS
+    u1 = outcome_of(outcomes, "u1")
+    assert (u1["outcome"], u1["step"]) == ("failed", "user")
+    assert "changed at each" in u1["error"]
+    assert get_item(db, settings.users_table, "u1") is not None
+    assert keys_under(clients.s3, settings.public_bucket_name) == files
+    assert get_item(db, settings.features_table, "f1") == feature("f1", "u1")
+    assert journals(clients, settings) == [] and ledger(clients, settings, "u1") == []
 
 
 def test_run_that_died_half_way_is_finished_by_the_next_run(aws):

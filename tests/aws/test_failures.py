@@ -3,6 +3,8 @@
 from botocore.exceptions import ClientError
 
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED
+from cleanup_pipeline.aws.archive_store import open_archive
+from cleanup_pipeline.core.archive_layout import PENDING
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import FailureLog, client_error, fail_when
 from tests.support.aws_state import get_item, keys_under, put_files
@@ -39,6 +41,20 @@ def assert_failed(outcomes, failures, step, code):
     error = failures.calls[0][2]
     assert isinstance(error, ClientError)
     assert error.response["Error"]["Code"] == code
+
+
+def journalled(clients, settings) -> list[dict]:
+    store = open_archive(settings.archive_location, clients.s3)
+    return [user for key in store.keys(PENDING) for user in store.read_json(key)["users"]]
+
+
+def assert_given_back(clients, settings):
+    """A user who failed after the cascade began hiding their data has it all back, and no
+    journal is left for them."""
+    bucket = settings.public_bucket_name
+    assert keys_under(clients.s3, bucket, "bad/") == [f"bad/file-{i:05d}.txt" for i in range(3)]
+    assert get_item(clients.dynamodb, settings.features_table, "f-bad") == feature("f-bad", "bad")
+    assert journalled(clients, settings) == []
 
 
 def test_listing_failure_for_one_folder(aws):
@@ -82,6 +98,7 @@ def test_feature_write_failure_for_one_user(aws):
     assert_failed(outcomes, failures, "features", "ProvisionedThroughputExceededException")
     assert_others_deleted(clients, settings, outcomes)
     assert get_item(clients.dynamodb, settings.users_table, "bad") is not None
+    assert_given_back(clients, settings)
 
 
 def test_scoreboard_write_failure_fails_only_the_users_on_that_board(aws):
@@ -109,6 +126,7 @@ def test_scoreboard_write_failure_fails_only_the_users_on_that_board(aws):
     assert get_item(db, settings.scoreboards_table, "week")["users"]["L"] == week
     assert get_item(db, settings.scoreboards_table, "month")["users"]["L"] == [month[1]]
     assert get_item(db, settings.users_table, "bad") is not None
+    assert_given_back(clients, settings)
 
 
 def test_final_delete_failure_for_one_user(aws):
@@ -128,6 +146,9 @@ def test_final_delete_failure_for_one_user(aws):
     assert_failed(outcomes, failures, "user", "ThrottlingException")
     assert_others_deleted(clients, settings, outcomes)
     assert get_item(clients.dynamodb, settings.users_table, "bad") is not None
+    # Whether the item went is unknown: nothing is given back, the next run settles it.
+    assert keys_under(clients.s3, settings.public_bucket_name, "bad/") == []
+    assert [u["user_id"] for u in journalled(clients, settings)] == ["bad"]
 
 
 def test_objects_s3_refused_fail_their_owner_once(aws):

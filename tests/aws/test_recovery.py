@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ConnectionClosedError
+from moto.core.models import botocore_stubber
 
-from cleanup_pipeline.actions.outcomes import DELETED
+from cleanup_pipeline.actions.outcomes import DELETED, KEPT
 from cleanup_pipeline.actions.purge import purge_expired
 from cleanup_pipeline.core.recovery_records import DAY_MS
 from cleanup_pipeline.local.batch_write import batch_write as put_items
@@ -59,6 +61,36 @@ def test_window_zero_removes_every_version_and_marker_of_the_folder_only(aws):
     assert (event["files"], event["features"], event["scoreboard_entries"]) == (1004, 2, 3)
     refused = restore(clients, settings, "u1")
     assert refused["status"] == "refused" and "no restore window" in refused["reason"]
+
+
+def test_window_zero_leaves_no_marker_when_hiding_was_answered_only_on_a_retry(aws):
+    """S3 hid the files but its answer was lost; the retry made a second marker per file, and
+    only those are named in the answer: the folder is listed again once the item is gone."""
+    clients, base = aws
+    settings = with_window(base, 0)
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    lost: list[str] = []
+
+    def answer_lost_once(request: Any, event_name: str, **kwargs: Any) -> Any:
+        response = botocore_stubber(event_name, request, **kwargs)
+        if request.method == "POST" and "delete" in request.url and not lost:
+            lost.append(request.url)
+            raise ConnectionClosedError(endpoint_url=request.url, request=request)
+        return response
+
+    events = clients.s3.meta.events
+    events.unregister("before-send", botocore_stubber)
+    events.register_first("before-send", answer_lost_once)
+    try:
+        outcomes = run_cascade(clients, settings, as_of, ["u1"])
+    finally:
+        events.unregister("before-send", answer_lost_once)
+        events.register("before-send", botocore_stubber)
+
+    assert lost and outcome_of(outcomes, "u1")["outcome"] == DELETED
+    assert versions_under(clients, settings, "u1/") == []
+    assert len(versions_under(clients, settings, "u1x/")) == 1
 
 
 def test_manifest_is_durable_before_the_first_destructive_step(aws):
@@ -265,6 +297,39 @@ def test_purge_after_the_window_removes_every_version_and_the_manifests(aws):
     assert refused["status"] == "refused" and refused["reason"].startswith("purged")
     assert purge(clients, settings, later).purged_users == 0  # nothing twice
     assert len(ledger(clients, settings, "u1")) == 2
+
+
+def test_purge_neither_waits_for_nor_purges_a_user_given_back(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    put_items(clients.dynamodb, settings.users_table, [delete_candidate("u2", as_of)])
+    put_files(clients.s3, settings.public_bucket_name, "u2/", 2)
+    versions = versions_under(clients, settings, "u1/")
+
+    def u1_comes_back() -> None:
+        clients.dynamodb.update_item(
+            TableName=settings.users_table,
+            Key={"id": s("u1")},
+            UpdateExpression="SET lastVisitAt = :now",
+            ExpressionAttributeValues={":now": {"N": str(now_ms())}},
+        )
+
+    outcomes = run_cascade(
+        clients, settings, as_of, ["u1", "u2"], before_final_delete=u1_comes_back
+    )
+    assert outcome_of(outcomes, "u1")["outcome"] == KEPT
+    assert outcome_of(outcomes, "u2")["outcome"] == DELETED
+    assert len({key.rsplit("/", 1)[0] for key in manifests(clients, settings)}) == 1
+
+    counts = purge(clients, settings, now_ms() + 31 * DAY_MS)
+
+    assert (counts.purged_users, counts.waiting_users, counts.groups_removed) == (1, 0, 1)
+    assert manifests(clients, settings) == [] and journals(clients, settings) == []
+    assert versions_under(clients, settings, "u2/") == []
+    assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == sorted(FILES)
+    assert versions_under(clients, settings, "u1/") == versions
+    assert ledger(clients, settings, "u1") == []
 
 
 def test_ledger_of_a_long_odd_id_stays_inside_its_own_folder(aws):

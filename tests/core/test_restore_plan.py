@@ -8,7 +8,12 @@ from cleanup_pipeline.core.recovery_records import (
     ArchivedUser,
     Manifest,
 )
-from cleanup_pipeline.core.restore_plan import CurrentState, insert_entries, plan_restore
+from cleanup_pipeline.core.restore_plan import (
+    CurrentState,
+    insert_entries,
+    plan_put_back,
+    plan_restore,
+)
 
 ITEM = {"id": {"S": "u1"}, "lastVisitAt": {"N": "1"}, "accountDeletionEmailSentAt": {"N": "5"}}
 DELETED = {"event": "deleted", "deletion_key": "5", "at": 10, "run_id": "r"}
@@ -115,3 +120,37 @@ def test_several_attempts_of_one_deletion_merge_without_duplicates() -> None:
     assert merged.files == [ArchivedFile("u1/a", "v1")]
     assert merged.features == ["f1"]
     assert merged.scoreboard_entries == [ArchivedEntry("week", 1, entry("u1"))]
+
+
+def test_entries_given_back_beside_the_neighbours_they_had_whoever_else_left() -> None:
+    """The board as a deletion batch read it: two entries of `back`, the others of users the
+    same batch deleted (d1, d2) or left (a, b), and one the app added meanwhile (new)."""
+    as_read = [entry("d1"), entry("back"), entry("a"), entry("d2"), entry("back"), entry("b")]
+    now = [entry("new"), entry("a"), entry("b")]
+    recorded = [ArchivedEntry("week", 1, entry("back")), ArchivedEntry("week", 4, entry("back"))]
+    record = DeletionRecord("back", "5", None, [], [], recorded)
+    state = CurrentState(True, boards={"week": now})
+
+    plan = plan_put_back("back", record, state, {"week": as_read})
+
+    board = insert_entries(now, plan.board_inserts["week"])
+    assert board == [entry("new"), entry("back"), entry("a"), entry("back"), entry("b")]
+    assert plan.restored["scoreboards"] == 2
+    # Without the board as read (a later run gives back what a dead run hid): as a restore.
+    plain = plan_put_back("back", record, state)
+    assert [e.position for e in plain.board_inserts["week"]] == [1, 4]
+
+
+def test_put_back_names_files_of_which_no_version_is_left() -> None:
+    versions = [
+        ObjectVersion("u1/a", "m1", True, True, 3.0),
+        ObjectVersion("u1/a", "v1", False, False, 1.0),
+    ]
+    record = DeletionRecord(
+        "u1", "5", None, [ArchivedFile("u1/a", "v1"), ArchivedFile("u1/b", "null")]
+    )
+
+    plan = plan_put_back("u1", record, CurrentState(True, versions=versions))
+
+    assert plan.markers == [("u1/a", "m1")] and plan.lost == ["u1/b"]
+    assert plan.item is None and plan.restored["item"] == 0
