@@ -1,9 +1,13 @@
 """Two runs of the job at once, as separate processes against one moto server: the conditional
-writes alone keep every guarantee (one warning per person, each deletion done exactly once)."""
+writes alone keep every guarantee (one warning per person, each deletion done exactly once,
+recorded once, and reported by the other run as deleted by another run, never as kept)."""
 
 import dagster as dg
+import pandas as pd
 import pytest
 
+from cleanup_pipeline.actions.ledger import read_ledger
+from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
@@ -39,3 +43,12 @@ def test_two_overlapping_runs_warn_once_and_delete_once(server: str) -> None:
     recipients = sent_to(server)
     assert len(recipients) == len(set(recipients)) == len(NOTIFIED)
     assert_final_state(clients, settings, seeded, recipients, before, after)
+    # Each deleted user: deleted by one run; the other says so, or never got that far (or did
+    # not even see the user, having scanned after the deletion).
+    reports = [pd.read_parquet(s["report"]).set_index("id") for _, s, _ in results]
+    store = open_archive(settings.archive_location, clients.s3)
+    for uid in DELETED:
+        outcomes = sorted(r.loc[uid, "outcome"] for r in reports if uid in r.index)
+        assert outcomes.count("deleted") == 1, (uid, outcomes)
+        assert set(outcomes) <= {"deleted", "deleted_by_other_run", "skipped"}, (uid, outcomes)
+        assert [e["event"] for e in read_ledger(store, uid)] == ["deleted"], uid
