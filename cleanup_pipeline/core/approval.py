@@ -51,6 +51,19 @@ class ReviewedRun:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+def approval_run_id(value: str) -> str:
+    """The run id an operator gave to approve, without surrounding blanks. A blank one is
+    refused rather than read as no approval: an unset shell variable must not turn an approval
+    into a run without review."""
+    run_id = value.strip()
+    if not run_id:
+        raise ApprovalError(
+            "should name the reviewed run to approve, not be blank (leave it out to run "
+            "without approval)"
+        )
+    return run_id
+
+
 def refuse_unless_approvable(
     run_id: str,
     found: ReviewedRun | None,
@@ -165,7 +178,7 @@ def guard_counts(decisions: pd.DataFrame) -> dict[str, int]:
     return acted_counts({**count_decisions(decisions), **not_approved_counts(decisions)})
 
 
-def lift_for_review(results: list[GuardResult], approved_run_id: str) -> list[GuardResult]:
+def lift_for_review(results: list[GuardResult], approved_run_id: str | None) -> list[GuardResult]:
     """The size and history guards do not block a set an operator reviewed and approved."""
     if not approved_run_id:
         return results

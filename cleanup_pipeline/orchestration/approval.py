@@ -85,7 +85,7 @@ def load_approval(
 def approve(
     context: dg.AssetExecutionContext,
     decisions: pd.DataFrame,
-    approved_run_id: str,
+    approved_run_id: str | None,
     max_age_days: float,
     s3_client: Callable[[], Any],
 ) -> pd.DataFrame:

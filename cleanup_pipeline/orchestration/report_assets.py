@@ -59,7 +59,7 @@ def _publish(
         report=report,
         histogram=histogram,
         guards=guards,
-        approved_run_id=options.approved_run_id,
+        approved_run_id=options.approved_run_id or "",
     )
     # Stored in the Parquet file's metadata; pandas restores it as `DataFrame.attrs`.
     report.attrs = {
@@ -67,7 +67,7 @@ def _publish(
         "as_of": as_of,
         "dry_run": options.dry_run,
         "allow_mass_action": options.allow_mass_action,
-        "approved_run_id": options.approved_run_id,
+        "approved_run_id": options.approved_run_id or "",
         "stage": stage,
         "blocked_by": [g.name for g in facts.blocked],
     }

@@ -22,6 +22,7 @@ from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from cleanup_pipeline.orchestration import approval, report_assets
 from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.resources import RunOptions
 from tests.support import recording
 from tests.support.aws_state import read_state
 from tests.support.items import DAY, n, s
@@ -242,3 +243,25 @@ def test_a_run_that_recorded_no_digests_is_refused(world: World, monkeypatch):
     assert untagged.success
     monkeypatch.undo()
     _refused(world, untagged.run_id, "has no digest of its candidates")
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_approved_run_id_fails_the_launch_before_any_aws_call(aws, blank: str):
+    # As the launchpad sends it: an empty field is not "no approval".
+    recording.CALLS.clear()
+    run_config = run_config_for(str(wall_ms()))
+    run_config["resources"]["run_options"]["config"]["approved_run_id"] = blank
+    result = execute_job(run_config)
+    assert not result.success
+    assert recording.CALLS == [] and result.get_asset_materialization_events() == []
+    init = dg.DagsterEventType.RESOURCE_INIT_FAILURE
+    [failure] = [e for e in result.all_events if e.event_type == init]
+    started = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+    assert failure.step_key is None and started == []
+    message = failure.event_specific_data.error.message
+    assert "approved_run_id" in message and "not be blank" in message
+
+
+def test_an_absent_approved_run_id_is_no_approval():
+    assert RunOptions().approved_run_id is None
+    assert RunOptions(approved_run_id=" r1 ").approved_run_id == "r1"

@@ -9,6 +9,7 @@ import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import scan_holds
+from cleanup_pipeline.cli.main import run_job
 from cleanup_pipeline.core.holds import Hold
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import defs
@@ -172,3 +173,20 @@ def test_cli_approves_a_blocked_run_and_refuses_a_bad_run_id_before_launching(
     assert run is not None and run.tags["cleanup_pipeline/approved_run_id"] == blocked["run_id"]
     report = pd.read_parquet(approved["report"]).set_index("id")
     assert report.loc["newcomer", "outcome"] == "not_approved"
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_cli_refuses_a_blank_approval_in_one_line_before_launching(server: str, blank: str) -> None:
+    # `--approve "$UNSET"` once ran a normal live run.
+    code, _, output = cli("run", "--as-of", AS_OF_ISO, "--approve", blank)
+    assert code == 2 and "Traceback" not in output
+    [error] = [line for line in output.splitlines() if "error:" in line]
+    assert "--approve" in error and "not be blank" in error
+    assert dg.DagsterInstance.get().get_runs() == []
+
+
+def test_run_job_refuses_a_blank_approval_before_creating_a_run() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    with pytest.raises(ValueError, match=r"^--approve should name the reviewed run"):
+        run_job(AS_OF_ISO, False, False, instance=instance, approved_run_id=" ")
+    assert instance.get_runs() == []
