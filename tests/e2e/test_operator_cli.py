@@ -2,6 +2,7 @@
 (SPEC §10)."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -161,6 +162,20 @@ def test_cli_approves_a_blocked_run_and_refuses_a_bad_run_id_before_launching(
     assert code == 1 and refused["status"] == "failure"
     assert "approved_run_id 'no-such-run': no such run in this Dagster instance" in output
     assert len(dg.DagsterInstance.get().get_runs()) == runs  # nothing launched
+
+    # The reviewed report changed after its run: a delete and a notify candidate swap ids.
+    reviewed = Path(blocked["report"])
+    original = reviewed.read_bytes()
+    report = pd.read_parquet(reviewed)
+    rows = [report.index[report["decision"] == kind][0] for kind in ("delete", "notify")]
+    report.loc[rows, "id"] = report.loc[rows[::-1], "id"].to_numpy()
+    report.to_parquet(reviewed)
+    code, refused, output = cli("run", "--as-of", AS_OF_ISO, "--approve", blocked["run_id"])
+    assert code == 1 and refused["status"] == "failure" and "Traceback" not in output
+    [error] = [line for line in output.splitlines() if line.startswith("error:")]
+    assert "does not match the digest" in error and "changed after the run" in error
+    assert len(dg.DagsterInstance.get().get_runs()) == runs  # nothing launched
+    reviewed.write_bytes(original)
 
     newcomer = user("newcomer", **warned(A - 45 * DAY_MS))
     put_all(clients.dynamodb, settings.users_table, [newcomer])
