@@ -92,7 +92,9 @@ class Manifest:
 
 @dataclass
 class JournalEntry:
-    """One user a batch is deleting; counts are the most any attempt of this deletion found."""
+    """One user a batch is deleting; counts are the most any attempt of this deletion found.
+    `approved_run_id`: the reviewed run that the deleting run's approval named, if any; kept
+    here so that the `deleted` event a later run records for a run that died carries it too."""
 
     user_id: str
     deletion_key: str
@@ -101,10 +103,12 @@ class JournalEntry:
     scoreboard_entries: int = 0
     restorable_until: int | None = None
     manifests: list[str] = field(default_factory=list)
+    approved_run_id: str | None = None
 
     def merged(self, other: "JournalEntry") -> "JournalEntry":
         """This attempt combined with an earlier one of the same deletion: an attempt that died
-        after removing some data leaves the next one less to find, so the larger count holds."""
+        after removing some data leaves the next one less to find, so the larger count holds.
+        The approval is this attempt's: the deletion is recorded for this attempt's run."""
         untils = [u for u in (self.restorable_until, other.restorable_until) if u is not None]
         return JournalEntry(
             self.user_id,
@@ -114,12 +118,12 @@ class JournalEntry:
             max(self.scoreboard_entries, other.scoreboard_entries),
             max(untils) if untils else None,
             sorted(set(self.manifests) | set(other.manifests)),
+            self.approved_run_id,
         )
 
 
-def deleted_event(
-    entry: JournalEntry, run_id: str, as_of: int, at: int, approved_run_id: str | None = None
-) -> dict[str, Any]:
+def deleted_event(entry: JournalEntry, run_id: str, as_of: int, at: int) -> dict[str, Any]:
+    """The `deleted` event; with `approved_run_id` only when the deleting run was approved."""
     event: dict[str, Any] = {
         "event": DELETED,
         "run_id": run_id,
@@ -133,8 +137,8 @@ def deleted_event(
         "deletion_key": entry.deletion_key,
         "manifests": entry.manifests,
     }
-    if approved_run_id:
-        event["approved_run_id"] = approved_run_id
+    if entry.approved_run_id:
+        event["approved_run_id"] = entry.approved_run_id
     return event
 
 

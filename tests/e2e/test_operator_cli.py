@@ -188,6 +188,12 @@ def test_cli_approves_a_blocked_run_and_refuses_a_bad_run_id_before_launching(
     assert run is not None and run.tags["cleanup_pipeline/approved_run_id"] == blocked["run_id"]
     report = pd.read_parquet(approved["report"]).set_index("id")
     assert report.loc["newcomer", "outcome"] == "not_approved"
+    # The ledger says which reviewed run approved each deletion.
+    gone = report.index[report["outcome"] == "deleted"]
+    code, ledger, output = cli("ledger", gone[0])
+    assert code == 0, output
+    [event] = [e for e in ledger["events"] if e["event"] == "deleted"]
+    assert (event["run_id"], event["approved_run_id"]) == (approved["run_id"], blocked["run_id"])
 
 
 @pytest.mark.parametrize("blank", ["", "   "])
