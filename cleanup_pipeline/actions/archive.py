@@ -40,6 +40,7 @@ class Recovery:
     store: ArchiveStore
     run_id: str
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
+    approved_run_id: str | None = None
 
 
 def file_targets(versions: list[ObjectVersion]) -> tuple[list[ObjectVersion], list[ArchivedFile]]:
@@ -147,6 +148,7 @@ class BatchArchive:
                 len(own),
                 until,
                 [self.group] if self.group else [],
+                approved_run_id=self.recovery.approved_run_id,
             )
             carried = self.recovery.carried.get((user_id, key))
             self.entries[user_id] = journal if carried is None else journal.merged(carried)

@@ -23,7 +23,7 @@ from cleanup_pipeline.cli.extras import (
 )
 from cleanup_pipeline.cli.holds import add_hold_parser
 from cleanup_pipeline.cli.run_summary import summarize
-from cleanup_pipeline.core.approval import APPROVED_RUN_TAG
+from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, ApprovalError, approval_run_id
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.core.step_storage import step_storage_from_env
@@ -51,12 +51,16 @@ def run_job(
 ) -> dict[str, Any]:
     """Execute the job once and return the summary object (SPEC §7). An approval that cannot
     be used is refused here, before any run is launched."""
+    if approved_run_id is not None:
+        try:
+            approved_run_id = approval_run_id(approved_run_id)
+        except ApprovalError as error:
+            raise ApprovalError(f"--approve {error}") from None
     as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
     step_storage = step_storage_from_env()  # a malformed location named, likewise
     instance = instance or _instance()
     if approved_run_id:
-        approved_run_id = approved_run_id.strip()
         max_age = CleanupPolicy().approval_max_age_days
         load_approval(instance, approved_run_id, max_age, S3Resource(max_attempts=8).get_client)
     run_config: dict[str, Any] = run_config_for(
@@ -169,6 +173,14 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _run_id(text: str) -> str:
+    """argparse type: the id of a run to approve, not blank."""
+    try:
+        return approval_run_id(text)
+    except ApprovalError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cleanup-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--approve",
         metavar="RUN_ID",
+        type=_run_id,
         help="act only on the candidates of this reviewed earlier run who still are candidates",
     )
     run.add_argument(

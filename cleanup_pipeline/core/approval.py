@@ -5,10 +5,17 @@ same kind of candidate (notify or delete) in the approved run's candidate report
 candidate is `not_approved` and left for a later run. The size and history guards do not block
 the approved set, since it was reviewed; the data-quality guards still apply. Pure: the run's
 lookup on the Dagster instance and the report's reading happen in the orchestration layer.
+
+The approval is bound to what was reviewed: when a run writes its report, its run tags get one
+SHA-256 digest per kind of candidate (`candidate_digests`), and an approval recomputes them from
+the report file it reads; a report changed since (two ids swapped between notify and delete)
+does not match and is refused.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -22,6 +29,8 @@ APPROVABLE = ACTIONS
 # The decisions frame's column, and the count key, of candidates the approval leaves out.
 NOT_APPROVED = str(Outcome.NOT_APPROVED)
 APPROVED_RUN_TAG = "cleanup_pipeline/approved_run_id"
+# One run tag per kind of candidate: `cleanup_pipeline/candidates_sha256/delete`, ...
+DIGEST_TAG_PREFIX = "cleanup_pipeline/candidates_sha256/"
 # The guards an operator's review answers; the data-quality guards are not among them.
 REVIEWABLE_GUARDS = frozenset(
     name for guards in ACTION_GUARDS for name in (guards.size_name, guards.history_name)
@@ -39,6 +48,20 @@ class ReviewedRun:
     run_id: str
     job_name: str
     created_ms: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def approval_run_id(value: str) -> str:
+    """The run id an operator gave to approve, without surrounding blanks. A blank one is
+    refused rather than read as no approval: an unset shell variable must not turn an approval
+    into a run without review."""
+    run_id = value.strip()
+    if not run_id:
+        raise ApprovalError(
+            "should name the reviewed run to approve, not be blank (leave it out to run "
+            "without approval)"
+        )
+    return run_id
 
 
 def refuse_unless_approvable(
@@ -66,12 +89,60 @@ def refuse_unless_approvable(
         )
 
 
+def report_candidates(report: pd.DataFrame) -> dict[str, str]:
+    """{user id: notify|delete} of a candidate report."""
+    rows = report[report["decision"].astype("string").isin(APPROVABLE)]
+    return dict(zip(rows["id"].astype(str), rows["decision"].astype(str), strict=True))
+
+
 def approved_candidates(run_id: str, report: pd.DataFrame) -> dict[str, str]:
     """{user id: notify|delete} of the approved run's candidate report."""
     if not {"id", "decision"} <= set(report.columns):
         raise ApprovalError(f"approved_run_id {run_id!r}: its report has no id and decision")
-    rows = report[report["decision"].astype("string").isin(APPROVABLE)]
-    return dict(zip(rows["id"].astype(str), rows["decision"].astype(str), strict=True))
+    return report_candidates(report)
+
+
+def candidates_digest(user_ids: Iterable[str]) -> str:
+    """SHA-256, in hex, of the ids sorted by code point and written as a compact JSON array in
+    UTF-8 (`["u1","u2"]`; no candidate: `[]`). JSON rather than one id per line: an id may hold
+    any character, a newline too, and two different sets must never give the same bytes."""
+    canonical = json.dumps(sorted(user_ids), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def digest_tag(kind: str) -> str:
+    return f"{DIGEST_TAG_PREFIX}{kind}"
+
+
+def candidate_digests(candidates: Mapping[str, str]) -> dict[str, str]:
+    """{run tag: digest} of each kind of candidate in {user id: notify|delete}."""
+    return {
+        digest_tag(kind): candidates_digest(u for u, k in candidates.items() if k == kind)
+        for kind in APPROVABLE
+    }
+
+
+def refuse_unless_reviewed(
+    run_id: str, tags: Mapping[str, str], approved: Mapping[str, str]
+) -> None:
+    """Raise `ApprovalError` unless the candidates read from the approved run's report file are
+    those the run recorded in its tags when it wrote that report."""
+    name = f"approved_run_id {run_id!r}"
+    for tag, digest in candidate_digests(approved).items():
+        recorded = tags.get(tag)
+        if not recorded:
+            raise ApprovalError(
+                f"{name} has no digest of its candidates (run tag {tag}): it predates candidate "
+                "digests or stopped before finishing its report, so what was reviewed cannot be "
+                "checked; review a newer run"
+            )
+        if recorded != digest:
+            kind = tag.removeprefix(DIGEST_TAG_PREFIX)
+            raise ApprovalError(
+                f"{name}: its candidate report does not match the digest of its {kind} "
+                f"candidates recorded when the run wrote it (run tag {tag}): the report was "
+                "changed after the run; nothing approved, review a new run"
+            )
 
 
 def mark_not_approved(decisions: pd.DataFrame, approved: Mapping[str, str] | None) -> pd.DataFrame:
@@ -107,7 +178,7 @@ def guard_counts(decisions: pd.DataFrame) -> dict[str, int]:
     return acted_counts({**count_decisions(decisions), **not_approved_counts(decisions)})
 
 
-def lift_for_review(results: list[GuardResult], approved_run_id: str) -> list[GuardResult]:
+def lift_for_review(results: list[GuardResult], approved_run_id: str | None) -> list[GuardResult]:
     """The size and history guards do not block a set an operator reviewed and approved."""
     if not approved_run_id:
         return results

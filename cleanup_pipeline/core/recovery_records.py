@@ -95,9 +95,12 @@ class Manifest:
 class JournalEntry:
     """One user a batch is deleting; counts are the most any attempt of this deletion found.
 
+
     Without a restore window no manifest file is written, yet a deletion that does not finish
     (the user came back, the run died) must give back what it hid: `inline` then holds that
-    user's manifests themselves (item left out), as long as the journal lives."""
+    user's manifests themselves (item left out), as long as the journal lives.
+    `approved_run_id`: the reviewed run that the deleting run's approval named, if any; kept
+    here so that the `deleted` event a later run records for a run that died carries it too."""
 
     user_id: str
     deletion_key: str
@@ -107,10 +110,12 @@ class JournalEntry:
     restorable_until: int | None = None
     manifests: list[str] = field(default_factory=list)
     inline: list[dict[str, Any]] = field(default_factory=list)
+    approved_run_id: str | None = None
 
     def merged(self, other: "JournalEntry") -> "JournalEntry":
         """This attempt combined with an earlier one of the same deletion: an attempt that died
-        after removing some data leaves the next one less to find, so the larger count holds."""
+        after removing some data leaves the next one less to find, so the larger count holds.
+        The approval is this attempt's: the deletion is recorded for this attempt's run."""
         untils = [u for u in (self.restorable_until, other.restorable_until) if u is not None]
         inline = {json.dumps(m, sort_keys=True): m for m in [*other.inline, *self.inline]}
         return JournalEntry(
@@ -122,12 +127,12 @@ class JournalEntry:
             max(untils) if untils else None,
             sorted(set(self.manifests) | set(other.manifests)),
             list(inline.values()),
+            approved_run_id=self.approved_run_id,
         )
 
 
-def deleted_event(
-    entry: JournalEntry, run_id: str, as_of: int, at: int, approved_run_id: str | None = None
-) -> dict[str, Any]:
+def deleted_event(entry: JournalEntry, run_id: str, as_of: int, at: int) -> dict[str, Any]:
+    """The `deleted` event; with `approved_run_id` only when the deleting run was approved."""
     event: dict[str, Any] = {
         "event": DELETED,
         "run_id": run_id,
@@ -141,8 +146,8 @@ def deleted_event(
         "deletion_key": entry.deletion_key,
         "manifests": entry.manifests,
     }
-    if approved_run_id:
-        event["approved_run_id"] = approved_run_id
+    if entry.approved_run_id:
+        event["approved_run_id"] = entry.approved_run_id
     return event
 
 

@@ -15,6 +15,7 @@ from cleanup_pipeline.core.approval import (
     approved_candidates,
     mark_not_approved,
     refuse_unless_approvable,
+    refuse_unless_reviewed,
 )
 from cleanup_pipeline.orchestration.job import JOB_NAME
 
@@ -31,7 +32,8 @@ def reviewed_run(instance: dg.DagsterInstance, run_id: str) -> ReviewedRun | Non
     if record is None:
         return None
     created = int(record.create_timestamp.astimezone(UTC).timestamp() * 1000)
-    return ReviewedRun(run_id, record.dagster_run.job_name, created)
+    run = record.dagster_run
+    return ReviewedRun(run_id, run.job_name, created, dict(run.tags))
 
 
 def candidate_report_location(instance: dg.DagsterInstance, run_id: str) -> str | None:
@@ -55,7 +57,8 @@ def load_approval(
     current_run_id: str | None = None,
 ) -> dict[str, str]:
     """{user id: notify|delete} the approved run's candidate report lists; `ApprovalError`
-    naming the problem when the run is unknown, of another job, too old, or reportless."""
+    naming the problem when the run is unknown, of another job, too old, or reportless, or when
+    its report does not match the candidates' digests the run recorded in its tags."""
     run_id = run_id.strip()
     now = wall_clock_ms()
     found = reviewed_run(instance, run_id)
@@ -73,13 +76,16 @@ def load_approval(
             f"approved_run_id {run_id!r}: its candidate report {location} cannot be read "
             f"({type(error).__name__}); it may have been removed by report retention"
         ) from error
-    return approved_candidates(run_id, report)
+    approved = approved_candidates(run_id, report)
+    assert found is not None  # refuse_unless_approvable refused a run not found
+    refuse_unless_reviewed(run_id, found.tags, approved)
+    return approved
 
 
 def approve(
     context: dg.AssetExecutionContext,
     decisions: pd.DataFrame,
-    approved_run_id: str,
+    approved_run_id: str | None,
     max_age_days: float,
     s3_client: Callable[[], Any],
 ) -> pd.DataFrame:

@@ -56,7 +56,7 @@ def _context(
         as_of=run_options.as_of_ms(context),
         policy=cleanup_policy.policy(),
         on_failure=report_failures_of(context),
-        recovery=Recovery(archive, context.run.run_id, refs.carried),
+        recovery=Recovery(archive, context.run.run_id, refs.carried, run_options.approved_run_id),
     )
 
 

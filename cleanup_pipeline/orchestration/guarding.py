@@ -62,7 +62,7 @@ def read_guard_inputs(
 
 
 def run_guards(
-    inputs: GuardInputs, policy: CleanupPolicy, allow: bool, approved_run_id: str = ""
+    inputs: GuardInputs, policy: CleanupPolicy, allow: bool, approved_run_id: str | None = None
 ) -> list[GuardResult]:
     """Every guard of the run, deletions first, under the configured limits; the size and
     history guards do not block a set approved after review."""
@@ -103,7 +103,7 @@ def enforce_before_actions(
     policy: CleanupPolicy,
     allow: bool,
     run_id: str,
-    approved_run_id: str = "",
+    approved_run_id: str | None = None,
 ) -> None:
     """Raise before any side effect if any guard fails on this run's inputs, exactly as the
     blocking checks would; or if `candidates` were not decided with those inputs (an action

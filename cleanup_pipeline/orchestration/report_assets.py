@@ -13,6 +13,7 @@ from cleanup_pipeline.aws.report_store import (
     write_report,
     write_summary,
 )
+from cleanup_pipeline.core.approval import candidate_digests, report_candidates
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.guard_evaluation import GuardInputs
 from cleanup_pipeline.core.inactivity import days_inactive_histogram
@@ -58,7 +59,7 @@ def _publish(
         report=report,
         histogram=histogram,
         guards=guards,
-        approved_run_id=options.approved_run_id,
+        approved_run_id=options.approved_run_id or "",
     )
     # Stored in the Parquet file's metadata; pandas restores it as `DataFrame.attrs`.
     report.attrs = {
@@ -66,7 +67,7 @@ def _publish(
         "as_of": as_of,
         "dry_run": options.dry_run,
         "allow_mass_action": options.allow_mass_action,
-        "approved_run_id": options.approved_run_id,
+        "approved_run_id": options.approved_run_id or "",
         "stage": stage,
         "blocked_by": [g.name for g in facts.blocked],
     }
@@ -74,6 +75,9 @@ def _publish(
     written = write_report(report, report_at, s3)
     csv = write_csv(report, csv_location(report_at), s3)
     summary = write_summary(render_summary(facts), summary_location(report_at), s3)
+    # Once the file is written: an approval of this run checks the file against these tags,
+    # so a report edited after the run is not taken for the one reviewed.
+    context.instance.add_run_tags(run_id, candidate_digests(report_candidates(report)))
     context.log.info(f"{stage} report: {written} ({len(report)} rows); summary: {summary}")
     return report_metadata(facts, file_metadata(written, csv, summary, s3))
 

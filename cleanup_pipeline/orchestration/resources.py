@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from cleanup_pipeline.aws.clients import AwsClients, shared_clients
+from cleanup_pipeline.core.approval import ApprovalError, approval_run_id
 from cleanup_pipeline.core.as_of import parse_as_of
 from cleanup_pipeline.core.guards import GuardLimits, HistoryLimits
 from cleanup_pipeline.core.policy import Policy
@@ -149,11 +150,23 @@ class RunOptions(dg.ConfigurableResource):
     allow_mass_action: bool = Field(
         False, description="Lift the size and history guards for this run only, after review."
     )
-    approved_run_id: str = Field(
-        "",
+    approved_run_id: str | None = Field(
+        None,
         description="Act only on the candidates of this earlier run's reviewed candidate report "
-        "who still are candidates; every other candidate is not_approved. Empty: no approval.",
+        "who still are candidates; every other candidate is not_approved. Left out: no "
+        "approval; blank is refused.",
     )
+
+    @field_validator("approved_run_id")
+    @classmethod
+    def _names_a_run(cls, run_id: str | None) -> str | None:
+        # Blank is not "no approval": the launchpad or a script meant to give an id.
+        if run_id is None:
+            return None
+        try:
+            return approval_run_id(run_id)
+        except ApprovalError as error:
+            raise ValueError(str(error)) from None
 
     def as_of_ms(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> int:
         """`as_of` when given; otherwise the creation time of the run, the same for every step.

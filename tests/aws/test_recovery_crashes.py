@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cleanup_pipeline.actions.archive import Recovery
 from cleanup_pipeline.actions.ledger import reconcile
 from cleanup_pipeline.aws.archive_store import LocalArchive
 from cleanup_pipeline.core.archive_layout import group_of
@@ -199,3 +200,62 @@ def test_user_who_came_back_after_a_crash_gets_everything_back(aws, window, oper
     # A further run finds nothing left to give back.
     again = settle(clients, settings, as_of, "later-still")
     assert again.given_back == [] and again.recorded_late == 0
+
+
+def _approved(clients: Any, settings: Any, run_id: str) -> Recovery:
+    """The archive as a run approved after the review of run `reviewed` opens it."""
+    return Recovery(archive(clients, settings), run_id, approved_run_id="reviewed")
+
+
+def test_the_deleted_event_of_an_approved_run_names_the_approved_run(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"], recovery=_approved(clients, settings, "run"))
+    [event] = ledger(clients, settings, "u1")
+    assert (event["event"], event["run_id"], event["approved_run_id"]) == (
+        "deleted",
+        "run",
+        "reviewed",
+    )
+
+
+def test_a_run_without_approval_records_no_approved_run_id(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"], run_id="run")
+    [event] = ledger(clients, settings, "u1")
+    assert event["event"] == "deleted" and "approved_run_id" not in event
+
+
+def test_an_event_recorded_late_carries_the_approval_of_the_run_that_deleted(aws, monkeypatch):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    with archive_dies(monkeypatch, "create", "ledger/"):
+        run_cascade(clients, settings, as_of, ["u1"], recovery=_approved(clients, settings, "dead"))
+
+    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "later")
+
+    [(_, recorded)] = late.recorded
+    [event] = ledger(clients, settings, "u1")
+    assert event == {"user_id": "u1", **recorded}
+    assert (event["run_id"], event["recorded_by"], event["approved_run_id"]) == (
+        "dead",
+        "later",
+        "reviewed",
+    )
+
+
+def test_a_deletion_carried_on_is_recorded_with_the_approval_of_the_run_finishing_it(aws):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    with dies_before(clients.dynamodb, "DeleteItem", "users"):
+        run_cascade(clients, settings, as_of, ["u1"], recovery=_approved(clients, settings, "dead"))
+
+    next_run(clients, settings, as_of, ["u1"], "second")  # without approval
+
+    [event] = ledger(clients, settings, "u1")
+    assert event["run_id"] == "second" and "approved_run_id" not in event

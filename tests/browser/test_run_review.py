@@ -150,9 +150,9 @@ def user_ids(stack: Stack) -> set[str]:
 def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: Page) -> None:
     # A dry run from the launchpad: its defaults, with dry_run switched on.
     defaults = open_launchpad(page)
+    # No approved_run_id among the defaults: left out means no approval (blank is refused).
     assert defaults["resources"]["run_options"]["config"] == {
         "allow_mass_action": False,
-        "approved_run_id": "",
         "as_of": "",
         "dry_run": False,
     }
@@ -264,11 +264,9 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
     open_launchpad(page)
     page.replace_config_line("min_guarded_count: 25", "min_guarded_count: 0")
     page.replace_config_line("max_delete_fraction: 0.05", "max_delete_fraction: 0.01")
-    approval_line = next(
-        line.strip() for line in page.editor_text().splitlines() if "approved_run_id:" in line
-    )
     (approved_by,) = shown_ids
-    page.replace_config_line(approval_line, f"approved_run_id: {approved_by}")
+    # The approval takes the line of the default, empty as_of (left out, it is the same).
+    page.replace_config_line("as_of: ''", f"approved_run_id: {approved_by}")
     page.append_config(IN_PROCESS)
     options = editor_config(page)["resources"]["run_options"]["config"]
     assert (options["approved_run_id"], options["dry_run"]) == (blocked_id, False)

@@ -1,6 +1,7 @@
-"""SPEC §10 approval of a reviewed run: which runs may be approved, who is left out, and how
-the guards treat the approved set."""
+"""SPEC §10 approval of a reviewed run: which runs may be approved, who is left out, how the
+guards treat the approved set, and how the report read is bound to the one reviewed."""
 
+import hashlib
 from dataclasses import replace
 
 import pandas as pd
@@ -10,12 +11,15 @@ from cleanup_pipeline.core.approval import (
     ApprovalError,
     ReviewedRun,
     approved_candidates,
+    candidate_digests,
+    candidates_digest,
     guard_counts,
     how_to_approve,
     lift_for_review,
     mark_not_approved,
     not_approved_counts,
     refuse_unless_approvable,
+    refuse_unless_reviewed,
 )
 from cleanup_pipeline.core.decisions import classify
 from cleanup_pipeline.core.guards import GuardLimits, deletions_within_limit, invalid_share
@@ -150,3 +154,55 @@ def test_a_summary_blocked_by_bad_data_does_not_offer_an_approval() -> None:
     counts = {"users": 100, "invalid": 50, "delete": 0, "notify": 0}
     bad_data = replace(facts(), guards=[invalid_share(counts, GuardLimits())])
     assert "--approve" not in render_summary(bad_data)
+
+
+def test_the_digest_is_sha256_of_the_sorted_ids_as_a_compact_json_array() -> None:
+    expected = hashlib.sha256('["b","été","😀"]'.encode()).hexdigest()
+    assert candidates_digest(["😀", "b", "été"]) == expected
+    assert candidates_digest([]) == hashlib.sha256(b"[]").hexdigest()
+    # One id holding a newline is not the two ids around it.
+    assert candidates_digest(["a\nb"]) != candidates_digest(["a", "b"])
+
+
+def test_each_kind_of_candidate_has_its_own_digest_tag() -> None:
+    digests = candidate_digests(approved_candidates("r1", REVIEWED))
+    assert digests == {
+        "cleanup_pipeline/candidates_sha256/notify": candidates_digest(
+            ["kind-changed", "approved-notify"]
+        ),
+        "cleanup_pipeline/candidates_sha256/delete": candidates_digest(
+            ["approved-delete", "approved-but-active"]
+        ),
+    }
+
+
+def _unreviewed(tags: dict[str, str], report: pd.DataFrame) -> str:
+    with pytest.raises(ApprovalError) as raised:
+        refuse_unless_reviewed("r1", tags, approved_candidates("r1", report))
+    return str(raised.value)
+
+
+def test_a_report_that_matches_its_digests_is_approvable() -> None:
+    tags = {"other": "x", **candidate_digests(approved_candidates("r1", REVIEWED))}
+    refuse_unless_reviewed("r1", tags, approved_candidates("r1", REVIEWED))
+    reordered = REVIEWED.iloc[::-1].reset_index(drop=True)  # row order is not reviewed
+    refuse_unless_reviewed("r1", tags, approved_candidates("r1", reordered))
+
+
+def test_ids_swapped_between_kinds_after_the_run_are_refused() -> None:
+    tags = candidate_digests(approved_candidates("r1", REVIEWED))
+    swapped = REVIEWED.copy()
+    swapped.loc[[0, 1], "id"] = ["approved-delete", "approved-notify"]
+    refusal = _unreviewed(tags, swapped)
+    assert refusal.startswith("approved_run_id 'r1': its candidate report does not match")
+    assert "the report was changed after the run" in refusal
+    added = pd.concat([REVIEWED, pd.DataFrame({"id": ["x"], "decision": ["delete"]})])
+    assert "does not match the digest of its delete candidates" in _unreviewed(tags, added)
+
+
+def test_a_run_without_digests_is_refused_naming_why() -> None:
+    tags = candidate_digests(approved_candidates("r1", REVIEWED))
+    del tags["cleanup_pipeline/candidates_sha256/delete"]
+    refusal = _unreviewed(tags, REVIEWED)
+    assert "has no digest of its candidates (run tag cleanup_pipeline/candidates_sha256/" in refusal
+    assert "predates candidate digests or stopped before finishing its report" in refusal

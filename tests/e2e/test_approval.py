@@ -1,6 +1,7 @@
 """Approval of a reviewed run through real Dagster runs on one instance (SPEC §10): a blocked
 run says how to approve it; the approved run acts only on what that run's report listed and
-still is a candidate; bad run ids are refused before any side effect."""
+still is a candidate; bad run ids, and a report changed after its run, are refused before any
+side effect."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,12 +12,17 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.approval import APPROVED_RUN_TAG
+from cleanup_pipeline.core.approval import (
+    APPROVED_RUN_TAG,
+    candidate_digests,
+    report_candidates,
+)
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.batch_write import batch_write as put_items
-from cleanup_pipeline.orchestration import approval
+from cleanup_pipeline.orchestration import approval, report_assets
 from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.resources import RunOptions
 from tests.support import recording
 from tests.support.aws_state import read_state
 from tests.support.items import DAY, n, s
@@ -42,9 +48,13 @@ class World:
     users_after_bad_data: list[str] = field(default_factory=list)
     writes_of_bad_data: list[str] = field(default_factory=list)
 
-    def run(self, approved_run_id: str | None = None) -> dg.ExecuteInProcessResult:
+    def run(
+        self, approved_run_id: str | None = None, dry_run: bool = False
+    ) -> dg.ExecuteInProcessResult:
         recording.CALLS.clear()
-        run_config = run_config_for(str(self.as_of), approved_run_id=approved_run_id)
+        run_config = run_config_for(
+            str(self.as_of), dry_run=dry_run, approved_run_id=approved_run_id
+        )
         return execute_job(run_config, instance=self.instance)
 
 
@@ -199,3 +209,59 @@ def test_a_run_whose_report_is_gone_is_refused(world: World, tmp_path):
         _refused(world, reviewed.run_id, "cannot be read")
     finally:
         moved.rename(path)
+
+
+def test_each_run_tags_the_digests_of_the_candidates_its_report_lists(world: World):
+    for name in ("blocked", "approved"):
+        result = world.runs[name]
+        tags = world.instance.get_run_by_id(result.run_id).tags
+        report = pd.read_parquet(metadata(result, "candidate_report")["path"])
+        assert candidate_digests(report_candidates(report)).items() <= tags.items()
+
+
+def test_a_report_with_ids_swapped_after_its_run_is_refused(world: World):
+    # The reviewed report edited after the review: a reviewed delete candidate and a user the
+    # review saw as a notify candidate (now a delete candidate) change places.
+    reviewed = world.runs["blocked"]
+    path = Path(metadata(reviewed, "candidate_report")["path"])
+    original = path.read_bytes()
+    report = pd.read_parquet(path)
+    rows = report.index[report["id"].isin(["d05", "kind-changed"])]
+    report.loc[rows, "id"] = report.loc[rows[::-1], "id"].to_numpy()
+    assert set(report.loc[report["decision"] == "delete", "id"]) >= {"kind-changed"}
+    report.to_parquet(path)
+    try:
+        _refused(world, reviewed.run_id, "the report was changed after the run")
+    finally:
+        path.write_bytes(original)
+
+
+def test_a_run_that_recorded_no_digests_is_refused(world: World, monkeypatch):
+    # As a run from before the digests, or one that died between its report and its tags.
+    monkeypatch.setattr(report_assets, "candidate_digests", lambda _: {})
+    untagged = world.run(dry_run=True)
+    assert untagged.success
+    monkeypatch.undo()
+    _refused(world, untagged.run_id, "has no digest of its candidates")
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_approved_run_id_fails_the_launch_before_any_aws_call(aws, blank: str):
+    # As the launchpad sends it: an empty field is not "no approval".
+    recording.CALLS.clear()
+    run_config = run_config_for(str(wall_ms()))
+    run_config["resources"]["run_options"]["config"]["approved_run_id"] = blank
+    result = execute_job(run_config)
+    assert not result.success
+    assert recording.CALLS == [] and result.get_asset_materialization_events() == []
+    init = dg.DagsterEventType.RESOURCE_INIT_FAILURE
+    [failure] = [e for e in result.all_events if e.event_type == init]
+    started = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+    assert failure.step_key is None and started == []
+    message = failure.event_specific_data.error.message
+    assert "approved_run_id" in message and "not be blank" in message
+
+
+def test_an_absent_approved_run_id_is_no_approval():
+    assert RunOptions().approved_run_id is None
+    assert RunOptions(approved_run_id=" r1 ").approved_run_id == "r1"

@@ -2,6 +2,7 @@
 (SPEC §10)."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import scan_holds
+from cleanup_pipeline.cli.main import run_job
 from cleanup_pipeline.core.holds import Hold
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import defs
@@ -161,6 +163,20 @@ def test_cli_approves_a_blocked_run_and_refuses_a_bad_run_id_before_launching(
     assert "approved_run_id 'no-such-run': no such run in this Dagster instance" in output
     assert len(dg.DagsterInstance.get().get_runs()) == runs  # nothing launched
 
+    # The reviewed report changed after its run: a delete and a notify candidate swap ids.
+    reviewed = Path(blocked["report"])
+    original = reviewed.read_bytes()
+    report = pd.read_parquet(reviewed)
+    rows = [report.index[report["decision"] == kind][0] for kind in ("delete", "notify")]
+    report.loc[rows, "id"] = report.loc[rows[::-1], "id"].to_numpy()
+    report.to_parquet(reviewed)
+    code, refused, output = cli("run", "--as-of", AS_OF_ISO, "--approve", blocked["run_id"])
+    assert code == 1 and refused["status"] == "failure" and "Traceback" not in output
+    [error] = [line for line in output.splitlines() if line.startswith("error:")]
+    assert "does not match the digest" in error and "changed after the run" in error
+    assert len(dg.DagsterInstance.get().get_runs()) == runs  # nothing launched
+    reviewed.write_bytes(original)
+
     newcomer = user("newcomer", **warned(A - 45 * DAY_MS))
     put_all(clients.dynamodb, settings.users_table, [newcomer])
     code, approved, output = cli("run", "--as-of", AS_OF_ISO, "--approve", blocked["run_id"])
@@ -172,3 +188,26 @@ def test_cli_approves_a_blocked_run_and_refuses_a_bad_run_id_before_launching(
     assert run is not None and run.tags["cleanup_pipeline/approved_run_id"] == blocked["run_id"]
     report = pd.read_parquet(approved["report"]).set_index("id")
     assert report.loc["newcomer", "outcome"] == "not_approved"
+    # The ledger says which reviewed run approved each deletion.
+    gone = report.index[report["outcome"] == "deleted"]
+    code, ledger, output = cli("ledger", gone[0])
+    assert code == 0, output
+    [event] = [e for e in ledger["events"] if e["event"] == "deleted"]
+    assert (event["run_id"], event["approved_run_id"]) == (approved["run_id"], blocked["run_id"])
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_cli_refuses_a_blank_approval_in_one_line_before_launching(server: str, blank: str) -> None:
+    # `--approve "$UNSET"` once ran a normal live run.
+    code, _, output = cli("run", "--as-of", AS_OF_ISO, "--approve", blank)
+    assert code == 2 and "Traceback" not in output
+    [error] = [line for line in output.splitlines() if "error:" in line]
+    assert "--approve" in error and "not be blank" in error
+    assert dg.DagsterInstance.get().get_runs() == []
+
+
+def test_run_job_refuses_a_blank_approval_before_creating_a_run() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    with pytest.raises(ValueError, match=r"^--approve should name the reviewed run"):
+        run_job(AS_OF_ISO, False, False, instance=instance, approved_run_id=" ")
+    assert instance.get_runs() == []
