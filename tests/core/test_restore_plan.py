@@ -8,7 +8,13 @@ from cleanup_pipeline.core.recovery_records import (
     ArchivedUser,
     Manifest,
 )
-from cleanup_pipeline.core.restore_plan import CurrentState, insert_entries, plan_restore
+from cleanup_pipeline.core.restore_plan import (
+    CurrentState,
+    insert_entries,
+    plan_restore,
+    put_by_restore,
+    restoring_record,
+)
 
 ITEM = {"id": {"S": "u1"}, "lastVisitAt": {"N": "1"}, "accountDeletionEmailSentAt": {"N": "5"}}
 DELETED = {"event": "deleted", "deletion_key": "5", "at": 10, "run_id": "r"}
@@ -115,3 +121,34 @@ def test_several_attempts_of_one_deletion_merge_without_duplicates() -> None:
     assert merged.files == [ArchivedFile("u1/a", "v1")]
     assert merged.features == ["f1"]
     assert merged.scoreboard_entries == [ArchivedEntry("week", 1, entry("u1"))]
+
+
+def test_an_item_found_is_the_restores_only_when_the_record_describes_it() -> None:
+    """The record written before the put recognises the item put back, whatever order DynamoDB
+    returns set members in and however often the person came back since; nothing else."""
+    record = DeletionRecord("u1", "5", {**ITEM, "tags": {"SS": ["a", "b"]}})
+    plan = plan_restore("u1", LedgerState([DELETED]), "5", record, CurrentState(False), 100, False)
+    assert plan.item is not None
+    written = restoring_record(plan, "first", 100)
+    assert "@" not in str(written) and "tags" not in str(written)  # a digest, no content
+    put_back = dict(plan.item)
+    assert put_by_restore(written, put_back)
+    assert put_by_restore(written, {**put_back, "tags": {"SS": ["b", "a"]}})
+    assert put_by_restore(written, {**put_back, "lastVisitAt": {"N": "250"}})  # came back
+    for other in (
+        {**put_back, "lastVisitAt": {"N": "99"}},  # older than the restore: not its item
+        {**put_back, "tags": {"SS": ["a"]}},
+        {**put_back, "plan": {"S": "pro"}},
+        {"id": {"S": "u1"}, "lastVisitAt": {"N": "300"}},  # an account created anew
+    ):
+        assert not put_by_restore(written, other), other
+        state = CurrentState(True, item=other, interrupted=written)
+        refused = plan_restore("u1", LedgerState([DELETED]), "5", None, state, 400, False)
+        assert refused.status == "refused" and "exists" in refused.reason
+    assert not put_by_restore(None, put_back)
+
+    state = CurrentState(True, item=put_back, interrupted=written)
+    finished = plan_restore("u1", LedgerState([DELETED]), "5", None, state, 400, False)
+    assert finished.status == "restored" and "interrupted restore" in finished.reason
+    assert finished.interrupted == written and finished.item is None
+    assert finished.summary()["restored"] == plan.summary()["restored"]
