@@ -6,11 +6,12 @@ Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC 
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
 report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `ExpireReports`)
 are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements
-(`WriteArchive`, `ListArchive`, `RemoveArchivedManifests`) only when `CLEANUP_ARCHIVE_DIR` is,
-the holds statements (`ReadHolds` for the cleanup job, `ManageHolds` for the `manage_hold` job)
-only when `HOLDS_TABLE_NAME` is set, and the step-outputs statements (`StepOutputs`,
-`ListStepOutputs`) only when `CLEANUP_STEP_OUTPUTS_S3_URI` is. The ledger under the archive can
-be written and read, never deleted.
+(`WriteArchive`, `ReadArchive`, `ListArchive`, `RemoveArchivedManifests`) only when
+`CLEANUP_ARCHIVE_DIR` is, the holds statements (`ReadHolds` for the cleanup job, `ManageHolds`
+for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, and the step-outputs statements
+(`StepOutputs`, `ListStepOutputs`) only when `CLEANUP_STEP_OUTPUTS_S3_URI` is. The ledger under
+the archive can be written and read, never deleted; every archive object is written encrypted
+(SSE-S3), or not at all.
 """
 
 import argparse
@@ -27,7 +28,7 @@ from cleanup_pipeline.core.step_storage import S3StepStorage, step_storage_from_
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}
-ARCHIVE_SIDS = {"WriteArchive", "ListArchive", "RemoveArchivedManifests"}
+ARCHIVE_SIDS = {"WriteArchive", "ReadArchive", "ListArchive", "RemoveArchivedManifests"}
 HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
 STEP_OUTPUTS_SIDS = {"StepOutputs", "ListStepOutputs"}
 

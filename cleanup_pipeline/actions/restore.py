@@ -3,6 +3,9 @@
 Writes go in an order that makes an interrupted restore finish when run again: files (delete
 markers removed), features, scoreboard entries, and last the user item, conditionally, so a
 second run still finds no item and plans only what is left. Then the `restored` ledger event.
+Just before the item, a record of the restore goes to the archive (removed after the event): a
+restore that died after putting the item back is finished by the next one, which finds the
+item the record describes and records the event; an account created anew is still refused.
 """
 
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from cleanup_pipeline.aws import bucket, references
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional
+from cleanup_pipeline.core.archive_layout import restoring_key
 from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState, merge_deletion
 from cleanup_pipeline.core.recovery_records import RESTORED, Manifest, later_event
 from cleanup_pipeline.core.restore_plan import (
@@ -22,6 +26,7 @@ from cleanup_pipeline.core.restore_plan import (
     insert_entries,
     plan_put_back,
     plan_restore,
+    restoring_record,
 )
 from cleanup_pipeline.core.settings import Settings
 
@@ -80,11 +85,17 @@ def plan(ctx: RestoreContext, user_id: str, dry_run: bool) -> RestorePlan:
         events += [event for owner, event in late.recorded if owner == user_id]
     ledger = LedgerState(events)
     latest = ledger.latest_deletion()
-    exists = bool(_ids(ctx.dynamodb, ctx.settings.users_table, [user_id]))
+    found = next(consistent_batch_get(ctx.dynamodb, ctx.settings.users_table, [user_id], {}), None)
     key = None if latest is None else latest["deletion_key"]
-    nothing = CurrentState(item_exists=exists)
-    if latest is None or exists or ledger.closed_by(key) is not None:
+    nothing = CurrentState(item_exists=found is not None)
+    if latest is None or ledger.closed_by(key) is not None:
+        if key is not None and ledger.has(key, RESTORED) and not dry_run:
+            ctx.store.remove(restoring_key(user_id, key))  # left by one that died after its event
         return plan_restore(user_id, ledger, key, None, nothing, now_ms(), dry_run)
+    if found is not None:
+        interrupted = ctx.store.read_json(restoring_key(user_id, key))
+        state = CurrentState(item_exists=True, item=found, interrupted=interrupted)
+        return plan_restore(user_id, ledger, key, None, state, now_ms(), dry_run)
     record = _record(ctx, latest, user_id)
     state = _current(ctx, user_id, record) if record.item is not None else nothing
     return plan_restore(user_id, ledger, key, record, state, now_ms(), dry_run)
@@ -142,9 +153,13 @@ def put_back(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
 
 def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
     """Make the planned writes; the user item last, only if still absent."""
+    if restore.interrupted is not None:
+        return _finish_interrupted(ctx, restore)
     settings = ctx.settings
     put_back(ctx, restore)
-    assert restore.item is not None
+    assert restore.item is not None and restore.deletion_key is not None
+    pending = restoring_key(restore.user_id, restore.deletion_key)
+    ctx.store.replace_json(pending, restoring_record(restore, ctx.run_id, now_ms()))
     if not attempt_conditional(
         ctx.dynamodb.put_item,
         TableName=settings.users_table,
@@ -152,13 +167,35 @@ def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
         ConditionExpression="attribute_not_exists(#id)",
         ExpressionAttributeNames={"#id": "id"},
     ):
+        ctx.store.remove(pending)
         restore.status = REFUSED
         restore.reason = "an account with this id was created during the restore; kept as is"
         restore.restored["item"] = 0
         return restore
-    assert restore.deletion_key is not None
-    event = later_event(RESTORED, restore.deletion_key, ctx.run_id, now_ms())
-    record(ctx.store, restore.user_id, event)
+    _record_restored(ctx, restore.user_id, restore.deletion_key, ctx.run_id, now_ms())
+    return restore
+
+
+def _record_restored(
+    ctx: RestoreContext, user_id: str, deletion: str, run_id: str, at: int, **extra: Any
+) -> None:
+    """The `restored` event (once, whoever records it), then the restore's record goes."""
+    record(ctx.store, user_id, later_event(RESTORED, deletion, run_id, at, **extra))
+    ctx.store.remove(restoring_key(user_id, deletion))
+
+
+def _finish_interrupted(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
+    """Record what a restore that died after putting the item back did, in its name."""
+    done = restore.interrupted
+    assert done is not None and restore.deletion_key is not None
+    _record_restored(
+        ctx,
+        restore.user_id,
+        restore.deletion_key,
+        done["run_id"],
+        done["at"],
+        recorded_by=ctx.run_id,
+    )
     return restore
 
 

@@ -22,7 +22,7 @@ def _restore(args: argparse.Namespace) -> int:
             clients.dynamodb,
             clients.s3,
             settings,
-            open_archive(settings.archive_location, clients.s3),
+            open_archive(settings.archive_location, clients.s3, existing=True),
             f"cli-restore-{uuid.uuid4().hex}",
         )
         summary: dict[str, Any] = restore_user(ctx, args.user_id, args.dry_run).summary()
@@ -48,7 +48,8 @@ def _ledger(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         s3 = shared_clients(settings).s3 if settings.archive_location.startswith("s3://") else None
-        events = read_ledger(open_archive(settings.archive_location, s3), args.user_id)
+        store = open_archive(settings.archive_location, s3, existing=True)
+        events = read_ledger(store, args.user_id)
     except (MissingConfigurationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@
   manifest and any supplementary ones). The end of the window leads the name, so the purge finds
   the groups whose window ended from a listing, without reading the others.
 - `pending/{run_id}_{batch}.json`: the journal of a batch that is deleting users.
+- `restoring/{sha256 of user_id}.{deletion_key}.json`: a restore about to put a user item back;
+  removed once its `restored` event is recorded.
 - `ledger/{sha256 of user_id}/{deletion_key}.{event}.json`: one ledger event; never removed by
   the job. A user id may be 1,000 characters of anything, slashes included: hashed, it makes a
   folder name of fixed length that no id can escape; the event itself names the user.
@@ -12,6 +14,7 @@
 import hashlib
 
 MANIFESTS, PENDING, LEDGER = "manifests/", "pending/", "ledger/"
+RESTORING = "restoring/"
 
 
 def manifest_group(restorable_until: int, run_id: str, batch: str) -> str:
@@ -42,3 +45,7 @@ def ledger_folder(user_id: str) -> str:
 
 def ledger_key(user_id: str, deletion_key: str, event: str) -> str:
     return f"{ledger_folder(user_id)}{deletion_key}.{event}.json"
+
+
+def restoring_key(user_id: str, deletion_key: str) -> str:
+    return f"{RESTORING}{hashlib.sha256(user_id.encode()).hexdigest()}.{deletion_key}.json"

@@ -4,8 +4,14 @@ The plan is pure data; `actions/restore.py` reads the inputs and applies it. A r
 interrupted is planned again from what it left: files already current, features already naming
 the user and boards already holding the recorded entries count as restored and are not written
 again, and the user item (written last) is still absent, so the second run goes through.
+
+A restore that died after putting the item back left a record of it in the archive (written just
+before the put): when the item found is the one that record describes, the next restore only
+records what the first one did. An account created anew under that id is not: it is refused as
+any existing account is.
 """
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +38,10 @@ class CurrentState:
     versions: list[ObjectVersion] = field(default_factory=list)
     features: dict[str, str | None] = field(default_factory=dict)
     boards: dict[str, list[Wire] | None] = field(default_factory=dict)
+    # The user item found, and the record a restore of this deletion left before putting the
+    # item back (see `restoring_record`), when there are.
+    item: Wire | None = None
+    interrupted: dict[str, Any] | None = None
 
 
 @dataclass
@@ -49,6 +59,8 @@ class RestorePlan:
     why: dict[str, list[str]] = field(default_factory=dict)
     # Keys of recorded files of which no version is left: they cannot come back.
     lost: list[str] = field(default_factory=list)
+    # The record of the interrupted restore this one finishes: nothing to write but its event.
+    interrupted: dict[str, Any] | None = None
 
     def skip(self, kind: str, count: int, why: str) -> None:
         self.skipped[kind] += count
@@ -76,9 +88,78 @@ def refusal(
         return f"purged at {closed['at']}: the restore window of the latest deletion ended"
     if closed is not None:
         return f"already restored at {closed['at']} (run {closed['run_id']}); nothing to do"
-    if state.item_exists:
+    if state.item_exists and not put_by_restore(state.interrupted, state.item):
         return f"an account with id {user_id!r} exists: a restore never overwrites an account"
     return None
+
+
+def _canonical_value(value: Wire) -> Any:
+    """A wire value in one form, whatever order DynamoDB returns the members of a set in."""
+    ((kind, inner),) = value.items()
+    if kind in ("SS", "NS", "BS"):
+        return {kind: sorted(inner)}
+    if kind == "L":
+        return {kind: [_canonical_value(v) for v in inner]}
+    if kind == "M":
+        return {kind: {name: _canonical_value(v) for name, v in inner.items()}}
+    return value
+
+
+def item_digest(item: Wire) -> str:
+    """SHA-256 of every attribute of a user item but `lastVisitAt`."""
+    kept = {name: _canonical_value(v) for name, v in item.items() if name != "lastVisitAt"}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+
+def _last_visit(item: Wire) -> float | None:
+    raw = item.get("lastVisitAt", {}).get("N")
+    return None if raw is None else float(raw)
+
+
+def restoring_record(plan: RestorePlan, run_id: str, at: int) -> dict[str, Any]:
+    """What a restore writes to the archive just before it puts the item back: enough for a
+    later restore to recognise that item (its attributes by digest, no content) and to report
+    what this one put back."""
+    assert plan.item is not None
+    return {
+        "user_id": plan.user_id,
+        "deletion_key": plan.deletion_key,
+        "run_id": run_id,
+        "at": at,
+        "item_sha256": item_digest(plan.item),
+        "last_visit_at": _last_visit(plan.item),
+        "restored": dict(plan.restored),
+        "skipped": dict(plan.skipped),
+        "why": dict(plan.why),
+    }
+
+
+def put_by_restore(interrupted: dict[str, Any] | None, item: Wire | None) -> bool:
+    """Whether `item` is the one the restore that left `interrupted` put back: the same
+    attributes, and `lastVisitAt` not earlier than it set (the person may have come back
+    since). An account created anew differs, and is never taken for a restored one."""
+    if interrupted is None or item is None:
+        return False
+    last = _last_visit(item)
+    return (
+        item_digest(item) == interrupted["item_sha256"]
+        and last is not None
+        and last >= interrupted["last_visit_at"]
+    )
+
+
+def _finishing(user_id: str, interrupted: dict[str, Any], dry_run: bool) -> RestorePlan:
+    key = interrupted["deletion_key"]
+    plan = RestorePlan(user_id, DRY_RUN if dry_run else RESTORED, "", key, interrupted=interrupted)
+    plan.restored.update(interrupted["restored"])
+    plan.skipped.update(interrupted["skipped"])
+    plan.why.update(interrupted["why"])
+    done = "would be recorded now (dry run: nothing written)" if dry_run else "recorded now"
+    plan.reason = (
+        f"finished an interrupted restore: the deletion of {key} was restored by run "
+        f"{interrupted['run_id']}, which stopped before recording it; its restored event {done}"
+    )
+    return plan
 
 
 def _plan_files(plan: RestorePlan, record: DeletionRecord, state: CurrentState) -> None:
@@ -154,6 +235,9 @@ def plan_restore(
     dry_run: bool,
 ) -> RestorePlan:
     why_not = refusal(user_id, ledger, deletion_key, state)
+    if why_not is None and state.item_exists:  # the item an interrupted restore put back
+        assert state.interrupted is not None
+        return _finishing(user_id, state.interrupted, dry_run)
     if why_not is None and (record is None or record.item is None):
         why_not = (
             "nothing was kept of this deletion: it was made with no restore window "

@@ -4,6 +4,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 REQUIRED = ("APP_URL", "EMAIL_DOMAIN", "PUBLIC_BUCKET_NAME")
 
@@ -75,7 +76,29 @@ def _archive_location(env: Mapping[str, str]) -> str:
         raise ValueError(
             f"CLEANUP_ARCHIVE_DIR must name a bucket: s3://bucket/prefix, not {location!r}"
         )
+    reports = _get(env, "CLEANUP_REPORTS_DIR") or "reports"
+    if _overlap(location, reports):
+        # Reports are meant to be read and shared; the archive holds addresses in clear.
+        raise ValueError(
+            f"CLEANUP_ARCHIVE_DIR ({location}) and CLEANUP_REPORTS_DIR ({reports}) must not be "
+            "the same place or one inside the other: the archive holds personal data and is "
+            "kept apart from the reports; give them separate folders (or S3 prefixes)"
+        )
     return location
+
+
+def _overlap(first: str, second: str) -> bool:
+    """Whether two locations (local folders, resolved, or `s3://bucket/prefix`) are the same
+    or one holds the other."""
+    if first.startswith("s3://") != second.startswith("s3://"):
+        return False
+    if first.startswith("s3://"):
+        parts = [place.removeprefix("s3://").partition("/") for place in (first, second)]
+        (bucket_a, _, prefix_a), (bucket_b, _, prefix_b) = parts
+        a, b = (f"{p.strip('/')}/".lstrip("/") for p in (prefix_a, prefix_b))
+        return bucket_a == bucket_b and (a.startswith(b) or b.startswith(a))
+    a, b = (Path(os.path.realpath(place)) for place in (first, second))
+    return a == b or a in b.parents or b in a.parents
 
 
 def sentry_dsn(env: Mapping[str, str] | None = None) -> str | None:

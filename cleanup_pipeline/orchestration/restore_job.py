@@ -31,7 +31,7 @@ def restore_deleted_account(
         clients.dynamodb,
         clients.s3,
         settings,
-        open_archive(settings.archive_location, clients.s3),
+        open_archive(settings.archive_location, clients.s3, existing=True),
         context.run.run_id,
     )
     summary = restore_user(ctx, config.user_id.strip(), config.dry_run).summary()

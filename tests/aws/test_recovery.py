@@ -259,6 +259,118 @@ def test_interrupted_restore_finishes_when_run_again_without_duplicates(aws):
     assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "restored"]
 
 
+class Killed(BaseException):
+    """The process running the restore died here."""
+
+
+def killed_restore(clients, settings, user_id: str, event: str, run_id: str) -> None:
+    """A restore of `user_id` that dies at `event` of its PutItem of the user item:
+    `before-parameter-build` (nothing put) or `after-call` (the item is back)."""
+
+    def die(**_: Any) -> None:
+        raise Killed
+
+    clients.dynamodb.meta.events.register(f"{event}.dynamodb.PutItem", die)
+    try:
+        with pytest.raises(Killed):
+            restore(clients, settings, user_id, run_id=run_id)
+    finally:
+        clients.dynamodb.meta.events.unregister(f"{event}.dynamodb.PutItem", die)
+
+
+def restoring_records(clients, settings) -> list[str]:
+    return archive(clients, settings).keys("restoring/")
+
+
+@pytest.mark.parametrize("came_back", [False, True])
+def test_restore_killed_after_putting_the_item_back_is_finished_by_the_next(aws, came_back):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+    killed_restore(clients, settings, "u1", "after-call", run_id="killed")
+    put_back = get_item(clients.dynamodb, settings.users_table, "u1")
+    assert put_back is not None and len(restoring_records(clients, settings)) == 1
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    if came_back:  # the person signed in between the two restores
+        clients.dynamodb.update_item(
+            TableName=settings.users_table,
+            Key={"id": s("u1")},
+            UpdateExpression="SET lastVisitAt = :now",
+            ExpressionAttributeValues={":now": {"N": str(now_ms() + 1)}},
+        )
+
+    dry = restore(clients, settings, "u1", dry_run=True)
+    assert dry["status"] == "dry_run" and "interrupted restore" in dry["reason"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    writes = [record_params(clients.dynamodb, op) for op in ("PutItem", "UpdateItem")]
+    deletes = record_params(clients.s3, "DeleteObjects")
+    result = restore(clients, settings, "u1", run_id="finishing")
+
+    assert result["status"] == "restored", result
+    assert "finished an interrupted restore" in result["reason"]
+    assert result["restored"] == {"item": 1, "files": 3, "features": 2, "scoreboards": 3}
+    assert writes == [[], []] and deletes == []  # only the ledger is written
+    events = ledger(clients, settings, "u1")
+    assert [e["event"] for e in events] == ["deleted", "restored"]
+    assert (events[1]["run_id"], events[1]["recorded_by"]) == ("killed", "finishing")
+    assert restoring_records(clients, settings) == []
+    assert board(clients, settings, "week") == WEEK and board(clients, settings, "month") == MONTH
+    again = restore(clients, settings, "u1")
+    assert again["status"] == "refused" and "already restored" in again["reason"]
+    assert len(ledger(clients, settings, "u1")) == 2
+
+
+@pytest.mark.parametrize("killed", ["before-parameter-build", "after-call"])
+def test_an_account_created_anew_after_an_interrupted_restore_is_refused(aws, killed):
+    """Killed before its PutItem (the record written, no item) or after it (and the account
+    was removed since): either way an account the person created is not the restore's."""
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+    killed_restore(clients, settings, "u1", killed, run_id="killed")
+    assert len(restoring_records(clients, settings)) == 1
+    db = clients.dynamodb
+    db.delete_item(TableName=settings.users_table, Key={"id": s("u1")})
+    anew = {"id": s("u1"), "email": s("u1@example.com"), "lastVisitAt": {"N": str(now_ms())}}
+    put_items(db, settings.users_table, [anew])
+
+    result = restore(clients, settings, "u1")
+
+    assert result["status"] == "refused" and "exists" in result["reason"]
+    assert result["restored"]["item"] == 0
+    assert get_item(db, settings.users_table, "u1") == anew
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+
+
+def test_restore_killed_between_its_event_and_the_end_leaves_nothing_behind(aws, monkeypatch):
+    clients, settings = aws
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    run_cascade(clients, settings, as_of, ["u1"])
+    store_type = type(archive(clients, settings))
+    original = store_type.remove
+
+    def dies(self, key: str) -> None:
+        if key.startswith("restoring/"):
+            raise Killed
+        original(self, key)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_type, "remove", dies)
+        with pytest.raises(Killed):
+            restore(clients, settings, "u1")
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "restored"]
+    assert len(restoring_records(clients, settings)) == 1
+
+    again = restore(clients, settings, "u1")
+
+    assert again["status"] == "refused" and "already restored" in again["reason"]
+    assert restoring_records(clients, settings) == []
+    assert len(ledger(clients, settings, "u1")) == 2
+
+
 def purge(clients, settings, now: int, dry_run: bool = False):
     return purge_expired(
         archive(clients, settings),

@@ -29,3 +29,59 @@ def test_archive_on_s3_needs_a_bucket() -> None:
     assert located.archive_location == "s3://ops/archive"
     with pytest.raises(ValueError, match="CLEANUP_ARCHIVE_DIR"):
         load_settings({**REQUIRED, "CLEANUP_ARCHIVE_DIR": "s3:///archive"})
+
+
+@pytest.mark.parametrize(
+    ("archive", "reports"),
+    [
+        ("reports", "reports"),
+        ("./reports/", "reports"),
+        ("{cwd}/reports", "reports"),
+        ("reports/archive", "reports"),  # inside
+        ("reports/../reports/private", "reports"),
+        (".", "reports"),  # containing
+        ("ops", "ops/reports/daily"),
+        ("{link}", "reports"),  # the same folder under another name
+        ("s3://ops/cleanup", "s3://ops/cleanup/"),
+        ("s3://ops/cleanup/archive", "s3://ops/cleanup"),
+        ("s3://ops", "s3://ops/reports"),
+        ("s3://ops/", "s3://ops/reports"),
+    ],
+)
+def test_an_archive_overlapping_the_reports_is_an_error_naming_both(
+    archive: str, reports: str, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "reports")
+    env = {
+        **REQUIRED,
+        "CLEANUP_ARCHIVE_DIR": archive.format(cwd=tmp_path, link=tmp_path / "link"),
+        "CLEANUP_REPORTS_DIR": reports,
+    }
+    with pytest.raises(ValueError, match=r"CLEANUP_ARCHIVE_DIR .*CLEANUP_REPORTS_DIR"):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("archive", "reports"),
+    [
+        (None, None),  # the defaults: `archive` beside `reports`
+        ("archive", None),
+        ("reports-archive", "reports"),
+        ("/srv/cleanup/archive", "/srv/cleanup/reports"),
+        ("s3://ops/archive", "s3://ops/cleanup"),
+        ("s3://ops/cleanup-archive", "s3://ops/cleanup"),
+        ("s3://ops-private/cleanup", "s3://ops/cleanup"),
+        ("s3://reports/x", "reports"),  # one on S3, the other local
+    ],
+)
+def test_an_archive_apart_from_the_reports_is_accepted(
+    archive: str | None, reports: str | None, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {**REQUIRED}
+    env.update({"CLEANUP_ARCHIVE_DIR": archive} if archive else {})
+    env.update({"CLEANUP_REPORTS_DIR": reports} if reports else {})
+    settings = load_settings(env)
+    assert settings.archive_location == (archive or "archive")

@@ -13,6 +13,8 @@ from cleanup_pipeline.core.restore_plan import (
     insert_entries,
     plan_put_back,
     plan_restore,
+    put_by_restore,
+    restoring_record,
 )
 
 ITEM = {"id": {"S": "u1"}, "lastVisitAt": {"N": "1"}, "accountDeletionEmailSentAt": {"N": "5"}}
@@ -154,3 +156,34 @@ def test_put_back_names_files_of_which_no_version_is_left() -> None:
 
     assert plan.markers == [("u1/a", "m1")] and plan.lost == ["u1/b"]
     assert plan.item is None and plan.restored["item"] == 0
+
+
+def test_an_item_found_is_the_restores_only_when_the_record_describes_it() -> None:
+    """The record written before the put recognises the item put back, whatever order DynamoDB
+    returns set members in and however often the person came back since; nothing else."""
+    record = DeletionRecord("u1", "5", {**ITEM, "tags": {"SS": ["a", "b"]}})
+    plan = plan_restore("u1", LedgerState([DELETED]), "5", record, CurrentState(False), 100, False)
+    assert plan.item is not None
+    written = restoring_record(plan, "first", 100)
+    assert "@" not in str(written) and "tags" not in str(written)  # a digest, no content
+    put_back = dict(plan.item)
+    assert put_by_restore(written, put_back)
+    assert put_by_restore(written, {**put_back, "tags": {"SS": ["b", "a"]}})
+    assert put_by_restore(written, {**put_back, "lastVisitAt": {"N": "250"}})  # came back
+    for other in (
+        {**put_back, "lastVisitAt": {"N": "99"}},  # older than the restore: not its item
+        {**put_back, "tags": {"SS": ["a"]}},
+        {**put_back, "plan": {"S": "pro"}},
+        {"id": {"S": "u1"}, "lastVisitAt": {"N": "300"}},  # an account created anew
+    ):
+        assert not put_by_restore(written, other), other
+        state = CurrentState(True, item=other, interrupted=written)
+        refused = plan_restore("u1", LedgerState([DELETED]), "5", None, state, 400, False)
+        assert refused.status == "refused" and "exists" in refused.reason
+    assert not put_by_restore(None, put_back)
+
+    state = CurrentState(True, item=put_back, interrupted=written)
+    finished = plan_restore("u1", LedgerState([DELETED]), "5", None, state, 400, False)
+    assert finished.status == "restored" and "interrupted restore" in finished.reason
+    assert finished.interrupted == written and finished.item is None
+    assert finished.summary()["restored"] == plan.summary()["restored"]

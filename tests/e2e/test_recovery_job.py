@@ -5,11 +5,14 @@ job, `cleanup-pipeline restore` and `ledger`, and the purge at the end of a run.
 import json
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from cleanup_pipeline.actions import purge
+from cleanup_pipeline.aws.clients import shared_clients
 from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.recovery_records import DAY_MS
+from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.orchestration.job import run_config_for
 from tests.support import recording
 from tests.support.aws_state import keys_under, scan_all
@@ -32,6 +35,15 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, 
     code = main(list(args))
     lines = capsys.readouterr().out.strip().splitlines()
     return code, json.loads(lines[-1])
+
+
+def cli_refusal(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    """Exit status, stdout lines and the one error line of a command that refuses."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    [error] = err.strip().splitlines()
+    return code, out.strip().splitlines(), error
 
 
 def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monkeypatch):
@@ -135,3 +147,101 @@ def test_the_run_after_the_window_purges_and_reports_it(aws, monkeypatch):
 
 def run_config_dry() -> dict[str, Any]:
     return run_config_for(AS_OF_ISO, dry_run=True)
+
+
+def test_a_restore_killed_after_putting_the_account_back_is_finished_by_the_next(aws, capsys):
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    assert execute().success
+    _, planned = cli(capsys, "restore", "u1", "--dry-run")
+    dynamodb = shared_clients(load_settings()).dynamodb  # the client the console script uses
+
+    class Killed(BaseException):
+        pass
+
+    def die(**_: Any) -> None:
+        raise Killed
+
+    dynamodb.meta.events.register("after-call.dynamodb.PutItem", die)
+    try:
+        with pytest.raises(Killed):
+            main(["restore", "u1"])
+    finally:
+        dynamodb.meta.events.unregister("after-call.dynamodb.PutItem", die)
+    assert "u1" in scan_all(clients.dynamodb, settings.users_table)
+
+    code, done = cli(capsys, "restore", "u1")
+
+    assert code == 0 and done["status"] == "restored", done
+    assert "finished an interrupted restore" in done["reason"]
+    assert done["restored"] == planned["restored"] and planned["restored"]["files"] == 3
+    code, ledger = cli(capsys, "ledger", "u1")
+    assert [e["event"] for e in ledger["events"]] == ["deleted", "restored"]
+    code, again = cli(capsys, "restore", "u1")
+    assert code == 1 and "already restored" in again["reason"]
+
+
+@pytest.mark.parametrize("where", ["folder", "bucket"])
+def test_ledger_and_restore_of_a_missing_archive_are_errors_naming_it(
+    aws, capsys, monkeypatch, tmp_path, where
+):
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    assert execute().success  # a real archive exists beside the misspelled one
+    misspelled = str(tmp_path / "archvie") if where == "folder" else "s3://no-such-bucket/arch"
+    monkeypatch.setenv("CLEANUP_ARCHIVE_DIR", misspelled)
+
+    code, out, error = cli_refusal(capsys, "ledger", "u1")
+    assert code == 2 and out == []  # never an empty list of events
+    assert error.startswith("error: CLEANUP_ARCHIVE_DIR") and misspelled in error
+    assert "does not exist" in error
+
+    code, out, error = cli_refusal(capsys, "restore", "u1")
+    summary = json.loads(out[-1])
+    assert code == 1 and summary["status"] == "refused" and misspelled in summary["reason"]
+    assert misspelled in error and "does not exist" in error
+    assert "u1" not in scan_all(clients.dynamodb, settings.users_table)
+
+    job = restore_job("u1")
+    assert not job.success
+    failures = [
+        error_messages(e.step_failure_data.error) for e in job.all_events if e.is_step_failure
+    ]
+    assert any(misspelled in m and "does not exist" in m for m in failures)
+    assert not (tmp_path / "archvie").exists()  # only a run creates the archive
+
+
+@pytest.mark.parametrize(
+    ("archive", "reports"),
+    [
+        ("{tmp}/reports", "{tmp}/reports"),
+        ("{tmp}/reports/archive", "{tmp}/reports"),
+        ("{tmp}", "{tmp}/reports"),
+        ("s3://increaser-ops/cleanup/archive", "s3://increaser-ops/cleanup"),
+    ],
+)
+def test_an_archive_overlapping_the_reports_stops_every_command_before_any_side_effect(
+    aws, capsys, monkeypatch, tmp_path, archive, reports
+):
+    clients, settings = aws
+    seeded = seed_world(clients, settings, big_folder=3)
+    monkeypatch.setenv("CLEANUP_ARCHIVE_DIR", archive.format(tmp=tmp_path))
+    monkeypatch.setenv("CLEANUP_REPORTS_DIR", reports.format(tmp=tmp_path))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+    for command, status in (("run", 1), ("restore", 1), ("ledger", 2)):
+        code, _, error = cli_refusal(capsys, command, *([] if command == "run" else ["u1"]))
+        assert code == status, command
+        assert "CLEANUP_ARCHIVE_DIR" in error and "CLEANUP_REPORTS_DIR" in error, command
+    launched = execute()  # as from the UI's launchpad
+    assert not launched.success
+    failures = [
+        error_messages(e.event_specific_data.error)
+        for e in launched.all_events
+        if e.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE
+    ]
+    assert failures and "CLEANUP_REPORTS_DIR" in failures[0]
+
+    assert recording.CALLS == []
+    assert scan_all(clients.dynamodb, settings.users_table) == seeded.users
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -16,7 +16,7 @@ from moto.s3.models import s3_backends
 from cleanup_pipeline.actions import purge
 from cleanup_pipeline.actions.ledger import write_journal
 from cleanup_pipeline.aws.archive_store import open_archive
-from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.aws.clients import make_clients, shared_clients
 from cleanup_pipeline.core.archive_layout import journal_key
 from cleanup_pipeline.core.recovery_records import DAY_MS, JournalEntry
 from cleanup_pipeline.core.settings import load_settings
@@ -70,6 +70,21 @@ def journal_of_a_crashed_run(user_id: str, sent_at: str) -> None:
     store = open_archive(settings.archive_location, make_clients(settings).s3)
     entry = JournalEntry(user_id, sent_at, files=3)
     write_journal(store, journal_key("crashed-run", "b0"), "crashed-run", 0, [entry])
+
+
+def dies_after_putting_back(user_id: str) -> dg.ExecuteInProcessResult:
+    """A `restore_account` run of `user_id` that dies right after its PutItem put the user item
+    back (both recorders saw the call)."""
+    dynamodb = shared_clients(load_settings()).dynamodb
+
+    def die(**_: Any) -> None:
+        raise RuntimeError("the restore died after putting the item back")
+
+    dynamodb.meta.events.register("after-call.dynamodb.PutItem", die)
+    try:
+        return restore_with_service_recording(user_id)
+    finally:
+        dynamodb.meta.events.unregister("after-call.dynamodb.PutItem", die)
 
 
 def manage_hold(**config: str) -> dg.ExecuteInProcessResult:
@@ -126,11 +141,19 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     ]
     assert set(user_listings) == {f"{uid}/" for uid in DELETED}
     assert restore_with_service_recording("u1").success
+    restored = ["u1"]
+    if reports == "s3":
+        # A restore that dies right after putting the item back, finished by the next one.
+        other = next(uid for uid in DELETED if uid != "u1")
+        assert not dies_after_putting_back(other).success
+        assert restore_with_service_recording(other).success
+        restored.append(other)
     after_the_window = purge.now_ms() + 31 * DAY_MS
     monkeypatch.setattr(purge, "now_ms", lambda: after_the_window)
     purging = run_with_service_recording(io_manager=steps)
     assert purging.success
-    assert metadata(purging, "purged_deletions")["purged_users"] == len(DELETED) - 1  # restored u1
+    purged = metadata(purging, "purged_deletions")["purged_users"]
+    assert purged == len(DELETED) - len(restored)
 
     policy = rendered_policy()
     optional = render_policy.REPORTS_SIDS | render_policy.STEP_OUTPUTS_SIDS
@@ -215,7 +238,15 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
     assert allowed(policy, s3("s3:ListBucketVersions", bucket, **{"s3:prefix": "u1/"}))
     assert allowed(policy, s3("s3:DeleteObjectVersion", f"{bucket}/u1/a.txt"))
     ledger = f"{REPORTS_BUCKET}/archive/ledger/u1/1.deleted.json"
-    assert allowed(policy, s3("s3:PutObject", ledger))
+    encrypted = {"s3:x-amz-server-side-encryption": "AES256"}
+    assert allowed(policy, s3("s3:PutObject", ledger, **encrypted))
+    for key in ("manifests/g/000.json", "pending/r_b.json", "restoring/h.1.json"):
+        assert allowed(policy, s3("s3:PutObject", f"{REPORTS_BUCKET}/archive/{key}", **encrypted))
+        # The archive holds addresses: an object written unencrypted is refused.
+        assert not allowed(policy, s3("s3:PutObject", f"{REPORTS_BUCKET}/archive/{key}"))
+    assert not allowed(
+        policy, s3("s3:PutObject", ledger, **{"s3:x-amz-server-side-encryption": "aws:kms"})
+    )
     steps = f"{STEP_OUTPUTS.bucket}/{STEP_OUTPUTS.prefix}"
     for action in ("s3:PutObject", "s3:GetObject"):
         assert allowed(policy, s3(action, f"{steps}/run-1/user_decisions"))

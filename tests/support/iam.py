@@ -79,6 +79,13 @@ def _list_prefix(call: Call) -> dict[str, str]:
     return {"s3:prefix": call.params["Prefix"]} if "Prefix" in call.params else {}
 
 
+def _put_encryption(call: Call) -> dict[str, str]:
+    """The server-side encryption a PutObject asks for, absent when it asks for none (AWS then
+    applies the bucket's default, but the request carries no such header for a condition)."""
+    sse = call.params.get("ServerSideEncryption")
+    return {"s3:x-amz-server-side-encryption": sse} if sse else {}
+
+
 def _from_address(call: Call) -> dict[str, str]:
     return {"ses:FromAddress": parseaddr(call.params["FromEmailAddress"])[1]}
 
@@ -102,7 +109,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
     ("s3", "GetBucketVersioning"): ("s3:GetBucketVersioning", _bucket, None),
     ("s3", "DeleteObjects"): ("s3:DeleteObject", _deleted_objects, None),
     ("s3", "DeleteObject"): ("s3:DeleteObject", _object, None),
-    ("s3", "PutObject"): ("s3:PutObject", _object, None),
+    ("s3", "PutObject"): ("s3:PutObject", _object, _put_encryption),
     ("s3", "GetObject"): ("s3:GetObject", _object, None),
     ("sesv2", "SendEmail"): ("ses:SendEmail", _sender_identity, _from_address),
     ("sesv2", "GetAccount"): ("ses:GetAccount", _any, None),

@@ -76,10 +76,14 @@ def body_of(clients: AwsClients, settings: Settings, key: str) -> tuple[bytes, d
     return got["Body"].read(), got["Metadata"], got["ContentType"]
 
 
-def restore(clients: AwsClients, settings: Settings, user_id: str, dry_run: bool = False) -> dict:
-    ctx = RestoreContext(
-        clients.dynamodb, clients.s3, settings, archive(clients, settings), "restore-run"
-    )
+def restore(
+    clients: AwsClients,
+    settings: Settings,
+    user_id: str,
+    dry_run: bool = False,
+    run_id: str = "restore-run",
+) -> dict:
+    ctx = RestoreContext(clients.dynamodb, clients.s3, settings, archive(clients, settings), run_id)
     return restore_user(ctx, user_id, dry_run).summary()
 
 
