@@ -51,7 +51,7 @@ def run_job(
 ) -> dict[str, Any]:
     """Execute the job once and return the summary object (SPEC §7). An approval that cannot
     be used is refused here, before any run is launched."""
-    as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
+    as_of_iso = format_ms(parse_as_of(as_of, "--as-of")) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
     step_storage = step_storage_from_env()  # a malformed location named, likewise
     instance = instance or _instance()
