@@ -1,12 +1,15 @@
 """The holds table (SPEC §10): key `id` (S), `reason` (S), `until` (N epoch ms, optional).
 
 Reads are fail-safe: an item whose `reason` or `until` cannot be read still holds its user
-(indefinitely when `until` is not a number), so a hand-edited item never exposes anyone.
+(until removed when `until` is not a whole number of epoch ms from 1970 to before year 9999),
+so a hand-edited item never exposes anyone, and the hold's `until` is listed as stored.
 """
 
+import json
 from typing import Any
 
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.core.as_of import in_range
 from cleanup_pipeline.core.holds import NO_REASON, Hold
 from cleanup_pipeline.core.masking import scrub_emails
 
@@ -22,12 +25,26 @@ def _hold(item: dict[str, Any]) -> Hold | None:
         return None
     # Written by hand or by other tools too: an address in the reason never reaches a report.
     reason = scrub_emails(item.get("reason", {}).get("S", "").strip()) or NO_REASON
-    until: int | None = None
-    try:
-        until = int(item["until"]["N"]) if "N" in item.get("until", {}) else None
-    except ValueError:
-        until = None  # an unreadable end never ends the hold
-    return Hold(user_id, reason, until)
+    if "until" not in item:
+        return Hold(user_id, reason)
+    stored = item["until"]
+    text = stored.get("N") if isinstance(stored, dict) else None
+    if isinstance(text, str) and text.isascii() and text.lstrip("-").isdigit():
+        until = int(text) if len(text) < 20 else None  # longer: past year 9999 anyway
+        if until is not None and in_range(until):
+            return Hold(user_id, reason, until)
+    # An unreadable end never ends the hold; it is shown as written, addresses masked.
+    return Hold(user_id, reason, None, scrub_emails(_as_stored(stored)))
+
+
+def _as_stored(value: Any) -> str:
+    """A stored attribute value as text: a number or a string as written, anything else as
+    its DynamoDB JSON."""
+    if isinstance(value, dict) and len(value) == 1:
+        [(kind, inner)] = value.items()
+        if kind in {"N", "S"} and isinstance(inner, str):
+            return inner
+    return json.dumps(value, default=str, sort_keys=True)
 
 
 def _holds(items: list[dict[str, Any]]) -> list[Hold]:

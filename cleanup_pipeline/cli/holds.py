@@ -10,6 +10,7 @@ from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold, scan_holds
 from cleanup_pipeline.core.holds import HOLDS_OFF, HoldError, new_hold
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
+from cleanup_pipeline.core.user_attributes import check_user_id
 
 
 def _table_and_client() -> tuple[str, Any]:
@@ -36,6 +37,7 @@ def _add(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _remove(args: argparse.Namespace) -> dict[str, Any]:
+    check_user_id(args.user_id, "USER_ID")  # refused before any AWS call
     table, client = _table_and_client()
     removed = delete_hold(client, table, args.user_id)
     if removed is None:

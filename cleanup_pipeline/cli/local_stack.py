@@ -4,14 +4,24 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+
+from dagster import DagsterExecutionInterruptedError
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.cli.extras import dg_command
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
-from cleanup_pipeline.local.emulator import local_environment, moto_server
+from cleanup_pipeline.local.emulator import (
+    endpoints_off_this_machine,
+    local_environment,
+    moto_server,
+)
 from cleanup_pipeline.local.provision import provision
 
 # One run of the cleanup job at a time on the local instance, and one warnings step at a time
@@ -81,7 +91,93 @@ def stop_ui(process: subprocess.Popen, timeout: float = 20) -> None:
         _wait_group(process, timeout)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignals:
+    """Handlers of our own for SIGINT, SIGTERM and SIGHUP, whatever this process inherited: a
+    script that starts `cleanup-pipeline local &` leaves SIGINT and SIGTERM ignored, and only
+    SIGKILL would stop it, leaving the UI's processes behind. The first of them interrupts what
+    is running, so that everything started is stopped on the way out; later ones are ignored
+    while that happens.
+
+    During a run of the job in this process, Dagster handles SIGINT and SIGTERM itself: it ends
+    the run at its next safe point, then forgets the signal. Every signal also reaches a pipe
+    (the wakeup fd), so that a stop asked for during the run is still seen after it."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._deferring = False
+        self._pending = False
+        self._wakeup = -1
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received:
+            return
+        self.received.append(signum)
+        if self._deferring:
+            self._pending = True
+            return
+        current = signal.getsignal(signal.SIGINT)
+        if current != self._handle and callable(current):
+            current(signal.SIGINT, frame)  # Dagster's, during a run: the run stops safely
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator["StopSignals"]:
+        previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
+        self._wakeup, write = os.pipe()
+        for end in (self._wakeup, write):
+            os.set_blocking(end, False)
+        earlier_wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        try:
+            yield self
+        finally:
+            signal.set_wakeup_fd(earlier_wakeup)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            os.close(self._wakeup)
+            os.close(write)
+
+    def stop_if_received(self) -> None:
+        """Raises `KeyboardInterrupt` if a stop signal arrived, whoever handled it."""
+        try:
+            arrived = [s for s in os.read(self._wakeup, 512) if s in STOP_SIGNALS]
+        except BlockingIOError:
+            arrived = []
+        if arrived and not self.received:
+            self.received.append(arrived[0])
+        if self.received:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A signal received in this block takes effect at its end: a process it starts is
+        known to whoever must stop it, and a stop under way is not cut short."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
+
+
 def run_local(users: int, ui: bool, ui_port: int) -> int:
+    """Exit status 0 when the UI was served and then stopped by a signal (or the run succeeded,
+    without the UI); 128 + the signal's number when one stopped it earlier."""
+    with StopSignals().installed() as stops:
+        try:
+            return _run_local(users, ui, ui_port, stops)
+        except (KeyboardInterrupt, DagsterExecutionInterruptedError):
+            signum = stops.received[0] if stops.received else signal.SIGINT
+            print(f"stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+            return 128 + signum
+
+
+def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
     from cleanup_pipeline.cli.main import run_job  # late: keeps `--help` fast
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
@@ -94,6 +190,15 @@ def run_local(users: int, ui: bool, ui_port: int) -> int:
         print(f"AWS emulated by moto at {endpoint}", flush=True)
         settings = load_settings()
         clients = make_clients(settings)
+        # A service's own endpoint variable set in the shell would still win over the emulator.
+        elsewhere = endpoints_off_this_machine(clients, os.environ)
+        if elsewhere:
+            print(
+                f"error: the demo data goes only to the emulator on this machine: "
+                f"{', '.join(elsewhere)} is not on it",
+                file=sys.stderr,
+            )
+            return 2
         provision(clients, settings)
         started = time.monotonic()
         demo = seed_demo(clients, settings, users, int(time.time() * 1000))
@@ -104,22 +209,27 @@ def run_local(users: int, ui: bool, ui_port: int) -> int:
         )
         started = time.monotonic()
         summary = run_job(as_of=None, dry_run=False, allow_mass_action=False)
+        stops.stop_if_received()
         print(f"job run took {time.monotonic() - started:.1f} s", flush=True)
         print(f"report: {summary['report']}")
         print(json.dumps(summary), flush=True)
         if not ui:
             return 0 if summary["status"] == "success" else 1
-        process = start_ui(ui_port)
-        print(
-            f"Dagster UI: http://127.0.0.1:{ui_port} (run {summary['run_id']} is in its "
-            "history, the daily schedule is on). Press Ctrl-C to stop the UI and the "
-            "emulator.",
-            flush=True,
-        )
+        process: subprocess.Popen | None = None
         try:
+            with stops.deferred():
+                process = start_ui(ui_port)
+            print(
+                f"Dagster UI: http://127.0.0.1:{ui_port} (run {summary['run_id']} is in its "
+                "history, the daily schedule is on). Press Ctrl-C to stop the UI and the "
+                "emulator.",
+                flush=True,
+            )
             process.wait()
         except KeyboardInterrupt:
-            pass
+            pass  # the way to stop the UI: still a success
         finally:
-            stop_ui(process)
+            if process is not None:
+                with stops.deferred():
+                    stop_ui(process)
     return 0

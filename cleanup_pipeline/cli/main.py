@@ -56,7 +56,7 @@ def run_job(
             approved_run_id = approval_run_id(approved_run_id)
         except ApprovalError as error:
             raise ApprovalError(f"--approve {error}") from None
-    as_of_iso = format_ms(parse_as_of(as_of)) if as_of else None
+    as_of_iso = format_ms(parse_as_of(as_of, "--as-of")) if as_of else None
     load_settings()  # every missing variable named, before any run or AWS call
     step_storage = step_storage_from_env()  # a malformed location named, likewise
     instance = instance or _instance()
@@ -128,20 +128,32 @@ def _run(args: argparse.Namespace) -> int:
 def _seed(args: argparse.Namespace) -> int:
     from cleanup_pipeline.aws.clients import make_clients
     from cleanup_pipeline.local.demo_data import seed_demo
+    from cleanup_pipeline.local.emulator import endpoints_off_this_machine
     from cleanup_pipeline.local.provision import provision
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
-    if not endpoint.startswith(("http://127.0.0.1", "http://localhost")):
-        # Seeding talks to the emulator over HTTP and needs no moto here; running one does.
-        extra = f"; to run one here: {LOCAL_EXTRA_INSTALL}" if missing_emulator() else ""
+    refusal = "seed-demo writes only to a local emulator"
+    # Seeding talks to the emulator over HTTP and needs no moto here; running one does.
+    extra = f"; to run one here: {LOCAL_EXTRA_INSTALL}" if missing_emulator() else ""
+    if not os.environ.get("AWS_ENDPOINT_URL", "").strip():
         print(
-            "error: seed-demo writes only to a local emulator: set AWS_ENDPOINT_URL to "
-            f"http://127.0.0.1:<port>{extra}",
+            f"error: {refusal}: set AWS_ENDPOINT_URL to http://127.0.0.1:<port>{extra}",
             file=sys.stderr,
         )
         return 2
-    settings = load_settings()
-    clients = make_clients(settings)
+    try:
+        settings = load_settings()
+    except (MissingConfigurationError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    clients = make_clients(settings)  # no connection yet: the endpoints are checked first
+    elsewhere = endpoints_off_this_machine(clients, os.environ)
+    if elsewhere:
+        print(
+            f"error: {refusal} on this machine (127.0.0.0/8, ::1 or localhost): "
+            f"{', '.join(elsewhere)} is not one{extra}",
+            file=sys.stderr,
+        )
+        return 2
     provision(clients, settings)
     summary = seed_demo(clients, settings, args.users, int(time.time() * 1000))
     print(json.dumps(summary.__dict__))
@@ -157,19 +169,27 @@ def _local(args: argparse.Namespace) -> int:
     except MissingExtraError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from cleanup_pipeline.local.emulator import local_environment
+
+    try:  # the settings the stack will run with, checked before anything is started or written
+        load_settings({**os.environ, **local_environment("http://127.0.0.1")})
+    except (MissingConfigurationError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from cleanup_pipeline.cli.local_stack import run_local
 
     return run_local(users=args.users, ui=not args.no_ui, ui_port=args.port)
 
 
-def _at_least_one(text: str) -> int:
-    """argparse type: a whole number >= 1 (0 used to be ignored and -5 failed deep in a run)."""
+def _whole_number(text: str, low: int, high: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"should be at least 1, not {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"should be at least {low}, not {value}")
+    if high is not None and value > high:
+        raise argparse.ArgumentTypeError(f"should be at most {high:,}, not {value}")
     return value
 
 
@@ -179,6 +199,23 @@ def _run_id(text: str) -> str:
         return approval_run_id(text)
     except ApprovalError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 used to be ignored and -5 failed deep in a run)."""
+    return _whole_number(text, 1)
+
+
+# Demo users seeded into the emulator: it keeps them all in memory.
+MAX_DEMO_USERS = 1_000_000
+
+
+def _demo_users(text: str) -> int:
+    return _whole_number(text, 1, MAX_DEMO_USERS)
+
+
+def _port(text: str) -> int:
+    return _whole_number(text, 1, 65_535)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     seed = commands.add_parser("seed-demo", help="create tables and demo data in a local emulator")
-    seed.add_argument("--users", type=int, default=3000)
+    seed.add_argument("--users", type=_demo_users, default=3000, help="1 to 1,000,000")
     seed.set_defaults(handler=_seed)
 
     add_hold_parser(commands)
@@ -221,8 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser(
         "local", help="emulate AWS on 127.0.0.1, seed demo data, run the job, serve the UI"
     )
-    local.add_argument("--users", type=int, default=3000)
-    local.add_argument("--port", type=int, default=3000, help="Dagster UI port on 127.0.0.1")
+    local.add_argument("--users", type=_demo_users, default=3000, help="1 to 1,000,000")
+    local.add_argument(
+        "--port", type=_port, default=3000, help="Dagster UI port on 127.0.0.1 (1-65535)"
+    )
     local.add_argument("--no-ui", action="store_true", help="stop after the run")
     local.set_defaults(handler=_local)
     recovery.add_commands(commands)

@@ -12,10 +12,12 @@ from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import shared_clients
 from cleanup_pipeline.core.restore_plan import KINDS, REFUSED
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
+from cleanup_pipeline.core.user_attributes import check_user_id
 
 
 def _restore(args: argparse.Namespace) -> int:
     try:
+        check_user_id(args.user_id, "USER_ID")  # before any AWS call
         settings = load_settings()
         clients = shared_clients(settings)
         ctx = RestoreContext(
@@ -46,6 +48,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _ledger(args: argparse.Namespace) -> int:
     try:
+        check_user_id(args.user_id, "USER_ID")
         settings = load_settings()
         s3 = shared_clients(settings).s3 if settings.archive_location.startswith("s3://") else None
         store = open_archive(settings.archive_location, s3, existing=True)

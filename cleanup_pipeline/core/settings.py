@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REQUIRED = ("APP_URL", "EMAIL_DOMAIN", "PUBLIC_BUCKET_NAME")
+# Ten years: a longer window is a typo (1e12 days ends after every date a manifest can name).
+MAX_RESTORE_WINDOW_DAYS = 3650
 
 
 class MissingConfigurationError(RuntimeError):
@@ -63,11 +65,24 @@ def _restore_window(env: Mapping[str, str]) -> float:
         days = float(raw)
     except ValueError:
         days = math.nan
-    if not math.isfinite(days) or days < 0:
+    if not math.isfinite(days) or not 0 <= days <= MAX_RESTORE_WINDOW_DAYS:
         raise ValueError(
-            f"RESTORE_WINDOW_DAYS must be a number of days >= 0 (0: no restore window), not {raw!r}"
+            f"RESTORE_WINDOW_DAYS must be a number of days from 0 (no restore window) to "
+            f"{MAX_RESTORE_WINDOW_DAYS:,}, not {raw!r}"
         )
     return days
+
+
+def _user_folder(env: Mapping[str, str]) -> str:
+    template = _get(env, "PUBLIC_BUCKET_USER_FOLDER") or "{id}/"
+    # `{id}` is the one placeholder filled in: any other brace would fail every user's deletion.
+    others = template.replace("{id}", "")
+    if not template.endswith("/") or "{id}" not in template or "{" in others or "}" in others:
+        raise ValueError(
+            "PUBLIC_BUCKET_USER_FOLDER must contain '{id}', no other '{' or '}', and end with "
+            f"'/', not {template!r}"
+        )
+    return template
 
 
 def _archive_location(env: Mapping[str, str]) -> str:
@@ -114,9 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     missing = [name for name in REQUIRED if _get(env, name) is None]
     if missing:
         raise MissingConfigurationError(missing)
-    template = _get(env, "PUBLIC_BUCKET_USER_FOLDER") or "{id}/"
-    if not template.endswith("/") or "{id}" not in template:
-        raise ValueError("PUBLIC_BUCKET_USER_FOLDER must contain '{id}' and end with '/'")
+    template = _user_folder(env)
     region = _get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION")
     periods = _get(env, "SCOREBOARD_PERIODS") or "week,month"
     return Settings(

@@ -1,14 +1,20 @@
-"""AWS emulated by a moto server on 127.0.0.1, for the quick start and end-to-end tests."""
+"""AWS emulated by a moto server on 127.0.0.1, for the quick start and end-to-end tests, and
+the check that demo data goes nowhere else.
 
+moto is imported only where a server is started: seeding an emulator that runs elsewhere on
+this machine needs no moto here.
+"""
+
+import ipaddress
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
-from moto.dynamodb.models import DynamoDBBackend
-from moto.server import ThreadedMotoServer
+from cleanup_pipeline.aws.clients import AwsClients
 
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -32,14 +38,14 @@ def make_conditional_writes_atomic() -> None:
     """DynamoDB applies a conditional write atomically; moto checks the condition and writes in
     separate Python steps, so two requests served on two threads can both pass one condition.
     Serialising moto's item writes restores DynamoDB's behaviour (idempotent)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
     for name in _WRITES:
         original = getattr(DynamoDBBackend, name)
         if getattr(original, "_atomic", False):
             continue
 
-        def atomic(
-            self: DynamoDBBackend, *args: Any, __original: Any = original, **kwargs: Any
-        ) -> Any:
+        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             with _write_lock:
                 return __original(self, *args, **kwargs)
 
@@ -51,6 +57,8 @@ def make_conditional_writes_atomic() -> None:
 def moto_server(port: int = 0) -> Iterator[str]:
     """Start a moto server on 127.0.0.1 (any free port by default); yields its endpoint URL and
     stops it on exit."""
+    from moto.server import ThreadedMotoServer
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     make_conditional_writes_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -69,3 +77,48 @@ def local_environment(endpoint: str) -> dict[str, str]:
         key: os.environ.get(key, value) if key != "AWS_ENDPOINT_URL" else value
         for key, value in env.items()
     }
+
+
+# Characters that no emulator's address needs and that URL parsers read differently.
+_AMBIGUOUS = set("\\@") | {chr(code) for code in range(33)} | {chr(127)}
+
+
+def connects_to_loopback(url: str) -> bool:
+    """Whether a client given the endpoint `url` connects to this machine: plain
+    `http(s)://host[:port][/]` whose host is `localhost` or a loopback address (127.0.0.0/8,
+    ::1). Parsed, not compared as text: `http://127.0.0.1@192.0.2.2` connects to 192.0.2.2."""
+    if _AMBIGUOUS & set(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # a malformed port raises
+    except ValueError:
+        return False
+    if parts.scheme not in {"http", "https"} or parts.path not in {"", "/"} or not host:
+        return False
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoints_off_this_machine(clients: AwsClients, env: Mapping[str, str]) -> list[str]:
+    """Each endpoint variable, and each client's resolved endpoint, that does not connect to
+    this machine (empty when all do). The clients' own endpoints also catch what the
+    variables do not show: an AWS profile's `endpoint_url`, or
+    `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`."""
+    found: list[str] = []
+    for client in (clients.dynamodb, clients.s3, clients.sesv2):
+        service = client.meta.service_model.service_id.replace(" ", "_").upper()
+        for name in ("AWS_ENDPOINT_URL", f"AWS_ENDPOINT_URL_{service}"):
+            value = env.get(name, "")
+            if value and not connects_to_loopback(value) and f"{name}={value!r}" not in found:
+                found.append(f"{name}={value!r}")
+        url = client.meta.endpoint_url
+        if not connects_to_loopback(url):
+            found.append(f"the {service.lower()} client's endpoint {url!r}")
+    return found

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold
 from cleanup_pipeline.core.holds import HOLDS_OFF, HoldError, new_hold
+from cleanup_pipeline.core.user_attributes import check_user_id
 from cleanup_pipeline.orchestration.resources import AwsEnvironment
 
 
@@ -39,11 +40,12 @@ def change_hold(context: dg.OpExecutionContext, config: HoldChange, aws: AwsEnvi
                 }
             )
             return
+        check_user_id(config.user_id, "user_id")
         removed = delete_hold(aws.clients().dynamodb, table, config.user_id)
         if removed is None:
             raise HoldError(f"{config.user_id!r} has no hold: nothing removed")
         context.add_output_metadata({"user_id": removed.user_id, "removed_reason": removed.reason})
-    except HoldError as error:
+    except ValueError as error:  # a HoldError, or a user id that cannot be one
         raise dg.Failure(description=str(error)) from error
 
 

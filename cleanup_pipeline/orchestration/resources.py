@@ -46,49 +46,81 @@ class CleanupPolicy(dg.ConfigurableResource):
     # The error names each bad field with its value; the whole input again would only add noise.
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    notify_after_days: int = Field(60, ge=1, description="Warn after this many days (>= 1).")
-    delete_after_days: int = Field(90, ge=1, description="Delete after this many; > notify.")
+    notify_after_days: int = Field(
+        60, ge=1, le=3650, description="Warn after this many days (1-3,650)."
+    )
+    delete_after_days: int = Field(
+        90, ge=1, le=3650, description="Delete after this many; > notify, at most 3,650."
+    )
     exempt_user_ids: list[str] = Field(
         default_factory=list, description="Hold list: never warned or deleted (legal holds, staff)."
     )
     max_invalid_fraction: float = Field(
         0.01, ge=0, le=1, description="Guard: invalid users / all users; 0-1 (0.01 = 1%)."
     )
-    min_guarded_count: int = Field(25, ge=0, description="Guard floor: counts up to this pass.")
+    min_guarded_count: int = Field(
+        25, ge=0, le=1_000_000, description="Guard floor: counts up to this pass."
+    )
     max_delete_fraction: float = Field(
         0.05, ge=0, le=1, description="Guard: deletions / valid users; 0-1 (0.05 = 5%)."
     )
     max_notify_fraction: float = Field(
         0.20, ge=0, le=1, description="Guard: warnings / valid users; 0-1 (0.2 = 20%)."
     )
-    history_factor: float = Field(5.0, ge=1, description="Guard: at most this (>= 1) x usual.")
-    history_window: int = Field(7, ge=1, description="Guard: successful runs for the median.")
-    history_min_runs: int = Field(
-        3, ge=1, description="Guard: earlier runs needed before it applies; <= history_window."
+    history_factor: float = Field(
+        5.0, ge=1, le=100, description="Guard: at most this (1-100) x usual."
     )
-    scan_segments: int = Field(4, ge=1, description="DynamoDB parallel scan segments.")
-    action_batch_size: int = Field(100, ge=1, description="Users re-read and acted on per batch.")
+    history_window: int = Field(
+        7, ge=1, le=365, description="Guard: successful runs for the median."
+    )
+    history_min_runs: int = Field(
+        3,
+        ge=1,
+        le=365,
+        description="Guard: earlier runs needed before it applies; <= history_window.",
+    )
+    scan_segments: int = Field(
+        4, ge=1, le=1000, description="DynamoDB parallel scan segments (a thread each)."
+    )
+    action_batch_size: int = Field(
+        100, ge=1, le=10_000, description="Users re-read and acted on per batch."
+    )
     deletion_batch_size: int = Field(
         500,
         ge=1,
+        le=100_000,
         description="Delete candidates per batch; each batch is its own step, and batches run "
         "side by side on the multiprocess executor.",
     )
     send_rate_per_second: float | None = Field(
-        None, gt=0, description="Email send rate; default: the SES account's maximum, else 14."
+        None,
+        gt=0,
+        le=10_000,
+        description="Email send rate; default: the SES account's maximum, else 14.",
     )
-    send_workers: int = Field(8, ge=1, description="Threads sending email (within the send rate).")
+    send_workers: int = Field(
+        8, ge=1, le=256, description="Threads sending email (within the send rate)."
+    )
     warning_claim_lease_minutes: int = Field(
-        60, ge=1, description="After this, a warning left in flight by a dead run may be resent."
+        60,
+        ge=1,
+        le=10_080,
+        description="After this, a warning left in flight by a dead run may be resent.",
     )
     progress_log_seconds: float = Field(
         30.0, gt=0, le=30, description="Long steps log their progress this often (0-30 s)."
     )
     approval_max_age_days: int = Field(
-        7, ge=1, description="A run can be approved (approved_run_id) this many days after it."
+        7,
+        ge=1,
+        le=90,
+        description="A run can be approved (approved_run_id) this many days after it.",
     )
     report_retention_days: int = Field(
-        90, ge=0, description="Report files last written longer ago are removed; 0 keeps them all."
+        90,
+        ge=0,
+        le=3650,
+        description="Report files last written longer ago are removed; 0 keeps them all.",
     )
 
     @field_validator("delete_after_days")

@@ -8,6 +8,7 @@ from pydantic import Field
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.core.restore_plan import REFUSED
+from cleanup_pipeline.core.user_attributes import check_user_id
 from cleanup_pipeline.orchestration.resources import AwsEnvironment
 
 RESTORE_JOB = "restore_account"
@@ -26,6 +27,10 @@ def restore_deleted_account(
     versions: files, feature references, scoreboard entries, and last the account itself. A
     refused restore (the account exists, was restored or purged, or never deleted) writes
     nothing and fails the run, saying why."""
+    try:
+        user_id = check_user_id(config.user_id.strip(), "user_id")
+    except ValueError as error:
+        raise dg.Failure(description=str(error)) from None
     settings, clients = aws.settings(), aws.clients()
     ctx = RestoreContext(
         clients.dynamodb,
@@ -34,7 +39,7 @@ def restore_deleted_account(
         open_archive(settings.archive_location, clients.s3, existing=True),
         context.run.run_id,
     )
-    summary = restore_user(ctx, config.user_id.strip(), config.dry_run).summary()
+    summary = restore_user(ctx, user_id, config.dry_run).summary()
     context.log.info(json.dumps(summary))
     counts = {
         f"{group}_{kind}": dg.MetadataValue.int(value)

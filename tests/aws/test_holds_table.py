@@ -6,7 +6,7 @@ from cleanup_pipeline.actions.cascade import confirm_candidates
 from cleanup_pipeline.actions.notify import warn_users
 from cleanup_pipeline.actions.outcomes import SKIPPED
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold, read_holds, scan_holds
-from cleanup_pipeline.core.holds import NO_REASON, Hold
+from cleanup_pipeline.core.holds import NO_REASON, Hold, active_holds
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
 from tests.support.cascade import cascade_context, outcome_of
@@ -108,3 +108,40 @@ def test_without_a_holds_table_the_recheck_reads_no_holds(aws):
     batch = confirm_candidates(ctx, ["u1"])
     assert list(batch.items) == ["u1"]
     assert [list(g["RequestItems"]) for g in gets] == [[settings.users_table]]
+
+
+# `until` values written by hand or by another tool: none is a time a hold can end at.
+ODD_UNTILS = {
+    "huge": ({"N": "99999999999999999999"}, "99999999999999999999"),
+    "38-digits": ({"N": "9" * 38}, "9" * 38),
+    "after-9999": ({"N": "253370764800000"}, "253370764800000"),
+    "negative": ({"N": "-5"}, "-5"),
+    "fraction": ({"N": "1893456000000.5"}, "1893456000000.5"),
+    "exponent": ({"N": "1E+30"}, "1E+30"),
+    "text": ({"S": "tomorrow, ask jane.doe@example.com"}, "tomorrow, ask j***@example.com"),
+    "null": ({"NULL": True}, '{"NULL": true}'),
+    "list": ({"L": [{"N": "1"}]}, '{"L": [{"N": "1"}]}'),
+}
+
+
+def test_a_hold_whose_until_is_no_time_is_read_as_holding_and_shown_as_stored(aws):
+    clients, settings = aws
+    db, table = clients.dynamodb, settings.holds_table
+    items = [
+        {"id": s(name), "reason": s("legal"), "until": v} for name, (v, _) in ODD_UNTILS.items()
+    ]
+    put_items(db, table, items)
+    now = now_ms()
+    scanned = scan_holds(db, table)
+    assert scanned == [Hold(name, "legal") for name in sorted(ODD_UNTILS)]  # held until removed
+    read = sorted(read_holds(db, table, list(ODD_UNTILS)), key=lambda hold: hold.user_id)
+    assert read == scanned
+    assert active_holds(scanned, now) == dict.fromkeys(ODD_UNTILS, "legal")
+    for hold in scanned:
+        shown = hold.as_json(now)
+        assert shown["until"] == ODD_UNTILS[hold.user_id][1], hold.user_id
+        assert shown["active"] is True and "held until removed" in shown["flag"]
+    replaced = put_hold(db, table, Hold("huge", "legal, extended", now + 1))
+    assert replaced is not None and replaced.as_json(now)["until"] == "99999999999999999999"
+    removed = delete_hold(db, table, "text")
+    assert removed is not None and "flag" in removed.as_json(now)

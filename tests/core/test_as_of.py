@@ -63,3 +63,39 @@ def test_format_ms():
 )
 def test_format_then_parse_round_trips_to_the_millisecond(ms):
     assert parse_as_of(format_ms(ms)) == ms
+
+
+LATEST = "9998-12-31T23:59:59.999Z"  # the last millisecond a time may name
+LATEST_MS = 253_370_764_799_999
+
+
+@pytest.mark.parametrize(("text", "expected"), [(LATEST, LATEST_MS), (str(LATEST_MS), LATEST_MS)])
+def test_the_last_millisecond_before_year_9999_is_allowed(text, expected):
+    assert parse_as_of(text) == expected
+    assert format_ms(expected) == "9998-12-31T23:59:59.999000Z"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "99999999999999999999",
+        str(LATEST_MS + 1),
+        "9999-01-01",
+        "9999-12-31T23:59:59Z",
+        "-1",
+        "1969-12-31T23:59:59.999Z",
+        "0001-01-01",
+        "9" * 5000,  # more digits than Python converts to a number
+    ],
+)
+def test_a_time_out_of_range_is_refused_in_one_line_naming_the_argument(text):
+    with pytest.raises(ValueError) as raised:
+        parse_as_of(text, "--as-of")
+    message = str(raised.value)
+    assert message.startswith("--as-of ") and "out of range" in message
+    assert "\n" not in message and len(message) < 200
+
+
+def test_garbage_is_refused_naming_the_argument():
+    with pytest.raises(ValueError, match=r"^--until must be ISO 8601"):
+        parse_as_of("next tuesday", "--until")

@@ -16,6 +16,7 @@ from cleanup_pipeline.core.holds import (
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.report import build_report
 from cleanup_pipeline.core.report_summary import render_summary
+from cleanup_pipeline.core.user_attributes import check_user_id
 from cleanup_pipeline.core.wire_decode import decode_items
 from tests.support.items import AS_OF, DAY, NOW, inactive, n, s, user
 from tests.support.report_facts import facts
@@ -65,11 +66,48 @@ def test_new_hold_parses_until_and_masks_addresses_in_the_reason() -> None:
         ("u1", "legal", "next tuesday", "ISO 8601"),
         ("u1", "legal", format_ms(NOW), "already past"),
         ("u1", "legal", str(NOW - 1), "already past"),
+        ("u1", "legal", "99999999999999999999", r"until \(--until / until\) .* out of range"),
+        ("u1", "legal", "9999-01-01", "out of range"),
+        ("x" * 2049, "legal", None, r"USER_ID .* longer than 2,048 bytes"),
+        ("é" * 1025, "legal", None, "longer than 2,048 bytes"),
     ],
 )
 def test_new_hold_refuses_what_would_not_hold(user_id, reason, until, message) -> None:
-    with pytest.raises(HoldError, match=message):
+    with pytest.raises(HoldError, match=message) as raised:
         new_hold(user_id, reason, until, NOW)
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 200
+
+
+def test_a_hold_may_last_until_the_end_of_year_9998_and_its_id_be_2048_bytes() -> None:
+    hold = new_hold("é" * 1024, "legal", "9998-12-31T23:59:59.999Z", NOW)
+    assert hold.as_json(NOW)["until"] == "9998-12-31T23:59:59.999000Z"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "why"),
+    [
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("a/b", "contains '/'"),
+        ("x" * 5000, "longer than 2,048 bytes"),
+        ("bad-\udcff", "not valid UTF-8"),  # bytes of no encoding, as the shell passes them
+    ],
+)
+def test_an_id_no_user_can_have_is_refused_naming_the_argument(user_id: str, why: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        check_user_id(user_id, "USER_ID")
+    message = str(raised.value)
+    assert message.startswith("USER_ID ") and why in message
+    assert "\n" not in message and len(message) < 200
+
+
+def test_a_stored_until_that_is_no_time_is_listed_as_stored_and_flagged() -> None:
+    hold = Hold("u1", "legal", None, unreadable_until="99999999999999999999")
+    assert hold == Hold("u1", "legal") and hold.active_at(NOW)
+    shown = hold.as_json(NOW)
+    assert (shown["until"], shown["active"]) == ("99999999999999999999", True)
+    assert "held until removed" in str(shown["flag"])
+    assert "flag" not in Hold("u1", "legal", NOW + 1).as_json(NOW)
 
 
 def _decide(items, holds=None, policy=None):

@@ -13,12 +13,16 @@ def test_defaults_are_thirty_days_and_a_local_archive() -> None:
     assert (settings.restore_window_days, settings.archive_location) == (30.0, "archive")
 
 
-@pytest.mark.parametrize(("raw", "days"), [("0", 0.0), ("7", 7.0), ("0.5", 0.5), (" 2.25 ", 2.25)])
+@pytest.mark.parametrize(
+    ("raw", "days"), [("0", 0.0), ("7", 7.0), ("0.5", 0.5), (" 2.25 ", 2.25), ("3650", 3650.0)]
+)
 def test_window_takes_whole_and_fractional_days(raw: str, days: float) -> None:
     assert load_settings({**REQUIRED, "RESTORE_WINDOW_DAYS": raw}).restore_window_days == days
 
 
-@pytest.mark.parametrize("raw", ["-1", "-0.5", "thirty", "nan", "inf", "1e999", "30d"])
+@pytest.mark.parametrize(
+    "raw", ["-1", "-0.5", "thirty", "nan", "-inf", "inf", "1e999", "30d", "1e12", "3650.5"]
+)
 def test_malformed_window_is_an_error_naming_the_variable(raw: str) -> None:
     with pytest.raises(ValueError, match="RESTORE_WINDOW_DAYS"):
         load_settings({**REQUIRED, "RESTORE_WINDOW_DAYS": raw})

@@ -8,7 +8,9 @@ import dagster as dg
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.settings import load_settings
+from cleanup_pipeline.local.emulator import connects_to_loopback
 from cleanup_pipeline.local.provision import provision
 from tests.support.aws_state import sent_to
 from tests.support.cli import cli
@@ -72,8 +74,152 @@ def test_cli_names_every_missing_variable_and_exits_non_zero(
     assert dg.DagsterInstance.get().get_runs() == []  # nothing launched
 
 
+@pytest.mark.parametrize("as_of", ["99999999999999999999", "9999-12-31", "-1"])
+def test_cli_refuses_an_as_of_out_of_range_in_one_line_and_still_prints_the_json(
+    server: str, as_of: str
+) -> None:
+    code, summary, output = cli("run", "--as-of", as_of)
+    assert code == 1 and summary["status"] == "failure" and summary["run_id"] is None
+    [error] = [line for line in output.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: --as-of '{as_of}' is out of range")
+    assert "Traceback" not in output
+    assert dg.DagsterInstance.get().get_runs() == []  # nothing launched
+
+
 def test_cli_seed_demo_refuses_a_non_local_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://dynamodb.us-east-1.amazonaws.com")
     code, _, output = cli("seed-demo", "--users", "10")
     assert code == 2 and "local emulator" in output
     assert boto3  # the refusal happened before any client was built
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("http://127.0.0.1:5000", True),
+        ("http://127.8.9.10:5000/", True),
+        ("https://localhost:4566", True),
+        ("http://LOCALHOST:4566", True),
+        ("http://[::1]:5000", True),
+        ("http://127.0.0.1@192.0.2.2:5057", False),  # user info: connects to 192.0.2.2
+        ("http://user:secret@127.0.0.1:5057", False),
+        ("http://127.0.0.1:5057@192.0.2.2", False),
+        ("http://127.0.0.1%40192.0.2.2:5057", False),
+        ("http://127.0.0.1\\@192.0.2.2:5057", False),
+        ("http://127.0.0.1\t@192.0.2.2:5057", False),
+        ("http://127.0.0.1.example.com:5000", False),
+        ("http://localhost.example.com", False),
+        ("http://192.0.2.2:5057#@127.0.0.1", False),
+        ("http://192.0.2.2:5057/?x=@127.0.0.1", False),
+        ("http://[::ffff:192.0.2.2]:5000", False),
+        ("http://0x7f000001:5000", False),
+        ("http://127.0.0.1:99999", False),
+        ("ftp://127.0.0.1:21", False),
+        ("127.0.0.1:5000", False),
+        ("https://dynamodb.us-east-1.amazonaws.com", False),
+    ],
+)
+def test_an_endpoint_is_local_by_the_host_it_connects_to(url: str, local: bool) -> None:
+    assert connects_to_loopback(url) is local
+
+
+@pytest.fixture
+def no_traffic_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a client is given, its requests go to a closed port on loopback (a proxy that
+    is not there), so that a guard that fails cannot send anything to another machine."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:1")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"AWS_ENDPOINT_URL": "http://127.0.0.1@192.0.2.2:5057"}, "AWS_ENDPOINT_URL="),
+        ({"AWS_ENDPOINT_URL": "http://127.0.0.1.example.com:5057"}, "AWS_ENDPOINT_URL="),
+        (
+            {"AWS_ENDPOINT_URL": "http://[::1]:1", "AWS_ENDPOINT_URL_S3": "http://192.0.2.2:5057"},
+            "AWS_ENDPOINT_URL_S3=",
+        ),
+        (
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_DYNAMODB": "http://a@b"},
+            "AWS_ENDPOINT_URL_DYNAMODB=",
+        ),
+        (
+            {
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+            },
+            "client's endpoint 'https://",
+        ),
+    ],
+)
+def test_seed_demo_refuses_an_endpoint_off_this_machine_before_any_connection(
+    capsys, monkeypatch: pytest.MonkeyPatch, no_traffic_off_loopback, variables, named
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert main(["seed-demo", "--users", "5"]) == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("error: seed-demo writes only to a local emulator") and named in error
+
+
+def test_local_refuses_a_service_endpoint_off_this_machine_before_seeding(
+    capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_traffic_off_loopback
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1@192.0.2.2:5057")
+    assert main(["local", "--no-ui", "--users", "5"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: the demo data goes only to the emulator on this machine")
+    assert "AWS_ENDPOINT_URL_DYNAMODB='http://127.0.0.1@192.0.2.2:5057'" in error
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["seed-demo", "--users", "-1"], "--users"),
+        (["seed-demo", "--users", "0"], "--users"),
+        (["seed-demo", "--users", "1000001"], "--users"),
+        (["local", "--no-ui", "--users", "-1"], "--users"),
+        (["local", "--no-ui", "--users", "ten"], "--users"),
+        (["local", "--no-ui", "--port", "0"], "--port"),
+        (["local", "--no-ui", "--port", "65536"], "--port"),
+    ],
+)
+def test_cli_refuses_a_user_count_or_port_out_of_range_in_one_line(
+    capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], option: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"cleanup-pipeline {args[0]}: error: argument {option}: ")
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RESTORE_WINDOW_DAYS", "1e12"), ("PUBLIC_BUCKET_USER_FOLDER", "{id}/{x}/")],
+)
+@pytest.mark.parametrize("command", [["seed-demo", "--users", "5"], ["local", "--no-ui"]])
+def test_seed_demo_and_local_refuse_a_bad_setting_before_any_side_effect(
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: list[str],
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, value)
+    # Nothing listens there: seeding anything would fail with a connection error instead.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    assert main(command) == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith(f"error: {variable} must ")
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written

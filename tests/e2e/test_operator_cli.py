@@ -1,6 +1,7 @@
 """`cleanup-pipeline hold` and `run --approve` against a moto server, and the `manage_hold` job
 (SPEC §10)."""
 
+import json
 import time
 from pathlib import Path
 
@@ -10,14 +11,17 @@ import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import scan_holds
-from cleanup_pipeline.cli.main import run_job
+from cleanup_pipeline.cli.main import main, run_job
 from cleanup_pipeline.core.holds import Hold
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.batch_write import batch_write as put_all
 from cleanup_pipeline.local.provision import provision
+from cleanup_pipeline.orchestration.holds_asset import active_holds
+from cleanup_pipeline.orchestration.resources import AwsEnvironment
 from tests.support.cli import cli
 from tests.support.items import user, warned
+from tests.support.jobs import execute_restore, metadata
 from tests.support.world import AS_OF_ISO, DAY_MS, A, seed_world
 
 pytestmark = pytest.mark.e2e
@@ -85,13 +89,112 @@ def test_an_expired_hold_is_listed_as_inactive_and_may_be_added_again(server: st
     [
         (("add", "u1", "--reason", "   "), "needs a reason"),
         (("add", "u1", "--reason", "legal", "--until", "2020-01-01"), "already past"),
+        (("add", "u1", "--reason", "legal", "--until", "99999999999999999999"), "--until"),
+        (("add", "u1", "--reason", "legal", "--until", "9999-06-01"), "out of range"),
+        (("add", "x" * 5000, "--reason", "legal"), "longer than 2,048 bytes"),
     ],
 )
 def test_hold_add_refuses_clearly_and_writes_nothing(server: str, args, message) -> None:
     clients, settings = _provisioned()
     code, result, output = cli("hold", *args)
     assert code == 1 and result["status"] == "refused" and message in output
+    [error] = [line for line in output.splitlines() if line.startswith("error:")]
+    assert message in error and "Traceback" not in output
     assert scan_holds(clients.dynamodb, settings.holds_table) == []
+
+
+# Stored by hand or by another tool: no `until` here is a time a hold can end at.
+ODD_UNTILS = {
+    "huge": {"N": "99999999999999999999"},
+    "fraction": {"N": "1893456000000.5"},
+    "text": {"S": "next spring"},
+}
+
+
+def test_hold_list_remove_and_replace_survive_any_stored_until(server: str) -> None:
+    clients, settings = _provisioned()
+    for user_id, until in ODD_UNTILS.items():
+        clients.dynamodb.put_item(
+            TableName=settings.holds_table,
+            Item={"id": {"S": user_id}, "reason": {"S": "legal"}, "until": until},
+        )
+    code, listed, output = cli("hold", "list")
+    assert code == 0, output
+    shown = {hold["user_id"]: hold for hold in listed["holds"]}
+    for user_id, until in ODD_UNTILS.items():
+        [stored] = until.values()
+        assert shown[user_id]["until"] == stored and shown[user_id]["active"] is True
+        assert "held until removed" in shown[user_id]["flag"]
+
+    code, added, output = cli("hold", "add", "huge", "--reason", "legal, extended")
+    assert code == 0, output
+    assert added["replaced"]["until"] == "99999999999999999999" and "flag" in added["replaced"]
+    code, removed, output = cli("hold", "remove", "fraction")
+    assert code == 0 and removed["hold"]["until"] == "1893456000000.5", output
+    assert "Traceback" not in output
+    assert scan_holds(clients.dynamodb, settings.holds_table) == [
+        Hold("huge", "legal, extended"),
+        Hold("text", "legal"),
+    ]
+
+
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """(exit status, the last line of stdout, stderr) of the console script in this process."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, (out.strip().splitlines() or [""])[-1], err
+
+
+@pytest.mark.parametrize("command", [["hold", "remove"], ["restore"], ["ledger"]])
+@pytest.mark.parametrize(
+    ("user_id", "why"),
+    [("x" * 5000, "longer than 2,048 bytes"), ("a/b", "contains '/'"), ("", "is empty")],
+    ids=["5000-characters", "slash", "empty"],
+)
+def test_an_impossible_user_id_is_refused_in_one_line_before_any_aws_call(
+    capsys, monkeypatch: pytest.MonkeyPatch, command: list[str], user_id: str, why: str
+) -> None:
+    # Nothing listens there: any AWS call would fail with a connection error instead.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    code, last, err = _in_process(capsys, *command, user_id)
+    assert code in {1, 2}
+    [error] = err.strip().splitlines()
+    assert error.startswith("error: USER_ID ") and why in error
+    if command != ["ledger"]:
+        assert json.loads(last)["status"] == "refused"
+
+
+def test_the_ui_jobs_refuse_an_impossible_until_or_user_id(aws) -> None:
+    clients, settings = aws
+    huge = _manage(action="add", user_id="u1", reason="legal", until="99999999999999999999")
+    assert not huge.success and "until (--until / until)" in _failure(huge)
+    long_id = _manage(action="remove", user_id="x" * 5000)
+    assert not long_id.success and "user_id 'xxx" in _failure(long_id)
+    assert scan_holds(clients.dynamodb, settings.holds_table) == []
+    restore = execute_restore("x" * 5000)
+    assert not restore.success and "longer than 2,048 bytes" in _failure(restore)
+
+
+def test_the_ui_job_and_the_run_read_any_stored_until(aws) -> None:
+    clients, settings = aws
+    for user_id, until in ODD_UNTILS.items():
+        clients.dynamodb.put_item(
+            TableName=settings.holds_table,
+            Item={"id": {"S": user_id}, "reason": {"S": "legal"}, "until": until},
+        )
+    held = dg.materialize(
+        [active_holds], resources={"aws": AwsEnvironment()}, instance=dg.DagsterInstance.ephemeral()
+    )
+    assert held.success
+    assert metadata(held, "active_holds")["held"] == len(ODD_UNTILS)
+    assert _manage(action="add", user_id="huge", reason="legal, extended").success
+    assert _manage(action="remove", user_id="text").success
+    assert scan_holds(clients.dynamodb, settings.holds_table) == [
+        Hold("fraction", "legal"),
+        Hold("huge", "legal, extended"),
+    ]
 
 
 def test_hold_commands_refuse_without_a_holds_table(

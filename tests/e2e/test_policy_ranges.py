@@ -2,6 +2,7 @@
 field, before any AWS call, whether the values come from the launchpad's run config, from
 code, or from the command line."""
 
+import annotated_types
 import dagster as dg
 import pytest
 from pydantic import ValidationError
@@ -39,6 +40,21 @@ BAD_VALUES = [
     ("report_retention_days", -1),
     ("progress_log_seconds", 0),
     ("progress_log_seconds", 31),  # SPEC §10: at least every 30 s
+    # Upper bounds: a typo of a few extra digits is refused, not run with.
+    ("notify_after_days", 3651),
+    ("delete_after_days", 3651),
+    ("min_guarded_count", 1_000_001),
+    ("history_factor", 101),
+    ("history_window", 366),
+    ("scan_segments", 1001),
+    ("action_batch_size", 10_001),
+    ("deletion_batch_size", 100_001),
+    ("send_rate_per_second", 10_001),
+    ("send_workers", 257),
+    ("warning_claim_lease_minutes", 10_081),
+    ("approval_max_age_days", 0),
+    ("approval_max_age_days", 91),
+    ("report_retention_days", 3651),
 ]
 
 EDGES_ALLOWED = {
@@ -51,6 +67,28 @@ EDGES_ALLOWED = {
     "report_retention_days": 0,
     "send_rate_per_second": 0.5,
     "delete_after_days": 61,
+}
+
+
+UPPER_EDGES_ALLOWED = {
+    "notify_after_days": 3649,
+    "delete_after_days": 3650,
+    "max_invalid_fraction": 1,
+    "max_delete_fraction": 1,
+    "max_notify_fraction": 1,
+    "min_guarded_count": 1_000_000,
+    "history_factor": 100,
+    "history_window": 365,
+    "history_min_runs": 365,
+    "scan_segments": 1000,
+    "action_batch_size": 10_000,
+    "deletion_batch_size": 100_000,
+    "send_rate_per_second": 10_000,
+    "send_workers": 256,
+    "warning_claim_lease_minutes": 10_080,
+    "approval_max_age_days": 90,
+    "report_retention_days": 3650,
+    "progress_log_seconds": 30,
 }
 
 
@@ -79,6 +117,29 @@ def test_a_fraction_written_as_a_percentage_is_explained() -> None:
 def test_the_edges_of_each_range_are_allowed() -> None:
     policy = CleanupPolicy(**EDGES_ALLOWED)
     assert {name: getattr(policy, name) for name in EDGES_ALLOWED} == EDGES_ALLOWED
+
+
+def test_the_upper_edges_of_each_range_are_allowed() -> None:
+    policy = CleanupPolicy(**UPPER_EDGES_ALLOWED)
+    assert {name: getattr(policy, name) for name in UPPER_EDGES_ALLOWED} == UPPER_EDGES_ALLOWED
+
+
+def test_every_number_of_the_policy_has_an_upper_bound() -> None:
+    """A new numeric field fails here until it has one, and its upper edge is listed above."""
+    numbers = {
+        name: field
+        for name, field in CleanupPolicy.model_fields.items()
+        if field.annotation in {int, float, float | None}
+    }
+    unbounded = [
+        name
+        for name, field in numbers.items()
+        if not any(
+            isinstance(rule, annotated_types.Le | annotated_types.Lt) for rule in field.metadata
+        )
+    ]
+    assert unbounded == []
+    assert set(numbers) == set(UPPER_EDGES_ALLOWED)
 
 
 def test_one_error_names_every_bad_field() -> None:
