@@ -61,7 +61,9 @@ def sent_to(endpoint: str | None = None) -> list[str]:
     `endpoint`."""
     if endpoint is None:
         return [to for m in sent_messages() for to in m.destinations["ToAddresses"]]
-    data = requests.get(f"{endpoint}/moto-api/data.json", timeout=10).json()
+    # moto serialises its whole state (every table and object) for this answer: on a loaded
+    # machine that outlasts a short timeout.
+    data = requests.get(f"{endpoint}/moto-api/data.json", timeout=120).json()
     messages = data.get("ses", {}).get("Message", [])
     return [to for m in messages for to in m["destinations"]["ToAddresses"]]
 
