@@ -1,10 +1,7 @@
 """Performance benchmark of the cleanup job, with the original design as baseline.
 
-    .venv/bin/python -m bench.run [--quick] [--sections decode,e2e,memory,emails,recovery]
-        [--users N] [--memory-users N,M] [--decode-items N] [--emails N] [...]
-
 Each section prints its figures as it measures them and each target as MET or MISSED; the last
-line is one JSON object holding everything. Method and latest figures: bench/README.md.
+line is one JSON object holding everything. Method: bench/README.md; figures: docs/performance.md.
 """
 
 import argparse
@@ -45,12 +42,20 @@ GROWTH_PER_1000_USERS_TARGET_MB = 1.0
 IMPORTS_ONLY = "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions"
 
 
+def sizes(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in text.split(","))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     add = parser.add_argument
     add("--quick", action="store_true", help="small sizes, a few minutes")
     add("--users", type=int, help="users of the end-to-end world (20,000; quick 2,000)")
-    add("--memory-users", help="two sizes of the memory runs (20000,100000; quick 2000,10000)")
+    add("--memory-users", type=sizes, help="two sizes of the memory runs (20000,100000)")
     add("--decode-items", type=int, help="items decoded and classified (1,000,000; quick 100,000)")
     add("--emails", type=int, help="emails sent by each sender (300; quick 50)")
     add("--rate", type=float, default=14.0, help="allowed email send rate per second")
@@ -65,9 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown := set(args.sections) - set(SECTIONS):
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     quick = args.quick
-    sizes = (args.memory_users or ("2000,10000" if quick else "20000,100000")).split(",")
-    args.memory_users = tuple(int(n) for n in sizes)
-    if len(sizes) != 2 or not 0 < args.memory_users[0] < args.memory_users[1]:
+    args.memory_users = args.memory_users or ((2_000, 10_000) if quick else (20_000, 100_000))
+    if len(args.memory_users) != 2 or not 0 < args.memory_users[0] < args.memory_users[1]:
         parser.error("--memory-users takes two sizes, the smaller first: e.g. 20000,100000")
     args.users = args.users or (2_000 if quick else 20_000)
     args.decode_items = args.decode_items or (100_000 if quick else MILLION)
@@ -205,8 +209,7 @@ def decode_section(report: Report, options: argparse.Namespace) -> None:
     count = options.decode_items
     report.section("decode", f"Decoding and classification of {count:,} items (no AWS)")
     now = int(time.time() * 1000)
-    generated = list(world.generate_users(count, now, world.REALISTIC_MIX, seed=1))
-    items, profiles = [g.item for g in generated], [g.profile for g in generated]
+    items, profiles = world.generate_users(count, now, world.REALISTIC_MIX, seed=1)
     walls, cpus = timed_runs(3, lambda: decode_items(items))
     report.figure("decode_wall_runs_s", "decode_items, wall, 3 runs", walls, "s")
     report.figure("decode_cpu_runs_s", "decode_items, process CPU, 3 runs", cpus, "s")

@@ -146,21 +146,13 @@ class UserFactory:
         return item
 
 
-@dataclass(frozen=True)
-class GeneratedUser:
-    profile: str
-    item: Item
-
-
 def generate_users(
     count: int, now: int, mix: dict[str, float], seed: int = 7, full: bool = False
-) -> Iterator[GeneratedUser]:
-    """`count` users with profiles drawn from `mix` (deterministic for a given seed)."""
+) -> tuple[list[Item], list[str]]:
+    """`count` users and their profiles, drawn from `mix` (the same for a given seed)."""
     factory = UserFactory(now, seed, full)
-    names, weights = list(mix), list(mix.values())
-    profiles = random.Random(seed + 1).choices(names, weights, k=count)
-    for i, profile in enumerate(profiles):
-        yield GeneratedUser(profile, factory.build(i, profile))
+    profiles = random.Random(seed + 1).choices(list(mix), list(mix.values()), k=count)
+    return [factory.build(i, profile) for i, profile in enumerate(profiles)], profiles
 
 
 SCOREBOARD_SIZE = 50
@@ -189,9 +181,7 @@ def build_users(
     users: int, now: int, delete_share: float, notify: int
 ) -> tuple[list[Item], list[str]]:
     """Full items and their profiles; `notify` active users are turned into notify candidates."""
-    generated = list(generate_users(users, now, e2e_mix(delete_share), seed=7, full=True))
-    items = [g.item for g in generated]
-    profiles = [g.profile for g in generated]
+    items, profiles = generate_users(users, now, e2e_mix(delete_share), seed=7, full=True)
     active = [i for i, p in enumerate(profiles) if p == "active"]
     factory = UserFactory(now, seed=99, full=True)
     step = max(1, len(active) // max(1, notify))
