@@ -1,1 +1,1 @@
-"""Performance benchmark of the cleanup job (SPEC §8): `python -m bench.run`."""
+"""Performance benchmark of the cleanup job against its quality bar: `python -m bench.run`."""

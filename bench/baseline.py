@@ -77,14 +77,11 @@ def warning_body(product: str, app_url: str) -> str:
 
 @dataclass
 class BaselineResult:
-    users: int = 0
     deleted: int = 0
-    notified: int = 0
     failed: int = 0
     wall_s: float = 0.0
     scan_s: float = 0.0
     delete_s: float = 0.0
-    delete_cpu_s: float = 0.0  # process CPU time during the deletions (moto's share included)
     notify_s: float = 0.0
     decisions: dict[str, int] = field(default_factory=dict)
 
@@ -176,12 +173,11 @@ class OriginalDesign:
         self.phase("scan")
         users = self._total_scan(self.users, ATTRIBUTES)
         result.scan_s = time.perf_counter() - started
-        result.users = len(users)
         grace_ms = (DELETE_AFTER_DAYS - NOTIFY_AFTER_DAYS) * DAY_MS
         decisions: dict[str, int] = {}
         for user in users:
             decision = "skip"
-            step_started, cpu_started = time.perf_counter(), time.process_time()
+            step_started = time.perf_counter()
             try:
                 if _number(user.get("freeTrialEnd")) > now:
                     continue
@@ -202,14 +198,12 @@ class OriginalDesign:
                     decision = "notify"
                     self.phase(decision)
                     self.notify(user["id"], user.get("email", ""), now)
-                    result.notified += 1
             except Exception:
                 result.failed += 1
             finally:
                 elapsed = time.perf_counter() - step_started
                 if decision == "delete":
                     result.delete_s += elapsed
-                    result.delete_cpu_s += time.process_time() - cpu_started
                 elif decision == "notify":
                     result.notify_s += elapsed
                 decisions[decision] = decisions.get(decision, 0) + 1

@@ -1,11 +1,13 @@
-"""Section 2: the real job (`cleanup_pipeline.cli.main.run_job`), in process, on the moto server.
+"""The real job on the emulator: in process for time and calls, as its own command for memory.
 
-Calls are attributed to the job's steps by time: with the in-process executor the steps run one
-after another, so each call falls inside exactly one step's start and end.
+In process (`run_job`, the CLI's own path) every step runs in the benchmark's process, one after
+another, so each AWS call falls inside exactly one step's start and end and is attributed to it.
 """
 
 import contextlib
+import json
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,14 +17,18 @@ from typing import Any
 
 import dagster as dg
 
-from bench import cpu
-from bench.calls import CallRecorder
+from bench.measure import CallRecorder, TreeRun, run_sampled
 from cleanup_pipeline.aws import clients as aws_clients
 from cleanup_pipeline.cli.main import run_job
 
 CASCADE_PREFIX = "deleted_accounts"
 WARNING_STEP = "warning_emails"
+SCAN_STEP = "users_snapshot"
 INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+
+
+def is_cascade(step: str) -> bool:
+    return step.startswith(CASCADE_PREFIX)
 
 
 @dataclass
@@ -31,24 +37,7 @@ class JobRun:
     wall_s: float
     steps: dict[str, tuple[float, float]]  # step key -> (start, end), epoch seconds
     calls_by_step: dict[str, Counter[str]]
-    attempts: int
     log: Path
-    client_builds: int
-    client_build_s: float
-    cpu: cpu.CpuSamples
-
-    def step_cpu_s(self, predicate: Callable[[str], bool]) -> float:
-        """CPU time the whole process got during the matching steps (moto's share included)."""
-        return sum(
-            self.cpu.between(start, end)
-            for key, (start, end) in self.steps.items()
-            if predicate(key)
-        )
-
-    @property
-    def outside_steps_s(self) -> float:
-        """Run start and end: launching, planning, reading and writing run storage."""
-        return self.wall_s - sum(end - start for start, end in self.steps.values())
 
     def step_s(self, predicate: Callable[[str], bool]) -> float:
         return sum(end - start for key, (start, end) in self.steps.items() if predicate(key))
@@ -61,58 +50,60 @@ class JobRun:
         return total
 
 
-def run(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobRun:
+def _instance_home(workdir: Path, name: str) -> dict[str, str]:
+    """A fresh DAGSTER_HOME and report folder for one run, as environment variables."""
     home = workdir / f"dagster_home_{name}"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
-    os.environ["CLEANUP_REPORTS_DIR"] = str(workdir / f"reports_{name}")
+    return {"DAGSTER_HOME": str(home), "CLEANUP_REPORTS_DIR": str(workdir / f"reports_{name}")}
+
+
+def run_in_process(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobRun:
+    os.environ.update(_instance_home(workdir, name))
     log = workdir / f"job_{name}.log"
     instance = dg.DagsterInstance.get()
     recorder.reset()
-    builds: list[float] = []
-    make_clients = aws_clients.make_clients
-    aws_clients.clear_shared_clients()  # count what this run builds, as a fresh process would
-
-    def timed_make_clients(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return make_clients(*args, **kwargs)
-        finally:
-            builds.append(time.perf_counter() - started)
-
-    aws_clients.make_clients = timed_make_clients  # type: ignore[assignment]
+    aws_clients.clear_shared_clients()  # the run builds its own, as a fresh process would
     try:
         with log.open("w") as sink, contextlib.redirect_stderr(sink):
             started = time.perf_counter()
-            with cpu.sampling() as cpu_samples:
-                summary = run_job(
-                    as_of=str(as_of_ms), dry_run=False, allow_mass_action=False, instance=instance
-                )
+            summary = run_job(
+                str(as_of_ms), dry_run=False, allow_mass_action=False, instance=instance
+            )
             wall = time.perf_counter() - started
         stats = instance.get_run_step_stats(summary["run_id"])
     finally:
-        aws_clients.make_clients = make_clients  # type: ignore[assignment]
         instance.dispose()
     steps = {
         s.step_key: (float(s.start_time), float(s.end_time))
         for s in stats
         if s.start_time is not None and s.end_time is not None
     }
-    calls_by_step: dict[str, Counter[str]] = {}
+    by_step: dict[str, Counter[str]] = {}
     for call in recorder.calls:
-        key = next(
-            (k for k, (start, end) in steps.items() if start <= call.at <= end), "(outside steps)"
-        )
-        calls_by_step.setdefault(key, Counter())[call.name] += 1
-    return JobRun(
-        summary,
-        wall,
-        steps,
-        calls_by_step,
-        recorder.attempts,
-        log,
-        len(builds),
-        sum(builds),
-        cpu_samples,
-    )
+        key = next((k for k, (a, b) in steps.items() if a <= call.at <= b), "(outside steps)")
+        by_step.setdefault(key, Counter())[call.name] += 1
+    return JobRun(summary, wall, steps, by_step, log)
+
+
+def run_as_command(workdir: Path, name: str, as_of_ms: int) -> tuple[TreeRun, dict[str, Any]]:
+    """`cleanup-pipeline run` as its own process, as production runs it, its process tree's RSS
+    sampled (the benchmark's process, holding the emulator, is not part of it); with the
+    summary the command printed."""
+    env = {**os.environ, **_instance_home(workdir, name)}
+    command = [str(Path(sys.executable).with_name("cleanup-pipeline")), "run"]
+    log = workdir / f"job_{name}.log"
+    run = run_sampled([*command, "--as-of", str(as_of_ms)], env, log)
+    if run.returncode != 0:
+        print(log.read_text()[-4000:], file=sys.stderr)
+    return run, last_json(log)
+
+
+def last_json(log: Path) -> dict[str, Any]:
+    """The run summary a command prints (its last JSON line), or nothing."""
+    for line in reversed(log.read_text().splitlines()):
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                return json.loads(line)
+            return {}
+    return {}

@@ -1,613 +1,441 @@
-"""Performance benchmark of the cleanup job against SPEC §8, with the original design as baseline.
+"""Performance benchmark of the cleanup job, with the original design as baseline.
 
-    .venv/bin/python -m bench.run [--quick] [--users N] [--decode-items N] [--emails N]
-                                  [--segments 1,2,4,8]
-
-Prints each figure as it is measured and ends with one JSON line holding all of them.
+Each section prints its figures as it measures them and each target as MET or MISSED; the last
+line is one JSON object holding everything. Method: bench/README.md; figures: docs/performance.md.
 """
 
 import argparse
+import gc
 import json
+import operator
 import os
+import platform
 import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
-from bench import (
-    decode_bench,
-    emails,
-    launch,
-    machine,
-    ours,
-    recovery_bench,
-    scan_bench,
-    tree_memory,
-    without_extra,
-    world,
-)
-from bench.baseline import OriginalDesign
-from bench.calls import CallRecorder, recording
-from bench.memory import MB, MIB
-from bench.output import Report, Target, ratio
+from moto import mock_aws
+
+from bench import baseline, emails, ours, recovery, world
+from bench.measure import MB, MIB, CallRecorder, TreeRun, peak_growth, recording, run_sampled
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
+from cleanup_pipeline.core.decisions import classify
+from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.settings import Settings, load_settings
-from cleanup_pipeline.local.emulator import local_environment, moto_server
+from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.local import emulator
 from cleanup_pipeline.local.provision import provision
 
-SECTIONS = ("decode", "client", "e2e", "scan", "emails", "launch", "recovery")
+SECTIONS = ("decode", "e2e", "memory", "emails", "recovery")
+MILLION = 1_000_000
 CALLS_PER_DELETED_USER_TARGET = 2.1
 SPEEDUP_TARGET = 8.0
-PEAK_MEMORY_TARGET_MB = 300.0
+GROWTH_PER_1000_USERS_TARGET_MB = 1.0
+IMPORTS_ONLY = "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions"
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in text.split(","))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--quick", action="store_true", help="small sizes, a few minutes")
+    add("--users", type=int, help="users of the end-to-end world (20,000; quick 2,000)")
+    add("--memory-users", type=sizes, help="two sizes of the memory runs (20000,100000)")
+    add("--decode-items", type=int, help="items decoded and classified (1,000,000; quick 100,000)")
+    add("--emails", type=int, help="emails sent by each sender (300; quick 50)")
+    add("--rate", type=float, default=14.0, help="allowed email send rate per second")
+    add("--delete-share", type=float, default=0.01, help="share of users that are deleted")
+    add("--notify", type=int, default=20, help="notify candidates seeded")
+    add("--features", type=int, help="size of the features table (users / 500, at least 20)")
+    add("--addresses-stored", action="store_true", help="seed the deleted users' addresses")
+    add("--recovery-users", type=int, default=200, help="deletions of the recovery section")
+    add("--sections", default=",".join(SECTIONS), help=f"a subset of {','.join(SECTIONS)}")
+    args = parser.parse_args(argv)
+    args.sections = tuple(s for s in args.sections.split(",") if s)
+    if unknown := set(args.sections) - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    quick = args.quick
+    args.memory_users = args.memory_users or ((2_000, 10_000) if quick else (20_000, 100_000))
+    if len(args.memory_users) != 2 or not 0 < args.memory_users[0] < args.memory_users[1]:
+        parser.error("--memory-users takes two sizes, the smaller first: e.g. 20000,100000")
+    args.users = args.users or (2_000 if quick else 20_000)
+    args.decode_items = args.decode_items or (100_000 if quick else MILLION)
+    args.emails = args.emails or (50 if quick else 300)
+    return args
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def describe_machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])  # MemTotal comes first
+    packages = ("boto3", "moto", "pandas", "pyarrow", "dagster")
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu_model": models[0] if models else platform.processor(),
+        "memory_gib": round(memory_kib / 1024**2, 1),
+        "python": platform.python_version(),
+        "packages": {name: metadata.version(name) for name in packages},
+        "load_average_at_start": load_average(),
+    }
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 @dataclass(frozen=True)
-class Options:
-    quick: bool
-    users: int
-    decode_items: int
-    emails: int
-    segments: list[int]
-    client_items: int
-    rate: float
-    delete_share: float
-    notify: int
-    features: int
-    sections: tuple[str, ...]
-    addresses_stored: bool
+class Target:
+    name: str
+    value: float | None
+    limit: float
+    kind: str  # "below", "at_most" or "at_least" the limit
+    note: str = ""
 
-
-def parse_args(argv: list[str] | None) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes")
-    parser.add_argument("--users", type=int, help="users seeded into moto (100,000; quick 10,000)")
-    parser.add_argument(
-        "--decode-items", type=int, help="items decoded and classified (1,000,000; quick 100,000)"
-    )
-    parser.add_argument("--emails", type=int, help="emails sent per sender (300; quick 50)")
-    parser.add_argument("--segments", default="1,2,4,8", help="scan segment counts to compare")
-    parser.add_argument(
-        "--client-items",
-        type=int,
-        help="items in the client-side scan test (users, within 30,000..40,000)",
-    )
-    parser.add_argument("--rate", type=float, default=14.0, help="allowed email send rate per s")
-    parser.add_argument(
-        "--delete-share", type=float, default=0.01, help="share of users that are delete candidates"
-    )
-    parser.add_argument("--notify", type=int, default=20, help="notify candidates seeded")
-    parser.add_argument("--features", type=int, help="features table size (users / 500, min 20)")
-    parser.add_argument(
-        "--addresses-stored",
-        action="store_true",
-        help="seed the delete candidates' addresses in the emails table (default: none there)",
-    )
-    parser.add_argument(
-        "--sections", default=",".join(SECTIONS), help=f"subset of {','.join(SECTIONS)}"
-    )
-    args = parser.parse_args(argv)
-    users = args.users or (10_000 if args.quick else 100_000)
-    sections = tuple(s for s in args.sections.split(",") if s)
-    unknown = set(sections) - set(SECTIONS)
-    if unknown:
-        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
-    return Options(
-        quick=args.quick,
-        users=users,
-        decode_items=args.decode_items or (100_000 if args.quick else 1_000_000),
-        emails=args.emails or (50 if args.quick else 300),
-        segments=[int(s) for s in args.segments.split(",") if s],
-        client_items=args.client_items or min(max(users, 30_000), 40_000),
-        rate=args.rate,
-        delete_share=args.delete_share,
-        notify=args.notify,
-        features=args.features or max(20, users // 500),
-        sections=sections,
-        addresses_stored=args.addresses_stored,
-    )
-
-
-def _steps_line(run: ours.JobRun) -> str:
-    parts = [f"{key} {end - start:.2f}" for key, (start, end) in run.steps.items()]
-    return ", ".join(parts)
-
-
-def _per_user(counter: Counter[str], users: int) -> dict[str, float]:
-    return {name: round(n / users, 4) for name, n in counter.most_common()} if users else {}
-
-
-NO_COMPUTE_LOGS_YAML = (
-    ours.INSTANCE_YAML
-    + "compute_logs:\n"
-    + "  module: dagster._core.storage.noop_compute_log_manager\n"
-    + "  class: NoOpComputeLogManager\n"
-)
-
-
-def _sampled_job(
-    workdir: Path, name: str, instance_yaml: str, as_of: int, command: list[str] | None = None
-) -> tree_memory.TreeRun:
-    """`cleanup-pipeline run` (or `command` given those arguments) as its own process, in a
-    fresh instance, its tree's RSS sampled."""
-    home = workdir / f"dagster_home_{name}"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(instance_yaml)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CLEANUP_REPORTS_DIR": str(workdir / name)}
-    command = command or [str(Path(sys.executable).with_name("cleanup-pipeline"))]
-    log = workdir / f"job_{name}.log"
-    run = tree_memory.run_sampled([*command, "run", "--as-of", str(as_of)], env, log)
-    if run.returncode != 0:
-        print(log.read_text()[-4000:], file=sys.stderr)
-    summary = _last_json(log) or {}
-    run.deleted = int(summary.get("counts", {}).get("deleted", 0))
-    return run
-
-
-def _peak(report: Report, section: dict, key: str, label: str, run: tree_memory.TreeRun) -> None:
-    """The run's peak in MB and MiB, and each process's share at that moment (MiB): resident,
-    and of that the anonymous memory, which unlike the pages of installed files does not depend
-    on what the machine's page cache holds."""
-    report.memory(section, key, label, run.peak_bytes if run.returncode == 0 else None)
-    section[f"{key}_tree_mib"] = [
-        [p.name, round(p.rss / MIB, 1), round(p.anon / MIB, 1)] for p in run.peak_tree
-    ]
-    anon = sum(p.anon for p in run.peak_tree) / MIB
-    report.note(f"    of which anonymous memory: {anon:.1f} MiB")
-    shares = section[f"{key}_tree_mib"]
-    report.note(f"    processes at that peak (name, MiB, anonymous MiB): {shares}")
-
-
-def memory_run(
-    report: Report,
-    workdir: Path,
-    the_world: world.World,
-    deleted: int,
-    clients: AwsClients,
-    settings: Settings,
-) -> float | None:
-    """The same job run again (on the restored data) as its own console command, as in
-    production, with the peak RSS of its whole process tree sampled; its figures besides memory
-    are not used (the in-process run above is the timed one). Then once more with Dagster's
-    compute-log capture off, to show what its helper processes add, and once as an install
-    without the `k8s` extra runs it. Returns the first run's peak in MB, the target's unit."""
-    section = report.section(
-        "memory", "2b. Peak memory: `cleanup-pipeline run` as its own process tree"
-    )
-    run = _sampled_job(workdir, "memory", ours.INSTANCE_YAML, the_world.now)
-    report.figure(section, "returncode", "exit status", run.returncode)
-    report.figure(section, "deleted", f"users deleted (timed run: {deleted})", run.deleted)
-    report.figure(section, "wall_s", "wall time (process start to exit)", run.wall_s, "s")
-    report.figure(section, "samples", "RSS samples (every 50 ms)", run.samples)
-    _peak(report, section, "peak_rss", "peak RSS of the process tree", run)
-    report.figure(section, "peak_at_s", "  reached after", run.peak_at_s, "s")
-
-    world.restore(clients, settings, the_world)
-    quiet = _sampled_job(workdir, "memory_no_compute_logs", NO_COMPUTE_LOGS_YAML, the_world.now)
-    label = "  the same with compute_logs: NoOpComputeLogManager"
-    _peak(report, section, "peak_rss_no_compute_logs", label, quiet)
-
-    world.restore(clients, settings, the_world)
-    command = without_extra.cli_without(without_extra.K8S_EXTRA)
-    lean = _sampled_job(workdir, "memory_no_k8s", ours.INSTANCE_YAML, the_world.now, command)
-    label = "  the same without the `k8s` extra (dagster-k8s hidden)"
-    _peak(report, section, "peak_rss_no_k8s_extra", label, lean)
-
-    # The floor: the same interpreter importing the job's command and definitions, nothing run.
-    code = "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions"
-    for key, label, command in (
-        ("imports_only_rss", "  importing the job's modules alone", [sys.executable, "-c", code]),
-        (
-            "imports_only_no_k8s_extra_rss",
-            "    the same without the `k8s` extra",
-            without_extra.python_without(without_extra.K8S_EXTRA, code),
-        ),
-    ):
-        imports = tree_memory.run_sampled(command, {**os.environ}, workdir / f"{key}.log")
-        report.memory(section, key, label, imports.peak_bytes if imports.returncode == 0 else None)
-    return run.peak_bytes / MB if run.returncode == 0 else None
-
-
-def _last_json(log: Path) -> dict | None:
-    """The run summary the command prints (its last JSON line), if any."""
-    for line in reversed(log.read_text().splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
-    return None
-
-
-def end_to_end(
-    report: Report,
-    recorder: CallRecorder,
-    clients: AwsClients,
-    settings: Settings,
-    the_world: world.World,
-    options: Options,
-    workdir: Path,
-) -> None:
-    section = report.section(
-        "e2e_ours", f"2. End to end, the real job on moto ({options.users:,} users)"
-    )
-    report.figure(section, "expected", "decisions in the seeded data", dict(the_world.expected))
-    report.figure(section, "files", "S3 objects of delete candidates", len(the_world.files))
-    report.figure(section, "features", "features in the table", len(the_world.features))
-    report.figure(
-        section,
-        "affected_features",
-        "  of which proposed by a delete candidate",
-        the_world.affected_features,
-    )
-    report.figure(
-        section,
-        "scoreboard_entries",
-        "scoreboard entries of delete candidates",
-        the_world.scoreboard_entries_of_deleted,
-    )
-    run = ours.run(recorder, workdir, the_world.now, "ours")
-    counts = run.summary.get("counts", {})
-    report.figure(section, "status", "job status", run.summary.get("status"))
-    report.figure(section, "counts", "job counts", {str(k): v for k, v in counts.items()})
-    if run.summary.get("status") != "success":
-        report.note(f"job log: {run.log}")
-        print(run.log.read_text()[-4000:], file=sys.stderr)
-    deleted = int(counts.get("deleted", 0))
-    warning_s = run.step_s(lambda k: k == ours.WARNING_STEP)
-    cascade_s = run.step_s(lambda k: k.startswith(ours.CASCADE_PREFIX))
-    scan_s = run.step_s(lambda k: k == "users_snapshot")
-    e2e_s = run.wall_s - warning_s
-    report.figure(section, "wall_s", "job wall time (run_job, in process)", run.wall_s, "s")
-    report.figure(
-        section, "warning_step_s", "  warning_emails step (excluded below)", warning_s, "s"
-    )
-    report.figure(section, "e2e_excl_emails_s", "end to end, emails excluded", e2e_s, "s")
-    report.figure(section, "scan_step_s", "  users_snapshot step (4-segment scan)", scan_s, "s")
-    report.figure(section, "cascade_s", "  deletion cascade steps", cascade_s, "s")
-    cascade_cpu_s = run.step_cpu_s(lambda k: k.startswith(ours.CASCADE_PREFIX))
-    report.figure(
-        section,
-        "cascade_cpu_s",
-        "    process CPU time meanwhile (job and moto server)",
-        cascade_cpu_s,
-        "s",
-    )
-    report.figure(
-        section,
-        "scan_cpu_s",
-        "    scan step: process CPU time",
-        run.step_cpu_s(lambda k: k == "users_snapshot"),
-        "s",
-    )
-    report.figure(
-        section,
-        "other_s",
-        "  everything else (Dagster, decisions, reports, checks)",
-        e2e_s - scan_s - cascade_s,
-        "s",
-    )
-    report.figure(
-        section,
-        "outside_steps_s",
-        "  of the wall time, outside any step (run start/end)",
-        run.outside_steps_s,
-        "s",
-    )
-    report.figure(
-        section, "client_builds", "boto3 client sets built (make_clients calls)", run.client_builds
-    )
-    report.figure(section, "client_build_s", "  time spent building them", run.client_build_s, "s")
-    section["steps_s"] = {k: round(e - s, 3) for k, (s, e) in run.steps.items()}
-    report.note(f"steps (s): {_steps_line(run)}")
-    all_calls = run.calls(lambda _: True)
-    cascade_calls = run.calls(lambda k: k.startswith(ours.CASCADE_PREFIX))
-    # Feature and scoreboard updates happen in the batch steps; scoreboard updates are a few
-    # per batch, so nearly all of these are the one UpdateItem per affected feature.
-    feature_updates = run.calls(
-        lambda k: k.startswith(f"{ours.CASCADE_PREFIX}.delete_account_batch")
-    )["dynamodb:UpdateItem"]
-    report.figure(section, "calls_total", "AWS calls, whole run", sum(all_calls.values()))
-    report.figure(section, "http_attempts", "  HTTP attempts (calls + retries)", run.attempts)
-    section["calls_by_step"] = {k: dict(v) for k, v in run.calls_by_step.items()}
-    for key, counter in sorted(run.calls_by_step.items()):
-        report.note(f"calls in {key}: {dict(counter)}")
-    report.figure(section, "deleted", "users deleted", deleted)
-    report.figure(section, "cascade_calls", "AWS calls in the cascade", sum(cascade_calls.values()))
-    report.figure(
-        section, "feature_updates", "  of which UpdateItem (features, scoreboards)", feature_updates
-    )
-    per_user = sum(cascade_calls.values()) / deleted if deleted else None
-    per_user_net = (sum(cascade_calls.values()) - feature_updates) / deleted if deleted else None
-    report.figure(section, "calls_per_deleted_user", "AWS calls per deleted user", per_user)
-    report.figure(
-        section, "calls_per_deleted_user_net", "  without feature UpdateItems", per_user_net
-    )
-    section["calls_per_deleted_user_by_operation"] = _per_user(cascade_calls, deleted)
-    report.note(f"per deleted user, by operation: {section['calls_per_deleted_user_by_operation']}")
-    left = world.state(clients, settings, the_world)
-    report.figure(section, "left_after", "delete candidates' data left afterwards", left)
-
-    started = time.perf_counter()
-    world.restore(clients, settings, the_world)
-    report.figure(
-        section,
-        "restore_s",
-        "restoring the seeded data for the next runs",
-        time.perf_counter() - started,
-        "s",
-    )
-    peak_mb = memory_run(report, workdir, the_world, deleted, clients, settings)
-    world.restore(clients, settings, the_world)
-
-    if "scan" in options.sections:
-        scan_bench.moto_segments(
-            report, settings.aws_region, settings.users_table, options.users, options.segments
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or self.value != self.value:  # not measured, or NaN
+            return None
+        return {"below": operator.lt, "at_most": operator.le}.get(self.kind, operator.ge)(
+            self.value, self.limit
         )
 
-    base = report.section("e2e_baseline", "3. Baseline: the original design, same data")
-    recorder.reset()
+
+@dataclass
+class Report:
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+    current: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, key: str, title: str) -> None:
+        load = load_average()[0]
+        print(f"\n== {title} [load average {load:.2f}]", flush=True)
+        self.current = self.sections.setdefault(key, {"load_average_at_start": load})
+
+    def figure(self, key: str, label: str, value: Any, unit: str = "") -> None:
+        self.current[key] = value
+        print(f"  {label:<58} {fmt(value)}{' ' + unit if unit else ''}", flush=True)
+
+    def memory(self, key: str, label: str, run: TreeRun) -> float:
+        """A process tree's peak in MB (10^6 bytes, the target's unit) and MiB (what `ps`
+        shows), the anonymous memory in it (which, unlike the pages of installed files, does
+        not depend on the page cache), and each process's share at that moment. Returns MB."""
+        size = run.peak_bytes / MB if run.returncode == 0 else float("nan")
+        self.figure(f"{key}_mb", label, size, f"MB = {size * MB / MIB:,.1f} MiB")
+        tree = [[p.name, round(p.rss / MIB, 1), round(p.anon / MIB, 1)] for p in run.peak_tree]
+        self.current[f"{key}_processes_mib"] = tree
+        anon = sum(p.anon for p in run.peak_tree) / MIB
+        self.note(f"  anonymous {anon:.1f} MiB; processes (name, MiB, anonymous MiB): {tree}")
+        return size
+
+    def note(self, text: str) -> None:
+        print(f"  {text}", flush=True)
+
+    def target(self, target: Target) -> None:
+        self.targets.append(target)
+        verdict = {True: "MET", False: "MISSED", None: "n/a"}[target.met]
+        sign = {"below": "<", "at_most": "<="}.get(target.kind, ">=")
+        value = f"{fmt(target.value)} {sign} {fmt(target.limit)}"
+        note = f" ({target.note})" if target.note else ""
+        print(f"  target {target.name}: {value} -> {verdict}{note}", flush=True)
+
+
+@dataclass
+class Emulated:
+    clients: AwsClients
+    settings: Settings
+    workdir: Path
+    recorder: CallRecorder
+    seeded: world.World
+
+
+@contextmanager
+def emulated(options: argparse.Namespace, users: int = 0) -> Iterator[Emulated]:
+    """A provisioned moto server (stopped on exit), the job's environment pointing at it, every
+    AWS call of this process counted, and a world of `users` seeded into it."""
+    with (
+        emulator.moto_server() as endpoint,
+        patch.dict(os.environ, emulator.local_environment(endpoint)),
+        tempfile.TemporaryDirectory(prefix="cleanup-bench-") as tmp,
+        recording() as recorder,
+    ):
+        settings = load_settings()
+        clients = make_clients(settings)
+        provision(clients, settings)
+        now = int(time.time() * 1000)
+        items, profiles = world.build_users(users, now, options.delete_share, options.notify)
+        features = options.features or max(20, users // 500)
+        seeded = world.seed(
+            clients, settings, items, profiles, features, now, options.addresses_stored
+        )
+        yield Emulated(clients, settings, Path(tmp), recorder, seeded)
+
+
+def timed_runs(repeats: int, work: Callable[[], Any]) -> tuple[list[float], list[float]]:
+    """Wall and process CPU seconds of each run of `work`, garbage collected in between."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        gc.collect()
+        cpu, wall = time.process_time(), time.perf_counter()
+        work()
+        walls.append(round(time.perf_counter() - wall, 3))
+        cpus.append(round(time.process_time() - cpu, 3))
+    return walls, cpus
+
+
+def decode_section(report: Report, options: argparse.Namespace) -> None:
+    """Decoding the scanned items and classifying them, without AWS: the items are built as the
+    low-level client returns them for the job's projected Scan, from every rule's profile."""
+    count = options.decode_items
+    report.section("decode", f"Decoding and classification of {count:,} items (no AWS)")
+    now = int(time.time() * 1000)
+    items, profiles = world.generate_users(count, now, world.REALISTIC_MIX, seed=1)
+    walls, cpus = timed_runs(3, lambda: decode_items(items))
+    report.figure("decode_wall_runs_s", "decode_items, wall, 3 runs", walls, "s")
+    report.figure("decode_cpu_runs_s", "decode_items, process CPU, 3 runs", cpus, "s")
+    snapshot, policy = decode_items(items), Policy()
+    _, classify_cpus = timed_runs(3, lambda: classify(snapshot, now, now, policy))
+    report.figure("classify_cpu_runs_s", "classify, process CPU, 3 runs", classify_cpus, "s")
+    gc.collect()
+    with peak_growth() as sampled:
+        classify(snapshot, now, now, policy)
+    gc.collect()
+    with peak_growth(traced=True) as traced:
+        decisions = classify(snapshot, now, now, policy)
+    peak = max(traced.traced + sampled.arrow, sampled.rss)
+    report.figure("classify_traced_mib", "classify peak, tracemalloc", traced.traced / MIB, "MiB")
+    report.figure("classify_arrow_mib", "  Arrow's pool, sampled", sampled.arrow / MIB, "MiB")
+    report.figure("classify_rss_mib", "  RSS above its start, sampled", sampled.rss / MIB, "MiB")
+    got = decisions["decision"].astype(str)
+    wrong = sum(world.EXPECTED[p] != found for p, found in zip(profiles, got, strict=True))
+    report.figure("decisions_unexpected", "decisions differing from their profile", wrong)
+    scale, note = MILLION / count, "" if count == MILLION else f"scaled from {count:,} items"
+    report.target(Target("decode_1M_wall_s", min(walls) * scale, 3.0, "below", note))
+    # On a shared machine wall time includes waiting for a core; CPU time does not.
+    report.target(Target("decode_1M_cpu_s", min(cpus) * scale, 3.0, "below", note))
+    report.target(Target("classify_1M_cpu_s", min(classify_cpus) * scale, 1.0, "below", note))
+    note = "; ".join(x for x in (note, "the larger of tracemalloc + Arrow and RSS") if x)
+    report.target(Target("classify_1M_peak_mib", peak * scale / MIB, 1024.0, "below", note))
+
+
+@dataclass
+class Side:
+    """One pipeline's end-to-end figures, emails excluded."""
+
+    e2e_s: float
+    scan_s: float
+    cascade_s: float
+    deleted: int
+    calls: Counter[str]  # of the cascade
+
+    @property
+    def calls_per_user(self) -> float:
+        return sum(self.calls.values()) / max(self.deleted, 1)
+
+    @property
+    def cascade_ms_per_user(self) -> float:
+        return 1000 * self.cascade_s / max(self.deleted, 1)
+
+    def print(self, report: Report, scan: str, here: Emulated) -> None:
+        report.figure("e2e_s", "end to end, emails excluded", self.e2e_s, "s")
+        report.figure("scan_s", f"  {scan}", self.scan_s, "s")
+        report.figure("cascade_s", "  deletion cascade", self.cascade_s, "s")
+        report.figure("deleted", "users deleted", self.deleted)
+        report.figure("calls_per_deleted_user", "AWS calls per deleted user", self.calls_per_user)
+        per_user = {name: round(n / max(self.deleted, 1), 3) for name, n in self.calls.items()}
+        report.note(f"per deleted user, by operation: {per_user}")
+        left = world.state(here.clients, here.settings, here.seeded)
+        report.figure("left_after", "delete candidates' data left afterwards", left)
+
+
+def e2e_section(report: Report, options: argparse.Namespace) -> None:
+    """The real job and the original design on the same seeded world, one after the other."""
+    with emulated(options, options.users) as here:
+        report.section("seed", f"The benchmark world on moto ({options.users:,} users)")
+        report.figure("expected", "decisions the seeded data calls for", dict(here.seeded.expected))
+        report.figure("files", "S3 objects of delete candidates", len(here.seeded.files))
+        report.figure("features", "features proposed by them", here.seeded.affected_features)
+        mine = ours_e2e(report, here)
+        world.restore(here.clients, here.settings, here.seeded)
+        theirs = baseline_e2e(report, here)
+    compare(report, mine, theirs)
+
+
+def ours_e2e(report: Report, here: Emulated) -> Side:
+    report.section("e2e_ours", "End to end, the real job (run_job, in process)")
+    run = ours.run_in_process(here.recorder, here.workdir, here.seeded.now, "ours")
+    report.figure("status", "job status", run.summary.get("status"))
+    if run.summary.get("status") != "success":
+        print(run.log.read_text()[-4000:], file=sys.stderr)
+    report.figure("wall_s", "job wall time", run.wall_s, "s")
+    side = Side(
+        e2e_s=run.wall_s - run.step_s(lambda k: k == ours.WARNING_STEP),
+        scan_s=run.step_s(lambda k: k == ours.SCAN_STEP),
+        cascade_s=run.step_s(ours.is_cascade),
+        deleted=int(run.summary.get("counts", {}).get("deleted", 0)),
+        calls=run.calls(ours.is_cascade),
+    )
+    side.print(report, "users_snapshot step (4-segment scan)", here)
+    rest = side.e2e_s - side.scan_s - side.cascade_s
+    report.figure("other_s", "everything else (Dagster, decisions, reports)", rest, "s")
+    # The batch steps' UpdateItems: one per feature a deleted user proposed, a few per batch
+    # for the scoreboards.
+    batches = run.calls(lambda k: k.startswith(f"{ours.CASCADE_PREFIX}.delete_account_batch"))
+    features = batches["dynamodb:UpdateItem"]
+    net = (sum(side.calls.values()) - features) / side.deleted if side.deleted else None
+    note = f"plus {features} feature UpdateItems for {side.deleted} users"
+    limit = CALLS_PER_DELETED_USER_TARGET
+    report.target(
+        Target("calls_per_deleted_user_excl_feature_updates", net, limit, "at_most", note)
+    )
+    return side
+
+
+def baseline_e2e(report: Report, here: Emulated) -> Side:
+    report.section("e2e_baseline", "The original design, same world")
+    here.recorder.reset()
 
     def phase(label: str) -> None:
-        recorder.label = label
+        here.recorder.label = label
 
-    result = OriginalDesign(settings, phase=phase).run(the_world.now)
-    base_e2e = result.wall_s - result.notify_s
-    report.figure(
-        base, "decisions", "decisions taken (skip: exempt, active or waiting)", result.decisions
+    result = baseline.OriginalDesign(here.settings, phase).run(here.seeded.now)
+    report.figure("decisions", "decisions (skip: exempt, active or waiting)", result.decisions)
+    side = Side(
+        e2e_s=result.wall_s - result.notify_s,
+        scan_s=result.scan_s,
+        cascade_s=result.delete_s,
+        deleted=result.deleted,
+        calls=here.recorder.count(lambda c: c.label == "delete"),
     )
-    report.figure(base, "deleted", "users deleted", result.deleted)
-    report.figure(
-        base, "notified", "users warned (incl. invalid ones the design misreads)", result.notified
-    )
-    report.figure(base, "failed", "users failed", result.failed)
-    report.figure(base, "wall_s", "wall time", result.wall_s, "s")
-    report.figure(base, "notify_s", "  warning branch (excluded below)", result.notify_s, "s")
-    report.figure(base, "e2e_excl_emails_s", "end to end, emails excluded", base_e2e, "s")
-    report.figure(
-        base, "scan_s", "  scan (1 segment, document-client unmarshalling)", result.scan_s, "s"
-    )
-    report.figure(base, "cascade_s", "  deletion cascade", result.delete_s, "s")
-    report.figure(
-        base,
-        "cascade_cpu_s",
-        "    process CPU time meanwhile (design and moto server)",
-        result.delete_cpu_s,
-        "s",
-    )
-    delete_calls = recorder.count(lambda c: c.label == "delete")
-    base_per_user = sum(delete_calls.values()) / result.deleted if result.deleted else None
-    base["calls"] = {
-        label: dict(recorder.count(lambda c, label=label: c.label == label))
-        for label in ("scan", "delete", "notify")
-    }
-    for label, counter in base["calls"].items():
-        report.note(f"calls in {label}: {counter}")
-    report.figure(base, "calls_per_deleted_user", "AWS calls per deleted user", base_per_user)
-    base["calls_per_deleted_user_by_operation"] = _per_user(delete_calls, result.deleted)
-    report.note(f"per deleted user, by operation: {base['calls_per_deleted_user_by_operation']}")
-    left = world.state(clients, settings, the_world)
-    report.figure(base, "left_after", "delete candidates' data left afterwards", left)
-
-    compare = report.section("ratios", "Ours vs baseline (baseline / ours)")
-    speedup = ratio(e2e_s, base_e2e)
-    report.figure(compare, "e2e_speedup", "end to end, emails excluded", speedup, "x")
-    report.figure(
-        compare,
-        "e2e_speedup_without_scan",
-        "end to end, emails and the users-table scan excluded",
-        ratio(e2e_s - scan_s, base_e2e - result.scan_s),
-        "x",
-    )
-    report.figure(
-        compare, "cascade_speedup", "deletion cascade", ratio(cascade_s, result.delete_s), "x"
-    )
-    report.figure(
-        compare,
-        "cascade_cpu_ratio",
-        "  deletion cascade, process CPU time (work done, waiting for a core left out)",
-        ratio(cascade_cpu_s, result.delete_cpu_s),
-        "x",
-    )
-    report.figure(
-        compare,
-        "cascade_s_per_user_ours_ms",
-        "  cascade per deleted user, ours",
-        1000 * cascade_s / deleted if deleted else None,
-        "ms",
-    )
-    report.figure(
-        compare,
-        "cascade_s_per_user_base_ms",
-        "  cascade per deleted user, baseline",
-        1000 * result.delete_s / result.deleted if result.deleted else None,
-        "ms",
-    )
-    report.figure(
-        compare,
-        "scan_speedup",
-        "scan + decode (users_snapshot vs full scan)",
-        ratio(scan_s, result.scan_s),
-        "x",
-    )
-    # What the ratio could reach if ours spent no time at all scanning and deleting: the rest
-    # of ours (Dagster's steps and run start/end, decisions, reports, checks) bounds it.
-    report.figure(
-        compare,
-        "e2e_speedup_ceiling_free_scan_and_cascade",
-        "  ceiling if our scan and cascade took no time (baseline / everything else)",
-        ratio(e2e_s - scan_s - cascade_s, base_e2e),
-        "x",
-    )
-    report.figure(
-        compare,
-        "calls_per_deleted_user_ratio",
-        "AWS calls per deleted user",
-        ratio(per_user, base_per_user),
-        "x",
-    )
-    report.target(
-        Target(
-            "calls_per_deleted_user_excl_feature_updates",
-            per_user_net,
-            CALLS_PER_DELETED_USER_TARGET,
-            "at_most",
-            f"plus {feature_updates} feature UpdateItems for {deleted} users",
-        )
-    )
-    report.target(Target("e2e_speedup_vs_baseline", speedup, SPEEDUP_TARGET, "min"))
-    report.target(
-        Target(
-            "peak_memory_process_tree_mb",
-            peak_mb,
-            PEAK_MEMORY_TARGET_MB,
-            "at_most",
-            "RSS of `cleanup-pipeline run` and its children, summed; MB = 10^6 bytes, "
-            f"{PEAK_MEMORY_TARGET_MB:.0f} MB = {PEAK_MEMORY_TARGET_MB * MB / MIB:.1f} MiB",
-        )
-    )
+    side.print(report, "scan (1 segment, document-client unmarshalling)", here)
+    return side
 
 
-def recovery_section(report: Report, users: int) -> None:
-    """The restore window's costs (bench/recovery_bench.py), in-process moto."""
-    found = recovery_bench.measure(users)
-    section = report.section("recovery", f"Restore window, one batch of {users} deletions")
+def compare(report: Report, mine: Side, theirs: Side) -> None:
+    report.section("ratios", "Ours against the original design (baseline / ours)")
+    speedup = theirs.e2e_s / mine.e2e_s
+    report.figure("e2e", "end to end, emails excluded", speedup, "x")
+    without_scan = (theirs.e2e_s - theirs.scan_s) / (mine.e2e_s - mine.scan_s)
+    report.figure("e2e_without_scan", "  without the users-table scan", without_scan, "x")
+    report.figure("cascade", "deletion cascade", theirs.cascade_s / mine.cascade_s, "x")
+    report.figure("cascade_ms_ours", "  per deleted user, ours", mine.cascade_ms_per_user, "ms")
+    theirs_ms = theirs.cascade_ms_per_user
+    report.figure("cascade_ms_baseline", "  per deleted user, original design", theirs_ms, "ms")
+    report.figure("scan", "users-table scan", theirs.scan_s / mine.scan_s, "x")
+    # What the ratio could reach if our scan and cascade took no time: the rest bounds it.
+    ceiling = theirs.e2e_s / (mine.e2e_s - mine.scan_s - mine.cascade_s)
+    report.figure("e2e_ceiling", "  ceiling if our scan and cascade took no time", ceiling, "x")
+    report.figure(
+        "calls", "AWS calls per deleted user", theirs.calls_per_user / mine.calls_per_user
+    )
+    report.target(Target("e2e_speedup_vs_baseline", speedup, SPEEDUP_TARGET, "at_least"))
+
+
+def memory_section(report: Report, options: argparse.Namespace) -> None:
+    """Peak RSS of `cleanup-pipeline run`'s process tree at two sizes of the world, against a
+    process that only imports the job."""
+    report.section("memory", "Peak memory of `cleanup-pipeline run` as the users grow")
+    with tempfile.TemporaryDirectory(prefix="cleanup-bench-") as tmp:
+        command = [sys.executable, "-c", IMPORTS_ONLY]
+        imports = run_sampled(command, dict(os.environ), Path(tmp) / "imports.log")
+    base = report.memory("imports_only", "a process importing the job, nothing run", imports)
+    peaks = []
+    for users in options.memory_users:
+        with emulated(options, users) as here:
+            run, summary = ours.run_as_command(here.workdir, "memory", here.seeded.now)
+        deleted = summary.get("counts", {}).get("deleted")
+        label = f"{users:,} users ({deleted} deleted; {run.wall_s:.0f} s)"
+        peaks.append(report.memory(f"peak_{users}", label, run))
+        above = (peaks[-1] - base) / users * 1000
+        report.figure(f"above_imports_{users}", "  above the imports, per 1,000 users", above, "MB")
+    small, large = options.memory_users
+    growth = (peaks[1] - peaks[0]) / (large - small) * 1000
+    label = f"growth per 1,000 users, {small:,} to {large:,}"
+    report.figure("growth_per_1000_users_mb", label, growth, "MB")
+    fixed = peaks[0] - growth * small / 1000 - base  # where the line through both sizes starts
+    report.figure("fixed_above_imports_mb", "  a run's fixed cost above the imports", fixed, "MB")
+    limit, note = GROWTH_PER_1000_USERS_TARGET_MB, "process tree RSS; MB = 10^6 bytes"
+    report.target(Target("memory_growth_per_1000_users_mb", growth, limit, "at_most", note))
+
+
+def emails_section(report: Report, options: argparse.Namespace) -> None:
+    count, rate = options.emails, options.rate
+    report.section("emails", f"Email throughput: {count} emails, allowed {rate:g}/s")
+    with emulated(options) as here:
+        mine, theirs = emails.measure(here.settings, count, rate, here.recorder)
+    for who, figures in (("ours", mine), ("baseline", theirs)):
+        report.note(who)
+        for key, label, unit in emails.FIGURES:
+            report.figure(f"{who}_{key}", f"  {label}", figures[key], unit)
+    report.target(Target("email_pct_of_allowed", mine["pct_of_allowed"], 98.0, "at_least"))
+    busiest = float(mine["max_in_any_1s_window"])
+    report.target(Target("email_max_in_1s_window", busiest, rate, "at_most"))
+
+
+def recovery_section(report: Report, options: argparse.Namespace) -> None:
+    users = options.recovery_users
+    report.section("recovery", f"Restore window: a batch of {users} deletions, in-process moto")
+    emulator.list_versions_by_prefix()  # as the emulator lists versions: by prefix, as S3 does
+    archive = f"s3://{recovery.ARCHIVE_BUCKET}/archive"
+    with tempfile.TemporaryDirectory() as tmp, mock_aws():
+        env = {**emulator.LOCAL_ENV, "CLEANUP_REPORTS_DIR": tmp, "CLEANUP_ARCHIVE_DIR": archive}
+        with patch.dict(os.environ, env):
+            found = recovery.measure(users)
+    for key, label in recovery.FIGURES:
+        report.figure(key, label, found[key])
     per_user = found["archive_calls_per_deleted_user"]
-    report.figure(section, "archive_calls_per_user", "archive calls per deleted user", per_user)
-    report.figure(
-        section,
-        "ledger_calls_per_user",
-        "ledger events per deleted user (one PutObject each)",
-        found["ledger_calls_per_deleted_user"],
-    )
-    report.figure(
-        section,
-        "purge_calls_per_user",
-        "purge calls per purged user",
-        found["purge_calls_per_purged_user"],
-    )
-    report.figure(
-        section,
-        "restore_s",
-        f"restore of a user with {found['restore_files']} files",
-        found["restore_s"],
-        "s",
-    )
     report.target(Target("archive_calls_per_deleted_user", per_user, 0.05, "at_most"))
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.perf_counter()
-    host = machine.describe()
-    print(f"machine: {machine.one_line(host)}", flush=True)
-    print(f"options: {options}", flush=True)
-    report = Report()
-    timings: dict[str, float] = {}
-
-    def timed(name: str, since: float) -> None:
-        timings[name] = round(time.perf_counter() - since, 1)
-
-    if "decode" in options.sections:
+    machine = describe_machine()
+    print(f"machine: {machine}\noptions: {vars(options)}", flush=True)
+    report, walls = Report(), {}
+    sections = {
+        "decode": decode_section,
+        "e2e": e2e_section,
+        "memory": memory_section,
+        "emails": emails_section,
+        "recovery": recovery_section,
+    }
+    for name in options.sections:
         since = time.perf_counter()
-        decode_bench.run(report, options.decode_items)
-        timed("decode", since)
-
-    now = int(time.time() * 1000)
-    needs_users = {"client", "e2e", "scan"} & set(options.sections)
-    items, profiles = (
-        world.build_users(options.users, now, options.delete_share, options.notify)
-        if needs_users
-        else ([], [])
-    )
-    if "client" in options.sections:
-        since = time.perf_counter()
-        client_items = (
-            items[: options.client_items]
-            if options.client_items <= len(items)
-            else world.build_users(options.client_items, now, options.delete_share, 0)[0]
-        )
-        scan_bench.client_side(report, client_items, options.segments)
-        timed("client", since)
-
-    needs_moto = {"e2e", "scan", "emails"} & set(options.sections)
-    saved_env = dict(os.environ)
-    try:
-        if needs_moto:
-            with (
-                moto_server() as endpoint,
-                tempfile.TemporaryDirectory(prefix="cleanup-bench-") as tmp,
-                recording() as recorder,
-            ):
-                os.environ.update(local_environment(endpoint))
-                settings = load_settings()
-                clients = make_clients(settings)
-                provision(clients, settings)
-                if {"e2e", "scan"} & set(options.sections):
-                    since = time.perf_counter()
-                    the_world = world.seed(
-                        clients,
-                        settings,
-                        items,
-                        profiles,
-                        options.features,
-                        now,
-                        addresses_stored=options.addresses_stored,
-                    )
-                    timed("seed", since)
-                    seeded = report.section("seed", f"Seeding moto ({options.users:,} users)")
-                    report.figure(
-                        seeded, "seed_s", "seeding time (batch writes)", timings["seed"], "s"
-                    )
-                    report.figure(seeded, "profiles", "profiles", dict(the_world.profiles))
-                    since = time.perf_counter()
-                    if "e2e" in options.sections:
-                        end_to_end(
-                            report, recorder, clients, settings, the_world, options, Path(tmp)
-                        )
-                    else:
-                        scan_bench.moto_segments(
-                            report,
-                            settings.aws_region,
-                            settings.users_table,
-                            options.users,
-                            options.segments,
-                        )
-                    timed("e2e_and_scan", since)
-                if "emails" in options.sections:
-                    since = time.perf_counter()
-                    emails.run(report, settings, options.emails, options.rate)
-                    timed("emails", since)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-
-    if "launch" in options.sections:
-        since = time.perf_counter()
-        launch.run(report)
-        timed("launch", since)
-    if "recovery" in options.sections:
-        since = time.perf_counter()
-        recovery_section(report, 200)
-        timed("recovery", since)
-
-    total = machine.process_age_s() or time.perf_counter() - started
+        sections[name](report, options)
+        walls[name] = round(time.perf_counter() - since, 1)
+    total = time.perf_counter() - started
+    met = sum(bool(t.met) for t in report.targets)
+    print(f"\n== Targets: {met} of {len(report.targets)} met; {total:.0f} s", flush=True)
     summary = {
         "benchmark": "cleanup_pipeline",
-        "machine": {**host, "load_average_at_end": machine.load_average()},
-        "options": options.__dict__,
+        "machine": {**machine, "load_average_at_end": load_average()},
+        "options": vars(options),
         "sections": report.sections,
-        "targets": {t.name: t.as_dict() for t in report.targets},
-        "section_wall_s": timings,
+        "targets": {t.name: {**asdict(t), "met": t.met} for t in report.targets},
+        "section_wall_s": walls,
         "total_wall_s": round(total, 1),
     }
-    print(
-        f"\n== Targets: {sum(bool(t.met) for t in report.targets)} of "
-        f"{len(report.targets)} met; total {total:.0f} s; load average now "
-        f"{'/'.join(str(x) for x in machine.load_average())}",
-        flush=True,
-    )
     print(json.dumps(summary, default=str), flush=True)
     return 0
 
@@ -616,7 +444,6 @@ if __name__ == "__main__":
     status = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Every server, pool and temporary directory is closed by now. Skipping the interpreter's
-    # teardown saves about a minute at 100,000 users: it frees the emulator's in-memory tables
-    # object by object.
+    # Every server and temporary directory is closed by now; the interpreter's teardown would
+    # free the emulator's tables object by object, for a minute at the larger sizes.
     os._exit(status)

@@ -5,9 +5,12 @@ moto is imported only where a server is started: seeding an emulator that runs e
 this machine needs no moto here.
 """
 
+import functools
+import inspect
 import ipaddress
 import logging
 import os
+import textwrap
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -53,6 +56,39 @@ def make_conditional_writes_atomic() -> None:
         setattr(DynamoDBBackend, name, atomic)
 
 
+# The one comprehension of moto's `list_object_versions` that deep-copies every version of every
+# key in the bucket, before the loop below it skips the keys outside the prefix.
+_ALL_VERSIONS = "for key, version_key in bucket.keys.iterlists()"
+# Keys outside the prefix never reach the answer. The key marker's own key stays: moto's loop
+# starts a page where it finds the marker, so it must see the marker's versions to step over them.
+_BY_PREFIX = " if key.startswith(prefix) or key == key_marker"
+
+
+def list_versions_by_prefix() -> None:
+    """S3 finds a prefix's versions through its key index; moto copies the whole bucket's versions
+    for each listing, so listing one folder costs as much as the bucket holds. Copying only the
+    keys under the prefix returns the same answer, at the cost of the folder (idempotent)."""
+    from moto.s3 import models as s3_models
+
+    current = s3_models.S3Backend.list_object_versions
+    if getattr(current, "_by_prefix", False):
+        return
+    source = textwrap.dedent(inspect.getsource(current))
+    if source.count(_ALL_VERSIONS) != 1:
+        raise RuntimeError(
+            "moto's S3Backend.list_object_versions no longer holds the comprehension the "
+            "emulator filters by prefix: check the pinned moto version"
+        )
+    patched_source = source.replace(_ALL_VERSIONS, _ALL_VERSIONS + _BY_PREFIX)
+    namespace: dict[str, Any] = {}
+    # Compiled among moto's own module names, which the method's body and annotations use.
+    code = compile(patched_source, "<moto list_object_versions, by prefix>", "exec")
+    exec(code, vars(s3_models), namespace)
+    patched = functools.update_wrapper(namespace[current.__name__], current)
+    patched._by_prefix = True  # type: ignore[attr-defined]
+    s3_models.S3Backend.list_object_versions = patched
+
+
 @contextmanager
 def moto_server(port: int = 0) -> Iterator[str]:
     """Start a moto server on 127.0.0.1 (any free port by default); yields its endpoint URL and
@@ -61,6 +97,7 @@ def moto_server(port: int = 0) -> Iterator[str]:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     make_conditional_writes_atomic()
+    list_versions_by_prefix()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

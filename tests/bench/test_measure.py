@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import tree_memory
+from bench import measure
 
 needs_kcmp = pytest.mark.skipif(
-    tree_memory._SYS_KCMP is None, reason="kcmp's number is not known on this machine"
+    measure._SYS_KCMP is None, reason="kcmp's number is not known on this machine"
 )
 
 
@@ -22,8 +22,8 @@ def test_kcmp_tells_a_process_from_its_forked_child() -> None:
         time.sleep(5)
         os._exit(0)
     try:
-        assert tree_memory._same_address_space(os.getpid(), os.getpid())
-        assert not tree_memory._same_address_space(child, os.getpid())
+        assert measure._same_address_space(os.getpid(), os.getpid())
+        assert not measure._same_address_space(child, os.getpid())
     finally:
         os.kill(child, 9)
         os.waitpid(child, 0)
@@ -34,11 +34,11 @@ def parent_with_child() -> Iterator[subprocess.Popen[bytes]]:
     code = "import subprocess, time; subprocess.Popen(['sleep', '30']); time.sleep(30)"
     parent = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 10
-    while len(tree_memory.tree_rss(parent.pid)) < 2:
+    while len(measure.tree_rss(parent.pid)) < 2:
         assert time.monotonic() < deadline, "the child never started"
         time.sleep(0.05)
     yield parent
-    for pid in tree_memory.tree_rss(parent.pid):
+    for pid in measure.tree_rss(parent.pid):
         os.kill(pid, 9)
     parent.wait()
 
@@ -46,7 +46,7 @@ def parent_with_child() -> Iterator[subprocess.Popen[bytes]]:
 def test_a_child_with_its_own_address_space_is_counted(
     parent_with_child: subprocess.Popen[bytes],
 ) -> None:
-    tree = tree_memory.tree_rss(parent_with_child.pid)
+    tree = measure.tree_rss(parent_with_child.pid)
     assert parent_with_child.pid in tree and len(tree) == 2
     assert [p.name for pid, p in tree.items() if pid != parent_with_child.pid] == ["sleep"]
     for process in tree.values():
@@ -57,6 +57,6 @@ def test_a_child_in_its_parents_address_space_is_left_out(
     parent_with_child: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A child between vfork and exec, which the sampler cannot be made to catch on demand.
-    monkeypatch.setattr(tree_memory, "_same_address_space", lambda pid, other: True)
-    tree = tree_memory.tree_rss(parent_with_child.pid)
+    monkeypatch.setattr(measure, "_same_address_space", lambda pid, other: True)
+    tree = measure.tree_rss(parent_with_child.pid)
     assert list(tree) == [parent_with_child.pid]
