@@ -28,6 +28,7 @@ from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.cascade import cascade_context, run_cascade
 from tests.support.items import active_user, board_entry, delete_candidate, feature, n, now_ms, s
+from tests.support.jobs import metadata
 from tests.support.moto_env import moto_world
 from tests.support.recovery_world import archive, body_of, ledger, restore, versions_under
 from tests.support.run_capture import HOUR, FinishedRun, run_and_capture
@@ -229,6 +230,8 @@ def test_user_another_run_deletes_right_before_this_run_is_reported_deleted_by_o
         row = run.report_row(target)
         assert (row["outcome"], row["step"]) == ("deleted_by_other_run", "user")
         assert run.result.success
+        counted = metadata(run.result, "deleted_accounts")
+        assert (counted["deleted_by_other_run"], counted["deleted"]) == (1, len(OTHERS))  # + BACK
         assert target not in run.after.users
         [event] = ledger(clients, settings, target)  # recorded once, by the other run
         assert (event["event"], event["run_id"]) == ("deleted", OTHER_RUN)

@@ -139,8 +139,8 @@ def test_user_back_after_a_crash_mid_cascade_gets_everything_back_in_a_blocked_r
 
     assert not blocked.success
     assert not check_results(blocked)["invalid_share_within_limit"]
-    assert check_results(blocked)["every_unfinished_deletion_settled"]
     assert keys_under(clients.s3, bucket, "u1/") == seeded.files["u1"]
+    assert check_results(blocked)["every_unfinished_deletion_settled"]
     features = scan_all(db, settings.features_table)
     assert features["f-u1"] == seeded.features["f-u1"]
     assert features["f-u1-2"] == seeded.features["f-u1-2"]
