@@ -1,6 +1,7 @@
 """The console script end to end, against a moto server on 127.0.0.1."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -166,8 +167,22 @@ def test_seed_demo_refuses_an_endpoint_off_this_machine_before_any_connection(
     assert error.startswith("error: seed-demo writes only to a local emulator") and named in error
 
 
+@pytest.fixture
+def environment_put_back() -> Iterator[None]:
+    """`local` points this process's environment at its emulator, which it stops on the way
+    out: later tests in this process must not inherit that."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def test_local_refuses_a_service_endpoint_off_this_machine_before_seeding(
-    capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_traffic_off_loopback
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    no_traffic_off_loopback,
+    environment_put_back,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
