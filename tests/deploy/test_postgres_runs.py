@@ -36,6 +36,7 @@ ASSETS = {
     "guard_inputs",
     "candidate_report",
     "warning_emails",
+    "unfinished_deletions",
     "deleted_accounts",
     "cleanup_report",
     "removed_reports",
