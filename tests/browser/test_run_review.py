@@ -266,7 +266,8 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
     page.replace_config_line("max_delete_fraction: 0.05", "max_delete_fraction: 0.01")
     (approved_by,) = shown_ids
     # The approval takes the line of the default, empty as_of (left out, it is the same).
-    page.replace_config_line("as_of: ''", f"approved_run_id: {approved_by}")
+    as_of_line = next(line.strip() for line in page.editor_text().splitlines() if "as_of:" in line)
+    page.replace_config_line(as_of_line, f"approved_run_id: {approved_by}")
     page.append_config(IN_PROCESS)
     options = editor_config(page)["resources"]["run_options"]["config"]
     assert (options["approved_run_id"], options["dry_run"]) == (blocked_id, False)
