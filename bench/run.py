@@ -39,6 +39,12 @@ MILLION = 1_000_000
 CALLS_PER_DELETED_USER_TARGET = 2.1
 SPEEDUP_TARGET = 8.0
 GROWTH_PER_1000_USERS_TARGET_MB = 1.0
+# A run process's memory settings as deploy/ sets them (docs/production.md).
+DEPLOYED_MEMORY_SETTINGS = {
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
+    "MALLOC_ARENA_MAX": "2",
+    "MALLOC_TRIM_THRESHOLD_": "131072",
+}
 IMPORTS_ONLY = "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions"
 
 
@@ -355,13 +361,16 @@ def memory_section(report: Report, options: argparse.Namespace) -> None:
     """Peak RSS of `cleanup-pipeline run`'s process tree at two sizes of the world, against a
     process that only imports the job."""
     report.section("memory", "Peak memory of `cleanup-pipeline run` as the users grow")
-    with tempfile.TemporaryDirectory(prefix="cleanup-bench-") as tmp:
+    with (
+        patch.dict(os.environ, DEPLOYED_MEMORY_SETTINGS),
+        tempfile.TemporaryDirectory(prefix="cleanup-bench-") as tmp,
+    ):
         command = [sys.executable, "-c", IMPORTS_ONLY]
         imports = run_sampled(command, dict(os.environ), Path(tmp) / "imports.log")
     base = report.memory("imports_only", "a process importing the job, nothing run", imports)
     peaks = []
     for users in options.memory_users:
-        with emulated(options, users) as here:
+        with patch.dict(os.environ, DEPLOYED_MEMORY_SETTINGS), emulated(options, users) as here:
             run, summary = ours.run_as_command(here.workdir, "memory", here.seeded.now)
         deleted = summary.get("counts", {}).get("deleted")
         label = f"{users:,} users ({deleted} deleted; {run.wall_s:.0f} s)"

@@ -14,16 +14,12 @@ from cleanup_pipeline.orchestration import (
     snapshot_assets,
     warning_asset,
 )
-from cleanup_pipeline.orchestration.arrow_memory import use_system_allocator
 from cleanup_pipeline.orchestration.hold_job import manage_hold
 from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
 from cleanup_pipeline.orchestration.reports_s3 import ReportsS3Resource
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.restore_job import restore_account
 from cleanup_pipeline.orchestration.step_outputs import step_io_manager
-
-# Every process that runs the job loads this module first: the CLI's, a launched run's, a step's.
-use_system_allocator()
 
 _modules = [
     snapshot_assets,

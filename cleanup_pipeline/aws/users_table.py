@@ -8,7 +8,6 @@ import pandas as pd
 
 from cleanup_pipeline.aws.batch_reads import consistent_batch_get
 from cleanup_pipeline.aws.conditions import attempt_conditional, unchanged_since
-from cleanup_pipeline.aws.parse_gate import one_scan_parse_at_a_time
 from cleanup_pipeline.core.user_attributes import (
     CLAIMED_AT,
     CLAIMED_BY,
@@ -28,8 +27,7 @@ def scan_snapshot(
     client: Any, table: str, segments: int = 4, on_page: Callable[[int], None] | None = None
 ) -> pd.DataFrame:
     """Parallel Scan of the users table, projected to the decision attributes, decoded page by
-    page so that raw items never pile up in memory, and parsed by one segment at a time (see
-    parse_gate.py). `on_page` gets each page's item count."""
+    page so that raw items never pile up in memory. `on_page` gets each page's item count."""
 
     def decoded(page: dict[str, Any]) -> pd.DataFrame:
         if on_page is not None:
@@ -43,8 +41,7 @@ def scan_snapshot(
             TotalSegments=segments,
             **_projection(PROJECTED_ATTRIBUTES),
         )
-        with one_scan_parse_at_a_time(client):
-            return [decoded(page) for page in pages if page["Items"]]
+        return [decoded(page) for page in pages if page["Items"]]
 
     with ThreadPoolExecutor(max_workers=segments) as pool:
         frames = [frame for part in pool.map(scan_segment, range(segments)) for frame in part]

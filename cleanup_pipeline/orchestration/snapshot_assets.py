@@ -7,7 +7,6 @@ from cleanup_pipeline.aws.bucket import VersioningNotEnabledError, require_versi
 from cleanup_pipeline.aws.users_table import scan_snapshot
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS
-from cleanup_pipeline.orchestration.free_heap import release_free_heap
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
 from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 
@@ -36,10 +35,6 @@ def users_snapshot(
             segments=cleanup_policy.scan_segments,
             on_page=progress.advance,
         )
-    # The scan's parsed pages are garbage now, but most of the heap they took stays resident
-    # (see free_heap.py), and the run process peaks near its end: on the 20,000-user benchmark
-    # world, releasing it here lowered the run's peak by about 8 MB.
-    release_free_heap()
     malformed = int(snapshot["malformed"].notna().sum())
     context.log.info(f"scanned {len(snapshot)} users; {malformed} with malformed values")
     return dg.Output(

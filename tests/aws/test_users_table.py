@@ -1,9 +1,5 @@
 """Reading the users table: the parallel scan snapshot and the consistent re-read."""
 
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import pandas as pd
 import pytest
 
@@ -168,54 +164,3 @@ def test_recheck_keeps_only_users_still_in_the_decision(aws):
         clients.dynamodb, settings.users_table, ["d1", "n1"], NOTIFY, as_of, now_ms(), Policy()
     )
     assert list(kept) == ["n1"]
-
-
-def test_segments_parse_their_scan_responses_one_at_a_time(aws):
-    clients, settings = aws
-    seed_users(clients, settings, 400, now_ms())
-    events = clients.dynamodb.meta.events
-    parsing: list[int] = []  # responses being parsed, as each parse starts
-    lock = threading.Lock()
-    now_parsing = 0
-
-    def started(**_):
-        nonlocal now_parsing
-        with lock:
-            now_parsing += 1
-            parsing.append(now_parsing)
-        time.sleep(0.05)  # a slow parse: a second segment would start its own meanwhile
-
-    def done(**_):
-        nonlocal now_parsing
-        with lock:
-            now_parsing -= 1
-
-    scan_snapshot(clients.dynamodb, settings.users_table, segments=1)  # installs the gate
-    # Counted inside the gate: after it is taken, and before it is given back.
-    events.register_last("before-parse.dynamodb.Scan", started)
-    events.register_first("response-received.dynamodb.Scan", done)
-    parsing.clear()
-
-    snapshot = scan_snapshot(clients.dynamodb, settings.users_table, segments=4)
-
-    assert len(snapshot) == 400
-    assert len(parsing) >= 4 and max(parsing) == 1
-
-
-def test_a_failed_parse_does_not_keep_other_segments_waiting(aws):
-    clients, settings = aws
-    seed_users(clients, settings, 100, now_ms())
-    failures = [RuntimeError("unreadable response")]
-
-    def fail_once(**_):
-        if failures:
-            raise failures.pop()
-
-    scan_snapshot(clients.dynamodb, settings.users_table, segments=1)  # installs the gate
-    clients.dynamodb.meta.events.register_last("before-parse.dynamodb.Scan", fail_once)
-    with pytest.raises(RuntimeError, match="unreadable response"):
-        scan_snapshot(clients.dynamodb, settings.users_table, segments=4)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # a gate left held would block for ever
-        later = pool.submit(scan_snapshot, clients.dynamodb, settings.users_table, segments=4)
-        assert len(later.result(timeout=60)) == 100

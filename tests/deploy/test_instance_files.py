@@ -11,6 +11,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 from dagster_shared.check import CheckError
 from moto import mock_aws
 
+from bench.run import DEPLOYED_MEMORY_SETTINGS
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.job import JOB_NAME
 from tests.support.dagster_instances import (
@@ -119,3 +120,13 @@ def test_scale_out_examples_are_excerpts_of_the_tested_files() -> None:
     assert len(examples) == 3
     for example in examples:
         assert any(_within(example, config) for config in files), example
+
+
+def test_every_run_environment_of_deploy_sets_the_benchmarked_memory_settings() -> None:
+    expected = [f"{name}={value}" for name, value in DEPLOYED_MEMORY_SETTINGS.items()]
+    ecs = yaml.safe_load((DEPLOY / "dagster-ecs.yaml").read_text())
+    assert ecs["run_launcher"]["config"]["env_vars"] == expected
+    helm = yaml.safe_load((DEPLOY / "helm-values.yaml").read_text())
+    assert helm["runLauncher"]["config"]["k8sRunLauncher"]["envVars"] == expected
+    (deployment,) = helm["dagster-user-deployments"]["deployments"]
+    assert [f"{env['name']}={env['value']}" for env in deployment["env"]] == expected
