@@ -19,7 +19,8 @@ import dagster as dg
 
 from bench.measure import CallRecorder, TreeRun, run_sampled
 from cleanup_pipeline.aws import clients as aws_clients
-from cleanup_pipeline.cli.main import run_job
+from cleanup_pipeline.definitions import cleanup_job
+from cleanup_pipeline.orchestration.jobs import run_job
 
 CASCADE_PREFIX = "deleted_accounts"
 WARNING_STEP = "warning_emails"
@@ -68,7 +69,11 @@ def run_in_process(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: s
         with log.open("w") as sink, contextlib.redirect_stderr(sink):
             started = time.perf_counter()
             summary = run_job(
-                str(as_of_ms), dry_run=False, allow_mass_action=False, instance=instance
+                str(as_of_ms),
+                dry_run=False,
+                allow_mass_action=False,
+                instance=instance,
+                job=cleanup_job,
             )
             wall = time.perf_counter() - started
         stats = instance.get_run_step_stats(summary["run_id"])

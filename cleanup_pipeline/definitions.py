@@ -2,43 +2,30 @@
 
 import dagster as dg
 
-from cleanup_pipeline.orchestration import (
-    alert_sensors,
-    decision_assets,
-    deletion_asset,
-    guard_checks,
-    holds_asset,
-    purge_asset,
-    report_assets,
-    retention_asset,
-    snapshot_assets,
-    warning_asset,
+from cleanup_pipeline.orchestration import actions, guards, inputs, reports, sensors
+from cleanup_pipeline.orchestration.jobs import (
+    JOB_NAME,
+    daily_cleanup_schedule,
+    inactive_accounts_cleanup,
+    manage_hold,
+    restore_account,
+    step_io_manager,
 )
-from cleanup_pipeline.orchestration.hold_job import manage_hold
-from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
-from cleanup_pipeline.orchestration.reports_s3 import ReportsS3Resource
-from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
-from cleanup_pipeline.orchestration.restore_job import restore_account
-from cleanup_pipeline.orchestration.step_outputs import step_io_manager
+from cleanup_pipeline.orchestration.resources import (
+    AwsEnvironment,
+    CleanupPolicy,
+    ReportsS3Resource,
+    RunOptions,
+)
 
-_modules = [
-    snapshot_assets,
-    holds_asset,
-    decision_assets,
-    guard_checks,
-    warning_asset,
-    deletion_asset,
-    purge_asset,
-    report_assets,
-    retention_asset,
-]
+_modules = [inputs, guards, actions, reports]
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(_modules),
     asset_checks=dg.load_asset_checks_from_modules(_modules),
     jobs=[inactive_accounts_cleanup, restore_account, manage_hold],
     schedules=[daily_cleanup_schedule],
-    sensors=alert_sensors.sensors,
+    sensors=sensors.sensors,
     resources={
         "aws": AwsEnvironment(),
         "cleanup_policy": CleanupPolicy(),
@@ -49,3 +36,9 @@ defs = dg.Definitions(
         "io_manager": step_io_manager(),
     },
 )
+
+
+def cleanup_job() -> dg.JobDefinition:
+    """The cleanup job with its resources, from a module-level function: what
+    `dg.reconstructable` needs to rebuild it in the processes of its steps."""
+    return defs.resolve_job_def(JOB_NAME)

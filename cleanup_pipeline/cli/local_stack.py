@@ -178,7 +178,9 @@ def run_local(users: int, ui: bool, ui_port: int) -> int:
 
 
 def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
-    from cleanup_pipeline.cli.main import run_job  # late: keeps `--help` fast
+    # Late: keeps `--help` fast.
+    from cleanup_pipeline.definitions import cleanup_job
+    from cleanup_pipeline.orchestration.jobs import run_job
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
@@ -208,7 +210,7 @@ def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
             flush=True,
         )
         started = time.monotonic()
-        summary = run_job(as_of=None, dry_run=False, allow_mass_action=False)
+        summary = run_job(as_of=None, dry_run=False, allow_mass_action=False, job=cleanup_job)
         stops.stop_if_received()
         print(f"job run took {time.monotonic() - started:.1f} s", flush=True)
         print(f"report: {summary['report']}")

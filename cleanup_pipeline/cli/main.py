@@ -6,12 +6,6 @@ import json
 import os
 import sys
 import time
-import uuid
-from pathlib import Path
-from typing import Any
-
-import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.cli import recovery
 from cleanup_pipeline.cli.extras import (
@@ -22,91 +16,16 @@ from cleanup_pipeline.cli.extras import (
     require_emulator,
 )
 from cleanup_pipeline.cli.holds import add_hold_parser
-from cleanup_pipeline.cli.run_summary import summarize
-from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, ApprovalError, approval_run_id
-from cleanup_pipeline.core.as_of import format_ms, parse_as_of
+from cleanup_pipeline.core.approval import ApprovalError, approval_run_id
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
-from cleanup_pipeline.core.step_storage import step_storage_from_env
-from cleanup_pipeline.orchestration.approval import load_approval
-from cleanup_pipeline.orchestration.job import run_config_for
-from cleanup_pipeline.orchestration.resources import CleanupPolicy
-
-
-def _instance() -> dg.DagsterInstance:
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    print("DAGSTER_HOME is not set: this run will not appear in any run history.", file=sys.stderr)
-    return dg.DagsterInstance.ephemeral()
-
-
-def run_job(
-    as_of: str | None,
-    dry_run: bool,
-    allow_mass_action: bool,
-    multiprocess: bool = False,
-    instance: dg.DagsterInstance | None = None,
-    max_concurrent: int | None = None,
-    deletion_batch_size: int | None = None,
-    approved_run_id: str | None = None,
-) -> dict[str, Any]:
-    """Execute the job once and return the summary object (SPEC §7). An approval that cannot
-    be used is refused here, before any run is launched."""
-    if approved_run_id is not None:
-        try:
-            approved_run_id = approval_run_id(approved_run_id)
-        except ApprovalError as error:
-            raise ApprovalError(f"--approve {error}") from None
-    as_of_iso = format_ms(parse_as_of(as_of, "--as-of")) if as_of else None
-    load_settings()  # every missing variable named, before any run or AWS call
-    step_storage = step_storage_from_env()  # a malformed location named, likewise
-    instance = instance or _instance()
-    if approved_run_id:
-        max_age = CleanupPolicy().approval_max_age_days
-        load_approval(instance, approved_run_id, max_age, S3Resource(max_attempts=8).get_client)
-    run_config: dict[str, Any] = run_config_for(
-        as_of_iso, dry_run, allow_mass_action, approved_run_id
-    )
-    run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
-    if multiprocess:
-        # Each step forks from a server that imported the job once, instead of starting a
-        # fresh interpreter that imports Dagster, pandas and boto3 again for every step.
-        executor: dict[str, Any] = {"start_method": {"forkserver": {}}}
-        if max_concurrent is not None:
-            executor["max_concurrent"] = max_concurrent
-        run_config["execution"] = {"config": {"multiprocess": executor}}
-    else:
-        run_config["execution"] = {"config": {"in_process": {}}}
-    if deletion_batch_size is not None:
-        policy = {"deletion_batch_size": deletion_batch_size}
-        CleanupPolicy(**policy)  # out of range: one short error, before any run is created
-        run_config["resources"]["cleanup_policy"] = {"config": policy}
-    tags = {
-        "cleanup_pipeline/dry_run": str(dry_run).lower(),
-        "cleanup_pipeline/allow_mass_action": str(allow_mass_action).lower(),
-        "cleanup_pipeline/launched_by": "cli",
-    }
-    if as_of_iso:
-        tags["as_of"] = as_of_iso
-    if approved_run_id:
-        tags[APPROVED_RUN_TAG] = approved_run_id
-    # Runs started here bypass the run queue and may overlap: each stores what flows between its
-    # steps in its own folder, never in the shared per-asset files of the instance. (On S3 the
-    # keys already carry the run: see orchestration/step_outputs.py.)
-    if step_storage is None:
-        storage = Path(instance.storage_directory()) / f"cli-{uuid.uuid4().hex}"
-        run_config["resources"]["io_manager"] = {"config": {"base_dir": str(storage)}}
-    # Imported here: loading the definitions reads the environment checked above.
-    from cleanup_pipeline.cli.job_target import cleanup_job
-
-    result = dg.execute_job(
-        dg.reconstructable(cleanup_job), instance=instance, run_config=run_config, tags=tags
-    )
-    summary = summarize(instance, result.run_id, result.success, as_of_iso, dry_run)
-    return {**summary, "approved_run_id": approved_run_id or None}
+from cleanup_pipeline.orchestration.jobs import run_job
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        # Imported here: `--help` and the other commands do not load the definitions.
+        from cleanup_pipeline.definitions import cleanup_job
+
         summary = run_job(
             args.as_of,
             args.dry_run,
@@ -115,6 +34,7 @@ def _run(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent,
             deletion_batch_size=args.deletion_batch_size,
             approved_run_id=args.approve,
+            job=cleanup_job,
         )
     except (MissingConfigurationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from bench.run import DEPLOYED_MEMORY_SETTINGS
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME
+from cleanup_pipeline.orchestration.jobs import JOB_NAME
 from tests.support.dagster_instances import (
     DEPLOY,
     assert_one_run_and_one_send_slot,

@@ -12,8 +12,8 @@ import pytest
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from cleanup_pipeline.orchestration.guarding import DECISIONS_KEY
-from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.guards import DECISIONS_KEY
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import sent_to

@@ -13,7 +13,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.reports_s3 import ReportsS3Resource
+from cleanup_pipeline.orchestration.resources import ReportsS3Resource
 
 RUN_PATH = "import cleanup_pipeline.cli.main, cleanup_pipeline.definitions, sys\n"
 

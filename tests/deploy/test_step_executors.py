@@ -15,14 +15,13 @@ from dagster_k8s.executor import K8sStepHandler
 from dagster_postgres import PostgresRunStorage
 from dagster_shared.check import CheckError
 
-from cleanup_pipeline.cli.job_target import cleanup_job
-from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.executors import (
+from cleanup_pipeline.definitions import cleanup_job, defs
+from cleanup_pipeline.orchestration.jobs import (
     DEFAULT_EXECUTION,
     FORKED_STEPS,
+    JOB_NAME,
     selectable_executor,
 )
-from cleanup_pipeline.orchestration.job import JOB_NAME
 from tests.support import helm_chart
 from tests.support.dagster_instances import DEPLOY, assert_one_run_and_one_send_slot
 from tests.support.postgres_server import PostgresServer

@@ -20,8 +20,8 @@ from cleanup_pipeline.core.approval import (
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.batch_write import batch_write as put_items
-from cleanup_pipeline.orchestration import approval, report_assets
-from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration import jobs, reports
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.resources import RunOptions
 from tests.support import recording
 from tests.support.aws_state import read_state
@@ -195,8 +195,8 @@ def test_a_run_of_another_job_is_refused(world: World):
 
 
 def test_a_run_older_than_approval_max_age_days_is_refused(world: World, monkeypatch):
-    later = approval.wall_clock_ms() + 7 * DAY + 60_000
-    monkeypatch.setattr(approval, "wall_clock_ms", lambda: later)
+    later = jobs.wall_clock_ms() + 7 * DAY + 60_000
+    monkeypatch.setattr(jobs, "wall_clock_ms", lambda: later)
     _refused(world, world.runs["blocked"].run_id, "older than approval_max_age_days (7)")
 
 
@@ -238,7 +238,7 @@ def test_a_report_with_ids_swapped_after_its_run_is_refused(world: World):
 
 def test_a_run_that_recorded_no_digests_is_refused(world: World, monkeypatch):
     # As a run from before the digests, or one that died between its report and its tags.
-    monkeypatch.setattr(report_assets, "candidate_digests", lambda _: {})
+    monkeypatch.setattr(reports, "candidate_digests", lambda _: {})
     untagged = world.run(dry_run=True)
     assert untagged.success
     monkeypatch.undo()

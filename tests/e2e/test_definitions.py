@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME, daily_cleanup_schedule
+from cleanup_pipeline.orchestration.jobs import JOB_NAME, daily_cleanup_schedule
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 from tests.support.jobs import execute_job
 from tests.support.world import seed_world

@@ -18,8 +18,8 @@ from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.batch_write import batch_write
-from cleanup_pipeline.orchestration.guarding import enforce_before_actions
-from cleanup_pipeline.orchestration.job import JOB_NAME, inactive_accounts_cleanup, run_config_for
+from cleanup_pipeline.orchestration.guards import enforce_before_actions
+from cleanup_pipeline.orchestration.jobs import JOB_NAME, inactive_accounts_cleanup, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 from tests.support import recording
 from tests.support.items import user, warned

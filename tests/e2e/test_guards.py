@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
+from cleanup_pipeline.orchestration.jobs import JOB_NAME, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import scan_all, sent_to

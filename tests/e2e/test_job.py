@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_calls import client_error

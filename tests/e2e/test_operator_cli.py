@@ -11,13 +11,14 @@ import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import scan_holds
-from cleanup_pipeline.cli.main import main, run_job
+from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.holds import Hold
 from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.definitions import cleanup_job, defs
 from cleanup_pipeline.local.batch_write import batch_write as put_all
 from cleanup_pipeline.local.provision import provision
-from cleanup_pipeline.orchestration.holds_asset import active_holds
+from cleanup_pipeline.orchestration.inputs import active_holds
+from cleanup_pipeline.orchestration.jobs import run_job
 from cleanup_pipeline.orchestration.resources import AwsEnvironment
 from tests.support.cli import cli
 from tests.support.items import user, warned
@@ -312,5 +313,5 @@ def test_cli_refuses_a_blank_approval_in_one_line_before_launching(server: str, 
 def test_run_job_refuses_a_blank_approval_before_creating_a_run() -> None:
     instance = dg.DagsterInstance.ephemeral()
     with pytest.raises(ValueError, match=r"^--approve should name the reviewed run"):
-        run_job(AS_OF_ISO, False, False, instance=instance, approved_run_id=" ")
+        run_job(AS_OF_ISO, False, False, instance=instance, approved_run_id=" ", job=cleanup_job)
     assert instance.get_runs() == []

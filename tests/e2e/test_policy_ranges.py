@@ -7,9 +7,8 @@ import dagster as dg
 import pytest
 from pydantic import ValidationError
 
-from cleanup_pipeline.cli.main import run_job
-from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
+from cleanup_pipeline.definitions import cleanup_job, defs
+from cleanup_pipeline.orchestration.jobs import JOB_NAME, run_config_for, run_job
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.cli import cli
@@ -185,7 +184,14 @@ def test_run_job_refuses_a_bad_batch_size_before_creating_a_run() -> None:
     instance = dg.DagsterInstance.ephemeral()
     for size in (0, -5):
         with pytest.raises(ValidationError, match=f"deletion_batch_size={size} should be"):
-            run_job(None, False, False, instance=instance, deletion_batch_size=size)
+            run_job(
+                None,
+                False,
+                False,
+                instance=instance,
+                deletion_batch_size=size,
+                job=cleanup_job,
+            )
     assert instance.get_runs() == []
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
+from cleanup_pipeline.orchestration.jobs import JOB_NAME, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 from tests.support import recording
 from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world

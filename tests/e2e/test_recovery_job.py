@@ -13,7 +13,7 @@ from cleanup_pipeline.aws.clients import shared_clients
 from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.recovery_records import DAY_MS
 from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from tests.support import recording
 from tests.support.aws_state import keys_under, scan_all
 from tests.support.jobs import error_messages, metadata

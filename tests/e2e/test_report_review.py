@@ -12,8 +12,8 @@ import pandas as pd
 from cleanup_pipeline.core.inactivity import KEYS, LABELS
 from cleanup_pipeline.core.report import OUTCOMES
 from cleanup_pipeline.core.report_counts import KNOWN_REASON_KEYS, reason_key
-from cleanup_pipeline.orchestration.job import run_config_for
-from cleanup_pipeline.orchestration.previews import REPORT_PREVIEW_COLUMNS, REPORT_PREVIEW_ROWS
+from cleanup_pipeline.orchestration.jobs import run_config_for
+from cleanup_pipeline.orchestration.reports import REPORT_PREVIEW_COLUMNS, REPORT_PREVIEW_ROWS
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support.jobs import execute_job, materialization, metadata
 from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world

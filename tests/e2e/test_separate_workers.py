@@ -33,7 +33,7 @@ BATCH_SIZE = 2
 REEXECUTE = """
 import json, sys
 import dagster as dg
-from cleanup_pipeline.cli.job_target import cleanup_job
+from cleanup_pipeline.definitions import cleanup_job
 
 instance = dg.DagsterInstance.get()
 parent = instance.get_run_by_id(sys.argv[1])

@@ -12,10 +12,10 @@ from botocore.exceptions import EndpointConnectionError
 
 from cleanup_pipeline.actions.outcomes import WARNED
 from cleanup_pipeline.aws.clients import shared_clients
-from cleanup_pipeline.cli.job_target import cleanup_job
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.definitions import cleanup_job
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from tests.support.aws_state import sent_to
 from tests.support.world import AS_OF_ISO, NOTIFIED, seed_world
 

@@ -15,7 +15,7 @@ from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.cli.local_stack import LOCAL_INSTANCE_CONFIG
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.provision import provision
-from cleanup_pipeline.orchestration.warning_asset import SES_SEND_POOL
+from cleanup_pipeline.orchestration.actions import SES_SEND_POOL
 from tests.support.aws_state import sent_to
 from tests.support.cli import finish_cli, start_cli
 from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, seed_world

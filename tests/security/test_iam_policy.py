@@ -22,7 +22,7 @@ from cleanup_pipeline.core.recovery_records import DAY_MS, JournalEntry
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.step_outputs import RunScopedS3PickleIOManager
+from cleanup_pipeline.orchestration.jobs import RunScopedS3PickleIOManager
 from tests.support import recording
 from tests.support.iam import (
     CALLED_BY_STEP_OUTPUTS,

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
+from cleanup_pipeline.orchestration.jobs import RunScopedS3PickleIOManager, step_io_manager
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
-from cleanup_pipeline.orchestration.step_outputs import RunScopedS3PickleIOManager, step_io_manager
 from tests.support import recording
 from tests.support.aws_calls import client_error, ses_refuses
 from tests.support.jobs import read_report, run_with_service_recording

@@ -10,13 +10,13 @@ import pytest
 import sentry_sdk
 
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.alert_sensors import (
+from cleanup_pipeline.orchestration.jobs import JOB_NAME, run_config_for
+from cleanup_pipeline.orchestration.sensors import (
     MONITOR,
     cleanup_run_failure_alert,
     cleanup_run_started_check_in,
     cleanup_run_success_check_in,
 )
-from cleanup_pipeline.orchestration.job import JOB_NAME, run_config_for
 from tests.support import recording
 from tests.support.aws_calls import ses_refuses
 from tests.support.sentry_capture import CapturingTransport

@@ -7,9 +7,13 @@ import pandas as pd
 from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.job import JOB_NAME, inactive_accounts_cleanup, run_config_for
+from cleanup_pipeline.orchestration.jobs import (
+    JOB_NAME,
+    RESTORE_JOB,
+    inactive_accounts_cleanup,
+    run_config_for,
+)
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
-from cleanup_pipeline.orchestration.restore_job import RESTORE_JOB
 from tests.support.recording import (
     RecordingAwsEnvironment,
     ServiceRecordingAwsEnvironment,

@@ -9,7 +9,7 @@ import dagster as dg
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.aws.users_table import CLAIMED_AT, CLAIMED_BY, SENT_AT
 from cleanup_pipeline.core.settings import Settings
-from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support.aws_state import keys_under, scan_all, sent_to
 from tests.support.http_faults import FaultyAwsEnvironment

@@ -13,7 +13,7 @@ import pandas as pd
 
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.settings import Settings
-from cleanup_pipeline.orchestration.job import run_config_for
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import AwsState, read_state

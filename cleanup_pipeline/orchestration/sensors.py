@@ -9,7 +9,7 @@ import dagster as dg
 from cleanup_pipeline.core.settings import sentry_dsn
 from cleanup_pipeline.observability.run_alerts import RunFailure, check_in, report_run_failure
 from cleanup_pipeline.observability.sentry import init_sentry
-from cleanup_pipeline.orchestration.job import daily_cleanup_schedule, inactive_accounts_cleanup
+from cleanup_pipeline.orchestration.jobs import daily_cleanup_schedule, inactive_accounts_cleanup
 
 if TYPE_CHECKING:  # the type of Dagster's errors is exported only from its shared package
     from dagster_shared.error import SerializableErrorInfo

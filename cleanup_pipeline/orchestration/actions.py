@@ -1,14 +1,5 @@
-"""The deletion cascade as a graph-backed asset that fans out in batches, and before it, outside
-the guards' reach, the settling of deletions that runs which died left unfinished.
-
-The candidates are split into batches (`deletion_batch_size`); each batch runs the whole cascade
-in one op, so the multiprocess executor runs batches side by side, one process per batch rather
-than one per cascade step. (Step outputs go through the local-disk I/O manager, so executors that
-put each step on another machine are not supported.) Features by proposer are
-read once per run and shared by every batch; each batch reads the scoreboards right before
-pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
-leave the batch's process, and no email address is ever stored.
-"""
+"""What a run does to users: the warning emails, the deletion batches, the settling of deletions a
+dead run left unfinished, and the purge of archived deletions past their restore window."""
 
 from collections.abc import Iterator
 
@@ -19,25 +10,121 @@ from cleanup_pipeline.actions import cascade
 from cleanup_pipeline.actions.archive import Recovery
 from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences, Settled
 from cleanup_pipeline.actions.ledger import forget
+from cleanup_pipeline.actions.notify import NotifyContext, warn_users
 from cleanup_pipeline.actions.outcomes import (
     DELETED,
     DELETED_BY_OTHER_RUN,
     DRY_RUN,
+    FAILED,
     KEPT,
     KEPT_PARTIAL,
+    SKIPPED,
+    WARNED,
+    FailureHook,
     Outcomes,
     empty_outcomes,
 )
+from cleanup_pipeline.actions.purge import PurgeCounts, purge_expired
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
+from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
 from cleanup_pipeline.core.guard_evaluation import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.vocabulary import Decision
-from cleanup_pipeline.orchestration import guarding
-from cleanup_pipeline.orchestration.failure_reporting import report_failures_of
+from cleanup_pipeline.core.warning_email import render_warning
+from cleanup_pipeline.observability.sentry import report_failure
+from cleanup_pipeline.orchestration.guards import enforce_before_actions
+from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
-from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
-from cleanup_pipeline.orchestration.snapshot_assets import GROUP
+
+
+def report_failures_of(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> FailureHook:
+    """The hook the warnings and the cascade call for each user who fails in this run."""
+    run_id = context.run.run_id
+
+    def report(user_id: str, step: str, error: BaseException) -> None:
+        report_failure(user_id, step, run_id, error)
+
+    return report
+
+
+# SES's send rate is one limit for the whole account: the pool (one slot, set in the instance's
+# `concurrency: pools`) keeps two runs at once, which CLI runs may be, from sending together.
+SES_SEND_POOL = "ses_send"
+
+
+@dg.asset(group_name=GROUP, kinds={"ses"}, deps=["deletion_candidates"], pool=SES_SEND_POOL)
+def warning_emails(
+    context: dg.AssetExecutionContext,
+    notify_candidates: pd.DataFrame,
+    guard_inputs: GuardInputs,
+    aws: AwsEnvironment,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+) -> dg.Output[pd.DataFrame]:
+    """One warning email per inactive user, within the SES send rate; the send time is recorded
+    on the user only after SES accepted it. Runs only when every guard of the run passed, and
+    checks them again on this run's own guard inputs."""
+    user_ids = notify_candidates["id"].astype(str).tolist()
+    outcomes = Outcomes(Decision.NOTIFY)
+    rate = 0.0
+    if run_options.dry_run:
+        for user_id in user_ids:
+            outcomes.add(user_id, DRY_RUN)
+    elif user_ids:
+        enforce_before_actions(
+            guard_inputs,
+            notify_candidates,
+            Decision.NOTIFY,
+            cleanup_policy,
+            run_options.allow_mass_action,
+            context.run.run_id,
+            run_options.approved_run_id,
+        )
+        settings, clients = aws.settings(), aws.clients()
+        rate = effective_send_rate(
+            cleanup_policy.send_rate_per_second, account_send_rate(clients.sesv2)
+        )
+        notify = NotifyContext(
+            dynamodb=clients.dynamodb,
+            sesv2=clients.sesv2,
+            users_table=settings.users_table,
+            holds_table=settings.holds_table,
+            message=render_warning(
+                settings.product_name,
+                settings.app_url,
+                settings.email_domain,
+                cleanup_policy.policy(),
+            ),
+            limiter=SendRateLimiter(rate),
+            run_id=context.run.run_id,
+            as_of=run_options.as_of_ms(context),
+            policy=cleanup_policy.policy(),
+            claim_lease_ms=cleanup_policy.warning_claim_lease_minutes * 60_000,
+            workers=cleanup_policy.send_workers,
+            on_failure=report_failures_of(context),
+        )
+        with ProgressLog(
+            context.log.info,
+            "warnings",
+            total=len(user_ids),
+            unit="users",
+            interval=cleanup_policy.progress_log_seconds,
+            count=lambda: len(outcomes.rows),
+            details=lambda: f"sent {outcomes.count(WARNED):,} at up to {rate:g}/s",
+        ):
+            warn_users(notify, user_ids, cleanup_policy.action_batch_size, outcomes)
+    return dg.Output(
+        outcomes.frame(),
+        metadata={
+            "candidates": dg.MetadataValue.int(len(user_ids)),
+            "notified": dg.MetadataValue.int(outcomes.count(WARNED)),
+            str(SKIPPED): dg.MetadataValue.int(outcomes.count(SKIPPED)),
+            str(FAILED): dg.MetadataValue.int(outcomes.count(FAILED)),
+            "dry_run": dg.MetadataValue.bool(run_options.dry_run),
+            "send_rate_per_second": dg.MetadataValue.float(rate),
+        },
+    )
 
 
 def _context(
@@ -130,7 +217,7 @@ def split_deletion_candidates(
     once more on this run's own guard inputs; each batch runs the cascade on its own."""
     user_ids = candidates["id"].astype(str).tolist()
     if user_ids and not run_options.dry_run:
-        guarding.enforce_before_actions(
+        enforce_before_actions(
             guard_inputs,
             candidates,
             Decision.DELETE,
@@ -266,3 +353,49 @@ def deleted_accounts(
     refs = read_references(candidate_ids, unfinished_deletions)
     outcomes = batches.map(lambda user_ids: delete_account_batch(user_ids, refs))
     return gather_deletion_outcomes(outcomes.collect(), refs)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"s3"},
+    deps=["deleted_accounts"],
+    check_specs=[dg.AssetCheckSpec("every_expired_deletion_purged", asset="purged_deletions")],
+)
+def purged_deletions(
+    context: dg.AssetExecutionContext, aws: AwsEnvironment, run_options: RunOptions
+) -> Iterator[dg.Output[dict[str, int]] | dg.AssetCheckResult]:
+    """Deletions whose restore window ended, gone for good: every version and delete marker
+    under each user's folder, then their manifests; a `purged` event in the ledger for each.
+    A dry run only counts. What fails stays for the next run."""
+    settings, clients = aws.settings(), aws.clients()
+    archive = open_archive(settings.archive_location, clients.s3)
+    try:
+        counts = purge_expired(
+            archive,
+            clients.s3,
+            clients.dynamodb,
+            settings,
+            context.run.run_id,
+            dry_run=run_options.dry_run,
+        )
+        error = None
+    except Exception as raised:  # the archive unreadable: nothing purged, the next run retries
+        counts, error = PurgeCounts(), f"{type(raised).__name__}: {raised}"
+        context.log.error(f"purge not done, left for the next run: {error}")
+    summary = counts.as_dict()
+    failed = counts.failed_users + (1 if error else 0)
+    yield dg.Output(
+        summary,
+        metadata={
+            **{name: dg.MetadataValue.int(value) for name, value in summary.items()},
+            "dry_run": dg.MetadataValue.bool(run_options.dry_run),
+            "restore_window_days": dg.MetadataValue.float(settings.restore_window_days),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="every_expired_deletion_purged",
+        passed=failed == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"failed_users": counts.failed_users, "waiting_users": counts.waiting_users},
+        description=error or f"{failed} purges failed; the next run retries them",
+    )

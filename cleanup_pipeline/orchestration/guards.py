@@ -1,9 +1,7 @@
-"""The guards of SPEC §5 for one run: their inputs read once, their results as Dagster sees them.
+"""The guards: the blocking checks that stop a run's actions, their re-check inside each acting
+step, and the approval that lifts a bound for the candidates an operator reviewed."""
 
-`read_guard_inputs` reads Dagster's run history once per run; the blocking checks, the candidate
-report and the action steps (which check again: blocking checks gate only downstream assets of
-the same run, and an operator can materialize an action alone) all evaluate those inputs.
-"""
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -16,10 +14,11 @@ from cleanup_pipeline.core.approval import (
 )
 from cleanup_pipeline.core.decisions import COUNT_KEYS
 from cleanup_pipeline.core.guard_evaluation import GuardInputs, evaluate
-from cleanup_pipeline.core.guards import GuardResult
+from cleanup_pipeline.core.guards import ACTION_GUARDS, INVALID_SHARE, GuardResult
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.observability.sentry import report_guard_failure
-from cleanup_pipeline.orchestration.resources import CleanupPolicy
+from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY
+from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
 
 DECISIONS_KEY = dg.AssetKey("user_decisions")
 _LOOKBACK = 100
@@ -128,3 +127,89 @@ def enforce_before_actions(
             metadata={r.name: dg.MetadataValue.text(r.reason) for r in failed},
             allow_retries=False,
         )
+
+
+_CANDIDATES = {Decision.DELETE: "deletion_candidates", Decision.NOTIFY: "notify_candidates"}
+INPUTS = "guard_inputs"
+_WAIT = (
+    "wait for an operator's review: approved_run_id (this run's id) or allow_mass_action; "
+    "each result states the configured values."
+)
+
+
+def _spec(name: str, decision: Decision, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name,
+        asset=_CANDIDATES[decision],
+        blocking=True,
+        additional_deps=[INPUTS],
+        description=description,
+    )
+
+
+def _specs() -> list[dg.AssetCheckSpec]:
+    """One blocking spec per guard, described by the settings behind it (their values are in
+    each result, as configured for the run)."""
+    specs = [
+        _spec(
+            INVALID_SHARE,
+            Decision.DELETE,
+            "Invalid users above max_invalid_fraction of all users mean bad data: nobody is "
+            "warned or deleted this run, whatever allow_mass_action says.",
+        )
+    ]
+    for action in ACTION_GUARDS:
+        label = action.label.capitalize()
+        specs += [
+            _spec(
+                action.size_name,
+                action.decision,
+                f"{label} above the larger of min_guarded_count and {action.setting} of valid "
+                f"users {_WAIT}",
+            ),
+            _spec(
+                action.history_name,
+                action.decision,
+                f"{label} above history_factor x the median of the last history_window "
+                f"successful runs (once history_min_runs exist) {_WAIT}",
+            ),
+        ]
+    return specs
+
+
+@dg.asset(group_name=GROUP, kinds={"dagster"}, retry_policy=IDEMPOTENT_STEP_RETRY)
+def guard_inputs(
+    context: dg.AssetExecutionContext, user_decisions: pd.DataFrame
+) -> dg.Output[GuardInputs]:
+    """This run's decision counts and those of earlier successful runs (Dagster's run history,
+    read once): what every guard of the run is evaluated on."""
+    inputs = read_guard_inputs(context.instance, context.run.run_id, user_decisions)
+    return dg.Output(
+        inputs, metadata={"earlier_successful_runs": dg.MetadataValue.int(len(inputs.history))}
+    )
+
+
+SPECS = _specs()
+_ASSET_OF = {spec.name: spec.asset_key for spec in SPECS}
+
+
+@dg.multi_asset_check(
+    specs=SPECS,
+    name="guards",
+    ins={INPUTS: dg.AssetIn()},
+)
+def guards(
+    context: dg.AssetCheckExecutionContext,
+    guard_inputs: GuardInputs,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+) -> Iterator[dg.AssetCheckResult]:
+    """Every guard of the run, evaluated once; a failed one blocks every action of the run."""
+    results = run_guards(
+        guard_inputs,
+        cleanup_policy,
+        run_options.allow_mass_action,
+        run_options.approved_run_id,
+    )
+    for result in results:
+        yield check_result(result, _ASSET_OF[result.name], context.run.run_id)
