@@ -2,7 +2,7 @@
 
     python deploy/render_policy.py --account 123456789012 > policy.json
 
-Placeholders (`${Name}`) are filled from the same variables the job reads (SPEC §6), so the
+Placeholders (`${Name}`) are filled from the same variables the job reads, so the
 policy names exactly the tables, bucket, folders and sender the job will touch. The optional
 report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `ExpireReports`)
 are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements

@@ -1,4 +1,5 @@
-"""`cleanup-pipeline hold add|remove|list`: persistent holds in the holds table (SPEC §10)."""
+"""`cleanup-pipeline hold add|remove|list`: persistent holds in the holds table: a held user is
+never warned or deleted while the hold lasts."""
 
 import argparse
 import json

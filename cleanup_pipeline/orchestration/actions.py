@@ -53,6 +53,10 @@ def report_failures_of(context: dg.OpExecutionContext | dg.AssetExecutionContext
 SES_SEND_POOL = "ses_send"
 
 
+# Unlike the deletions, the warnings do not fan out into batches on several workers: SES's send
+# rate is one limit for the whole account, so parallel processes would each have to be given a
+# share of it and coordinate. One step sending from a pool of threads behind one rate limiter
+# already keeps SES at its full rate.
 @dg.asset(group_name=GROUP, kinds={"ses"}, deps=["deletion_candidates"], pool=SES_SEND_POOL)
 def warning_emails(
     context: dg.AssetExecutionContext,
@@ -201,6 +205,13 @@ def unfinished_deletions(
     )
 
 
+# The deletion cascade fans out in batches (`deletion_batch_size`): each batch runs the whole
+# cascade in one op, so an executor that runs steps apart (multiprocess, ECS, Kubernetes) runs
+# batches side by side, one process or task per batch rather than one per cascade step; steps on
+# other machines exchange their values through the S3 I/O manager of jobs.py. Features by proposer
+# are read once per run and shared by every batch; each batch reads the scoreboards right before
+# pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
+# leave the batch's process, and no email address is ever stored.
 @dg.op(
     ins={"warnings_gate": dg.In(dg.Nothing)},
     retry_policy=IDEMPOTENT_STEP_RETRY,
@@ -279,7 +290,7 @@ def delete_account_batch(
     data, then, last, the user item of those who are still delete candidates, with its ledger
     event. A dry run only lists the batch."""
     if run_options.dry_run:
-        outcomes = Outcomes("delete")
+        outcomes = Outcomes(Decision.DELETE)
         for user_id in user_ids:
             outcomes.add(user_id, DRY_RUN)
     else:

@@ -1,5 +1,10 @@
 """The guards: the blocking checks that stop a run's actions, their re-check inside each acting
-step, and the approval that lifts a bound for the candidates an operator reviewed."""
+step.
+
+`read_guard_inputs` reads Dagster's run history once per run; the blocking checks, the candidate
+report and the action steps (which check again: blocking checks gate only downstream assets of
+the same run, and an operator can materialize an action alone) all evaluate those inputs.
+"""
 
 from collections.abc import Iterator
 

@@ -47,6 +47,14 @@ from cleanup_pipeline.core.user_attributes import check_user_id
 from cleanup_pipeline.core.vocabulary import Outcome
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
 
+# Only steps that give the same result when run twice carry a retry policy: the scan and the
+# decisions (reads and pure computation), the reports (written over at the same location), the
+# report retention (removing what is already gone is a no-op) and the deletion batches (the
+# cascade re-reads each user and every write is conditional, so a replayed batch only finishes
+# what the failed attempt left). The warning step has none: each send is already retried by the
+# AWS client and a failure is recorded per user for the next run; after a failure of the step
+# itself, whether an email went out is unknown, and only the claim lease stands between a replay
+# and a second email. Its replay is an operator's re-execution, never automatic.
 # AWS clients already retry each request (up to 8 attempts); this covers what outlasts them
 # (an endpoint or the network down for a while) or happens outside them (a worker restarted).
 IDEMPOTENT_STEP_RETRY = dg.RetryPolicy(
@@ -57,10 +65,22 @@ IDEMPOTENT_STEP_RETRY = dg.RetryPolicy(
 GROUP = "cleanup"
 
 
+# The executor is chosen per run in the `execution:` run config, without a code change:
+#
+#   execution:
+#     config:
+#       in_process: {}          # every step in the run's process (the default)
+#       multiprocess: {...}     # one process per step on the run's machine
+#       ecs: {...}              # one ECS task per step (dagster-aws), runs by EcsRunLauncher
+#       k8s: {...}              # one Kubernetes Job per step (dagster-k8s, the `k8s` extra)
+#
+# Each choice is Dagster's own executor, with its own config schema, requirements and behaviour;
+# this only picks one. Steps on separate workers need the step outputs on S3
+# (`CLEANUP_STEP_OUTPUTS_S3_URI`, see `step_io_manager`).
+#
 # A launch from the UI or the schedule with the default config runs every step in the run's own
 # process, as `cleanup-pipeline run` does: one import of Dagster, pandas and boto3 and one set of
-# AWS clients for the whole run. Measured on the 400-user demo (docs/performance.md), one process
-# per step, even forked from a server that preloaded the job, took about twice as long. Runs that
+# AWS clients for the whole run. Runs that
 # should spread the deletion batches over processes or machines say so in their run config
 # (`multiprocess`, `ecs`, `k8s`; deploy/ holds examples).
 DEFAULT_EXECUTION: dict[str, Any] = {"in_process": {}}
@@ -342,7 +362,7 @@ def restore_deleted_account(
 
 @dg.job(name=RESTORE_JOB, tags={"cleanup_pipeline/job": RESTORE_JOB})
 def restore_account() -> None:
-    """Restore one deleted user within the restore window (SPEC §9)."""
+    """Restore one deleted user within the restore window."""
     restore_deleted_account()
 
 
@@ -468,7 +488,8 @@ def run_job(
     *,
     job: Callable[[], dg.JobDefinition],
 ) -> dict[str, Any]:
-    """Execute the job once and return the summary object (SPEC §7). An approval that cannot
+    """Execute the job once and return its summary: run id, status, as_of, counts, the
+    blocking checks that failed and the report's location. An approval that cannot
     be used is refused here, before any run is launched."""
     if approved_run_id is not None:
         try:

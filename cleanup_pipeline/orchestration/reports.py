@@ -306,11 +306,7 @@ def removed_reports(
     """Report files (Parquet and summary) last written more than `report_retention_days` ago,
     removed from the reports folder or S3 prefix; nothing else there is touched, nor this run's
     own report. A dry run only counts them. Runs even when a guard blocks the actions."""
-    days = cleanup_policy.report_retention_days
-    if days < 0:
-        raise dg.Failure(
-            f"report_retention_days must be 0 (keep all) or more, not {days}", allow_retries=False
-        )
+    days = cleanup_policy.report_retention_days  # 0..3,650, enforced by the policy's config
     base = aws.settings().reports_location
     metadata: dict[str, dg.MetadataValue] = {
         "retention_days": dg.MetadataValue.int(days),

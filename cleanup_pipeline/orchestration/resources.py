@@ -45,8 +45,8 @@ class ReportsS3Resource(S3Resource):
     (`CLEANUP_REPORTS_DIR=s3://...`).
 
     `S3Resource` puts a new client on the context of every step that names it, used or not:
-    each time a new boto3 session that loads S3's service model again (about 12 MiB of Python
-    objects; the run process grew 26 MiB for the first). The report steps call `get_client()`
+    each time a new boto3 session that loads S3's service model again, a sizeable heap of
+    Python objects. The report steps call `get_client()`
     themselves, and only for reports on S3, so here the context holds the resource itself.
     """
 
@@ -56,8 +56,8 @@ class ReportsS3Resource(S3Resource):
 
 class AwsEnvironment(dg.ConfigurableResource):
     """AWS clients and table, bucket and email settings, all read from the environment
-    (SPEC §6). Setup fails before any AWS call, naming every missing variable. Secrets never
-    pass through Dagster config, so the UI never shows them."""
+    variables of docs/operations.md. Setup fails before any AWS call, naming every missing
+    variable. Secrets never pass through Dagster config, so the UI never shows them."""
 
     def settings(self) -> Settings:
         return load_settings()

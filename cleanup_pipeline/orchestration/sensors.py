@@ -1,4 +1,4 @@
-"""Sensors that tell the operator about a run without anyone opening the UI (SPEC §10): every
+"""Sensors that tell the operator about a run without anyone opening the UI: every
 failed or blocked run goes to Sentry, and scheduled runs check in to a Sentry cron monitor so
 that a day without a run is an alert too."""
 
