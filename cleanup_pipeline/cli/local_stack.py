@@ -18,9 +18,9 @@ from cleanup_pipeline.cli.extras import dg_command
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.emulator import (
-    endpoints_off_this_machine,
     local_environment,
     moto_server,
+    refuse_off_this_machine,
 )
 from cleanup_pipeline.local.provision import provision
 
@@ -193,13 +193,11 @@ def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
         settings = load_settings()
         clients = make_clients(settings)
         # A service's own endpoint variable set in the shell would still win over the emulator.
-        elsewhere = endpoints_off_this_machine(clients, os.environ)
-        if elsewhere:
-            print(
-                f"error: the demo data goes only to the emulator on this machine: "
-                f"{', '.join(elsewhere)} is not on it",
-                file=sys.stderr,
-            )
+        refused = refuse_off_this_machine(
+            clients, os.environ, "the demo data goes only to the emulator"
+        )
+        if refused:
+            print(refused, file=sys.stderr)
             return 2
         provision(clients, settings)
         started = time.monotonic()

@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
 def _seed(args: argparse.Namespace) -> int:
     from cleanup_pipeline.aws.clients import make_clients
     from cleanup_pipeline.local.demo_data import seed_demo
-    from cleanup_pipeline.local.emulator import endpoints_off_this_machine
+    from cleanup_pipeline.local.emulator import refuse_off_this_machine
     from cleanup_pipeline.local.provision import provision
 
     refusal = "seed-demo writes only to a local emulator"
@@ -66,13 +66,9 @@ def _seed(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     clients = make_clients(settings)  # no connection yet: the endpoints are checked first
-    elsewhere = endpoints_off_this_machine(clients, os.environ)
-    if elsewhere:
-        print(
-            f"error: {refusal} on this machine (127.0.0.0/8, ::1 or localhost): "
-            f"{', '.join(elsewhere)} is not one{extra}",
-            file=sys.stderr,
-        )
+    refused = refuse_off_this_machine(clients, os.environ, refusal)
+    if refused:
+        print(refused + extra, file=sys.stderr)
         return 2
     provision(clients, settings)
     summary = seed_demo(clients, settings, args.users, int(time.time() * 1000))

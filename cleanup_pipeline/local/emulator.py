@@ -159,3 +159,15 @@ def endpoints_off_this_machine(clients: AwsClients, env: Mapping[str, str]) -> l
         if not connects_to_loopback(url):
             found.append(f"the {service.lower()} client's endpoint {url!r}")
     return found
+
+
+def refuse_off_this_machine(clients: AwsClients, env: Mapping[str, str], refusal: str) -> str:
+    """The one-line error for a command that only writes to an emulator on this machine, naming
+    every endpoint that is not on it; empty when all are."""
+    elsewhere = endpoints_off_this_machine(clients, env)
+    if not elsewhere:
+        return ""
+    return (
+        f"error: {refusal} on this machine (127.0.0.0/8, ::1 or localhost): "
+        f"{', '.join(elsewhere)} is not one"
+    )
