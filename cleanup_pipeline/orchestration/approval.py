@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.aws.report_store import is_s3, read_report
+from cleanup_pipeline.aws.reports import is_s3, read_report
 from cleanup_pipeline.core.approval import (
     ApprovalError,
     ReviewedRun,

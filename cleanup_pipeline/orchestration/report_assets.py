@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 from dagster_aws.s3 import S3Resource
 
-from cleanup_pipeline.aws.report_store import (
+from cleanup_pipeline.aws.reports import (
     csv_location,
     is_s3,
     report_location,

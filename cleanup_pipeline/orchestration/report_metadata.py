@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from cleanup_pipeline.aws.report_store import browser_link, is_s3
+from cleanup_pipeline.aws.reports import browser_link, is_s3
 from cleanup_pipeline.core.guards import GuardResult
 from cleanup_pipeline.core.inactivity import histogram_keys
 from cleanup_pipeline.core.report_counts import outcome_counts, reason_counts

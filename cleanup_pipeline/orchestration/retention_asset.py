@@ -5,13 +5,13 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from cleanup_pipeline.aws.report_retention import (
+from cleanup_pipeline.aws.reports import (
     expired_reports,
+    is_s3,
     remove_reports,
     report_name,
     stored_reports,
 )
-from cleanup_pipeline.aws.report_store import is_s3
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 from cleanup_pipeline.orchestration.retries import IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.snapshot_assets import GROUP
