@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
 
 Item = dict[str, dict[str, Any]]
 

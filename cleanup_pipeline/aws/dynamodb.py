@@ -1,5 +1,5 @@
-"""DynamoDB access shared by the tables: consistent batch reads, batch writes, and the
-conditions meaning "this user item is exactly as we last read it".
+"""DynamoDB access shared by the tables: consistent batch reads by id, and the conditions
+meaning "this user item is exactly as we last read it".
 
 Every write to a user item (warning claim, warning confirmation, final delete) carries such a
 condition, so a user who came back, subscribed or got a lifetime deal since the read is never
@@ -8,7 +8,6 @@ acted on.
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,6 @@ from cleanup_pipeline.core import user_attributes as attr
 DECISION_ATTRIBUTES = (*attr.NUMBER_ATTRIBUTES, attr.LIFETIME_DEAL)
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem request, the AWS limit
-BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem request, the AWS limit
 MAX_ATTEMPTS = 10
 
 Item = dict[str, Any]
@@ -67,30 +65,6 @@ def read_by_id(
     wanted = {} if attributes is None else projection(dict.fromkeys([attr.ID, *attributes]))
     found = consistent_batch_get(client, table, list(ids), wanted)
     return {item[attr.ID]["S"]: item for item in found}
-
-
-def batch_write(client: Any, table: str, items: Iterable[Item], workers: int = 1) -> None:
-    """Put every item with BatchWriteItem, resending what DynamoDB leaves unprocessed; with
-    `workers` above one, contiguous shares of the items are written from that many threads.
-    Used for the demo data, the benchmark and the tests."""
-    items = list(items)
-
-    def write(chunk: list[Item]) -> None:
-        for start in range(0, len(chunk), BATCH_WRITE_LIMIT):
-            batch = chunk[start : start + BATCH_WRITE_LIMIT]
-            request: dict[str, Any] = {table: [{"PutRequest": {"Item": i}} for i in batch]}
-            while request:
-                request = client.batch_write_item(RequestItems=request).get("UnprocessedItems")
-
-    if workers <= 1:
-        write(items)
-        return
-    size = max(
-        BATCH_WRITE_LIMIT, -(-len(items) // workers // BATCH_WRITE_LIMIT) * BATCH_WRITE_LIMIT
-    )
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(write, chunks))
 
 
 @dataclass

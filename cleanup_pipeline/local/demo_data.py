@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
 
 # Share of users per profile; invalid stays under the 1% guard, deletions under 5%,
 # warnings under 20% of valid users.

@@ -13,7 +13,7 @@ from cleanup_pipeline.actions.cascade import (
     unlink_features,
 )
 from cleanup_pipeline.actions.outcomes import DELETED, KEPT, SKIPPED
-from cleanup_pipeline.aws.dynamodb import batch_write
+from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import record_params
 from tests.support.aws_state import get_item, keys_under, put_files, scan_all
 from tests.support.cascade import cascade_context, outcome_of, run_cascade

@@ -7,8 +7,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cleanup_pipeline.aws import emails_table
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.aws.emails_table import MAX_BUSY_RETRIES, ArchiveError, archive_addresses
+from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import Fault, record_params
 from tests.support.aws_state import get_item, scan_all
 from tests.support.items import s

@@ -11,7 +11,7 @@ import pytest
 from cleanup_pipeline.actions.cascade import confirm_candidates, delete_accounts, prune_scoreboards
 from cleanup_pipeline.actions.outcomes import DELETED, Outcomes
 from cleanup_pipeline.aws import references
-from cleanup_pipeline.aws.dynamodb import batch_write
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.local.emulator import make_conditional_writes_atomic
 from tests.support.aws_calls import record_params
 from tests.support.aws_state import get_item

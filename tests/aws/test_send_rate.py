@@ -10,7 +10,6 @@ import pytest
 from cleanup_pipeline.actions.notify import NotifyContext, warn_users
 from cleanup_pipeline.actions.outcomes import WARNED
 from cleanup_pipeline.aws import mailer
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.aws.mailer import (
     DEFAULT_SEND_RATE,
     SendRateLimiter,
@@ -19,6 +18,7 @@ from cleanup_pipeline.aws.mailer import (
 )
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.warning_email import render_warning
+from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_state import sent_messages
 from tests.support.items import notify_candidate, now_ms
 

@@ -4,12 +4,12 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.actions.recheck import email_of, recheck
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.aws.users_table import read_users, scan_snapshot
 from cleanup_pipeline.core.decisions import DELETE, NOTIFY
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
 from cleanup_pipeline.core.wire_decode import PROJECTED_ATTRIBUTES
+from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import record_params
 from tests.support.items import (
     DAY,

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.dynamodb import batch_write as put_items
 from cleanup_pipeline.core.approval import (
     APPROVED_RUN_TAG,
     candidate_digests,
@@ -20,6 +19,7 @@ from cleanup_pipeline.core.approval import (
 )
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.local.batch_write import batch_write as put_items
 from cleanup_pipeline.orchestration import approval, report_assets
 from cleanup_pipeline.orchestration.job import run_config_for
 from cleanup_pipeline.orchestration.resources import RunOptions

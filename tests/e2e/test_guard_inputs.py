@@ -12,12 +12,12 @@ import pytest
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster_aws.s3 import S3Resource
 
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.guard_evaluation import GuardInputs
 from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.guarding import enforce_before_actions
 from cleanup_pipeline.orchestration.job import JOB_NAME, inactive_accounts_cleanup, run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
-from cleanup_pipeline.aws.dynamodb import batch_write as put_all
 from cleanup_pipeline.aws.holds_table import scan_holds
 from cleanup_pipeline.cli.main import main, run_job
 from cleanup_pipeline.core.holds import Hold
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.local.batch_write import batch_write as put_all
 from cleanup_pipeline.local.provision import provision
 from cleanup_pipeline.orchestration.holds_asset import active_holds
 from cleanup_pipeline.orchestration.resources import AwsEnvironment

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import put_objects, read_state

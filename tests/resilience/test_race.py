@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import put_objects

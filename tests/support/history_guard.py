@@ -4,9 +4,9 @@ of instance."""
 import dagster as dg
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.aws.dynamodb import batch_write
 from cleanup_pipeline.core.policy import DAY_MS
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.items import user, warned
 from tests.support.jobs import check_results, evaluation
 from tests.support.world import A
