@@ -10,21 +10,17 @@ back to a user who is no longer a candidate) stays journalled until the job has 
 (`settle_unfinished` in actions/cascade.py).
 """
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.archive_layout import PENDING, ledger_folder, ledger_key
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.deletion_record import order_events
 from cleanup_pipeline.core.recovery_records import DELETED, SENT_AT, JournalEntry, deleted_event
 
 Pair = tuple[str, str]  # (user id, deletion key)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def record(store: ArchiveStore, user_id: str, event: dict[str, Any]) -> bool:

@@ -12,11 +12,12 @@ everything back). Whatever fails stays for the next run.
 from dataclasses import dataclass
 from typing import Any
 
-from cleanup_pipeline.actions.ledger import now_ms, pending_pairs, read_ledger, record
+from cleanup_pipeline.actions.ledger import pending_pairs, read_ledger, record
 from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.archive_layout import MANIFESTS, group_of, group_until
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.deletion_record import LedgerState
 from cleanup_pipeline.core.recovery_records import PURGED, RESTORED, SENT_AT, Manifest, later_event
 from cleanup_pipeline.core.settings import Settings

@@ -11,11 +11,12 @@ item the record describes and records the event; an account created anew is stil
 from dataclasses import dataclass
 from typing import Any
 
-from cleanup_pipeline.actions.ledger import now_ms, read_ledger, reconcile, record
+from cleanup_pipeline.actions.ledger import read_ledger, reconcile, record
 from cleanup_pipeline.aws import bucket, references, users_table
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.archive_layout import restoring_key
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState, merge_deletion
 from cleanup_pipeline.core.recovery_records import RESTORED, Manifest, later_event
 from cleanup_pipeline.core.restore_plan import (
