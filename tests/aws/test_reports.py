@@ -22,6 +22,7 @@ from cleanup_pipeline.aws.reports import (
     write_report,
     write_summary,
 )
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.definitions import defs
 from tests.support.report_files import NOW, sample_report, touch
 
@@ -201,7 +202,7 @@ def test_s3_report_needs_a_client():
 
 
 def test_outcomes_frame_round_trips_and_hides_addresses(tmp_path):
-    outcomes = Outcomes("delete")
+    outcomes = Outcomes(Decision.DELETE)
     outcomes.add("u1", DELETED)
     outcomes.add("u2", FAILED, "files", "AccessDenied for jane.doe@example.com on u2/a")
     frame = outcomes.frame()
@@ -209,7 +210,7 @@ def test_outcomes_frame_round_trips_and_hides_addresses(tmp_path):
     assert frame["error"].tolist()[1] == "AccessDenied for j***@example.com on u2/a"
     assert outcomes.count(FAILED) == 1
     assert all(str(dtype) == "string" for dtype in frame.dtypes)
-    assert empty_outcomes("notify").columns.tolist() == frame.columns.tolist()
+    assert empty_outcomes(Decision.NOTIFY).columns.tolist() == frame.columns.tolist()
 
     path = write_report(frame, str(tmp_path / "outcomes.parquet"))
     assert pd.read_parquet(path)["error"].tolist() == frame["error"].tolist()
