@@ -12,10 +12,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cleanup_pipeline.actions.ledger import Pair, close_journal, now_ms, record, write_journal
+from cleanup_pipeline.actions.ledger import Pair, close_journal, record, write_journal
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.references import entry_id
 from cleanup_pipeline.core.archive_layout import journal_key, manifest_group, manifest_key
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.deletion_record import DeletionRecord, merge_deletion
 from cleanup_pipeline.core.object_versions import ObjectVersion, current_objects
 from cleanup_pipeline.core.recovery_records import (

@@ -13,7 +13,6 @@ is idempotent. A user whose step fails leaves the batch (keeping their user item
 back what was hidden) while the others go on.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +39,7 @@ from cleanup_pipeline.actions.outcomes import (
 from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.decisions import DELETE
 from cleanup_pipeline.core.object_versions import ObjectVersion
 from cleanup_pipeline.core.policy import Policy
@@ -124,7 +124,7 @@ def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch
     """Consistent re-read; only users who are still delete candidates enter the cascade."""
     batch = CascadeBatch(items={})
     try:
-        now = int(time.time() * 1000)
+        now = now_ms()
         items, dropped = recheck(
             ctx.dynamodb,
             ctx.settings.users_table,
@@ -345,7 +345,7 @@ def _delete_items(ctx: CascadeContext, batch: CascadeBatch) -> Fates:
         if not refused:
             break
         try:
-            now = int(time.time() * 1000)
+            now = now_ms()
             fresh, dropped = recheck(
                 ctx.dynamodb,
                 table,
@@ -580,7 +580,7 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
             sorted({user_id for user_id, _ in carried}),
             DELETE,
             ctx.as_of,
-            int(time.time() * 1000),
+            now_ms(),
             ctx.policy,
             ctx.settings.holds_table,
         )

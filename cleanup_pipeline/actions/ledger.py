@@ -10,21 +10,17 @@ back to a user who is no longer a candidate) stays journalled until the job has 
 (`settle_unfinished` in actions/cascade.py).
 """
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from cleanup_pipeline.aws.archive_store import ArchiveStore
-from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.archive_layout import PENDING, ledger_folder, ledger_key
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.deletion_record import order_events
 from cleanup_pipeline.core.recovery_records import DELETED, SENT_AT, JournalEntry, deleted_event
 
 Pair = tuple[str, str]  # (user id, deletion key)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def record(store: ArchiveStore, user_id: str, event: dict[str, Any]) -> bool:
@@ -119,14 +115,7 @@ def reconcile(
     journals = _journals(store)
     result.journals = len(journals)
     users = {e["user_id"] for data in journals.values() for e in data["users"]}
-    projection = {
-        "ProjectionExpression": "#id, #last, #sent",
-        "ExpressionAttributeNames": {"#id": "id", "#last": "lastVisitAt", "#sent": SENT_AT},
-    }
-    items = {
-        item["id"]["S"]: item
-        for item in consistent_batch_get(dynamodb, users_table, sorted(users), projection)
-    }
+    items = read_by_id(dynamodb, users_table, sorted(users), ("lastVisitAt", SENT_AT))
     merged: dict[Pair, JournalEntry] = {}
     for data in journals.values():
         for raw in data["users"]:

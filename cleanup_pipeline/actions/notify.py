@@ -11,7 +11,6 @@ than the lease no run can still be sending it, and a later run warns that user.
 """
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from cleanup_pipeline.actions.outcomes import SKIPPED, WARNED, FailureHook, Outc
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import users_table
 from cleanup_pipeline.aws.mailer import NOT_ACCEPTED, SendRateLimiter, send_warning
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.decisions import NOTIFY
 from cleanup_pipeline.core.policy import Policy
 from cleanup_pipeline.core.warning_email import WarningEmail
@@ -44,15 +44,11 @@ class NotifyContext:
     holds_table: str | None = None  # re-read with each batch when persistent holds are on
 
 
-def _now() -> int:
-    return int(time.time() * 1000)
-
-
 def _warn_one(ctx: NotifyContext, item: Item, outcomes: Outcomes) -> None:
     user_id = item["id"]["S"]
     step = "claim"
     try:
-        now = _now()
+        now = now_ms()
         table = ctx.users_table
         if not users_table.claim_warning(
             ctx.dynamodb, table, item, ctx.run_id, now, now - ctx.claim_lease_ms
@@ -94,7 +90,7 @@ def warn_users(
                     batch,
                     NOTIFY,
                     ctx.as_of,
-                    _now(),
+                    now_ms(),
                     ctx.policy,
                     ctx.holds_table,
                 )

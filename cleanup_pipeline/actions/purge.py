@@ -12,11 +12,12 @@ everything back). Whatever fails stays for the next run.
 from dataclasses import dataclass
 from typing import Any
 
-from cleanup_pipeline.actions.ledger import now_ms, pending_pairs, read_ledger, record
+from cleanup_pipeline.actions.ledger import pending_pairs, read_ledger, record
 from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.archive_store import ArchiveStore
-from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.archive_layout import MANIFESTS, group_of, group_until
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.deletion_record import LedgerState
 from cleanup_pipeline.core.recovery_records import PURGED, RESTORED, SENT_AT, Manifest, later_event
 from cleanup_pipeline.core.settings import Settings
@@ -55,15 +56,6 @@ def _verdict(
     return WAIT if journalled else DONE
 
 
-def _users(dynamodb: Any, table: str, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-    projection = {
-        "ProjectionExpression": "#id, #sent",
-        "ExpressionAttributeNames": {"#id": "id", "#sent": SENT_AT},
-    }
-    found = consistent_batch_get(dynamodb, table, user_ids, projection)
-    return {item["id"]["S"]: item for item in found}
-
-
 def purge_expired(
     store: ArchiveStore,
     s3: Any,
@@ -87,7 +79,7 @@ def purge_expired(
             if key.startswith(group)
         ]
         pairs = sorted({(u.user_id, u.deletion_key) for m in manifests for u in m.users})
-        items = _users(dynamodb, settings.users_table, sorted({u for u, _ in pairs}))
+        items = read_by_id(dynamodb, settings.users_table, sorted({u for u, _ in pairs}), [SENT_AT])
         verdicts = {
             pair: _verdict(
                 LedgerState(read_ledger(store, pair[0])),

@@ -11,12 +11,12 @@ item the record describes and records the event; an account created anew is stil
 from dataclasses import dataclass
 from typing import Any
 
-from cleanup_pipeline.actions.ledger import now_ms, read_ledger, reconcile, record
-from cleanup_pipeline.aws import bucket, references
+from cleanup_pipeline.actions.ledger import read_ledger, reconcile, record
+from cleanup_pipeline.aws import bucket, references, users_table
 from cleanup_pipeline.aws.archive_store import ArchiveStore
-from cleanup_pipeline.aws.batch_reads import consistent_batch_get
-from cleanup_pipeline.aws.conditions import attempt_conditional
+from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.archive_layout import restoring_key
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState, merge_deletion
 from cleanup_pipeline.core.recovery_records import RESTORED, Manifest, later_event
 from cleanup_pipeline.core.restore_plan import (
@@ -43,13 +43,6 @@ class RestoreContext:
     run_id: str
 
 
-def _ids(dynamodb: Any, table: str, ids: list[str], attribute: str | None = None) -> dict:
-    names = {"#id": "id", **({"#a": attribute} if attribute else {})}
-    projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
-    found = consistent_batch_get(dynamodb, table, ids, projection)
-    return {item["id"]["S"]: item for item in found}
-
-
 def _record(ctx: RestoreContext, latest: dict[str, Any], user_id: str) -> DeletionRecord:
     manifests = [
         Manifest.from_json(ctx.store.read_json(key))
@@ -61,7 +54,9 @@ def _record(ctx: RestoreContext, latest: dict[str, Any], user_id: str) -> Deleti
 
 def _current(ctx: RestoreContext, user_id: str, record: DeletionRecord) -> CurrentState:
     settings = ctx.settings
-    features = _ids(ctx.dynamodb, settings.features_table, record.features, "proposedBy")
+    features = read_by_id(
+        ctx.dynamodb, settings.features_table, record.features, [references.PROPOSED_BY]
+    )
     boards = {
         board: references.read_scoreboard(ctx.dynamodb, settings.scoreboards_table, board)
         for board in sorted({e.board for e in record.scoreboard_entries})
@@ -71,7 +66,9 @@ def _current(ctx: RestoreContext, user_id: str, record: DeletionRecord) -> Curre
         versions=bucket.list_versions(
             ctx.s3, settings.public_bucket_name, settings.user_prefix(user_id)
         ),
-        features={fid: item.get("proposedBy", {}).get("S") for fid, item in features.items()},
+        features={
+            fid: item.get(references.PROPOSED_BY, {}).get("S") for fid, item in features.items()
+        },
         boards=boards,
     )
 
@@ -85,7 +82,7 @@ def plan(ctx: RestoreContext, user_id: str, dry_run: bool) -> RestorePlan:
         events += [event for owner, event in late.recorded if owner == user_id]
     ledger = LedgerState(events)
     latest = ledger.latest_deletion()
-    found = next(consistent_batch_get(ctx.dynamodb, ctx.settings.users_table, [user_id], {}), None)
+    found = read_by_id(ctx.dynamodb, ctx.settings.users_table, [user_id]).get(user_id)
     key = None if latest is None else latest["deletion_key"]
     nothing = CurrentState(item_exists=found is not None)
     if latest is None or ledger.closed_by(key) is not None:
@@ -109,17 +106,8 @@ def _put_back_on_board(ctx: RestoreContext, board: str, entries: list, user_id: 
         current = references.read_scoreboard(ctx.dynamodb, table, board)
         if current is None or any(references.entry_id(e) == user_id for e in current):
             return False
-        if attempt_conditional(
-            ctx.dynamodb.update_item,
-            TableName=table,
-            Key={"id": {"S": board}},
-            UpdateExpression="SET #users = :new",
-            ConditionExpression="#users = :old",
-            ExpressionAttributeNames={"#users": "users"},
-            ExpressionAttributeValues={
-                ":new": {"L": insert_entries(current, entries)},
-                ":old": {"L": current},
-            },
+        if references.replace_scoreboard(
+            ctx.dynamodb, table, board, current, insert_entries(current, entries)
         ):
             return True
     raise RuntimeError(f"scoreboard {board!r} kept changing; entries not put back")
@@ -133,14 +121,8 @@ def put_back(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
     if refused:
         raise RuntimeError(f"S3 refused to remove delete markers: {refused}")
     for feature_id in restore.link_features:
-        if not attempt_conditional(
-            ctx.dynamodb.update_item,
-            TableName=settings.features_table,
-            Key={"id": {"S": feature_id}},
-            UpdateExpression="SET #by = :user",
-            ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#by)",
-            ExpressionAttributeNames={"#id": "id", "#by": "proposedBy"},
-            ExpressionAttributeValues={":user": {"S": restore.user_id}},
+        if not references.link_feature(
+            ctx.dynamodb, settings.features_table, feature_id, restore.user_id
         ):
             restore.restored["features"] -= 1
             restore.skip("features", 1, f"{feature_id}: changed during the restore")
@@ -160,13 +142,7 @@ def apply(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
     assert restore.item is not None and restore.deletion_key is not None
     pending = restoring_key(restore.user_id, restore.deletion_key)
     ctx.store.replace_json(pending, restoring_record(restore, ctx.run_id, now_ms()))
-    if not attempt_conditional(
-        ctx.dynamodb.put_item,
-        TableName=settings.users_table,
-        Item=restore.item,
-        ConditionExpression="attribute_not_exists(#id)",
-        ExpressionAttributeNames={"#id": "id"},
-    ):
+    if not users_table.put_back_user(ctx.dynamodb, settings.users_table, restore.item):
         ctx.store.remove(pending)
         restore.status = REFUSED
         restore.reason = "an account with this id was created during the restore; kept as is"

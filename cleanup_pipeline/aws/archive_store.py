@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cleanup_pipeline.aws.report_store import is_s3, split_s3
+from cleanup_pipeline.aws.reports import is_s3, split_s3
 
 FILE_MODE, FOLDER_MODE = 0o600, 0o700
 ENCRYPTION = {"ServerSideEncryption": "AES256"}

@@ -8,15 +8,12 @@ so a hand-edited item never exposes anyone, and the hold's `until` is listed as 
 import json
 from typing import Any
 
-from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.aws.dynamodb import projection, read_by_id
 from cleanup_pipeline.core.as_of import in_range
 from cleanup_pipeline.core.holds import NO_REASON, Hold
 from cleanup_pipeline.core.masking import scrub_emails
 
-_PROJECTION = {
-    "ProjectionExpression": "#id, #reason, #until",
-    "ExpressionAttributeNames": {"#id": "id", "#reason": "reason", "#until": "until"},
-}
+_PROJECTION = projection(("id", "reason", "until"))
 
 
 def _hold(item: dict[str, Any]) -> Hold | None:
@@ -63,7 +60,7 @@ def scan_holds(client: Any, table: str) -> list[Hold]:
 
 def read_holds(client: Any, table: str, user_ids: list[str]) -> list[Hold]:
     """The stored holds of `user_ids`, read consistently (for a batch's re-read)."""
-    return _holds(list(consistent_batch_get(client, table, user_ids, _PROJECTION)))
+    return _holds(list(read_by_id(client, table, user_ids, ("reason", "until")).values()))
 
 
 def put_hold(client: Any, table: str, hold: Hold) -> Hold | None:

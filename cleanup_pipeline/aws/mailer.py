@@ -12,6 +12,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
 )
 
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.warning_email import WarningEmail
 
 DEFAULT_SEND_RATE = 14.0
@@ -94,4 +95,4 @@ def send_warning(client: Any, message: WarningEmail, to: str) -> int:
             }
         },
     )
-    return int(time.time() * 1000)
+    return now_ms()

@@ -12,7 +12,9 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 from typing import Any
 
-from cleanup_pipeline.aws.conditions import attempt_conditional
+from cleanup_pipeline.aws.dynamodb import attempt_conditional
+
+PROPOSED_BY = "proposedBy"  # the feature attribute naming its proposer
 
 
 def features_by_proposer(
@@ -25,11 +27,11 @@ def features_by_proposer(
     pages = client.get_paginator("scan").paginate(
         TableName=table,
         ProjectionExpression="#id, #by",
-        ExpressionAttributeNames={"#id": "id", "#by": "proposedBy"},
+        ExpressionAttributeNames={"#id": "id", "#by": PROPOSED_BY},
     )
     for page in pages:
         for item in page["Items"]:
-            proposer = item.get("proposedBy", {}).get("S")
+            proposer = item.get(PROPOSED_BY, {}).get("S")
             if proposer in wanted:
                 index[proposer].append(item["id"]["S"])
     return dict(index)
@@ -45,7 +47,21 @@ def unlink_feature(client: Any, table: str, feature_id: str, user_id: str) -> No
         Key={"id": {"S": feature_id}},
         UpdateExpression="REMOVE #by",
         ConditionExpression="#by = :user",
-        ExpressionAttributeNames={"#by": "proposedBy"},
+        ExpressionAttributeNames={"#by": PROPOSED_BY},
+        ExpressionAttributeValues={":user": {"S": user_id}},
+    )
+
+
+def link_feature(client: Any, table: str, feature_id: str, user_id: str) -> bool:
+    """Name the user as the feature's proposer again, only if the feature still exists and
+    names no proposer; False otherwise (it went away or someone else was set meanwhile)."""
+    return attempt_conditional(
+        client.update_item,
+        TableName=table,
+        Key={"id": {"S": feature_id}},
+        UpdateExpression="SET #by = :user",
+        ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#by)",
+        ExpressionAttributeNames={"#id": "id", "#by": PROPOSED_BY},
         ExpressionAttributeValues={":user": {"S": user_id}},
     )
 
@@ -60,6 +76,22 @@ def read_scoreboard(client: Any, table: str, period: str) -> list[Any] | None:
 
 def entry_id(entry: Any) -> str | None:
     return entry.get("M", {}).get("id", {}).get("S")
+
+
+def replace_scoreboard(
+    client: Any, table: str, period: str, current: list[Any], entries: list[Any]
+) -> bool:
+    """Set the board's `users` list to `entries` (wire format), only if it still holds
+    `current`, as read; False when the board changed meanwhile."""
+    return attempt_conditional(
+        client.update_item,
+        TableName=table,
+        Key={"id": {"S": period}},
+        UpdateExpression="SET #users = :new",
+        ConditionExpression="#users = :old",
+        ExpressionAttributeNames={"#users": "users"},
+        ExpressionAttributeValues={":new": {"L": entries}, ":old": {"L": current}},
+    )
 
 
 # Keeps each UpdateExpression well under DynamoDB's 4 KB expression limit.

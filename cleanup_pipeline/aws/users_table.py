@@ -1,13 +1,17 @@
 """Reads and conditional writes on the users table."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
 
-from cleanup_pipeline.aws.batch_reads import consistent_batch_get
-from cleanup_pipeline.aws.conditions import attempt_conditional, unchanged_since
+from cleanup_pipeline.aws.dynamodb import (
+    attempt_conditional,
+    projection,
+    read_by_id,
+    unchanged_since,
+)
 from cleanup_pipeline.core.user_attributes import (
     CLAIMED_AT,
     CLAIMED_BY,
@@ -16,11 +20,6 @@ from cleanup_pipeline.core.user_attributes import (
 )
 from cleanup_pipeline.core.user_attributes import EMAIL_SENT_AT as SENT_AT
 from cleanup_pipeline.core.wire_decode import Item, concat_snapshots, decode_items
-
-
-def _projection(attributes: Iterable[str]) -> dict[str, Any]:
-    names = {f"#p{i}": name for i, name in enumerate(attributes)}
-    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
 def scan_snapshot(
@@ -39,7 +38,7 @@ def scan_snapshot(
             TableName=table,
             Segment=segment,
             TotalSegments=segments,
-            **_projection(PROJECTED_ATTRIBUTES),
+            **projection(PROJECTED_ATTRIBUTES),
         )
         return [decoded(page) for page in pages if page["Items"]]
 
@@ -55,9 +54,7 @@ def read_users(
 ) -> dict[str, Item]:
     """Consistent BatchGetItem of the decision attributes and email (every attribute with
     `whole_items`: the same calls, for a deletion manifest); missing users are absent."""
-    projection = {} if whole_items else _projection(PROJECTED_ATTRIBUTES)
-    items = consistent_batch_get(client, table, user_ids, projection)
-    return {item[ID]["S"]: item for item in items}
+    return read_by_id(client, table, user_ids, None if whole_items else PROJECTED_ATTRIBUTES)
 
 
 def claim_warning(
@@ -116,6 +113,18 @@ def confirm_warning(client: Any, table: str, user_id: str, run_id: str, accepted
 def release_warning(client: Any, table: str, user_id: str, run_id: str) -> bool:
     """Drop this run's claim after SES refused the message, so the next run tries again."""
     return _while_claimed(client, table, user_id, run_id, "REMOVE #by, #at")
+
+
+def put_back_user(client: Any, table: str, item: Item) -> bool:
+    """Put a restored user item back, only if no item has that id; False when an account with
+    that id was created meanwhile (it is kept as is)."""
+    return attempt_conditional(
+        client.put_item,
+        TableName=table,
+        Item=item,
+        ConditionExpression="attribute_not_exists(#id)",
+        ExpressionAttributeNames={"#id": ID},
+    )
 
 
 def delete_user(client: Any, table: str, item: Item) -> bool:

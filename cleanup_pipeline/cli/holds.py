@@ -4,11 +4,11 @@ never warned or deleted while the hold lasts."""
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold, scan_holds
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.holds import HOLDS_OFF, HoldError, new_hold
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.core.user_attributes import check_user_id
@@ -21,12 +21,8 @@ def _table_and_client() -> tuple[str, Any]:
     return settings.holds_table, make_clients(settings).dynamodb
 
 
-def _now() -> int:
-    return int(time.time() * 1000)
-
-
 def _add(args: argparse.Namespace) -> dict[str, Any]:
-    now = _now()
+    now = now_ms()
     hold = new_hold(args.user_id, args.reason, args.until, now)  # refused before any AWS call
     table, client = _table_and_client()
     replaced = put_hold(client, table, hold)
@@ -43,12 +39,12 @@ def _remove(args: argparse.Namespace) -> dict[str, Any]:
     removed = delete_hold(client, table, args.user_id)
     if removed is None:
         return {"status": "not_held", "user_id": args.user_id}
-    return {"status": "removed", "hold": removed.as_json(_now())}
+    return {"status": "removed", "hold": removed.as_json(now_ms())}
 
 
 def _list(_args: argparse.Namespace) -> dict[str, Any]:
     table, client = _table_and_client()
-    now = _now()
+    now = now_ms()
     return {"holds": [hold.as_json(now) for hold in scan_holds(client, table)]}
 
 

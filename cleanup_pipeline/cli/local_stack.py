@@ -15,6 +15,7 @@ from dagster import DagsterExecutionInterruptedError
 
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.cli.extras import dg_command
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo
 from cleanup_pipeline.local.emulator import (
@@ -201,7 +202,7 @@ def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
             return 2
         provision(clients, settings)
         started = time.monotonic()
-        demo = seed_demo(clients, settings, users, int(time.time() * 1000))
+        demo = seed_demo(clients, settings, users, now_ms())
         print(
             f"seeded {demo.users} users, {demo.files} files, {demo.features} features "
             f"in {time.monotonic() - started:.1f} s: {json.dumps(demo.profiles)}",

@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 from cleanup_pipeline.cli import recovery
 from cleanup_pipeline.cli.extras import (
@@ -17,6 +16,7 @@ from cleanup_pipeline.cli.extras import (
 )
 from cleanup_pipeline.cli.holds import add_hold_parser
 from cleanup_pipeline.core.approval import ApprovalError, approval_run_id
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.orchestration.jobs import run_job
 
@@ -71,7 +71,7 @@ def _seed(args: argparse.Namespace) -> int:
         print(refused + extra, file=sys.stderr)
         return 2
     provision(clients, settings)
-    summary = seed_demo(clients, settings, args.users, int(time.time() * 1000))
+    summary = seed_demo(clients, settings, args.users, now_ms())
     print(json.dumps(summary.__dict__))
     return 0
 

@@ -5,6 +5,7 @@ before the year 9999: later than that, a date cannot be written (Python's dates 
 9999) and a report, a hold list or a restore window could not show it.
 """
 
+import time
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -13,6 +14,12 @@ EARLIEST_MS = 0
 LATEST_MS = (datetime(9999, 1, 1, tzinfo=UTC) - _EPOCH) // _MS  # excluded
 RANGE = "from 1970-01-01T00:00:00Z to before 9999-01-01T00:00:00Z"
 _SHOWN = 40  # characters of a refused value repeated in its error
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds: when the job acts (a claim, a ledger event, a
+    window's end), never what it decides, which follows the run's `as_of`."""
+    return int(time.time() * 1000)
 
 
 def _shown(value: str) -> str:

@@ -1,8 +1,6 @@
 """What a run decides from: the users snapshot and its checks, the active holds, every user's
 decision, and the two candidate sets."""
 
-import time
-
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
@@ -13,7 +11,7 @@ from cleanup_pipeline.aws.holds_table import scan_holds
 from cleanup_pipeline.aws.users_table import scan_snapshot
 from cleanup_pipeline.core import holds as hold_rules
 from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, NOT_APPROVED, not_approved_counts
-from cleanup_pipeline.core.as_of import format_ms
+from cleanup_pipeline.core.as_of import format_ms, now_ms
 from cleanup_pipeline.core.decisions import (
     DECISION_DTYPE,
     DELETE,
@@ -180,7 +178,7 @@ def active_holds(context: dg.AssetExecutionContext, aws: AwsEnvironment) -> dg.O
             metadata={"held": dg.MetadataValue.int(0), "table": dg.MetadataValue.text("(none)")},
         )
     stored = scan_holds(aws.clients().dynamodb, settings.holds_table)
-    held = hold_rules.active_holds(stored, int(time.time() * 1000))
+    held = hold_rules.active_holds(stored, now_ms())
     context.log.info(f"{len(held)} active holds ({len(stored) - len(held)} expired)")
     preview = "\n".join(f"| {uid} | {why} |" for uid, why in list(held.items())[:_PREVIEW_ROWS])
     return dg.Output(
@@ -224,7 +222,7 @@ def user_decisions(
     if run_options.approved_run_id:
         tags[APPROVED_RUN_TAG] = run_options.approved_run_id
     context.instance.add_run_tags(context.run.run_id, tags)
-    now = int(time.time() * 1000)
+    now = now_ms()
     policy = cleanup_policy.policy()
     decisions = approve(
         context,

@@ -6,7 +6,6 @@ job from the command line."""
 import json
 import os
 import sys
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
@@ -26,7 +25,7 @@ from pydantic import Field, PrivateAttr
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold
-from cleanup_pipeline.aws.report_store import is_s3, read_report
+from cleanup_pipeline.aws.reports import is_s3, read_report
 from cleanup_pipeline.core.approval import (
     APPROVED_RUN_TAG,
     ApprovalError,
@@ -37,7 +36,7 @@ from cleanup_pipeline.core.approval import (
     refuse_unless_approvable,
     refuse_unless_reviewed,
 )
-from cleanup_pipeline.core.as_of import format_ms, parse_as_of
+from cleanup_pipeline.core.as_of import format_ms, now_ms, parse_as_of
 from cleanup_pipeline.core.decisions import COUNT_KEYS
 from cleanup_pipeline.core.holds import HOLDS_OFF, HoldError, new_hold
 from cleanup_pipeline.core.restore_plan import REFUSED
@@ -228,11 +227,6 @@ def daily_cleanup_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReque
 CANDIDATE_REPORT_KEY = dg.AssetKey("candidate_report")
 
 
-def wall_clock_ms() -> int:
-    """Now, against which an approved run's age is measured."""
-    return int(time.time() * 1000)
-
-
 def reviewed_run(instance: dg.DagsterInstance, run_id: str) -> ReviewedRun | None:
     record = instance.get_run_record_by_id(run_id) if run_id else None
     if record is None:
@@ -266,7 +260,7 @@ def load_approval(
     naming the problem when the run is unknown, of another job, too old, or reportless, or when
     its report does not match the candidates' digests the run recorded in its tags."""
     run_id = run_id.strip()
-    now = wall_clock_ms()
+    now = now_ms()
     found = reviewed_run(instance, run_id)
     refuse_unless_approvable(run_id, found, JOB_NAME, now, max_age_days, current_run_id)
     location = candidate_report_location(instance, run_id)
@@ -377,7 +371,7 @@ class HoldChange(dg.Config):
 def change_hold(context: dg.OpExecutionContext, config: HoldChange, aws: AwsEnvironment) -> None:
     """Writes the hold to the holds table; the next run, and every batch of a run underway,
     honours it."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     table = aws.settings().holds_table
     try:
         if table is None:

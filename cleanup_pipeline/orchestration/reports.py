@@ -9,17 +9,15 @@ import numpy as np
 import pandas as pd
 from dagster_aws.s3 import S3Resource
 
-from cleanup_pipeline.aws.report_retention import (
-    expired_reports,
-    remove_reports,
-    report_name,
-    stored_reports,
-)
-from cleanup_pipeline.aws.report_store import (
+from cleanup_pipeline.aws.reports import (
     browser_link,
     csv_location,
+    expired_reports,
     is_s3,
+    remove_reports,
     report_location,
+    report_name,
+    stored_reports,
     summary_location,
     write_csv,
     write_report,

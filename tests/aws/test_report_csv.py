@@ -11,11 +11,13 @@ import boto3
 import pandas as pd
 import requests
 
-from cleanup_pipeline.aws.report_retention import expired_reports, remove_reports, stored_reports
-from cleanup_pipeline.aws.report_store import (
+from cleanup_pipeline.aws.reports import (
     browser_link,
     csv_location,
+    expired_reports,
+    remove_reports,
     report_location,
+    stored_reports,
     write_csv,
 )
 from tests.support.report_files import NOW, sample_report, touch

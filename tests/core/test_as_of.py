@@ -1,8 +1,14 @@
 """Parsing and formatting the run's reference time."""
 
+import ast
+import time
+from pathlib import Path
+
 import pytest
 
-from cleanup_pipeline.core.as_of import format_ms, parse_as_of
+from cleanup_pipeline.core.as_of import format_ms, now_ms, parse_as_of
+
+PACKAGE = Path(__file__).resolve().parents[2] / "cleanup_pipeline"
 
 NEW_YEAR_2024 = 1_704_067_200_000
 
@@ -99,3 +105,32 @@ def test_a_time_out_of_range_is_refused_in_one_line_naming_the_argument(text):
 def test_garbage_is_refused_naming_the_argument():
     with pytest.raises(ValueError, match=r"^--until must be ISO 8601"):
         parse_as_of("next tuesday", "--until")
+
+
+def test_now_ms_is_the_wall_clock_in_whole_milliseconds():
+    before = int(time.time() * 1000)
+    now = now_ms()
+    after = int(time.time() * 1000)
+    assert isinstance(now, int) and before <= now <= after
+
+
+def _wall_clock_reads(layers: tuple[str, ...]) -> list[str]:
+    """Where `time.time()` is read outside `core/as_of.py`: each such place computes the time
+    apart instead of asking `now_ms`."""
+    found = []
+    for layer in layers:
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            if path == PACKAGE / "core" / "as_of.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and ast.unparse(node.func) == "time.time":
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    return found
+
+
+def test_the_wall_clock_in_milliseconds_is_read_in_one_place():
+    assert _wall_clock_reads(("core", "aws", "observability", "actions", "local")) == []
+
+
+def test_the_wiring_reads_the_wall_clock_through_now_ms():
+    assert _wall_clock_reads(("orchestration", "cli")) == []

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.aws import batch_reads
-from cleanup_pipeline.aws.batch_reads import consistent_batch_get
+from cleanup_pipeline.aws import dynamodb
+from cleanup_pipeline.aws.dynamodb import consistent_batch_get, read_by_id
 
 PROJECTION = {"ProjectionExpression": "#id", "ExpressionAttributeNames": {"#id": "id"}}
 
@@ -43,7 +43,7 @@ def emails(aws) -> tuple[Any, str]:
 
 def test_unprocessed_keys_are_asked_again_until_every_item_is_read(emails, monkeypatch):
     client, table = emails
-    monkeypatch.setattr(batch_reads.time, "sleep", lambda _: None)
+    monkeypatch.setattr(dynamodb.time, "sleep", lambda _: None)
     partial = PartialAnswers(client, answered=30, times=3)
     wanted = [f"user{n}@example.com" for n in range(250)] + ["absent@example.com"]
 
@@ -56,7 +56,7 @@ def test_unprocessed_keys_are_asked_again_until_every_item_is_read(emails, monke
 
 def test_keys_still_unprocessed_after_every_attempt_raise(emails, monkeypatch):
     client, table = emails
-    monkeypatch.setattr(batch_reads.time, "sleep", lambda _: None)
+    monkeypatch.setattr(dynamodb.time, "sleep", lambda _: None)
     partial = PartialAnswers(client, answered=1, times=1_000)
 
     with pytest.raises(RuntimeError, match="left 90 keys unread"):
@@ -65,3 +65,23 @@ def test_keys_still_unprocessed_after_every_attempt_raise(emails, monkeypatch):
                 partial, table, [f"user{n}@example.com" for n in range(100)], PROJECTION
             )
         )
+
+
+def test_read_by_id_returns_only_the_asked_attributes_of_each_found_user(aws):
+    clients, settings = aws
+    table = settings.users_table
+    for user_id in ("u1", "u2"):
+        clients.dynamodb.put_item(
+            TableName=table,
+            # `name` is a reserved word: a projection naming it bare would be refused.
+            Item={"id": {"S": user_id}, "name": {"S": user_id.upper()}, "email": {"S": "x@y.z"}},
+        )
+
+    found = read_by_id(clients.dynamodb, table, ["u2", "u1", "u2", "absent"], ["name"])
+    whole = read_by_id(clients.dynamodb, table, ["u1"])
+
+    assert found == {
+        "u1": {"id": {"S": "u1"}, "name": {"S": "U1"}},
+        "u2": {"id": {"S": "u2"}, "name": {"S": "U2"}},
+    }
+    assert whole["u1"]["email"] == {"S": "x@y.z"}

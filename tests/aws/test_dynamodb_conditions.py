@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from cleanup_pipeline.aws.conditions import unchanged_since
+from cleanup_pipeline.aws.dynamodb import unchanged_since
 from tests.support.items import AS_OF, DAY, NULL, n, s, user
 
 

@@ -1,10 +1,13 @@
-"""DynamoDB condition expressions meaning "this user item is exactly as we last read it".
+"""DynamoDB access shared by the tables: consistent batch reads by id, and the conditions
+meaning "this user item is exactly as we last read it".
 
-Every write to a user item (warning claim, warning confirmation, final delete) carries one, so a
-user who came back, subscribed or got a lifetime deal since the read is never acted on.
+Every write to a user item (warning claim, warning confirmation, final delete) carries such a
+condition, so a user who came back, subscribed or got a lifetime deal since the read is never
+acted on.
 """
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +17,54 @@ from cleanup_pipeline.core import user_attributes as attr
 
 # The attributes the decision rules read, besides id, email and the subscription map.
 DECISION_ATTRIBUTES = (*attr.NUMBER_ATTRIBUTES, attr.LIFETIME_DEAL)
+
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem request, the AWS limit
+MAX_ATTEMPTS = 10
+
+Item = dict[str, Any]
+
+
+def projection(attributes: Iterable[str]) -> dict[str, Any]:
+    """The `ProjectionExpression` (with its `ExpressionAttributeNames`) reading only
+    `attributes`; placeholders keep reserved words such as `name` readable."""
+    names = {f"#p{i}": name for i, name in enumerate(attributes)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+
+def consistent_batch_get(
+    client: Any, table: str, ids: list[str], projected: dict[str, Any]
+) -> Iterator[Item]:
+    """Yield the items found for `ids` (deduplicated), 100 keys per request; missing ids are
+    simply absent. Raises if DynamoDB still leaves keys unprocessed after backing off."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{"id": {"S": key}} for key in unique[start : start + BATCH_GET_LIMIT]],
+                "ConsistentRead": True,
+                **projected,
+            }
+        }
+        for attempt in range(MAX_ATTEMPTS):
+            response = client.batch_get_item(RequestItems=request)
+            yield from response["Responses"].get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        if request:
+            left = len(request[table]["Keys"])
+            raise RuntimeError(f"{table}: BatchGetItem left {left} keys unread")
+
+
+def read_by_id(
+    client: Any, table: str, ids: Iterable[str], attributes: Iterable[str] | None = None
+) -> dict[str, Item]:
+    """Consistent read of the items of `ids` (keyed by `id`), by id; only `attributes` when
+    given (`id` is always read), every attribute otherwise. Missing ids are absent."""
+    wanted = {} if attributes is None else projection(dict.fromkeys([attr.ID, *attributes]))
+    found = consistent_batch_get(client, table, list(ids), wanted)
+    return {item[attr.ID]["S"]: item for item in found}
 
 
 @dataclass
