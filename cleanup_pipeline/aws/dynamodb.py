@@ -13,10 +13,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cleanup_pipeline.core import user_attributes as attr
+from cleanup_pipeline.core.user_attributes import (
+    ENDS_AT,
+    ID,
+    LIFETIME_DEAL,
+    NUMBER_ATTRIBUTES,
+    SUBSCRIPTION,
+)
 
 # The attributes the decision rules read, besides id, email and the subscription map.
-DECISION_ATTRIBUTES = (*attr.NUMBER_ATTRIBUTES, attr.LIFETIME_DEAL)
+DECISION_ATTRIBUTES = (*NUMBER_ATTRIBUTES, LIFETIME_DEAL)
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem request, the AWS limit
 MAX_ATTEMPTS = 10
@@ -62,9 +68,9 @@ def read_by_id(
 ) -> dict[str, Item]:
     """Consistent read of the items of `ids` (keyed by `id`), by id; only `attributes` when
     given (`id` is always read), every attribute otherwise. Missing ids are absent."""
-    wanted = {} if attributes is None else projection(dict.fromkeys([attr.ID, *attributes]))
+    wanted = {} if attributes is None else projection(dict.fromkeys([ID, *attributes]))
     found = consistent_batch_get(client, table, list(ids), wanted)
-    return {item[attr.ID]["S"]: item for item in found}
+    return {item[ID]["S"]: item for item in found}
 
 
 @dataclass
@@ -112,16 +118,16 @@ def unchanged_since(item: dict[str, dict[str, Any]]) -> Condition:
     (a scalar) and their `subscription` is absent, NULL or a map whose `endsAt` has passed.
     """
     condition = Condition()
-    condition.add(f"attribute_exists({condition.name(attr.ID)})")
+    condition.add(f"attribute_exists({condition.name(ID)})")
     for attribute in DECISION_ATTRIBUTES:
         _same_value(condition, condition.name(attribute), item.get(attribute))
-    subscription = item.get(attr.SUBSCRIPTION)
-    path = condition.name(attr.SUBSCRIPTION)
+    subscription = item.get(SUBSCRIPTION)
+    path = condition.name(SUBSCRIPTION)
     if subscription is None or "NULL" in subscription:
         _same_value(condition, path, subscription)
     else:
-        ends_at = subscription.get("M", {}).get(attr.ENDS_AT)
-        _same_value(condition, f"{path}.{condition.name(attr.ENDS_AT)}", ends_at)
+        ends_at = subscription.get("M", {}).get(ENDS_AT)
+        _same_value(condition, f"{path}.{condition.name(ENDS_AT)}", ends_at)
     return condition
 
 

@@ -9,11 +9,36 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cleanup_pipeline.core import reasons
-from cleanup_pipeline.core import user_attributes as attr
 from cleanup_pipeline.core.holds import EXEMPT_USER_IDS
 from cleanup_pipeline.core.policy import DAY_MS, Policy
+from cleanup_pipeline.core.reasons import (
+    ACTIVE_REASON,
+    EMAIL_MISSING,
+    HOLD,
+    ID_DUPLICATED,
+    ID_HAS_SLASH,
+    ID_MISSING,
+    INACTIVE_OVER,
+    LAST_VISIT_IN_FUTURE,
+    LAST_VISIT_IN_SECONDS,
+    LAST_VISIT_MISSING,
+    LIFETIME,
+    MALFORMED,
+    SUBSCRIBER,
+    TRIAL,
+    WARNED_OVER,
+    WITHIN_GRACE,
+)
 from cleanup_pipeline.core.snapshot_schema import MIN_PLAUSIBLE_MS
+from cleanup_pipeline.core.user_attributes import (
+    EMAIL_SENT_AT,
+    FREE_TRIAL_END,
+    ID,
+    LAST_VISIT_AT,
+    LIFETIME_DEAL,
+    NUMBER_ATTRIBUTES,
+    SUBSCRIPTION_ENDS_AT_COLUMN,
+)
 from cleanup_pipeline.core.vocabulary import Decision
 
 INVALID, EXEMPT, ACTIVE, WAITING, NOTIFY, DELETE = Decision
@@ -24,7 +49,7 @@ COUNT_KEYS: tuple[str, ...] = (USERS, *DECISIONS)
 DECISION_DTYPE = pd.CategoricalDtype([str(d) for d in DECISIONS])
 
 # Columns carried into the decisions frame alongside decision and reason.
-TIMESTAMP_COLUMNS: tuple[str, ...] = (*attr.NUMBER_ATTRIBUTES, attr.SUBSCRIPTION_ENDS_AT_COLUMN)
+TIMESTAMP_COLUMNS: tuple[str, ...] = (*NUMBER_ATTRIBUTES, SUBSCRIPTION_ENDS_AT_COLUMN)
 
 
 def _ints(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -63,47 +88,47 @@ def classify(
     whole days inactive, and why a held user is held. The first rule that applies decides
     (SPEC §3 order). `holds` ({user id: reason}) are the active persistent holds, on top of the
     policy's `exempt_user_ids`."""
-    ids = snapshot[attr.ID].astype("string[pyarrow]")
+    ids = snapshot[ID].astype("string[pyarrow]")
     hold_reason = _hold_reasons(ids, policy, holds or {})
     malformed = snapshot["malformed"].astype("category")
-    last_visit, has_last_visit = _ints(snapshot[attr.LAST_VISIT_AT])
-    sent_at, has_sent_at = _ints(snapshot[attr.EMAIL_SENT_AT])
-    trial_end, has_trial_end = _ints(snapshot[attr.FREE_TRIAL_END])
-    ends_at, has_ends_at = _ints(snapshot[attr.SUBSCRIPTION_ENDS_AT_COLUMN])
+    last_visit, has_last_visit = _ints(snapshot[LAST_VISIT_AT])
+    sent_at, has_sent_at = _ints(snapshot[EMAIL_SENT_AT])
+    trial_end, has_trial_end = _ints(snapshot[FREE_TRIAL_END])
+    ends_at, has_ends_at = _ints(snapshot[SUBSCRIPTION_ENDS_AT_COLUMN])
     warned = has_sent_at & (last_visit < sent_at)
     grace = policy.grace_days
 
     # (condition, decision, reason); the first true condition decides.
     rules: list[tuple[np.ndarray, Decision, str]] = [
-        (malformed.notna().to_numpy(), INVALID, reasons.MALFORMED),
-        (_flags(ids.isna() | (ids == "")), INVALID, reasons.ID_MISSING),
-        (_flags(ids.str.contains("/", regex=False)), INVALID, reasons.ID_HAS_SLASH),
-        (_duplicated(ids), INVALID, reasons.ID_DUPLICATED),
-        (~_flags(snapshot["has_email"]), INVALID, reasons.EMAIL_MISSING),
-        (~has_last_visit, INVALID, reasons.LAST_VISIT_MISSING),
-        (last_visit < MIN_PLAUSIBLE_MS, INVALID, reasons.LAST_VISIT_IN_SECONDS),
-        (last_visit > now + DAY_MS, INVALID, reasons.LAST_VISIT_IN_FUTURE),
-        (hold_reason.notna().to_numpy(), EXEMPT, reasons.HOLD),
-        (has_trial_end & (trial_end > as_of), EXEMPT, reasons.TRIAL),
-        (_flags(snapshot[attr.LIFETIME_DEAL]), EXEMPT, reasons.LIFETIME),
+        (malformed.notna().to_numpy(), INVALID, MALFORMED),
+        (_flags(ids.isna() | (ids == "")), INVALID, ID_MISSING),
+        (_flags(ids.str.contains("/", regex=False)), INVALID, ID_HAS_SLASH),
+        (_duplicated(ids), INVALID, ID_DUPLICATED),
+        (~_flags(snapshot["has_email"]), INVALID, EMAIL_MISSING),
+        (~has_last_visit, INVALID, LAST_VISIT_MISSING),
+        (last_visit < MIN_PLAUSIBLE_MS, INVALID, LAST_VISIT_IN_SECONDS),
+        (last_visit > now + DAY_MS, INVALID, LAST_VISIT_IN_FUTURE),
+        (hold_reason.notna().to_numpy(), EXEMPT, HOLD),
+        (has_trial_end & (trial_end > as_of), EXEMPT, TRIAL),
+        (_flags(snapshot[LIFETIME_DEAL]), EXEMPT, LIFETIME),
         (
             _flags(snapshot["has_subscription"]) & (~has_ends_at | (ends_at > as_of)),
             EXEMPT,
-            reasons.SUBSCRIBER,
+            SUBSCRIBER,
         ),
         (
             warned & (sent_at + policy.grace_ms < as_of),
             DELETE,
-            reasons.WARNED_OVER.format(days=grace),
+            WARNED_OVER.format(days=grace),
         ),
-        (warned, WAITING, reasons.WITHIN_GRACE.format(days=grace)),
+        (warned, WAITING, WITHIN_GRACE.format(days=grace)),
         (
             as_of - last_visit > policy.notify_after_ms,
             NOTIFY,
-            reasons.INACTIVE_OVER.format(days=policy.notify_after_days),
+            INACTIVE_OVER.format(days=policy.notify_after_days),
         ),
     ]
-    held_rule = next(i for i, (_, _, text) in enumerate(rules) if text == reasons.HOLD)
+    held_rule = next(i for i, (_, _, text) in enumerate(rules) if text == HOLD)
     rule = np.select([cond for cond, _, _ in rules], np.arange(len(rules)), default=len(rules))
     decision_of_rule = np.array(
         [DECISIONS.index(d) for _, d, _ in rules] + [DECISIONS.index(ACTIVE)], dtype="int8"
@@ -111,7 +136,7 @@ def classify(
     decision = pd.Categorical.from_codes(decision_of_rule[rule], dtype=DECISION_DTYPE)
 
     # Malformed rows take their reason from the decoder; every other row from its rule.
-    texts = [text for _, _, text in rules] + [reasons.ACTIVE]
+    texts = [text for _, _, text in rules] + [ACTIVE_REASON]
     reason_codes = np.where(rule == 0, len(texts) + malformed.cat.codes.to_numpy(), rule).astype(
         "int32"
     )
@@ -122,7 +147,7 @@ def classify(
     days_inactive = pd.array((as_of - last_visit) // DAY_MS, dtype="Int64")
     days_inactive[~has_last_visit] = pd.NA
     columns = {
-        attr.ID: ids.array,
+        ID: ids.array,
         "email_masked": snapshot["email_masked"].astype("string[pyarrow]").array,
         "decision": decision,
         "reason": reason,

@@ -3,7 +3,7 @@
 Reports count users by these texts, so each is written here once.
 """
 
-from cleanup_pipeline.core import user_attributes as attr
+from cleanup_pipeline.core.user_attributes import EMAIL, ID, LAST_VISIT_AT, SUBSCRIPTION
 
 
 def about(attribute: str, problem: str) -> str:
@@ -14,18 +14,18 @@ def about(attribute: str, problem: str) -> str:
 # What the decoder finds wrong with a value of the wrong type or size.
 NOT_A_STRING, NOT_A_NUMBER, OUT_OF_RANGE = "not a string", "not a number", "number out of range"
 
-ID_MISSING = about(attr.ID, "missing or empty")
-ID_HAS_SLASH = about(attr.ID, "contains '/'")
-ID_DUPLICATED = about(attr.ID, "duplicated in snapshot")
-EMAIL_MISSING = about(attr.EMAIL, "missing or empty")
-LAST_VISIT_MISSING = about(attr.LAST_VISIT_AT, "missing")
-LAST_VISIT_IN_SECONDS = about(attr.LAST_VISIT_AT, "too small, looks like seconds")
-LAST_VISIT_IN_FUTURE = about(attr.LAST_VISIT_AT, "more than a day in the future")
-SUBSCRIPTION_NOT_A_MAP = about(attr.SUBSCRIPTION, "not a map")
+ID_MISSING = about(ID, "missing or empty")
+ID_HAS_SLASH = about(ID, "contains '/'")
+ID_DUPLICATED = about(ID, "duplicated in snapshot")
+EMAIL_MISSING = about(EMAIL, "missing or empty")
+LAST_VISIT_MISSING = about(LAST_VISIT_AT, "missing")
+LAST_VISIT_IN_SECONDS = about(LAST_VISIT_AT, "too small, looks like seconds")
+LAST_VISIT_IN_FUTURE = about(LAST_VISIT_AT, "more than a day in the future")
+SUBSCRIPTION_NOT_A_MAP = about(SUBSCRIPTION, "not a map")
 # Stands for the decoder's own reason, which malformed rows carry instead.
 MALFORMED = "malformed"
 HOLD, TRIAL, LIFETIME, SUBSCRIBER = "hold", "trial", "lifetime", "subscriber"
-ACTIVE = "active"
+ACTIVE_REASON = "active"
 # Reasons that carry a policy number: `.format(days=...)`.
 WARNED_OVER = "warned over {days} days ago"
 WITHIN_GRACE = "warned, within the {days}-day grace period"

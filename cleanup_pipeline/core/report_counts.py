@@ -9,32 +9,48 @@ import re
 
 import pandas as pd
 
-from cleanup_pipeline.core import reasons
-from cleanup_pipeline.core import user_attributes as attr
 from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.reasons import (
+    EMAIL_MISSING,
+    ID_DUPLICATED,
+    ID_HAS_SLASH,
+    ID_MISSING,
+    INACTIVE_OVER,
+    LAST_VISIT_IN_FUTURE,
+    LAST_VISIT_IN_SECONDS,
+    LAST_VISIT_MISSING,
+    NOT_A_NUMBER,
+    NOT_A_STRING,
+    OUT_OF_RANGE,
+    SUBSCRIPTION_NOT_A_MAP,
+    WARNED_OVER,
+    WITHIN_GRACE,
+    about,
+)
 from cleanup_pipeline.core.report import OUTCOMES
+from cleanup_pipeline.core.user_attributes import EMAIL, ID, NUMBER_ATTRIBUTES, SUBSCRIPTION_ENDS_AT
 
-_NUMBER_FIELDS = (*attr.NUMBER_ATTRIBUTES, attr.SUBSCRIPTION_ENDS_AT)
+_NUMBER_FIELDS = (*NUMBER_ATTRIBUTES, SUBSCRIPTION_ENDS_AT)
 _DEFAULT = Policy()
 
 # The reasons a reported row can carry (SPEC §3): the decoder's and the rules' for invalid
 # users, then the rules' for waiting, notify and delete at the default policy.
 KNOWN_REASONS: tuple[str, ...] = (
-    reasons.ID_MISSING,
-    reasons.about(attr.ID, reasons.NOT_A_STRING),
-    reasons.ID_HAS_SLASH,
-    reasons.ID_DUPLICATED,
-    reasons.EMAIL_MISSING,
-    reasons.about(attr.EMAIL, reasons.NOT_A_STRING),
-    reasons.LAST_VISIT_MISSING,
-    reasons.LAST_VISIT_IN_SECONDS,
-    reasons.LAST_VISIT_IN_FUTURE,
-    *(reasons.about(field, reasons.NOT_A_NUMBER) for field in _NUMBER_FIELDS),
-    *(reasons.about(field, reasons.OUT_OF_RANGE) for field in _NUMBER_FIELDS),
-    reasons.SUBSCRIPTION_NOT_A_MAP,
-    reasons.WITHIN_GRACE.format(days=_DEFAULT.grace_days),
-    reasons.INACTIVE_OVER.format(days=_DEFAULT.notify_after_days),
-    reasons.WARNED_OVER.format(days=_DEFAULT.grace_days),
+    ID_MISSING,
+    about(ID, NOT_A_STRING),
+    ID_HAS_SLASH,
+    ID_DUPLICATED,
+    EMAIL_MISSING,
+    about(EMAIL, NOT_A_STRING),
+    LAST_VISIT_MISSING,
+    LAST_VISIT_IN_SECONDS,
+    LAST_VISIT_IN_FUTURE,
+    *(about(field, NOT_A_NUMBER) for field in _NUMBER_FIELDS),
+    *(about(field, OUT_OF_RANGE) for field in _NUMBER_FIELDS),
+    SUBSCRIPTION_NOT_A_MAP,
+    WITHIN_GRACE.format(days=_DEFAULT.grace_days),
+    INACTIVE_OVER.format(days=_DEFAULT.notify_after_days),
+    WARNED_OVER.format(days=_DEFAULT.grace_days),
 )
 
 

@@ -5,19 +5,24 @@ The snapshot never holds email addresses: only whether one is present and its ma
 
 import pandas as pd
 
-from cleanup_pipeline.core import user_attributes as attr
+from cleanup_pipeline.core.user_attributes import (
+    ID,
+    LIFETIME_DEAL,
+    NUMBER_ATTRIBUTES,
+    SUBSCRIPTION_ENDS_AT_COLUMN,
+)
 
 # Earliest plausible millisecond timestamp (2000-01-01); smaller values look like seconds.
 MIN_PLAUSIBLE_MS = 946_684_800_000
 
 SNAPSHOT_DTYPES: dict[str, str] = {
-    attr.ID: "string[pyarrow]",
+    ID: "string[pyarrow]",
     "has_email": "boolean",
     "email_masked": "string[pyarrow]",
-    **dict.fromkeys(attr.NUMBER_ATTRIBUTES, "Int64"),
-    attr.LIFETIME_DEAL: "boolean",
+    **dict.fromkeys(NUMBER_ATTRIBUTES, "Int64"),
+    LIFETIME_DEAL: "boolean",
     "has_subscription": "boolean",
-    attr.SUBSCRIPTION_ENDS_AT_COLUMN: "Int64",
+    SUBSCRIPTION_ENDS_AT_COLUMN: "Int64",
     # Why a raw value could not be decoded ("lastVisitAt: not a number"), else NA.
     "malformed": "category",
 }

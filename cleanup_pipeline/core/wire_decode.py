@@ -18,9 +18,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cleanup_pipeline.core import reasons
-from cleanup_pipeline.core import user_attributes as attr
+from cleanup_pipeline.core.reasons import NOT_A_NUMBER, NOT_A_STRING, about
 from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES, empty_snapshot
+from cleanup_pipeline.core.user_attributes import (
+    EMAIL,
+    EMAIL_SENT_AT,
+    FREE_TRIAL_END,
+    ID,
+    LAST_VISIT_AT,
+    LIFETIME_DEAL,
+    PROJECTED_ATTRIBUTES,
+    SUBSCRIPTION,
+    SUBSCRIPTION_ENDS_AT_COLUMN,
+)
 from cleanup_pipeline.core.wire_exact import (
     NUMBER_RULES,
     Item,
@@ -38,10 +48,10 @@ from cleanup_pipeline.core.wire_exact import (
 
 __all__ = ["PROJECTED_ATTRIBUTES", "Item", "concat_snapshots", "decode_items"]
 
-PROJECTED_ATTRIBUTES = attr.PROJECTED_ATTRIBUTES
-_OPTIONAL = (attr.EMAIL_SENT_AT, attr.FREE_TRIAL_END, attr.LIFETIME_DEAL, attr.SUBSCRIPTION)
+PROJECTED_ATTRIBUTES = PROJECTED_ATTRIBUTES
+_OPTIONAL = (EMAIL_SENT_AT, FREE_TRIAL_END, LIFETIME_DEAL, SUBSCRIPTION)
 # (attribute, member) every user has; an item holding just these has nothing optional.
-_REQUIRED = ((attr.ID, "S"), (attr.EMAIL, "S"), (attr.LAST_VISIT_AT, "N"))
+_REQUIRED = ((ID, "S"), (EMAIL, "S"), (LAST_VISIT_AT, "N"))
 # A chunk the fast path cannot take falls back as a whole to the reference decoder.
 CHUNK_ITEMS = 262_144
 # What the fast path raises on a value it cannot take (pyarrow's errors subclass these).
@@ -128,11 +138,11 @@ def _decode_fast(items: list[Item]) -> pd.DataFrame:
             ID: pd.arrays.ArrowStringArray(pa.array(ids, type=pa.string())),
             **email_columns(pa.array(emails, type=pa.string())),
             LAST_VISIT_AT: last_visit,
-            attr.EMAIL_SENT_AT: sent_at,
-            attr.FREE_TRIAL_END: trial_end,
-            attr.LIFETIME_DEAL: _flags(lifetime),
+            EMAIL_SENT_AT: sent_at,
+            FREE_TRIAL_END: trial_end,
+            LIFETIME_DEAL: _flags(lifetime),
             "has_subscription": _flags(has_subscription),
-            attr.SUBSCRIPTION_ENDS_AT_COLUMN: ends_at,
+            SUBSCRIPTION_ENDS_AT_COLUMN: ends_at,
             "malformed": first_error(
                 *required_errors,
                 visit_errors,
@@ -158,9 +168,7 @@ def _read_unusual(
         for position, value in zip(unusual, raw.to_pylist(), strict=True):
             column[position] = value
         found = np.full(size, None, dtype=object)
-        reason = reasons.about(
-            name, reasons.NOT_A_STRING if member == "S" else reasons.NOT_A_NUMBER
-        )
+        reason = about(name, NOT_A_STRING if member == "S" else NOT_A_NUMBER)
         found[np.array(unusual, dtype=np.int64)[wrong_type(values, member, raw)]] = reason
         errors.append(found)
     return errors

@@ -15,10 +15,28 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cleanup_pipeline.core import reasons
-from cleanup_pipeline.core import user_attributes as attr
 from cleanup_pipeline.core.masking import mask_emails
+from cleanup_pipeline.core.reasons import (
+    NOT_A_NUMBER,
+    NOT_A_STRING,
+    OUT_OF_RANGE,
+    SUBSCRIPTION_NOT_A_MAP,
+    about,
+)
 from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES, empty_snapshot
+from cleanup_pipeline.core.user_attributes import (
+    EMAIL,
+    EMAIL_SENT_AT,
+    ENDS_AT,
+    FREE_TRIAL_END,
+    ID,
+    LAST_VISIT_AT,
+    LIFETIME_DEAL,
+    NUMBER_ATTRIBUTES,
+    SUBSCRIPTION,
+    SUBSCRIPTION_ENDS_AT,
+    SUBSCRIPTION_ENDS_AT_COLUMN,
+)
 
 Item = dict[str, dict[str, Any]]
 Values = list[dict[str, Any] | None]
@@ -26,13 +44,13 @@ Values = list[dict[str, Any] | None]
 # Largest integer float64 holds exactly; anything above is not a plausible timestamp.
 _MAX_EXACT = 2**53
 
-NUMBER_ATTRIBUTES = attr.NUMBER_ATTRIBUTES
+NUMBER_ATTRIBUTES = NUMBER_ATTRIBUTES
 # How each number is read (SPEC §3): a huge lastVisitAt is in the future, hence an error, but
 # elsewhere only a non-number is; ends compared as `end > as_of` round up (see parse_numbers).
 NUMBER_RULES: dict[str, dict[str, bool]] = {
-    attr.LAST_VISIT_AT: {"huge_is_error": True, "up": False},
-    attr.EMAIL_SENT_AT: {"huge_is_error": False, "up": False},
-    attr.FREE_TRIAL_END: {"huge_is_error": False, "up": True},
+    LAST_VISIT_AT: {"huge_is_error": True, "up": False},
+    EMAIL_SENT_AT: {"huge_is_error": False, "up": False},
+    FREE_TRIAL_END: {"huge_is_error": False, "up": True},
 }
 
 
@@ -76,7 +94,7 @@ def parse_numbers(
     kept = np.clip(np.where(ok, parsed, 0), -_MAX_EXACT, _MAX_EXACT)
     result = pd.arrays.IntegerArray((np.ceil if up else np.floor)(kept).astype("int64"), ~ok)
     errors = np.full(len(raw), None, dtype=object)
-    errors[is_number & ~finite] = reasons.about(label, reasons.OUT_OF_RANGE)
+    errors[is_number & ~finite] = about(label, OUT_OF_RANGE)
     return pd.Series(result), errors
 
 
@@ -86,14 +104,14 @@ def numbers(
     """Decode an optional N attribute: (Int64 series, per-row error text or None)."""
     raw = pulled(values, "N")
     result, errors = parse_numbers(raw, label, huge_is_error, up)
-    errors[wrong_type(values, "N", raw)] = reasons.about(label, reasons.NOT_A_NUMBER)
+    errors[wrong_type(values, "N", raw)] = about(label, NOT_A_NUMBER)
     return result, errors
 
 
 def strings(values: Values, label: str) -> tuple[pd.Series, np.ndarray]:
     raw = pulled(values, "S")
     errors = np.full(len(values), None, dtype=object)
-    errors[wrong_type(values, "S", raw)] = reasons.about(label, reasons.NOT_A_STRING)
+    errors[wrong_type(values, "S", raw)] = about(label, NOT_A_STRING)
     return pd.Series(pd.arrays.ArrowStringArray(raw)), errors
 
 
@@ -117,15 +135,15 @@ def subscription(values: Values) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """(is a map, endsAt rounded up, per-row error text or None)."""
     maps = [v.get("M") if v else None for v in values]
     ends_at, errors = numbers(
-        [m.get(attr.ENDS_AT) if m is not None else None for m in maps],
-        attr.SUBSCRIPTION_ENDS_AT,
+        [m.get(ENDS_AT) if m is not None else None for m in maps],
+        SUBSCRIPTION_ENDS_AT,
         huge_is_error=False,
         up=True,
     )
     is_map = np.fromiter(map(operator.is_not, maps, repeat(None)), dtype=bool, count=len(maps))
     not_maps = np.flatnonzero(~is_map)
     wrong = [i for i in not_maps if (v := values[i]) and "M" not in v and "NULL" not in v]
-    errors[wrong] = reasons.SUBSCRIPTION_NOT_A_MAP
+    errors[wrong] = SUBSCRIPTION_NOT_A_MAP
     return (
         pd.Series(pd.arrays.BooleanArray(is_map, np.zeros(len(maps), dtype=bool))),
         ends_at,
@@ -161,14 +179,12 @@ def decode_exact(items: list[Item]) -> pd.DataFrame:
     """Decode scanned user items into a snapshot frame with `SNAPSHOT_DTYPES`."""
     if not items:
         return empty_snapshot()
-    ids, id_errors = strings([item.get(attr.ID) for item in items], attr.ID)
-    email_values = [item.get(attr.EMAIL) for item in items]
+    ids, id_errors = strings([item.get(ID) for item in items], ID)
+    email_values = [item.get(EMAIL) for item in items]
     emails = pulled(email_values, "S")
     email_errors = np.full(len(items), None, dtype=object)
-    email_errors[wrong_type(email_values, "S", emails)] = reasons.about(
-        attr.EMAIL, reasons.NOT_A_STRING
-    )
-    decoded: dict[str, Any] = {attr.ID: ids}
+    email_errors[wrong_type(email_values, "S", emails)] = about(EMAIL, NOT_A_STRING)
+    decoded: dict[str, Any] = {ID: ids}
     errors = [id_errors, email_errors]
     for name in NUMBER_ATTRIBUTES:
         decoded[name], number_errors = numbers(
@@ -176,19 +192,19 @@ def decode_exact(items: list[Item]) -> pd.DataFrame:
         )
         errors.append(number_errors)
     has_subscription, ends_at, subscription_errors = subscription(
-        [item.get(attr.SUBSCRIPTION) for item in items]
+        [item.get(SUBSCRIPTION) for item in items]
     )
     errors.append(subscription_errors)
     frame = pd.DataFrame(
         {
-            attr.ID: ids,
+            ID: ids,
             **email_columns(emails),
             **{name: decoded[name] for name in NUMBER_ATTRIBUTES},
-            attr.LIFETIME_DEAL: pd.Series(
-                [js_truthy(item.get(attr.LIFETIME_DEAL)) for item in items], dtype="boolean"
+            LIFETIME_DEAL: pd.Series(
+                [js_truthy(item.get(LIFETIME_DEAL)) for item in items], dtype="boolean"
             ),
             "has_subscription": has_subscription,
-            attr.SUBSCRIPTION_ENDS_AT_COLUMN: ends_at,
+            SUBSCRIPTION_ENDS_AT_COLUMN: ends_at,
             "malformed": first_error(*errors),
         }
     )
