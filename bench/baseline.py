@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import Settings
 
 NOTIFY_AFTER_DAYS = 60

@@ -16,7 +16,7 @@ from bench.baseline import RateLimitedSender, warning_body
 from bench.measure import CallRecorder
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.mailer import SendRateLimiter, send_warning
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.orchestration.resources import CleanupPolicy

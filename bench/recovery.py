@@ -12,7 +12,7 @@ from cleanup_pipeline.actions.purge import purge_expired
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
-from cleanup_pipeline.core.policy import DAY_MS, Policy
+from cleanup_pipeline.core.decisions import DAY_MS, Policy
 from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.local.provision import provision

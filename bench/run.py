@@ -27,10 +27,9 @@ from moto import mock_aws
 from bench import baseline, emails, ours, recovery, world
 from bench.measure import MB, MIB, CallRecorder, TreeRun, peak_growth, recording, run_sampled
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
-from cleanup_pipeline.core.decisions import classify
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy, classify
 from cleanup_pipeline.core.settings import Settings, load_settings
-from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.core.wire import decode_items
 from cleanup_pipeline.local import emulator
 from cleanup_pipeline.local.provision import provision
 

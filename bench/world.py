@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 

@@ -23,8 +23,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cleanup_pipeline.core.settings import Settings, load_settings
-from cleanup_pipeline.core.step_storage import S3StepStorage, step_storage_from_env
+from cleanup_pipeline.core.settings import (
+    S3StepStorage,
+    Settings,
+    load_settings,
+    step_storage_from_env,
+)
 
 TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}

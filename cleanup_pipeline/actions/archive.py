@@ -15,18 +15,22 @@ from typing import Any
 from cleanup_pipeline.actions.ledger import Pair, close_journal, record, write_journal
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.references import entry_id
-from cleanup_pipeline.core.archive_layout import journal_key, manifest_group, manifest_key
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.deletion_record import DeletionRecord, merge_deletion
-from cleanup_pipeline.core.object_versions import ObjectVersion, current_objects
-from cleanup_pipeline.core.recovery_records import (
+from cleanup_pipeline.core.recovery import (
     ArchivedEntry,
     ArchivedFile,
     ArchivedUser,
+    DeletionRecord,
     JournalEntry,
     Manifest,
+    ObjectVersion,
+    current_objects,
     deleted_event,
     deletion_key,
+    journal_key,
+    manifest_group,
+    manifest_key,
+    merge_deletion,
     restorable_until,
 )
 

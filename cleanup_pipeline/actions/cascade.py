@@ -1,7 +1,7 @@
 """Deleting a user and everything they left behind, in an order a crash cannot corrupt.
 
 The steps run over a batch of users (the run splits its candidates into batches that may run in
-parallel, in separate processes): the record of what goes (manifest and journal, SPEC §9), files
+parallel, in separate processes): the record of what goes (manifest and journal), files
 hidden under delete markers, feature references, scoreboard entries, the address in the emails
 table, and the user item **last**, conditionally, followed by its ledger event. Nothing that
 cannot be undone happens before that conditional delete succeeds: files are hidden, not removed
@@ -40,12 +40,10 @@ from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.decisions import DELETE
-from cleanup_pipeline.core.object_versions import ObjectVersion
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.recovery_records import ArchivedFile, JournalEntry
+from cleanup_pipeline.core.decisions import DELETE, Policy
+from cleanup_pipeline.core.recovery import ArchivedFile, JournalEntry, ObjectVersion
 from cleanup_pipeline.core.settings import Settings
-from cleanup_pipeline.core.wire_decode import Item
+from cleanup_pipeline.core.wire import Item
 
 # Conditional deletes of one user item refused while the user stayed a delete candidate.
 MAX_DELETE_ATTEMPTS = 3

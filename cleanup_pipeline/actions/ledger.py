@@ -15,10 +15,17 @@ from typing import Any
 
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
-from cleanup_pipeline.core.archive_layout import PENDING, ledger_folder, ledger_key
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.deletion_record import order_events
-from cleanup_pipeline.core.recovery_records import DELETED, SENT_AT, JournalEntry, deleted_event
+from cleanup_pipeline.core.recovery import (
+    DELETED,
+    PENDING,
+    SENT_AT,
+    JournalEntry,
+    deleted_event,
+    ledger_folder,
+    ledger_key,
+    order_events,
+)
 
 Pair = tuple[str, str]  # (user id, deletion key)
 

@@ -20,10 +20,9 @@ from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws import users_table
 from cleanup_pipeline.aws.mailer import NOT_ACCEPTED, SendRateLimiter, send_warning
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.decisions import NOTIFY
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import NOTIFY, Policy
 from cleanup_pipeline.core.warning_email import WarningEmail
-from cleanup_pipeline.core.wire_decode import Item
+from cleanup_pipeline.core.wire import Item
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,18 @@ from cleanup_pipeline.actions.ledger import pending_pairs, read_ledger, record
 from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
-from cleanup_pipeline.core.archive_layout import MANIFESTS, group_of, group_until
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.deletion_record import LedgerState
-from cleanup_pipeline.core.recovery_records import PURGED, RESTORED, SENT_AT, Manifest, later_event
+from cleanup_pipeline.core.recovery import (
+    MANIFESTS,
+    PURGED,
+    RESTORED,
+    SENT_AT,
+    LedgerState,
+    Manifest,
+    group_of,
+    group_until,
+    later_event,
+)
 from cleanup_pipeline.core.settings import Settings
 
 PURGE, WAIT, DONE = "purge", "wait", "done"

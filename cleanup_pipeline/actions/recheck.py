@@ -6,12 +6,9 @@ import pandas as pd
 
 from cleanup_pipeline.aws.holds_table import read_holds
 from cleanup_pipeline.aws.users_table import read_users
-from cleanup_pipeline.core.decisions import classify
-from cleanup_pipeline.core.holds import active_holds
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.user_attributes import EMAIL
+from cleanup_pipeline.core.decisions import EMAIL, Policy, active_holds, classify
 from cleanup_pipeline.core.vocabulary import Decision
-from cleanup_pipeline.core.wire_decode import Item, decode_items
+from cleanup_pipeline.core.wire import Item, decode_items
 
 # Why a user left: their item is gone.
 GONE = "user no longer exists"

@@ -1,4 +1,4 @@
-"""Restore a deleted user from the archive (SPEC §9): read, plan (core/restore_plan.py), apply.
+"""Restore a deleted user from the archive: read, plan (core/recovery.py), apply.
 
 Writes go in an order that makes an interrupted restore finish when run again: files (delete
 markers removed), features, scoreboard entries, and last the user item, conditionally, so a
@@ -15,17 +15,21 @@ from cleanup_pipeline.actions.ledger import read_ledger, reconcile, record
 from cleanup_pipeline.aws import bucket, references, users_table
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
-from cleanup_pipeline.core.archive_layout import restoring_key
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState, merge_deletion
-from cleanup_pipeline.core.recovery_records import RESTORED, Manifest, later_event
-from cleanup_pipeline.core.restore_plan import (
+from cleanup_pipeline.core.recovery import (
     REFUSED,
+    RESTORED,
     CurrentState,
+    DeletionRecord,
+    LedgerState,
+    Manifest,
     RestorePlan,
     insert_entries,
+    later_event,
+    merge_deletion,
     plan_put_back,
     plan_restore,
+    restoring_key,
     restoring_record,
 )
 from cleanup_pipeline.core.settings import Settings

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cleanup_pipeline.core.object_versions import ObjectVersion
+from cleanup_pipeline.core.recovery import ObjectVersion
 
 S3_DELETE_LIMIT = 1000
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cleanup_pipeline.core.user_attributes import (
+from cleanup_pipeline.core.decisions import (
     ENDS_AT,
     ID,
     LIFETIME_DEAL,

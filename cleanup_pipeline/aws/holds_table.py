@@ -1,4 +1,4 @@
-"""The holds table (SPEC §10): key `id` (S), `reason` (S), `until` (N epoch ms, optional).
+"""The holds table: key `id` (S), `reason` (S), `until` (N epoch ms, optional).
 
 Reads are fail-safe: an item whose `reason` or `until` cannot be read still holds its user
 (until removed when `until` is not a whole number of epoch ms from 1970 to before year 9999),
@@ -10,7 +10,7 @@ from typing import Any
 
 from cleanup_pipeline.aws.dynamodb import projection, read_by_id
 from cleanup_pipeline.core.as_of import in_range
-from cleanup_pipeline.core.holds import NO_REASON, Hold
+from cleanup_pipeline.core.decisions import NO_REASON, Hold
 from cleanup_pipeline.core.masking import scrub_emails
 
 _PROJECTION = projection(("id", "reason", "until"))

@@ -12,14 +12,14 @@ from cleanup_pipeline.aws.dynamodb import (
     read_by_id,
     unchanged_since,
 )
-from cleanup_pipeline.core.user_attributes import (
+from cleanup_pipeline.core.decisions import (
     CLAIMED_AT,
     CLAIMED_BY,
     ID,
     PROJECTED_ATTRIBUTES,
 )
-from cleanup_pipeline.core.user_attributes import EMAIL_SENT_AT as SENT_AT
-from cleanup_pipeline.core.wire_decode import Item, concat_snapshots, decode_items
+from cleanup_pipeline.core.decisions import EMAIL_SENT_AT as SENT_AT
+from cleanup_pipeline.core.wire import Item, concat_snapshots, decode_items
 
 
 def scan_snapshot(

@@ -9,9 +9,8 @@ from typing import Any
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold, scan_holds
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.holds import HOLDS_OFF, HoldError, new_hold
+from cleanup_pipeline.core.decisions import HOLDS_OFF, HoldError, check_user_id, new_hold
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
-from cleanup_pipeline.core.user_attributes import check_user_id
 
 
 def _table_and_client() -> tuple[str, Any]:

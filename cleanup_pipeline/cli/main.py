@@ -15,8 +15,8 @@ from cleanup_pipeline.cli.extras import (
     require_emulator,
 )
 from cleanup_pipeline.cli.holds import add_hold_parser
-from cleanup_pipeline.core.approval import ApprovalError, approval_run_id
 from cleanup_pipeline.core.as_of import now_ms
+from cleanup_pipeline.core.guards import ApprovalError, approval_run_id
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
 from cleanup_pipeline.orchestration.jobs import run_job
 

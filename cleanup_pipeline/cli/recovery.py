@@ -10,9 +10,9 @@ from cleanup_pipeline.actions.ledger import read_ledger
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import shared_clients
-from cleanup_pipeline.core.restore_plan import KINDS, REFUSED
+from cleanup_pipeline.core.decisions import check_user_id
+from cleanup_pipeline.core.recovery import KINDS, REFUSED
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
-from cleanup_pipeline.core.user_attributes import check_user_id
 
 
 def _restore(args: argparse.Namespace) -> int:

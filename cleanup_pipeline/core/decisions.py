@@ -1,45 +1,248 @@
-"""SPEC §3 as one vectorised function: the decision for every user in a snapshot.
+"""What each user is, decided without I/O: the retention policy, the users table's attribute
+names, the snapshot's columns, the reason texts, the holds, the inactivity buckets, and the
+decision rules as one vectorised function over a snapshot.
 
 Pure: no I/O, no clock. `as_of` (the run's reference time) and `now` (the wall clock, used only
-to reject timestamps from the future) are always passed in.
+to reject timestamps from the future) are always passed in. The snapshot never holds email
+addresses: only whether one is present and its masked form. Reports count users by the reason
+texts, so each is written here once. Holds are users an operator protects across runs, until a
+time or forever; the holds table itself is read and written in `aws/holds_table.py`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from cleanup_pipeline.core.holds import EXEMPT_USER_IDS
-from cleanup_pipeline.core.policy import DAY_MS, Policy
-from cleanup_pipeline.core.reasons import (
-    ACTIVE_REASON,
-    EMAIL_MISSING,
-    HOLD,
-    ID_DUPLICATED,
-    ID_HAS_SLASH,
-    ID_MISSING,
-    INACTIVE_OVER,
-    LAST_VISIT_IN_FUTURE,
-    LAST_VISIT_IN_SECONDS,
-    LAST_VISIT_MISSING,
-    LIFETIME,
-    MALFORMED,
-    SUBSCRIBER,
-    TRIAL,
-    WARNED_OVER,
-    WITHIN_GRACE,
-)
-from cleanup_pipeline.core.snapshot_schema import MIN_PLAUSIBLE_MS
-from cleanup_pipeline.core.user_attributes import (
-    EMAIL_SENT_AT,
-    FREE_TRIAL_END,
-    ID,
-    LAST_VISIT_AT,
-    LIFETIME_DEAL,
-    NUMBER_ATTRIBUTES,
-    SUBSCRIPTION_ENDS_AT_COLUMN,
-)
+from cleanup_pipeline.core.as_of import RANGE, format_ms, parse_as_of
+from cleanup_pipeline.core.masking import scrub_emails
 from cleanup_pipeline.core.vocabulary import Decision
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Policy:
+    notify_after_days: int = 60
+    delete_after_days: int = 90
+    exempt_user_ids: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.notify_after_days <= 0:
+            raise ValueError("notify_after_days must be positive")
+        if self.delete_after_days <= self.notify_after_days:
+            raise ValueError(
+                f"delete_after_days ({self.delete_after_days}) must exceed "
+                f"notify_after_days ({self.notify_after_days})"
+            )
+
+    @property
+    def notify_after_ms(self) -> int:
+        return self.notify_after_days * DAY_MS
+
+    @property
+    def grace_days(self) -> int:
+        """Days between the warning and the deletion."""
+        return self.delete_after_days - self.notify_after_days
+
+    @property
+    def grace_ms(self) -> int:
+        return self.grace_days * DAY_MS
+
+
+ID = "id"
+EMAIL = "email"
+LAST_VISIT_AT = "lastVisitAt"
+EMAIL_SENT_AT = "accountDeletionEmailSentAt"
+FREE_TRIAL_END = "freeTrialEnd"
+LIFETIME_DEAL = "lifeTimeDeal"
+SUBSCRIPTION = "subscription"
+# A member of the `subscription` map.
+ENDS_AT = "endsAt"
+# Our own bookkeeping on a user item while a warning is in flight (see actions/notify.py).
+CLAIMED_BY = "accountDeletionEmailClaimedBy"
+CLAIMED_AT = "accountDeletionEmailClaimedAt"
+
+# The subscription's end as a reason label and as a snapshot column.
+SUBSCRIPTION_ENDS_AT = f"{SUBSCRIPTION}.{ENDS_AT}"
+SUBSCRIPTION_ENDS_AT_COLUMN = f"{SUBSCRIPTION}_{ENDS_AT}"
+
+# Numbers read from the top level of an item (the subscription's end is read from its map).
+NUMBER_ATTRIBUTES: tuple[str, ...] = (LAST_VISIT_AT, EMAIL_SENT_AT, FREE_TRIAL_END)
+# Every attribute a decision reads, as projected on scans and re-reads.
+PROJECTED_ATTRIBUTES: tuple[str, ...] = (ID, EMAIL, *NUMBER_ATTRIBUTES, LIFETIME_DEAL, SUBSCRIPTION)
+
+# DynamoDB's limit on a partition key value, in bytes of UTF-8.
+MAX_ID_BYTES = 2048
+
+
+def check_user_id(user_id: str, name: str) -> str:
+    """`user_id` as given, or a one-line `ValueError` naming the argument `name`: a user id is
+    never empty or blank, never contains '/', and is a DynamoDB key (at most 2,048 bytes)."""
+    try:
+        size = len(user_id.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes of no encoding, passed through by the shell
+        size = -1
+    if not user_id.strip():
+        why = "is empty"
+    elif "/" in user_id:
+        why = "contains '/'"
+    elif size < 0:
+        why = "is not valid UTF-8"
+    elif size > MAX_ID_BYTES:
+        why = f"is longer than {MAX_ID_BYTES:,} bytes (UTF-8)"
+    else:
+        return user_id
+    shown = user_id if len(user_id) <= 40 else f"{user_id[:40]}..."
+    raise ValueError(f"{name} {shown!r} {why}: not a user id")
+
+
+def about(attribute: str, problem: str) -> str:
+    """A reason about one attribute's value: `lastVisitAt: not a number`."""
+    return f"{attribute}: {problem}"
+
+
+# What the decoder finds wrong with a value of the wrong type or size.
+NOT_A_STRING, NOT_A_NUMBER, OUT_OF_RANGE = "not a string", "not a number", "number out of range"
+
+ID_MISSING = about(ID, "missing or empty")
+ID_HAS_SLASH = about(ID, "contains '/'")
+ID_DUPLICATED = about(ID, "duplicated in snapshot")
+EMAIL_MISSING = about(EMAIL, "missing or empty")
+LAST_VISIT_MISSING = about(LAST_VISIT_AT, "missing")
+LAST_VISIT_IN_SECONDS = about(LAST_VISIT_AT, "too small, looks like seconds")
+LAST_VISIT_IN_FUTURE = about(LAST_VISIT_AT, "more than a day in the future")
+SUBSCRIPTION_NOT_A_MAP = about(SUBSCRIPTION, "not a map")
+# Stands for the decoder's own reason, which malformed rows carry instead.
+MALFORMED = "malformed"
+HOLD, TRIAL, LIFETIME, SUBSCRIBER = "hold", "trial", "lifetime", "subscriber"
+ACTIVE_REASON = "active"
+# Reasons that carry a policy number: `.format(days=...)`.
+WARNED_OVER = "warned over {days} days ago"
+WITHIN_GRACE = "warned, within the {days}-day grace period"
+INACTIVE_OVER = "inactive over {days} days"
+
+
+# Earliest plausible millisecond timestamp (2000-01-01); smaller values look like seconds.
+MIN_PLAUSIBLE_MS = 946_684_800_000
+
+SNAPSHOT_DTYPES: dict[str, str] = {
+    ID: "string[pyarrow]",
+    "has_email": "boolean",
+    "email_masked": "string[pyarrow]",
+    **dict.fromkeys(NUMBER_ATTRIBUTES, "Int64"),
+    LIFETIME_DEAL: "boolean",
+    "has_subscription": "boolean",
+    SUBSCRIPTION_ENDS_AT_COLUMN: "Int64",
+    # Why a raw value could not be decoded ("lastVisitAt: not a number"), else NA.
+    "malformed": "category",
+}
+
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(SNAPSHOT_DTYPES)
+
+
+def empty_snapshot() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in SNAPSHOT_DTYPES.items()})
+
+
+# Lower edges in whole days; each bucket runs up to the next edge. 60 and 90 are the default
+# warning and deletion thresholds, so the buckets around them show who is next.
+EDGES = (30, 60, 75, 90, 120, 180, 365)
+_INVALID = str(Decision.INVALID)
+LABELS = ("<30", "30-59", "60-74", "75-89", "90-119", "120-179", "180-364", "≥365", _INVALID)
+# Metadata keys: plain characters, stable across runs.
+KEYS = ("lt_30", "30_59", "60_74", "75_89", "90_119", "120_179", "180_364", "365_plus", _INVALID)
+
+
+def days_inactive_histogram(
+    last_visit: pd.Series, as_of: int, invalid: pd.Series | np.ndarray
+) -> dict[str, int]:
+    """Users per bucket of whole days since `lastVisitAt`, every bucket present. Users marked
+    `invalid` (or without `lastVisitAt`) count under "invalid"; a visit after `as_of` under
+    "<30"."""
+    visits = last_visit.to_numpy(dtype="int64", na_value=0)
+    unusable = last_visit.isna().to_numpy() | np.asarray(invalid, dtype=bool)
+    days = (as_of - visits) // DAY_MS
+    bucket = np.searchsorted(np.asarray(EDGES), days, side="right")
+    bucket[unusable] = len(EDGES) + 1
+    counts = np.bincount(bucket, minlength=len(LABELS))
+    return {label: int(n) for label, n in zip(LABELS, counts, strict=True)}
+
+
+def histogram_keys(histogram: dict[str, int]) -> dict[str, int]:
+    """The same counts under `days_inactive/<key>` metadata names."""
+    return {
+        f"days_inactive/{key}": histogram[label] for label, key in zip(LABELS, KEYS, strict=True)
+    }
+
+
+# The reason shown for users held by the per-run `exempt_user_ids` config rather than the table.
+EXEMPT_USER_IDS = "exempt_user_ids"
+# A stored hold without a readable reason still holds; the report says so.
+NO_REASON = "(no reason recorded)"
+HOLDS_OFF = (
+    "HOLDS_TABLE_NAME is not set: persistent holds are off. Set it to the holds table's name "
+    "(key id, string) to add, remove or list holds."
+)
+
+
+class HoldError(ValueError):
+    """A hold that cannot be added or removed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Hold:
+    user_id: str
+    reason: str
+    until: int | None = None  # epoch ms; None holds until the hold is removed
+    # A stored `until` that is not a time a hold can end at (text, a fraction, a number past
+    # year 9999), as written in the table: the hold holds until removed, and is listed with
+    # this value and a flag saying so. Not part of what the hold is.
+    unreadable_until: str | None = field(default=None, compare=False)
+
+    def active_at(self, now: int) -> bool:
+        """Active until the wall clock passes `until`."""
+        return self.until is None or now <= self.until
+
+    def as_json(self, now: int) -> dict[str, object]:
+        shown: dict[str, object] = {
+            "user_id": self.user_id,
+            "reason": self.reason,
+            "until": None if self.until is None else format_ms(self.until),
+            "active": self.active_at(now),
+        }
+        if self.unreadable_until is not None:
+            shown["until"] = self.unreadable_until
+            shown["flag"] = f"until is not a time {RANGE}: held until removed"
+        return shown
+
+
+def active_holds(holds: Iterable[Hold], now: int) -> dict[str, str]:
+    """{user id: reason} of the holds still active at `now`; expired holds are ignored."""
+    return {hold.user_id: hold.reason for hold in holds if hold.active_at(now)}
+
+
+def new_hold(user_id: str, reason: str, until: str | None, now: int) -> Hold:
+    """A hold to store, or `HoldError` naming what is wrong. Addresses in the reason are masked,
+    since the reason is shown in reports and the UI."""
+    try:
+        user_id = check_user_id(user_id.strip(), "user id (USER_ID / user_id)")
+    except ValueError as error:
+        raise HoldError(str(error)) from None
+    reason = scrub_emails(reason.strip())
+    if not reason:
+        raise HoldError("a hold needs a reason (--reason / reason): say why the user is held")
+    until_ms = None
+    if until is not None and until.strip():
+        try:
+            until_ms = parse_as_of(until, "until (--until / until)")
+        except ValueError as error:
+            raise HoldError(str(error)) from None
+        if until_ms <= now:
+            raise HoldError(f"until {format_ms(until_ms)} is already past: the hold would not hold")
+    return Hold(user_id, reason, until_ms)
+
 
 INVALID, EXEMPT, ACTIVE, WAITING, NOTIFY, DELETE = Decision
 DECISIONS: tuple[Decision, ...] = tuple(Decision)
@@ -86,7 +289,7 @@ def classify(
 ) -> pd.DataFrame:
     """Return one row per snapshot row: id, email_masked, decision, reason, the timestamps used,
     whole days inactive, and why a held user is held. The first rule that applies decides
-    (SPEC §3 order). `holds` ({user id: reason}) are the active persistent holds, on top of the
+    (the rules' order). `holds` ({user id: reason}) are the active persistent holds, on top of the
     policy's `exempt_user_ids`."""
     ids = snapshot[ID].astype("string[pyarrow]")
     hold_reason = _hold_reasons(ids, policy, holds or {})

@@ -1,7 +1,15 @@
-"""Environment configuration (SPEC §6), checked as a whole before any side effect."""
+"""The job's configuration from the environment, checked as a whole before any side effect, and
+where the values that flow between its steps are stored.
+
+Unset, `CLEANUP_STEP_OUTPUTS_S3_URI` leaves each run's step values in a folder of the machine
+that runs it, which only works while every step of a run runs on that machine. Set to
+`s3://bucket/prefix`, it stores them on S3, so that steps can run on separate workers (ECS tasks,
+Kubernetes pods) and a re-execution on another worker finds the values of the run it re-executes.
+"""
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +50,7 @@ class Settings:
     sentry_dsn: str | None = None
     restore_window_days: float = 30.0
     archive_location: str = "archive"
-    holds_table: str | None = None  # unset: no persistent holds (SPEC §10)
+    holds_table: str | None = None  # unset: no persistent holds
 
     @property
     def sender(self) -> str:
@@ -152,3 +160,41 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         archive_location=_archive_location(env),
         holds_table=_get(env, "HOLDS_TABLE_NAME"),
     )
+
+
+STEP_OUTPUTS_VARIABLE = "CLEANUP_STEP_OUTPUTS_S3_URI"
+
+# S3 bucket naming rules: 3-63 characters, lowercase letters, digits, dots and hyphens, starting
+# and ending with a letter or digit.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+@dataclass(frozen=True)
+class S3StepStorage:
+    """Step outputs under `s3://bucket/prefix/`; `prefix` has no leading or trailing slash."""
+
+    bucket: str
+    prefix: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def step_storage_from_env(env: Mapping[str, str] | None = None) -> S3StepStorage | None:
+    """The S3 location of step outputs, or None for the local folder; a malformed value is an
+    error naming the variable."""
+    env = os.environ if env is None else env
+    value = env.get(STEP_OUTPUTS_VARIABLE, "").strip()
+    if not value:
+        return None
+    bucket, _, prefix = value.removeprefix("s3://").partition("/")
+    prefix = prefix.strip("/")
+    if not value.startswith("s3://") or not _BUCKET.fullmatch(bucket) or not prefix:
+        raise ValueError(
+            f"{STEP_OUTPUTS_VARIABLE} must be an S3 location with a key prefix, such as "
+            f"s3://my-bucket/cleanup-steps, not {value!r}"
+        )
+    if "//" in prefix:
+        raise ValueError(f"{STEP_OUTPUTS_VARIABLE} has an empty path segment: {value!r}")
+    return S3StepStorage(bucket=bucket, prefix=prefix)

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 
 class Decision(StrEnum):
-    """What the rules of SPEC §3 decide for a user, in rule order."""
+    """What the decision rules decide for a user, in rule order."""
 
     INVALID = "invalid"
     EXEMPT = "exempt"

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from html import escape
 
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Realistic demo data for the local emulator: users covering every outcome of SPEC §3, their
+"""Realistic demo data for the local emulator: users covering every decision and reason, their
 files, features they proposed, scoreboards and the emails table."""
 
 import random
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 

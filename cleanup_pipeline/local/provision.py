@@ -39,7 +39,7 @@ def provision(clients: AwsClients, settings: Settings) -> None:
             else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         )
         clients.s3.create_bucket(Bucket=bucket, **extra)
-    # Deleted files stay restorable as versions for RESTORE_WINDOW_DAYS (SPEC §9).
+    # Deleted files stay restorable as versions for RESTORE_WINDOW_DAYS.
     clients.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     try:  # the emulator cannot list identities, so create and accept "already exists"
         clients.sesv2.create_email_identity(EmailIdentity=settings.email_domain)

@@ -28,7 +28,7 @@ from cleanup_pipeline.actions.purge import PurgeCounts, purge_expired
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
-from cleanup_pipeline.core.guard_evaluation import GuardInputs
+from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.warning_email import render_warning

@@ -11,15 +11,18 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.core.approval import (
+from cleanup_pipeline.core.decisions import COUNT_KEYS
+from cleanup_pipeline.core.guards import (
+    ACTION_GUARDS,
+    INVALID_SHARE,
     REVIEWABLE_GUARDS,
+    GuardInputs,
+    GuardResult,
+    evaluate,
     guard_counts,
     how_to_approve,
     lift_for_review,
 )
-from cleanup_pipeline.core.decisions import COUNT_KEYS
-from cleanup_pipeline.core.guard_evaluation import GuardInputs, evaluate
-from cleanup_pipeline.core.guards import ACTION_GUARDS, INVALID_SHARE, GuardResult
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.observability.sentry import report_guard_failure
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY

@@ -9,20 +9,20 @@ from dagster_aws.s3 import S3Resource
 from cleanup_pipeline.aws.bucket import VersioningNotEnabledError, require_versioning
 from cleanup_pipeline.aws.holds_table import scan_holds
 from cleanup_pipeline.aws.users_table import scan_snapshot
-from cleanup_pipeline.core import holds as hold_rules
-from cleanup_pipeline.core.approval import APPROVED_RUN_TAG, NOT_APPROVED, not_approved_counts
 from cleanup_pipeline.core.as_of import format_ms, now_ms
 from cleanup_pipeline.core.decisions import (
     DECISION_DTYPE,
     DELETE,
+    ID,
     NOTIFY,
+    REQUIRED_COLUMNS,
     TIMESTAMP_COLUMNS,
     classify,
     count_decisions,
 )
+from cleanup_pipeline.core.decisions import active_holds as holds_in_force
+from cleanup_pipeline.core.guards import APPROVED_RUN_TAG, NOT_APPROVED, not_approved_counts
 from cleanup_pipeline.core.progress import ProgressLog
-from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS
-from cleanup_pipeline.core.user_attributes import ID
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY, approve
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
@@ -178,7 +178,7 @@ def active_holds(context: dg.AssetExecutionContext, aws: AwsEnvironment) -> dg.O
             metadata={"held": dg.MetadataValue.int(0), "table": dg.MetadataValue.text("(none)")},
         )
     stored = scan_holds(aws.clients().dynamodb, settings.holds_table)
-    held = hold_rules.active_holds(stored, now_ms())
+    held = holds_in_force(stored, now_ms())
     context.log.info(f"{len(held)} active holds ({len(stored) - len(held)} expired)")
     preview = "\n".join(f"| {uid} | {why} |" for uid, why in list(held.items())[:_PREVIEW_ROWS])
     return dg.Output(

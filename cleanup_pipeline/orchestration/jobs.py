@@ -26,7 +26,15 @@ from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold
 from cleanup_pipeline.aws.reports import is_s3, read_report
-from cleanup_pipeline.core.approval import (
+from cleanup_pipeline.core.as_of import format_ms, now_ms, parse_as_of
+from cleanup_pipeline.core.decisions import (
+    COUNT_KEYS,
+    HOLDS_OFF,
+    HoldError,
+    check_user_id,
+    new_hold,
+)
+from cleanup_pipeline.core.guards import (
     APPROVED_RUN_TAG,
     ApprovalError,
     ReviewedRun,
@@ -36,13 +44,8 @@ from cleanup_pipeline.core.approval import (
     refuse_unless_approvable,
     refuse_unless_reviewed,
 )
-from cleanup_pipeline.core.as_of import format_ms, now_ms, parse_as_of
-from cleanup_pipeline.core.decisions import COUNT_KEYS
-from cleanup_pipeline.core.holds import HOLDS_OFF, HoldError, new_hold
-from cleanup_pipeline.core.restore_plan import REFUSED
-from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.core.step_storage import step_storage_from_env
-from cleanup_pipeline.core.user_attributes import check_user_id
+from cleanup_pipeline.core.recovery import REFUSED
+from cleanup_pipeline.core.settings import load_settings, step_storage_from_env
 from cleanup_pipeline.core.vocabulary import Outcome
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
 

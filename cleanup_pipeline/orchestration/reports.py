@@ -23,23 +23,27 @@ from cleanup_pipeline.aws.reports import (
     write_report,
     write_summary,
 )
-from cleanup_pipeline.core.approval import candidate_digests, report_candidates
 from cleanup_pipeline.core.as_of import format_ms
-from cleanup_pipeline.core.guard_evaluation import GuardInputs
-from cleanup_pipeline.core.guards import GuardResult
-from cleanup_pipeline.core.inactivity import days_inactive_histogram, histogram_keys
+from cleanup_pipeline.core.decisions import LAST_VISIT_AT, days_inactive_histogram, histogram_keys
+from cleanup_pipeline.core.guards import (
+    GuardInputs,
+    GuardResult,
+    candidate_digests,
+    report_candidates,
+)
 from cleanup_pipeline.core.masking import scrub_emails
-from cleanup_pipeline.core.report import build_report, count_outcomes
-from cleanup_pipeline.core.report_counts import outcome_counts, reason_counts
-from cleanup_pipeline.core.report_summary import (
+from cleanup_pipeline.core.reports import (
     CANDIDATE,
     FINAL,
     ReportFacts,
     actions_line,
+    build_report,
+    count_outcomes,
     histogram_table,
+    outcome_counts,
+    reason_counts,
     render_summary,
 )
-from cleanup_pipeline.core.user_attributes import LAST_VISIT_AT
 from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.orchestration.guards import run_guards
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY

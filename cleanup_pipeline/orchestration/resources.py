@@ -17,10 +17,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from cleanup_pipeline.aws.clients import AwsClients, shared_clients
-from cleanup_pipeline.core.approval import ApprovalError, approval_run_id
 from cleanup_pipeline.core.as_of import parse_as_of
-from cleanup_pipeline.core.guards import GuardLimits, HistoryLimits
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
+from cleanup_pipeline.core.guards import ApprovalError, GuardLimits, HistoryLimits, approval_run_id
 from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.observability.sentry import init_sentry
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cleanup_pipeline.aws.archive_store import ArchiveLocationError, LocalArchive, open_archive
-from cleanup_pipeline.core.archive_layout import LEDGER, MANIFESTS, PENDING, RESTORING
+from cleanup_pipeline.core.recovery import LEDGER, MANIFESTS, PENDING, RESTORING
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.cascade import run_cascade
 from tests.support.items import delete_candidate, now_ms

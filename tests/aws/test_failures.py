@@ -4,7 +4,7 @@ from botocore.exceptions import ClientError
 
 from cleanup_pipeline.actions.outcomes import DELETED, FAILED
 from cleanup_pipeline.aws.archive_store import open_archive
-from cleanup_pipeline.core.archive_layout import PENDING
+from cleanup_pipeline.core.recovery import PENDING
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import FailureLog, client_error, fail_when
 from tests.support.aws_state import get_item, keys_under, put_files

@@ -6,7 +6,7 @@ from cleanup_pipeline.actions.cascade import confirm_candidates
 from cleanup_pipeline.actions.notify import warn_users
 from cleanup_pipeline.actions.outcomes import SKIPPED
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold, read_holds, scan_holds
-from cleanup_pipeline.core.holds import NO_REASON, Hold, active_holds
+from cleanup_pipeline.core.decisions import NO_REASON, Hold, active_holds
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
 from tests.support.cascade import cascade_context, outcome_of

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from cleanup_pipeline.actions.notify import warn_users
 from cleanup_pipeline.actions.outcomes import FAILED, SKIPPED, WARNED
 from cleanup_pipeline.aws.users_table import CLAIMED_AT, CLAIMED_BY, SENT_AT
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import FailureLog, client_error, fail_when

@@ -11,7 +11,7 @@ from moto.core.models import botocore_stubber
 
 from cleanup_pipeline.actions.outcomes import DELETED, KEPT
 from cleanup_pipeline.actions.purge import purge_expired
-from cleanup_pipeline.core.recovery_records import DAY_MS
+from cleanup_pipeline.core.recovery import DAY_MS
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
 from tests.support.aws_state import get_item, keys_under, put_files

@@ -12,7 +12,7 @@ import pytest
 from cleanup_pipeline.actions.archive import Recovery
 from cleanup_pipeline.actions.ledger import reconcile
 from cleanup_pipeline.aws.archive_store import LocalArchive
-from cleanup_pipeline.core.archive_layout import group_of
+from cleanup_pipeline.core.recovery import group_of
 from tests.support.aws_state import get_item, keys_under, scan_all
 from tests.support.cascade import run_cascade
 from tests.support.items import now_ms

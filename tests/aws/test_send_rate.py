@@ -16,7 +16,7 @@ from cleanup_pipeline.aws.mailer import (
     account_send_rate,
     effective_send_rate,
 )
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_state import sent_messages

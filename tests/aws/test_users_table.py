@@ -5,10 +5,8 @@ import pytest
 
 from cleanup_pipeline.actions.recheck import email_of, recheck
 from cleanup_pipeline.aws.users_table import read_users, scan_snapshot
-from cleanup_pipeline.core.decisions import DELETE, NOTIFY
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.snapshot_schema import SNAPSHOT_DTYPES
-from cleanup_pipeline.core.wire_decode import PROJECTED_ATTRIBUTES
+from cleanup_pipeline.core.decisions import DELETE, NOTIFY, SNAPSHOT_DTYPES, Policy
+from cleanup_pipeline.core.wire import PROJECTED_ATTRIBUTES
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_calls import record_params
 from tests.support.items import (

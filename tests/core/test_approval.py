@@ -7,26 +7,26 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from cleanup_pipeline.core.approval import (
+from cleanup_pipeline.core.decisions import Policy, classify
+from cleanup_pipeline.core.guards import (
     ApprovalError,
+    GuardLimits,
     ReviewedRun,
     approved_candidates,
     candidate_digests,
     candidates_digest,
+    deletions_within_limit,
     guard_counts,
     how_to_approve,
+    invalid_share,
     lift_for_review,
     mark_not_approved,
     not_approved_counts,
     refuse_unless_approvable,
     refuse_unless_reviewed,
 )
-from cleanup_pipeline.core.decisions import classify
-from cleanup_pipeline.core.guards import GuardLimits, deletions_within_limit, invalid_share
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.report import build_report
-from cleanup_pipeline.core.report_summary import render_summary
-from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.core.reports import build_report, render_summary
+from cleanup_pipeline.core.wire import decode_items
 from tests.support.items import AS_OF, DAY, NOW, inactive, n, user
 from tests.support.report_facts import facts
 

@@ -3,9 +3,7 @@
 import pandas as pd
 import pytest
 
-from cleanup_pipeline.core.decisions import DECISIONS, count_decisions
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.snapshot_schema import MIN_PLAUSIBLE_MS
+from cleanup_pipeline.core.decisions import DECISIONS, MIN_PLAUSIBLE_MS, Policy, count_decisions
 from tests.support.classify import decide, decide_all
 from tests.support.items import ABSENT, AS_OF, DAY, NOW, NULL, inactive, n, s, user
 

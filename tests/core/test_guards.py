@@ -2,11 +2,13 @@
 
 import pytest
 
-from cleanup_pipeline.core.guard_evaluation import GUARD_NAMES, GuardInputs, evaluate
 from cleanup_pipeline.core.guards import (
+    GUARD_NAMES,
+    GuardInputs,
     GuardLimits,
     HistoryLimits,
     deletions_within_limit,
+    evaluate,
     invalid_share,
     matches_history,
     warnings_within_limit,

@@ -5,19 +5,18 @@ from dataclasses import replace
 import pytest
 
 from cleanup_pipeline.core.as_of import format_ms
-from cleanup_pipeline.core.decisions import classify
-from cleanup_pipeline.core.holds import (
+from cleanup_pipeline.core.decisions import (
     EXEMPT_USER_IDS,
     Hold,
     HoldError,
+    Policy,
     active_holds,
+    check_user_id,
+    classify,
     new_hold,
 )
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.report import build_report
-from cleanup_pipeline.core.report_summary import render_summary
-from cleanup_pipeline.core.user_attributes import check_user_id
-from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.core.reports import build_report, render_summary
+from cleanup_pipeline.core.wire import decode_items
 from tests.support.items import AS_OF, DAY, NOW, inactive, n, s, user
 from tests.support.report_facts import facts
 

@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cleanup_pipeline.core.inactivity import LABELS, days_inactive_histogram, histogram_keys
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS, LABELS, days_inactive_histogram, histogram_keys
 
 AS_OF = 1_780_000_000_000
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from cleanup_pipeline.core.report import build_report, count_outcomes
+from cleanup_pipeline.core.reports import build_report, count_outcomes
 from tests.support.classify import decide_all
 from tests.support.items import ABSENT, AS_OF, DAY, inactive, n, s, user
 

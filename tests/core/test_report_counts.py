@@ -4,10 +4,11 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.actions import outcomes
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.report import OUTCOMES, build_report
-from cleanup_pipeline.core.report_counts import (
+from cleanup_pipeline.core.decisions import Policy
+from cleanup_pipeline.core.reports import (
     KNOWN_REASON_KEYS,
+    OUTCOMES,
+    build_report,
     outcome_counts,
     outcome_totals,
     reason_counts,

@@ -1,6 +1,6 @@
 """The human-readable summary next to each report file."""
 
-from cleanup_pipeline.core.report_summary import (
+from cleanup_pipeline.core.reports import (
     FINAL,
     histogram_table,
     render_summary,

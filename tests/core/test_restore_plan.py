@@ -1,16 +1,16 @@
 """The pure restore plan: refusals, skipped parts with why, positions clamped."""
 
-from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState, merge_deletion
-from cleanup_pipeline.core.object_versions import ObjectVersion
-from cleanup_pipeline.core.recovery_records import (
+from cleanup_pipeline.core.recovery import (
     ArchivedEntry,
     ArchivedFile,
     ArchivedUser,
-    Manifest,
-)
-from cleanup_pipeline.core.restore_plan import (
     CurrentState,
+    DeletionRecord,
+    LedgerState,
+    Manifest,
+    ObjectVersion,
     insert_entries,
+    merge_deletion,
     plan_put_back,
     plan_restore,
     put_by_restore,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cleanup_pipeline.core.step_storage import (
+from cleanup_pipeline.core.settings import (
     STEP_OUTPUTS_VARIABLE,
     S3StepStorage,
     step_storage_from_env,

@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.warning_email import render_warning
 
 

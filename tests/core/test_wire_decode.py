@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from cleanup_pipeline.core.snapshot_schema import REQUIRED_COLUMNS, SNAPSHOT_DTYPES
-from cleanup_pipeline.core.wire_decode import PROJECTED_ATTRIBUTES, decode_items
+from cleanup_pipeline.core.decisions import REQUIRED_COLUMNS, SNAPSHOT_DTYPES
+from cleanup_pipeline.core.wire import PROJECTED_ATTRIBUTES, decode_items
 from tests.support.items import ABSENT, AS_OF, DAY, NULL, n, s, user
 
 

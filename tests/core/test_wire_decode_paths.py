@@ -4,9 +4,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cleanup_pipeline.core import wire_decode
-from cleanup_pipeline.core.wire_decode import decode_items
-from cleanup_pipeline.core.wire_exact import decode_exact
+from cleanup_pipeline.core import wire
+from cleanup_pipeline.core.wire import decode_exact, decode_items
 from tests.support.items import AS_OF, DAY, NULL, n, s, user
 from tests.support.malformed_corpus import malformed_corpus, odd_but_valid
 
@@ -54,7 +53,7 @@ def test_unusual_items_keep_their_position_among_usual_ones():
 def test_chunks_are_joined_in_order_with_their_reasons(monkeypatch):
     items = usual_users(7) + CORPUS + usual_users(5)
     whole = decode_items(items)
-    monkeypatch.setattr(wire_decode, "CHUNK_ITEMS", 4)
+    monkeypatch.setattr(wire, "CHUNK_ITEMS", 4)
     chunked = decode_items(items)
     pd.testing.assert_frame_equal(chunked, whole)
     assert chunked["malformed"].notna().sum() == whole["malformed"].notna().sum() > 10
@@ -64,7 +63,7 @@ def test_a_chunk_the_fast_path_refuses_is_decoded_by_the_reference(monkeypatch):
     """Only the chunk holding the item the fast path raises on falls back."""
     items = usual_users(12)
     refused = items[5]
-    fast = wire_decode._decode_fast
+    fast = wire._decode_fast
     calls = {"fast": 0, "fallback": 0}
 
     def refusing(chunk: list[dict]) -> pd.DataFrame:
@@ -77,9 +76,9 @@ def test_a_chunk_the_fast_path_refuses_is_decoded_by_the_reference(monkeypatch):
         calls["fallback"] += 1
         return decode_exact(chunk)
 
-    monkeypatch.setattr(wire_decode, "CHUNK_ITEMS", 4)
-    monkeypatch.setattr(wire_decode, "_decode_fast", refusing)
-    monkeypatch.setattr(wire_decode, "decode_exact", reference)
+    monkeypatch.setattr(wire, "CHUNK_ITEMS", 4)
+    monkeypatch.setattr(wire, "_decode_fast", refusing)
+    monkeypatch.setattr(wire, "decode_exact", reference)
     frame = decode_items(items)
     assert calls == {"fast": 2, "fallback": 1}
     pd.testing.assert_frame_equal(frame, decode_exact(items))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.approval import (
+from cleanup_pipeline.core.guards import (
     APPROVED_RUN_TAG,
     candidate_digests,
     report_candidates,

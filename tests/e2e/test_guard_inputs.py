@@ -13,8 +13,8 @@ from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.core.as_of import format_ms
-from cleanup_pipeline.core.guard_evaluation import GuardInputs
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS
+from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.local.batch_write import batch_write

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.aws.holds_table import put_hold
-from cleanup_pipeline.core.holds import EXEMPT_USER_IDS, Hold
+from cleanup_pipeline.core.decisions import EXEMPT_USER_IDS, Hold
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording

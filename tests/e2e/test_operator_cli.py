@@ -12,7 +12,7 @@ import pytest
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.holds_table import scan_holds
 from cleanup_pipeline.cli.main import main
-from cleanup_pipeline.core.holds import Hold
+from cleanup_pipeline.core.decisions import Hold
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.definitions import cleanup_job, defs
 from cleanup_pipeline.local.batch_write import batch_write as put_all

@@ -11,7 +11,7 @@ import pytest
 from cleanup_pipeline.actions import purge
 from cleanup_pipeline.aws.clients import shared_clients
 from cleanup_pipeline.cli.main import main
-from cleanup_pipeline.core.recovery_records import DAY_MS
+from cleanup_pipeline.core.recovery import DAY_MS
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.orchestration.jobs import run_config_for
 from tests.support import recording

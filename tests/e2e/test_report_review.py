@@ -9,9 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from cleanup_pipeline.core.inactivity import KEYS, LABELS
-from cleanup_pipeline.core.report import OUTCOMES
-from cleanup_pipeline.core.report_counts import KNOWN_REASON_KEYS, reason_key
+from cleanup_pipeline.core.decisions import KEYS, LABELS
+from cleanup_pipeline.core.reports import KNOWN_REASON_KEYS, OUTCOMES, reason_key
 from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.reports import REPORT_PREVIEW_COLUMNS, REPORT_PREVIEW_ROWS
 from cleanup_pipeline.orchestration.resources import CleanupPolicy

@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
-from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
+from cleanup_pipeline.core.settings import STEP_OUTPUTS_VARIABLE, load_settings
 from cleanup_pipeline.local.provision import provision
 from tests.support.aws_state import sent_to
 from tests.support.cli import multiprocess_run

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.core.wire import decode_items
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording

@@ -21,7 +21,7 @@ import pytest
 
 from cleanup_pipeline.actions.cascade import settle_unfinished
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.archive_layout import PENDING
+from cleanup_pipeline.core.recovery import PENDING
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.resources import CleanupPolicy

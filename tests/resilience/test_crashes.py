@@ -11,7 +11,7 @@ import pytest
 
 from cleanup_pipeline.actions.ledger import read_ledger
 from cleanup_pipeline.aws.archive_store import open_archive
-from cleanup_pipeline.core.archive_layout import PENDING
+from cleanup_pipeline.core.recovery import PENDING
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support.aws_state import keys_under, scan_all
 from tests.support.http_faults import CrashPoint, faults

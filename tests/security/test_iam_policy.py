@@ -17,10 +17,8 @@ from cleanup_pipeline.actions import purge
 from cleanup_pipeline.actions.ledger import write_journal
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import make_clients, shared_clients
-from cleanup_pipeline.core.archive_layout import journal_key
-from cleanup_pipeline.core.recovery_records import DAY_MS, JournalEntry
-from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
+from cleanup_pipeline.core.recovery import DAY_MS, JournalEntry, journal_key
+from cleanup_pipeline.core.settings import STEP_OUTPUTS_VARIABLE, load_settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.jobs import RunScopedS3PickleIOManager
 from tests.support import recording

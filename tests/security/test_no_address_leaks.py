@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from cleanup_pipeline.core.step_storage import STEP_OUTPUTS_VARIABLE
+from cleanup_pipeline.core.settings import STEP_OUTPUTS_VARIABLE
 from cleanup_pipeline.orchestration.jobs import RunScopedS3PickleIOManager, step_io_manager
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording

@@ -9,7 +9,7 @@ from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.settings import Settings
 
 

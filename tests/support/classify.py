@@ -4,9 +4,8 @@ from typing import Any
 
 import pandas as pd
 
-from cleanup_pipeline.core.decisions import classify
-from cleanup_pipeline.core.policy import Policy
-from cleanup_pipeline.core.wire_decode import decode_items
+from cleanup_pipeline.core.decisions import Policy, classify
+from cleanup_pipeline.core.wire import decode_items
 from tests.support.items import AS_OF, NOW
 
 

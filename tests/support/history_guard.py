@@ -4,7 +4,7 @@ of instance."""
 import dagster as dg
 
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.items import user, warned

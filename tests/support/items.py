@@ -3,7 +3,7 @@
 import time
 from typing import Any
 
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS
 
 DAY = DAY_MS
 NOW = 1_750_000_000_000  # 2025-06-15T15:06:40Z, the pure tests' clock

@@ -4,7 +4,7 @@ from typing import Any
 
 from cleanup_pipeline.actions.notify import NotifyContext
 from cleanup_pipeline.aws.mailer import SendRateLimiter
-from cleanup_pipeline.core.policy import Policy
+from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.warning_email import render_warning
 from tests.support.aws_state import sent_messages
 

@@ -6,8 +6,7 @@ from types import ModuleType
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.core.step_storage import S3StepStorage, step_storage_from_env
+from cleanup_pipeline.core.settings import S3StepStorage, load_settings, step_storage_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = DEFAULT_ACCOUNT_ID

@@ -10,7 +10,7 @@ from cleanup_pipeline.actions.ledger import read_ledger
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import ArchiveStore, open_archive
 from cleanup_pipeline.aws.clients import AwsClients
-from cleanup_pipeline.core.archive_layout import MANIFESTS, PENDING
+from cleanup_pipeline.core.recovery import MANIFESTS, PENDING
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.cascade import cascade_context, run_cascade

@@ -1,8 +1,7 @@
 """The facts of a small report: one notify and one delete candidate among 2,000 users."""
 
 from cleanup_pipeline.core.guards import GuardLimits, deletions_within_limit, invalid_share
-from cleanup_pipeline.core.report import build_report
-from cleanup_pipeline.core.report_summary import CANDIDATE, ReportFacts
+from cleanup_pipeline.core.reports import CANDIDATE, ReportFacts, build_report
 from tests.support.classify import decide_all
 from tests.support.items import AS_OF, DAY, inactive, n, user
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.as_of import parse_as_of
-from cleanup_pipeline.core.policy import DAY_MS
+from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support.aws_state import keys_under, put_objects, scan_all

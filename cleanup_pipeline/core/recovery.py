@@ -1,10 +1,36 @@
-"""What a restore puts back (SPEC §9), decided from the archive and the current state alone.
+"""What the restore window and the ledger keep, and what a restore puts back, as plain data
+decided without AWS.
 
-The plan is pure data; `actions/restore.py` reads the inputs and applies it. A restore that was
-interrupted is planned again from what it left: files already current, features already naming
-the user and boards already holding the recorded entries count as restored and are not written
-again, and the user item (written last) is still absent, so the second run goes through.
+Where things live in the archive (`CLEANUP_ARCHIVE_DIR`), as keys relative to it:
+- `manifests/{restorable_until}_{run_id}_{batch}/{seq}.json`: a batch's manifest group (its main
+  manifest and any supplementary ones). The end of the window leads the name, so the purge finds
+  the groups whose window ended from a listing, without reading the others.
+- `pending/{run_id}_{batch}.json`: the journal of a batch that is deleting users.
+- `restoring/{sha256 of user_id}.{deletion_key}.json`: a restore about to put a user item back;
+  removed once its `restored` event is recorded.
+- `ledger/{sha256 of user_id}/{deletion_key}.{event}.json`: one ledger event; never removed by
+  the job. A user id may be 1,000 characters of anything, slashes included: hashed, it makes a
+  folder name of fixed length that no id can escape; the event itself names the user.
 
+The records:
+- A **manifest** is written by a deletion batch before its first destructive step: for each user,
+  the user item as re-read, the versions of their files, the features and scoreboard entries the
+  cascade removes. It holds personal data, so it lives only in the private archive.
+- A **journal entry** says a batch is about to delete a user (ids, counts, manifest groups; no
+  address), so that a later run can record in the ledger what a crashed run did.
+- A **ledger event** is one fact about one deletion (`deleted`, `restored`, `purged`), without
+  address or item content.
+
+A deletion is one inactivity episode of a user, identified by the user id and the
+`accountDeletionEmailSentAt` of the deleted item (its *deletion key*): the same for a crashed run
+and the run that finishes it, new after a restore (which removes that attribute). Restore and
+purge see a deletion as the manifests of every attempt of it merged, with where it stands in
+the ledger.
+
+A restore plan is pure data; `actions/restore.py` reads the inputs and applies it. A restore
+that was interrupted is planned again from what it left: files already current, features already
+naming the user and boards already holding the recorded entries count as restored and are not
+written again, and the user item (written last) is still absent, so the second run goes through.
 A restore that died after putting the item back left a record of it in the archive (written just
 before the put): when the item found is the one that record describes, the next restore only
 records what the first one did. An account created anew under that id is not: it is refused as
@@ -13,19 +39,288 @@ any existing account is.
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cleanup_pipeline.core.deletion_record import DeletionRecord, LedgerState
-from cleanup_pipeline.core.object_versions import ObjectVersion, by_key
-from cleanup_pipeline.core.recovery_records import PURGED, SENT_AT, ArchivedEntry
+MANIFESTS, PENDING, LEDGER = "manifests/", "pending/", "ledger/"
+RESTORING = "restoring/"
+
+
+def manifest_group(restorable_until: int, run_id: str, batch: str) -> str:
+    return f"{MANIFESTS}{restorable_until:013d}_{run_id}_{batch}/"
+
+
+def manifest_key(group: str, seq: int) -> str:
+    return f"{group}{seq:03d}.json"
+
+
+def group_of(key: str) -> str:
+    """The manifest group a manifest key belongs to."""
+    return key.rsplit("/", 1)[0] + "/"
+
+
+def group_until(group: str) -> int:
+    """The end of the restore window of a manifest group, read from its name."""
+    return int(group.removeprefix(MANIFESTS).split("_", 1)[0])
+
+
+def journal_key(run_id: str, batch: str) -> str:
+    return f"{PENDING}{run_id}_{batch}.json"
+
+
+def ledger_folder(user_id: str) -> str:
+    return f"{LEDGER}{hashlib.sha256(user_id.encode()).hexdigest()}/"
+
+
+def ledger_key(user_id: str, deletion_key: str, event: str) -> str:
+    return f"{ledger_folder(user_id)}{deletion_key}.{event}.json"
+
+
+def restoring_key(user_id: str, deletion_key: str) -> str:
+    return f"{RESTORING}{hashlib.sha256(user_id.encode()).hexdigest()}.{deletion_key}.json"
+
+
+DAY_MS = 86_400_000
+DELETED, RESTORED, PURGED = "deleted", "restored", "purged"
+EVENTS = (DELETED, RESTORED, PURGED)
+SENT_AT = "accountDeletionEmailSentAt"
+
+Wire = dict[str, Any]
+
+
+def deletion_key(item: Wire) -> str:
+    """The deletion key of a user item about to be deleted (a delete candidate is always warned)."""
+    sent = item.get(SENT_AT, {})
+    return str(sent.get("N", "unwarned"))
+
+
+def restorable_until(deleted_at: int, window_days: float) -> int:
+    return deleted_at + round(window_days * DAY_MS)
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    key: str
+    version_id: str
+
+
+@dataclass(frozen=True)
+class ArchivedEntry:
+    """A removed scoreboard entry, its board and its position in the list before removal."""
+
+    board: str
+    position: int
+    entry: Wire
+
+
+@dataclass
+class ArchivedUser:
+    user_id: str
+    deletion_key: str
+    item: Wire | None = None
+    files: list[ArchivedFile] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    scoreboard_entries: list[ArchivedEntry] = field(default_factory=list)
+
+
+@dataclass
+class Manifest:
+    run_id: str
+    as_of: int
+    deleted_at: int
+    window_days: float
+    users: list[ArchivedUser] = field(default_factory=list)
+
+    @property
+    def restorable_until(self) -> int:
+        return restorable_until(self.deleted_at, self.window_days)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": 1, **asdict(self), "restorable_until": self.restorable_until}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Manifest":
+        users = [
+            ArchivedUser(
+                user_id=u["user_id"],
+                deletion_key=u["deletion_key"],
+                item=u.get("item"),
+                files=[ArchivedFile(**f) for f in u.get("files", [])],
+                features=list(u.get("features", [])),
+                scoreboard_entries=[ArchivedEntry(**e) for e in u.get("scoreboard_entries", [])],
+            )
+            for u in data["users"]
+        ]
+        return cls(data["run_id"], data["as_of"], data["deleted_at"], data["window_days"], users)
+
+
+@dataclass
+class JournalEntry:
+    """One user a batch is deleting; counts are the most any attempt of this deletion found.
+
+
+    Without a restore window no manifest file is written, yet a deletion that does not finish
+    (the user came back, the run died) must give back what it hid: `inline` then holds that
+    user's manifests themselves (item left out), as long as the journal lives.
+    `approved_run_id`: the reviewed run that the deleting run's approval named, if any; kept
+    here so that the `deleted` event a later run records for a run that died carries it too."""
+
+    user_id: str
+    deletion_key: str
+    files: int = 0
+    features: int = 0
+    scoreboard_entries: int = 0
+    restorable_until: int | None = None
+    manifests: list[str] = field(default_factory=list)
+    inline: list[dict[str, Any]] = field(default_factory=list)
+    approved_run_id: str | None = None
+
+    def merged(self, other: "JournalEntry") -> "JournalEntry":
+        """This attempt combined with an earlier one of the same deletion: an attempt that died
+        after removing some data leaves the next one less to find, so the larger count holds.
+        The approval is this attempt's: the deletion is recorded for this attempt's run."""
+        untils = [u for u in (self.restorable_until, other.restorable_until) if u is not None]
+        inline = {json.dumps(m, sort_keys=True): m for m in [*other.inline, *self.inline]}
+        return JournalEntry(
+            self.user_id,
+            self.deletion_key,
+            max(self.files, other.files),
+            max(self.features, other.features),
+            max(self.scoreboard_entries, other.scoreboard_entries),
+            max(untils) if untils else None,
+            sorted(set(self.manifests) | set(other.manifests)),
+            list(inline.values()),
+            approved_run_id=self.approved_run_id,
+        )
+
+
+def deleted_event(entry: JournalEntry, run_id: str, as_of: int, at: int) -> dict[str, Any]:
+    """The `deleted` event; with `approved_run_id` only when the deleting run was approved."""
+    event: dict[str, Any] = {
+        "event": DELETED,
+        "run_id": run_id,
+        "as_of": as_of,
+        "at": at,
+        "files": entry.files,
+        "features": entry.features,
+        "scoreboard_entries": entry.scoreboard_entries,
+        # With no restore window nothing is kept: restorable until the moment of deletion.
+        "restorable_until": at if entry.restorable_until is None else entry.restorable_until,
+        "deletion_key": entry.deletion_key,
+        "manifests": entry.manifests,
+    }
+    if entry.approved_run_id:
+        event["approved_run_id"] = entry.approved_run_id
+    return event
+
+
+def later_event(event: str, deletion: str, run_id: str, at: int, **extra: Any) -> dict[str, Any]:
+    """A `restored` or `purged` event of the deletion with key `deletion`."""
+    return {"event": event, "run_id": run_id, "at": at, "deletion_key": deletion, **extra}
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    key: str
+    version_id: str
+    is_latest: bool
+    is_marker: bool
+    last_modified: float
+
+
+def by_key(versions: list[ObjectVersion]) -> dict[str, list[ObjectVersion]]:
+    """Versions grouped by key, newest first (S3 lists each kind newest first; a delete marker
+    made in the same second as the version it hides sorts above it)."""
+    grouped: dict[str, list[ObjectVersion]] = {}
+    for version in versions:
+        grouped.setdefault(version.key, []).append(version)
+    for found in grouped.values():
+        found.sort(key=lambda v: (v.is_latest, v.last_modified, v.is_marker), reverse=True)
+    return grouped
+
+
+def current_objects(versions: list[ObjectVersion]) -> list[ObjectVersion]:
+    """The objects that exist now: keys whose latest version is not a delete marker."""
+    return [v for v in versions if v.is_latest and not v.is_marker]
+
+
+@dataclass
+class DeletionRecord:
+    user_id: str
+    deletion_key: str
+    item: dict[str, Any] | None = None
+    files: list[ArchivedFile] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    scoreboard_entries: list[ArchivedEntry] = field(default_factory=list)
+
+
+def _entry_identity(entry: ArchivedEntry) -> tuple[str, str]:
+    return entry.board, json.dumps(entry.entry, sort_keys=True)
+
+
+def merge_deletion(user_id: str, deletion_key: str, manifests: list[Manifest]) -> DeletionRecord:
+    """Everything the manifests (oldest first) recorded of this deletion, each thing once.
+
+    An attempt that died before removing something recorded it, and the attempt that finished
+    recorded it again: a file by (key, version), a feature by id, a scoreboard entry by board
+    and content, its latest recorded position winning (a supplementary manifest records the
+    position a retried prune found)."""
+    record = DeletionRecord(user_id, deletion_key)
+    files: dict[str, ArchivedFile] = {}
+    features: dict[str, None] = {}
+    entries: dict[tuple[str, str], ArchivedEntry] = {}
+    for manifest in sorted(manifests, key=lambda m: m.deleted_at):
+        for user in manifest.users:
+            if user.user_id != user_id or user.deletion_key != deletion_key:
+                continue
+            record.item = user.item if user.item is not None else record.item
+            for archived in user.files:
+                files.setdefault(archived.key, archived)  # the earliest: the one made current
+            features.update(dict.fromkeys(user.features))
+            for entry in user.scoreboard_entries:
+                entries[_entry_identity(entry)] = entry
+    record.files = sorted(files.values(), key=lambda f: f.key)
+    record.features = list(features)
+    record.scoreboard_entries = sorted(entries.values(), key=lambda e: (e.board, e.position))
+    return record
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """The events of one user's ledger, oldest first."""
+
+    events: list[dict[str, Any]]
+
+    def deletions(self) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["event"] == DELETED]
+
+    def latest_deletion(self) -> dict[str, Any] | None:
+        deletions = self.deletions()
+        return deletions[-1] if deletions else None
+
+    def closed_by(self, deletion_key: str) -> dict[str, Any] | None:
+        """The `restored` or `purged` event that ended this deletion's window, if any."""
+        for event in self.events:
+            if event["event"] in (RESTORED, PURGED) and event["deletion_key"] == deletion_key:
+                return event
+        return None
+
+    def has(self, deletion_key: str, kind: str) -> bool:
+        return any(
+            e["event"] == kind and e.get("deletion_key") == deletion_key for e in self.events
+        )
+
+
+def order_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Oldest first; within one instant a deletion comes before what ended it."""
+    rank = {DELETED: 0, RESTORED: 1, PURGED: 1}
+    return sorted(events, key=lambda e: (e["at"], rank.get(e["event"], 2)))
+
 
 KINDS = ("item", "files", "features", "scoreboards")
 RESTORED, REFUSED, DRY_RUN = "restored", "refused", "dry_run"
 # Bookkeeping of a warning in flight (see aws/users_table.py): never part of a restored account.
 _NOT_RESTORED = (SENT_AT, "accountDeletionEmailClaimedBy", "accountDeletionEmailClaimedAt")
-
-Wire = dict[str, Any]
 
 
 @dataclass(frozen=True)

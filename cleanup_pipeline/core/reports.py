@@ -1,0 +1,266 @@
+"""The per-run report: who was invalid, waiting, warned or deleted, and why; its counts; and the
+short Markdown summary written next to each report file.
+
+Dagster plots a numeric metadata key across runs; a key missing from one run leaves a gap. So
+every known outcome and reason is always counted, zero included, and a reason's key drops the
+policy's day counts ("inactive over 60 days" and "inactive over 45 days" plot as one series).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cleanup_pipeline.core.decisions import (
+    EMAIL,
+    EMAIL_MISSING,
+    ID,
+    ID_DUPLICATED,
+    ID_HAS_SLASH,
+    ID_MISSING,
+    INACTIVE_OVER,
+    LAST_VISIT_IN_FUTURE,
+    LAST_VISIT_IN_SECONDS,
+    LAST_VISIT_MISSING,
+    NOT_A_NUMBER,
+    NOT_A_STRING,
+    NUMBER_ATTRIBUTES,
+    OUT_OF_RANGE,
+    SUBSCRIPTION_ENDS_AT,
+    SUBSCRIPTION_NOT_A_MAP,
+    WARNED_OVER,
+    WITHIN_GRACE,
+    Policy,
+    about,
+)
+from cleanup_pipeline.core.guards import (
+    NOT_APPROVED,
+    REVIEWABLE_GUARDS,
+    GuardResult,
+    how_to_approve,
+)
+from cleanup_pipeline.core.vocabulary import ACTIONS, Decision, Outcome
+
+REPORTED_DECISIONS = (Decision.INVALID, Decision.WAITING, Decision.NOTIFY, Decision.DELETE)
+# Every outcome a report row can carry: the action steps' own, then the report's defaults.
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+
+
+def build_report(
+    decisions: pd.DataFrame, outcomes: pd.DataFrame | None = None, dry_run: bool = False
+) -> pd.DataFrame:
+    """One row per reported user: decision, reason, timestamps, masked email, and the outcome of
+    its action (`not_attempted` until an action step reports one, `not_approved` for a candidate
+    an approval left out). Held users are reported too, with why they are held
+    (`hold_reason`), so a review shows who a hold protected."""
+    reported = decisions["decision"].isin(REPORTED_DECISIONS).to_numpy(dtype=bool)
+    if "hold_reason" in decisions.columns:
+        reported = reported | decisions["hold_reason"].notna().to_numpy(dtype=bool)
+    rows = decisions[reported].reset_index(drop=True)
+    acted = rows["decision"].isin(ACTIONS).to_numpy()
+    left_out = (
+        rows.pop(NOT_APPROVED).to_numpy(dtype=bool)
+        if NOT_APPROVED in rows.columns
+        else np.zeros(len(rows), dtype=bool)
+    )
+    pending = Outcome.DRY_RUN if dry_run else Outcome.NOT_ATTEMPTED
+    outcome = np.select(
+        [left_out, acted], [str(Outcome.NOT_APPROVED), str(pending)], str(Outcome.NO_ACTION)
+    )
+    report = rows.assign(
+        decision=rows["decision"].astype("string[pyarrow]"),
+        reason=rows["reason"].astype("string[pyarrow]"),
+        outcome=pd.array(outcome, dtype="string[pyarrow]"),
+        step=pd.array([None] * len(rows), dtype="string[pyarrow]"),
+        error=pd.array([None] * len(rows), dtype="string[pyarrow]"),
+    )
+    if outcomes is None or outcomes.empty:
+        return report
+    found = outcomes.drop_duplicates("id", keep="last").set_index("id")
+    position = pd.Index(found.index).get_indexer(report["id"])
+    hit = position >= 0
+    for column in ("outcome", "step", "error"):
+        values = report[column].copy()
+        values[hit] = found[column].to_numpy()[position[hit]]
+        report[column] = values
+    return report
+
+
+def count_outcomes(outcomes: pd.DataFrame, outcome: Outcome) -> int:
+    return int((outcomes["outcome"] == outcome).sum()) if not outcomes.empty else 0
+
+
+_NUMBER_FIELDS = (*NUMBER_ATTRIBUTES, SUBSCRIPTION_ENDS_AT)
+_DEFAULT = Policy()
+
+# The reasons a reported row can carry: the decoder's and the rules' for invalid
+# users, then the rules' for waiting, notify and delete at the default policy.
+KNOWN_REASONS: tuple[str, ...] = (
+    ID_MISSING,
+    about(ID, NOT_A_STRING),
+    ID_HAS_SLASH,
+    ID_DUPLICATED,
+    EMAIL_MISSING,
+    about(EMAIL, NOT_A_STRING),
+    LAST_VISIT_MISSING,
+    LAST_VISIT_IN_SECONDS,
+    LAST_VISIT_IN_FUTURE,
+    *(about(field, NOT_A_NUMBER) for field in _NUMBER_FIELDS),
+    *(about(field, OUT_OF_RANGE) for field in _NUMBER_FIELDS),
+    SUBSCRIPTION_NOT_A_MAP,
+    WITHIN_GRACE.format(days=_DEFAULT.grace_days),
+    INACTIVE_OVER.format(days=_DEFAULT.notify_after_days),
+    WARNED_OVER.format(days=_DEFAULT.grace_days),
+)
+
+
+def outcome_key(outcome: str) -> str:
+    return f"outcome/{outcome}"
+
+
+def reason_key(reason: str) -> str:
+    """`lastVisitAt: missing` -> `reason/lastVisitAt_missing`; numbers become `n`."""
+    text = re.sub(r"\d+", "n", reason.replace("'/'", "slash"))
+    return "reason/" + re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")
+
+
+KNOWN_REASON_KEYS: tuple[str, ...] = tuple(dict.fromkeys(reason_key(r) for r in KNOWN_REASONS))
+
+
+def outcome_totals(report: pd.DataFrame) -> dict[str, int]:
+    """Rows per outcome: every known outcome (zero when absent), then any other seen."""
+    seen = report["outcome"].astype("string").value_counts()
+    totals = {str(outcome): int(seen.get(outcome, 0)) for outcome in OUTCOMES}
+    totals.update({str(o): int(n) for o, n in seen.items() if o not in totals})
+    return totals
+
+
+def outcome_counts(report: pd.DataFrame) -> dict[str, int]:
+    """`outcome_totals` under `outcome/<name>` metadata keys."""
+    return {outcome_key(outcome): n for outcome, n in outcome_totals(report).items()}
+
+
+def reason_counts(report: pd.DataFrame) -> dict[str, int]:
+    """`reason/<slug>` for every known reason (zero when absent), then any other seen."""
+    seen = report["reason"].astype("string").value_counts()
+    counts = dict.fromkeys(KNOWN_REASON_KEYS, 0)
+    for reason, n in seen.items():
+        key = reason_key(str(reason))
+        counts[key] = counts.get(key, 0) + int(n)
+    return counts
+
+
+CANDIDATE, FINAL = "candidate", "final"
+_STAGES = {
+    CANDIDATE: "candidate: written before any action",
+    FINAL: "final: completed with every action's outcome",
+}
+_BAR_WIDTH = 30
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What a summary states about one report file."""
+
+    run_id: str
+    as_of: str
+    dry_run: bool
+    allow_mass_action: bool
+    stage: str
+    file_name: str
+    report: pd.DataFrame
+    histogram: dict[str, int]
+    guards: list[GuardResult] = field(default_factory=list)
+    approved_run_id: str = ""
+
+    @property
+    def blocked(self) -> list[GuardResult]:
+        return [g for g in self.guards if not g.passed]
+
+
+def count_table(header: str, counts: dict[str, int]) -> str:
+    rows = "\n".join(f"| {name} | {n:,} |" for name, n in counts.items())
+    return f"| {header} | users |\n|---|---:|\n{rows}"
+
+
+def histogram_table(histogram: dict[str, int]) -> str:
+    """Days inactive as a table with a text bar per bucket, scaled to the largest one."""
+    largest = max(histogram.values(), default=0) or 1
+    rows = "\n".join(
+        f"| {label} | {n:,} | {'█' * round(_BAR_WIDTH * n / largest)} |"
+        for label, n in histogram.items()
+    )
+    return f"| days inactive | users | |\n|---|---:|---|\n{rows}"
+
+
+def actions_line(facts: ReportFacts) -> str:
+    """What happened to the actions of the run, as far as this report knows."""
+    if facts.blocked:
+        names = ", ".join(f"`{g.name}`" for g in facts.blocked)
+        line = (
+            f"**Blocked** by {names}: no action was attempted, nobody was warned or deleted "
+            "by this run."
+        )
+        if all(g.name in REVIEWABLE_GUARDS for g in facts.blocked):
+            line += f" {how_to_approve(facts.run_id)}."
+        return line
+    if facts.dry_run:
+        return "Dry run: decided and reported only; nothing was written to AWS."
+    if facts.stage == CANDIDATE:
+        return (
+            "Guards passed; actions had not started when this was written (outcomes "
+            "`not_attempted`). The final report replaces this file when they finish."
+        )
+    return "Guards passed; every action of the run has its outcome below."
+
+
+def _held_section(report: pd.DataFrame) -> list[str]:
+    """Held users by the hold's reason, when the run held anyone."""
+    if "hold_reason" not in report.columns or not report["hold_reason"].notna().any():
+        return []
+    held = report["hold_reason"].dropna().astype("string").value_counts()
+    return [
+        "## Held",
+        "",
+        count_table("hold reason", {str(r): int(n) for r, n in held.items()}),
+        "",
+    ]
+
+
+def render_summary(facts: ReportFacts) -> str:
+    reasons = facts.report["reason"].astype("string").value_counts()
+    users = sum(facts.histogram.values())
+    lines = [
+        f"# Cleanup report {facts.as_of[:10]}, run {facts.run_id}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| as_of | {facts.as_of} |",
+        f"| dry run | {'yes' if facts.dry_run else 'no'} |",
+        f"| allow_mass_action | {'yes' if facts.allow_mass_action else 'no'} |",
+        f"| approved run | {facts.approved_run_id or '(none)'} |",
+        f"| stage | {_STAGES[facts.stage]} |",
+        f"| report | `{facts.file_name}`, {len(facts.report):,} rows |",
+        "",
+        actions_line(facts),
+        "",
+        *(f"- `{g.name}`: {g.reason}" for g in facts.blocked),
+        *([""] if facts.blocked else []),
+        "## Outcomes",
+        "",
+        count_table("outcome", outcome_totals(facts.report)),
+        "",
+        "## Reasons",
+        "",
+        count_table("reason", {str(r): int(n) for r, n in reasons.items()})
+        if len(reasons)
+        else "(no reported user)",
+        "",
+        *_held_section(facts.report),
+        f"## Days inactive (all {users:,} users)",
+        "",
+        histogram_table(facts.histogram),
+        "",
+    ]
+    return "\n".join(lines)
