@@ -8,6 +8,7 @@ import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients, clear_shared_clients
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.local.emulator import make_conditional_writes_atomic
 from tests.support import recording
 from tests.support.moto_env import moto_server_env, provisioned_moto, set_job_env
 
@@ -47,3 +48,10 @@ def fresh_recording() -> Iterator[None]:
     recording.reset()
     yield
     recording.FAULTS.clear()
+
+
+@pytest.fixture(autouse=True)
+def atomic_moto_writes() -> None:
+    """moto made to apply conditional writes atomically, as DynamoDB does, for the tests that run
+    several threads against in-process moto."""
+    make_conditional_writes_atomic()
