@@ -50,7 +50,8 @@ FIELDS: dict[str, frozenset[str]] = {
 }
 TOP_LEVEL = frozenset({"stores", "unmapped", "coverage"})
 STORE_NAME = re.compile(r"[a-z][a-z0-9_]*")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A default may hold `{id}` (braces one level deep): `${PUBLIC_BUCKET_USER_FOLDER:-{id}/}`.
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\{[^{}]*\})*))?\}")
 
 
 class DataMapError(ValueError):

@@ -244,3 +244,9 @@ def test_a_file_is_read_from_the_variable_and_one_that_cannot_be_read_is_named(
     path.write_text("stores: {s: {table: s, partition_key: k, index: '${INDEX}'}}")
     with pytest.raises(DataMapError, match=r"stores\.s\.index: \$\{INDEX\} is not set"):
         load_data_map(settings, {MAP_VARIABLE: str(path)})
+
+
+def test_a_default_may_hold_the_id_placeholder(settings) -> None:
+    text = 'stores: {files: {s3_prefix: "${USER_FOLDER:-{id}/}"}}'
+    assert parse(text, settings).stores[0].prefix == "{id}/"
+    assert parse(text, settings, USER_FOLDER="users/{id}/").stores[0].prefix == "users/{id}/"
