@@ -23,6 +23,7 @@ from cleanup_pipeline.core.data_map import (
     parse_data_map,
 )
 from cleanup_pipeline.core.settings import Settings, load_settings
+from tests.support.data_maps import APP_MAP, EVERY_KIND_MAP
 
 
 @pytest.fixture
@@ -250,3 +251,42 @@ def test_a_default_may_hold_the_id_placeholder(settings) -> None:
     text = 'stores: {files: {s3_prefix: "${USER_FOLDER:-{id}/}"}}'
     assert parse(text, settings).stores[0].prefix == "{id}/"
     assert parse(text, settings, USER_FOLDER="users/{id}/").stores[0].prefix == "users/{id}/"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {
+            "PUBLIC_BUCKET_USER_FOLDER": "users/{id}/",
+            "FEATURES_TABLE_NAME": "app-features",
+            "SCOREBOARDS_TABLE_NAME": "app-scoreboards",
+        },
+    ],
+)
+def test_the_shipped_app_map_is_the_builtin_map(monkeypatch, env) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    shipped = load_data_map(settings, {**env, MAP_VARIABLE: str(APP_MAP)})
+    builtin = builtin_map(settings)
+    assert (shipped.stores, shipped.unmapped, shipped.coverage) == (
+        builtin.stores,
+        builtin.unmapped,
+        builtin.coverage,
+    )
+
+
+def test_the_every_kind_example_parses_with_every_kind_and_action(settings) -> None:
+    data_map = load_data_map(settings, {MAP_VARIABLE: str(EVERY_KIND_MAP)})
+    assert {(store.kind, store.action) for store in data_map.stores} == {
+        (S3_PREFIX, DELETE_OBJECTS),
+        (ATTRIBUTE, REMOVE_ATTRIBUTE),
+        (ATTRIBUTE, DELETE_ITEMS),
+        (LIST, REMOVE_LIST_ENTRIES),
+        (PARTITION_KEY, DELETE_ITEMS),
+    }
+    assert len({store.bucket for store in data_map.of_kind(S3_PREFIX)}) == 2
+    assert any(store.index for store in data_map.of_kind(PARTITION_KEY))
+    assert any(store.items is None for store in data_map.of_kind(LIST))
+    assert data_map.unmapped and data_map.coverage
