@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from cleanup_pipeline.aws.stores import account_buckets, account_tables
-from cleanup_pipeline.core.data_map import Coverage, coverage_of, load_data_map
+from cleanup_pipeline.core.data_map import Coverage, DataMapError, coverage_of, load_data_map
 from cleanup_pipeline.core.decisions import COUNT_KEYS
 from cleanup_pipeline.core.guards import (
     ACTION_GUARDS,
@@ -231,7 +231,10 @@ def app_stores(aws: AwsEnvironment) -> dg.Output[Coverage]:
     patterns yet are neither a store, one of the job's own, nor declared `unmapped`: where the
     app may keep user data that no deletion would reach. Without `coverage`, nothing is listed."""
     settings = aws.settings()
-    data_map = load_data_map(settings)
+    try:
+        data_map = load_data_map(settings)
+    except DataMapError as error:  # configuration: retrying cannot help
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     tables: list[str] = []
     buckets: list[str] = []
     if data_map.coverage is not None:

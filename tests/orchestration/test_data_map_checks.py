@@ -55,8 +55,7 @@ PROBLEMS: dict[str, Callable[[Any], str]] = {
 
 
 def _refusal(result: Any, step: str) -> str:
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    assert failure.step_key == step
+    [failure] = [e for e in result.all_events if e.is_step_failure and e.step_key == step]
     return error_messages(failure.step_failure_data.error)
 
 
@@ -115,6 +114,10 @@ def test_a_run_refuses_a_map_file_that_is_bad_before_any_aws_call(
     )
     assert "stores.Avatars: a store's name" in message
     assert "stores.Avatars.s3_prefix: must contain '{id}'" in message
+    # The step that lists the app's stores refuses it too, at once: retrying cannot help.
+    [coverage] = [e for e in result.all_events if e.step_key == "app_stores" and e.is_step_failure]
+    assert "stores.sessions.action" in error_messages(coverage.step_failure_data.error)
+    assert not [e for e in result.all_events if e.is_step_up_for_retry]
     assert [name for name, _ in recording.CALLS if name != "Scan"] == []  # holds read only
 
 
