@@ -503,6 +503,8 @@ def run_job(
     as_of_iso = format_ms(parse_as_of(as_of, "--as-of")) if as_of else None
     settings = load_settings()  # every missing variable named, before any run or AWS call
     step_storage = step_storage_from_env()  # a malformed location named, likewise
+    policy = {} if deletion_batch_size is None else {"deletion_batch_size": deletion_batch_size}
+    CleanupPolicy(**policy)  # out of range: one short error, before any run is created
     # The data map's shape, then its tables, indexes and buckets: one error, before any run.
     checked_data_map(shared_clients(settings), settings)
     instance = instance or _instance()
@@ -522,9 +524,7 @@ def run_job(
         run_config["execution"] = {"config": {"multiprocess": executor}}
     else:
         run_config["execution"] = {"config": {"in_process": {}}}
-    if deletion_batch_size is not None:
-        policy = {"deletion_batch_size": deletion_batch_size}
-        CleanupPolicy(**policy)  # out of range: one short error, before any run is created
+    if policy:
         run_config["resources"]["cleanup_policy"] = {"config": policy}
     tags = {
         "cleanup_pipeline/dry_run": str(dry_run).lower(),
