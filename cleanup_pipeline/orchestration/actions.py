@@ -156,6 +156,8 @@ def _context(
     group_name=GROUP,
     kinds={"s3", "dynamodb"},
     retry_policy=IDEMPOTENT_STEP_RETRY,
+    # After the first step checked the data map and its stores: nothing is written before.
+    deps=["users_snapshot"],
     check_specs=[
         dg.AssetCheckSpec("every_unfinished_deletion_settled", asset="unfinished_deletions")
     ],

@@ -75,6 +75,9 @@ def test_a_run_refuses_a_store_that_does_not_exist_before_the_scan(
     assert not result.success
     assert expected in _refusal(result, "users_snapshot")
     assert "deleted_accounts" not in " ".join(failed_steps(result))
+    # Nothing that writes ran, not even the settling of deletions crashed runs left.
+    ran = {e.step_key for e in result.all_events if e.is_step_start}
+    assert not ran & {"unfinished_deletions", "warning_emails", "purged_deletions"}
     assert recording.writes() == []
     assert ("Scan", settings.users_table) not in [
         (name, params.get("TableName")) for name, params in recording.CALLS
