@@ -1,9 +1,14 @@
-"""Render deploy/iam-policy.json for one deployment, from the job's own environment.
+"""Render deploy/iam-policy.json for one deployment, from the job's own environment and its data
+map.
 
     python deploy/render_policy.py --account 123456789012 > policy.json
 
 Placeholders (`${Name}`) are filled from the same variables the job reads, so the
-policy names exactly the tables, bucket, folders and sender the job will touch. The optional
+policy names exactly the tables, bucket, folders and sender the job will touch. The statements
+of the data map's stores (`CLEANUP_DATA_MAP`, or the built-in map) are rendered from the map,
+loaded as the job loads it: per store exactly the actions its kind and action need, on its
+table, index or bucket prefix; `DescribeTable` on every table the job checks before a run, and
+`ListTables` / `ListAllMyBuckets` only when the map has `coverage`. The optional
 report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `ExpireReports`)
 are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements
 (`WriteArchive`, `ReadArchive`, `ListArchive`, `RemoveArchivedManifests`) only when
@@ -23,6 +28,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cleanup_pipeline.core.data_map import (
+    ATTRIBUTE,
+    DELETE_ITEMS,
+    LIST,
+    PARTITION_KEY,
+    S3_PREFIX,
+    DataMap,
+    Store,
+    load_data_map,
+)
 from cleanup_pipeline.core.settings import (
     S3StepStorage,
     Settings,
@@ -51,12 +66,9 @@ def placeholders(
         "Region": settings.aws_region,
         "SesRegion": settings.ses_region or settings.aws_region,
         "UsersTable": settings.users_table,
-        "FeaturesTable": settings.features_table,
-        "ScoreboardsTable": settings.scoreboards_table,
         "EmailsTable": settings.emails_table,
         "HoldsTable": settings.holds_table or "",
         "PublicBucket": settings.public_bucket_name,
-        "UserFolderPrefix": settings.user_folder_template.split("{id}")[0],
         "EmailDomain": settings.email_domain,
         "ReportsBucket": "",
         "ReportsPrefix": "",
@@ -82,11 +94,136 @@ def placeholders(
     return values
 
 
-def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
-    """The policy with every placeholder substituted; the report (archive) statements dropped
-    when reports (the archive) are not written to S3, the holds statements when there is no
-    holds table, the step-outputs statements when step outputs stay on the run's machine. An
-    unknown placeholder raises KeyError."""
+# The built-in map's files store keeps the statement names policies already deployed carry.
+_FILES_SIDS = {"files": ("ListUserFolders", "DeleteUserFiles")}
+# The stores' statements follow the job's own tables in the rendered policy.
+_STORES_AFTER = "EmailsTable"
+COVERAGE_SID = "ListAccountStores"
+
+
+def _one_or_many(resources: list[str]) -> str | list[str]:
+    return resources[0] if len(resources) == 1 else resources
+
+
+def _statement(sid: str, actions: list[str], resources: list[str], **extra: Any) -> dict:
+    action: str | list[str] = actions[0] if len(actions) == 1 else actions
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": action,
+        "Resource": _one_or_many(resources),
+        **extra,
+    }
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _store_statements(store: Store, table_arn: str) -> list[dict]:
+    """What the cascade, the archive, restore, purge and the proof of deletion call for one
+    store, on its own table, index or bucket prefix."""
+    name = _camel(store.name)
+    if store.kind == S3_PREFIX:
+        # A user's folder, `{id}` standing for any id: its versions are listed, its objects and
+        # versions deleted (and brought back by deleting a delete marker).
+        folder = store.prefix.replace("{id}", "*")
+        list_sid, delete_sid = _FILES_SIDS.get(
+            store.name, (f"List{name}Folders", f"Delete{name}Files")
+        )
+        return [
+            _statement(
+                list_sid,
+                ["s3:ListBucketVersions"],
+                [f"arn:aws:s3:::{store.bucket}"],
+                Condition={"StringLike": {"s3:prefix": folder}},
+            ),
+            _statement(
+                delete_sid,
+                ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                [f"arn:aws:s3:::{store.bucket}/{folder}*"],
+            ),
+        ]
+    table = f"{table_arn}/{store.table}"
+    if store.kind == ATTRIBUTE:
+        # One Scan a run finds the items; they are read back by key, then changed or deleted
+        # (and put back whole by a restore).
+        writes = ["dynamodb:UpdateItem"]
+        if store.action == DELETE_ITEMS:
+            writes = ["dynamodb:DeleteItem", "dynamodb:PutItem"]
+        actions = ["dynamodb:Scan", "dynamodb:BatchGetItem", *writes]
+        return [_statement(f"{name}Table", actions, [table])]
+    if store.kind == LIST:
+        # The named items are read by key; without `items`, every item, found by a Scan.
+        reads = ["dynamodb:GetItem"] if store.items else ["dynamodb:Scan", "dynamodb:GetItem"]
+        return [_statement(f"{name}Table", [*reads, "dynamodb:UpdateItem"], [table])]
+    assert store.kind == PARTITION_KEY
+    # A Query of the table (or its index) per user; the items found are read back by key on
+    # the table, deleted, and put back whole by a restore.
+    item_actions = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem"]
+    if not store.index:
+        return [_statement(f"{name}Table", ["dynamodb:Query", *item_actions], [table])]
+    return [
+        _statement(f"{name}Table", item_actions, [table]),
+        _statement(f"{name}Index", ["dynamodb:Query"], [f"{table}/index/{store.index}"]),
+    ]
+
+
+def _widening(data_map: DataMap) -> None:
+    named = {
+        f"stores.{store.name}": [store.table, store.index, store.bucket, store.prefix]
+        for store in data_map.stores
+    }
+    widening = sorted(
+        where for where, values in named.items() if re.search(r"[*?$]", "".join(values))
+    )
+    if widening:
+        raise ValueError(
+            f"data map names must not contain '*', '?' or '$' (they would widen the grant): "
+            f"{', '.join(widening)}"
+        )
+
+
+def map_statements(data_map: DataMap, values: Mapping[str, str], taken: set[str]) -> list[dict]:
+    """The statements of the map's stores, the existence check before a run (every table
+    described, every bucket's versioning read) and, with `coverage`, the account listings."""
+    _widening(data_map)
+    table_arn = f"arn:aws:dynamodb:{values['Region']}:{values['Account']}:table"
+    statements: list[dict] = []
+    for store in data_map.stores:
+        for statement in _store_statements(store, table_arn):
+            while statement["Sid"] in taken:  # a store named like one of the job's statements
+                statement["Sid"] = f"Store{statement['Sid']}"
+            taken.add(statement["Sid"])
+            statements.append(statement)
+    tables = [values["UsersTable"], values["EmailsTable"], values.get("HoldsTable", "")]
+    tables = list(dict.fromkeys(t for t in [*tables, *(s.table for s in data_map.stores)] if t))
+    statements.append(
+        _statement(
+            "DescribeTables", ["dynamodb:DescribeTable"], [f"{table_arn}/{t}" for t in tables]
+        )
+    )
+    buckets = [values["PublicBucket"], *(s.bucket for s in data_map.stores if s.bucket)]
+    statements.append(
+        _statement(
+            "CheckBucketVersioning",
+            ["s3:GetBucketVersioning"],
+            [f"arn:aws:s3:::{b}" for b in dict.fromkeys(buckets)],
+        )
+    )
+    if data_map.coverage is not None:
+        # Account-level listings: IAM scopes neither to a resource.
+        statements.append(
+            _statement(COVERAGE_SID, ["dynamodb:ListTables", "s3:ListAllMyBuckets"], ["*"])
+        )
+    return statements
+
+
+def render(template: str, values: Mapping[str, str], data_map: DataMap) -> dict[str, Any]:
+    """The policy with every placeholder substituted and the data map's statements added; the
+    report (archive) statements dropped when reports (the archive) are not written to S3, the
+    holds statements when there is no holds table, the step-outputs statements when step
+    outputs stay on the run's machine. An unknown placeholder raises KeyError."""
     policy = json.loads(string.Template(template).substitute(values))
     dropped = (
         (set() if values.get("ReportsBucket") else REPORTS_SIDS)
@@ -94,7 +231,10 @@ def render(template: str, values: Mapping[str, str]) -> dict[str, Any]:
         | (set() if values.get("HoldsTable") else HOLDS_SIDS)
         | (set() if values.get("StepOutputsBucket") else STEP_OUTPUTS_SIDS)
     )
-    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") not in dropped]
+    kept = [s for s in policy["Statement"] if s.get("Sid") not in dropped]
+    stores = map_statements(data_map, values, {s["Sid"] for s in kept})
+    at = next(i for i, s in enumerate(kept) if s["Sid"] == _STORES_AFTER) + 1
+    policy["Statement"] = [*kept[:at], *stores, *kept[at:]]
     return policy
 
 
@@ -102,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--account", required=True, help="AWS account id of the tables and SES")
     args = parser.parse_args(argv)
-    values = placeholders(load_settings(), args.account, step_storage_from_env())
-    policy = render(TEMPLATE.read_text(), values)
+    settings = load_settings()
+    values = placeholders(settings, args.account, step_storage_from_env())
+    policy = render(TEMPLATE.read_text(), values, load_data_map(settings))
     json.dump(policy, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -10,6 +10,7 @@ from cleanup_pipeline.actions.ledger import read_ledger
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import shared_clients
+from cleanup_pipeline.aws.stores import checked_data_map
 from cleanup_pipeline.core.decisions import check_user_id
 from cleanup_pipeline.core.recovery import KINDS, REFUSED
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
@@ -20,6 +21,7 @@ def _restore(args: argparse.Namespace) -> int:
         check_user_id(args.user_id, "USER_ID")  # before any AWS call
         settings = load_settings()
         clients = shared_clients(settings)
+        checked_data_map(clients, settings)  # a DataMapError, before anything is put back
         ctx = RestoreContext(
             clients.dynamodb,
             clients.s3,

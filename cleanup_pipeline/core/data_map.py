@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ FIELDS: dict[str, frozenset[str]] = {
 }
 TOP_LEVEL = frozenset({"stores", "unmapped", "coverage"})
 STORE_NAME = re.compile(r"[a-z][a-z0-9_]*")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A default may hold `{id}` (braces one level deep): `${PUBLIC_BUCKET_USER_FOLDER:-{id}/}`.
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\{[^{}]*\})*))?\}")
 
 
 class DataMapError(ValueError):
@@ -308,3 +310,74 @@ def parse_data_map(
     if problems:
         raise DataMapError(source, problems)
     return DataMap(tuple(stores), unmapped, coverage, source)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the coverage check found: the app's tables and buckets (those matching a `coverage`
+    pattern) that are neither a store's, the job's own, nor declared `unmapped`."""
+
+    patterns: tuple[str, ...] | None
+    tables: tuple[str, ...] = ()
+    buckets: tuple[str, ...] = ()
+    listed_tables: int = 0
+    listed_buckets: int = 0
+
+    @property
+    def checked(self) -> bool:
+        return self.patterns is not None
+
+    @property
+    def passed(self) -> bool:
+        return not self.tables and not self.buckets
+
+    @property
+    def description(self) -> str:
+        if not self.checked:
+            return "coverage is off: the data map has no `coverage` patterns"
+        if self.passed:
+            return (
+                f"every table and bucket matching {', '.join(self.patterns or ())} is a store, "
+                "one of the job's own, or unmapped"
+            )
+        named = [f"table {name}" for name in self.tables]
+        named += [f"bucket {name}" for name in self.buckets]
+        return (
+            f"not in the data map: {', '.join(named)}. Declare each as a store, or in `unmapped` "
+            "if it holds no user data; no deletion runs until then"
+        )
+
+
+def _bucket_of(location: str) -> str | None:
+    return location.removeprefix("s3://").split("/")[0] if location.startswith("s3://") else None
+
+
+def coverage_of(
+    data_map: DataMap, settings: Settings, tables: list[str], buckets: list[str]
+) -> Coverage:
+    """The account's `tables` and `buckets` that match a `coverage` pattern but are not known:
+    a store's table or bucket, the users, emails or holds table, the archive's or the reports'
+    bucket, or a name matching an `unmapped` pattern."""
+    if data_map.coverage is None:
+        return Coverage(None)
+    job_tables = {settings.users_table, settings.emails_table, settings.holds_table}
+    job_buckets = {_bucket_of(settings.archive_location), _bucket_of(settings.reports_location)}
+
+    def unknown(names: list[str], known: set[str | None]) -> tuple[str, ...]:
+        return tuple(
+            sorted(
+                name
+                for name in set(names)
+                if any(fnmatchcase(name, pattern) for pattern in data_map.coverage or ())
+                and name not in known
+                and not any(fnmatchcase(name, pattern) for pattern in data_map.unmapped)
+            )
+        )
+
+    return Coverage(
+        data_map.coverage,
+        unknown(tables, {*data_map.tables, *job_tables}),
+        unknown(buckets, {*data_map.buckets, *job_buckets}),
+        len(tables),
+        len(buckets),
+    )

@@ -28,12 +28,13 @@ from cleanup_pipeline.actions.purge import PurgeCounts, purge_expired
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
+from cleanup_pipeline.core.data_map import Coverage
 from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.observability.sentry import report_failure
-from cleanup_pipeline.orchestration.guards import enforce_before_actions
+from cleanup_pipeline.orchestration.guards import enforce_before_actions, refuse_unless_covered
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 
@@ -155,6 +156,8 @@ def _context(
     group_name=GROUP,
     kinds={"s3", "dynamodb"},
     retry_policy=IDEMPOTENT_STEP_RETRY,
+    # After the first step checked the data map and its stores: nothing is written before.
+    deps=["users_snapshot"],
     check_specs=[
         dg.AssetCheckSpec("every_unfinished_deletion_settled", asset="unfinished_deletions")
     ],
@@ -221,13 +224,16 @@ def split_deletion_candidates(
     context: dg.OpExecutionContext,
     candidates: pd.DataFrame,
     guard_inputs: GuardInputs,
+    app_stores: Coverage,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
 ) -> Iterator[dg.Output[list[str]] | dg.DynamicOutput[list[str]]]:
     """The candidates' ids in batches of `deletion_batch_size`, after the run's guards passed
-    once more on this run's own guard inputs; each batch runs the cascade on its own."""
+    once more on this run's own guard inputs, and the coverage of the data map found every
+    table and bucket of the app mapped; each batch runs the cascade on its own."""
     user_ids = candidates["id"].astype(str).tolist()
     if user_ids and not run_options.dry_run:
+        refuse_unless_covered(app_stores)
         enforce_before_actions(
             guard_inputs,
             candidates,
@@ -346,6 +352,8 @@ def gather_deletion_outcomes(
         # Gated by the warning guards too: any failed guard stops every action of the run.
         "notify_candidates": dg.AssetIn(dagster_type=dg.Nothing),
         "unfinished_deletions": dg.AssetIn(),
+        # Gated by the coverage of the data map, which stops the deletions alone.
+        "app_stores": dg.AssetIn(),
     },
 )
 def deleted_accounts(
@@ -353,13 +361,17 @@ def deleted_accounts(
     guard_inputs: GuardInputs,
     notify_candidates: None,
     unfinished_deletions: Settled,
+    app_stores: Coverage,
 ) -> pd.DataFrame:
     """Accounts deleted with everything they left behind: files, feature and scoreboard
     references; their address kept in the emails table; the user item deleted last. The
     candidates run in batches, side by side where the executor allows. Runs only when every
-    guard of the run passed."""
+    guard of the run passed and every table and bucket of the app is in the data map."""
     batches, candidate_ids = split_deletion_candidates(
-        candidates=deletion_candidates, guard_inputs=guard_inputs, warnings_gate=notify_candidates
+        candidates=deletion_candidates,
+        guard_inputs=guard_inputs,
+        app_stores=app_stores,
+        warnings_gate=notify_candidates,
     )
     refs = read_references(candidate_ids, unfinished_deletions)
     outcomes = batches.map(lambda user_ids: delete_account_batch(user_ids, refs))

@@ -1,5 +1,5 @@
 """The guards: the blocking checks that stop a run's actions, their re-check inside each acting
-step.
+step; and the coverage of the data map, which stops the deletions alone.
 
 `read_guard_inputs` reads Dagster's run history once per run; the blocking checks, the candidate
 report and the action steps (which check again: blocking checks gate only downstream assets of
@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from cleanup_pipeline.aws.stores import account_buckets, account_tables
+from cleanup_pipeline.core.data_map import Coverage, DataMapError, coverage_of, load_data_map
 from cleanup_pipeline.core.decisions import COUNT_KEYS
 from cleanup_pipeline.core.guards import (
     ACTION_GUARDS,
@@ -26,7 +28,7 @@ from cleanup_pipeline.core.guards import (
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.observability.sentry import report_guard_failure
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY
-from cleanup_pipeline.orchestration.resources import CleanupPolicy, RunOptions
+from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
 
 DECISIONS_KEY = dg.AssetKey("user_decisions")
 _LOOKBACK = 100
@@ -221,3 +223,56 @@ def guards(
     )
     for result in results:
         yield check_result(result, _ASSET_OF[result.name], context.run.run_id)
+
+
+@dg.asset(group_name=GROUP, kinds={"dynamodb", "s3"}, retry_policy=IDEMPOTENT_STEP_RETRY)
+def app_stores(aws: AwsEnvironment) -> dg.Output[Coverage]:
+    """With `coverage` in the data map, the account's tables and buckets that match one of its
+    patterns yet are neither a store, one of the job's own, nor declared `unmapped`: where the
+    app may keep user data that no deletion would reach. Without `coverage`, nothing is listed."""
+    settings = aws.settings()
+    try:
+        data_map = load_data_map(settings)
+    except DataMapError as error:  # configuration: retrying cannot help
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+    tables: list[str] = []
+    buckets: list[str] = []
+    if data_map.coverage is not None:
+        clients = aws.clients()
+        tables, buckets = account_tables(clients.dynamodb), account_buckets(clients.s3)
+    coverage = coverage_of(data_map, settings, tables, buckets)
+    return dg.Output(coverage, metadata=_coverage_metadata(coverage))
+
+
+def _coverage_metadata(coverage: Coverage) -> dict[str, dg.MetadataValue]:
+    return {
+        "coverage": dg.MetadataValue.text(", ".join(coverage.patterns or ()) or "(off)"),
+        "unmapped_tables": dg.MetadataValue.text(", ".join(coverage.tables) or "(none)"),
+        "unmapped_buckets": dg.MetadataValue.text(", ".join(coverage.buckets) or "(none)"),
+        "tables_listed": dg.MetadataValue.int(coverage.listed_tables),
+        "buckets_listed": dg.MetadataValue.int(coverage.listed_buckets),
+    }
+
+
+@dg.asset_check(asset=app_stores, blocking=True)
+def every_app_store_is_mapped(app_stores: Coverage) -> dg.AssetCheckResult:
+    """Every table and bucket of the app (those matching the data map's `coverage` patterns)
+    is a store, one of the job's own, or declared `unmapped`; otherwise deletions stop, since
+    they would leave the user's data there behind. Warnings go on."""
+    return dg.AssetCheckResult(
+        passed=app_stores.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=app_stores.description,
+        metadata=_coverage_metadata(app_stores),
+    )
+
+
+def refuse_unless_covered(coverage: Coverage) -> None:
+    """Raise before any deletion when the coverage check found unmapped tables or buckets, as
+    the blocking check would: an operator can materialize the deletions alone."""
+    if not coverage.passed:
+        raise dg.Failure(
+            description=f"every_app_store_is_mapped: {coverage.description}",
+            metadata=_coverage_metadata(coverage),
+            allow_retries=False,
+        )

@@ -8,8 +8,10 @@ from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.aws.bucket import VersioningNotEnabledError, require_versioning
 from cleanup_pipeline.aws.holds_table import scan_holds
+from cleanup_pipeline.aws.stores import checked_data_map
 from cleanup_pipeline.aws.users_table import scan_snapshot
 from cleanup_pipeline.core.as_of import format_ms, now_ms
+from cleanup_pipeline.core.data_map import DataMapError
 from cleanup_pipeline.core.decisions import (
     DECISION_DTYPE,
     DELETE,
@@ -98,9 +100,14 @@ def users_snapshot(
     context: dg.AssetExecutionContext, aws: AwsEnvironment, cleanup_policy: CleanupPolicy
 ) -> dg.Output[pd.DataFrame]:
     """Every user's decision attributes, read by a parallel Scan with a projection. Email
-    addresses are not kept: only whether one is present and its masked form. With a restore
-    window, the public bucket must keep deleted files as versions: checked here, first."""
+    addresses are not kept: only whether one is present and its masked form. Checked here,
+    first: the data map, and that each table, index and bucket it names exists; with a restore
+    window, that the public bucket keeps deleted files as versions."""
     settings = aws.settings()  # fails here, before any AWS call, if configuration is missing
+    try:
+        checked_data_map(aws.clients(), settings)
+    except DataMapError as error:  # configuration: retrying cannot help
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     if settings.restore_window_days > 0:
         try:
             require_versioning(aws.clients().s3, settings.public_bucket_name)

@@ -24,9 +24,12 @@ from pydantic import Field, PrivateAttr
 
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import open_archive
+from cleanup_pipeline.aws.clients import shared_clients
 from cleanup_pipeline.aws.holds_table import delete_hold, put_hold
 from cleanup_pipeline.aws.reports import is_s3, read_report
+from cleanup_pipeline.aws.stores import checked_data_map
 from cleanup_pipeline.core.as_of import format_ms, now_ms, parse_as_of
+from cleanup_pipeline.core.data_map import DataMapError
 from cleanup_pipeline.core.decisions import (
     COUNT_KEYS,
     HOLDS_OFF,
@@ -329,6 +332,10 @@ def restore_deleted_account(
     except ValueError as error:
         raise dg.Failure(description=str(error)) from None
     settings, clients = aws.settings(), aws.clients()
+    try:
+        checked_data_map(clients, settings)
+    except DataMapError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     ctx = RestoreContext(
         clients.dynamodb,
         clients.s3,
@@ -494,8 +501,12 @@ def run_job(
         except ApprovalError as error:
             raise ApprovalError(f"--approve {error}") from None
     as_of_iso = format_ms(parse_as_of(as_of, "--as-of")) if as_of else None
-    load_settings()  # every missing variable named, before any run or AWS call
+    settings = load_settings()  # every missing variable named, before any run or AWS call
     step_storage = step_storage_from_env()  # a malformed location named, likewise
+    policy = {} if deletion_batch_size is None else {"deletion_batch_size": deletion_batch_size}
+    CleanupPolicy(**policy)  # out of range: one short error, before any run is created
+    # The data map's shape, then its tables, indexes and buckets: one error, before any run.
+    checked_data_map(shared_clients(settings), settings)
     instance = instance or _instance()
     if approved_run_id:
         max_age = CleanupPolicy().approval_max_age_days
@@ -513,9 +524,7 @@ def run_job(
         run_config["execution"] = {"config": {"multiprocess": executor}}
     else:
         run_config["execution"] = {"config": {"in_process": {}}}
-    if deletion_batch_size is not None:
-        policy = {"deletion_batch_size": deletion_batch_size}
-        CleanupPolicy(**policy)  # out of range: one short error, before any run is created
+    if policy:
         run_config["resources"]["cleanup_policy"] = {"config": policy}
     tags = {
         "cleanup_pipeline/dry_run": str(dry_run).lower(),

@@ -57,16 +57,22 @@ def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monk
     result = execute()
 
     assert not result.success
-    # Nothing written and the users table never scanned: only the versioning check and the
-    # holds read of the run's first steps reached AWS.
+    # Nothing written and the users table never scanned: only the check that the data map's
+    # stores exist, the versioning check and the holds read of the run's first steps reached AWS.
     assert recording.writes() == []
     calls = [
         (name, params.get("TableName") or params.get("Bucket")) for name, params in recording.CALLS
     ]
-    assert sorted(calls) == [
-        ("GetBucketVersioning", settings.public_bucket_name),
-        ("Scan", settings.holds_table),
-    ]
+    tables = (settings.users_table, settings.emails_table, settings.holds_table)
+    tables += (settings.features_table, settings.scoreboards_table)
+    assert sorted(calls) == sorted(
+        [
+            *(("DescribeTable", table) for table in tables),
+            ("GetBucketVersioning", settings.public_bucket_name),  # the bucket exists
+            ("GetBucketVersioning", settings.public_bucket_name),  # and keeps versions
+            ("Scan", settings.holds_table),
+        ]
+    )
     errors = [
         error_messages(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
     ]

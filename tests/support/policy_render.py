@@ -6,6 +6,7 @@ from types import ModuleType
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from cleanup_pipeline.core.data_map import DataMap, load_data_map
 from cleanup_pipeline.core.settings import S3StepStorage, load_settings, step_storage_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,18 +27,22 @@ render_policy = _render_module()
 
 
 def rendered_policy() -> dict:
-    """The policy as an operator renders it for the current environment."""
-    values = render_policy.placeholders(load_settings(), ACCOUNT, step_storage_from_env())
-    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
+    """The policy as an operator renders it for the current environment and data map."""
+    settings = load_settings()
+    values = render_policy.placeholders(settings, ACCOUNT, step_storage_from_env())
+    return render_policy.render(render_policy.TEMPLATE.read_text(), values, load_data_map(settings))
 
 
-def full_policy() -> dict:
-    """The policy with every optional statement: reports, archive and step outputs on S3."""
+def full_policy(data_map: DataMap | None = None) -> dict:
+    """The policy with every optional statement: reports, archive and step outputs on S3; for
+    `data_map`, or the one the environment names."""
+    settings = load_settings()
     values = {
-        **render_policy.placeholders(load_settings(), ACCOUNT, STEP_OUTPUTS),
+        **render_policy.placeholders(settings, ACCOUNT, STEP_OUTPUTS),
         "ReportsBucket": REPORTS_BUCKET,
         "ReportsPrefix": "cleanup/",
         "ArchiveBucket": REPORTS_BUCKET,
         "ArchivePrefix": "archive/",
     }
-    return render_policy.render(render_policy.TEMPLATE.read_text(), values)
+    data_map = data_map or load_data_map(settings)
+    return render_policy.render(render_policy.TEMPLATE.read_text(), values, data_map)

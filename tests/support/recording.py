@@ -26,6 +26,8 @@ READ_ONLY = {
     "GetAccount",
     "Query",
     "ListBuckets",
+    "ListTables",
+    "DescribeTable",
 }
 
 
