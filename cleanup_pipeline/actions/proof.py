@@ -23,6 +23,8 @@ from cleanup_pipeline.core.data_map import ATTRIBUTE, LIST, S3_PREFIX, DataMap, 
 
 # The users item, looked up beside the map's stores and named so in a leftover's reason.
 USERS = "users"
+# The cascade's step a user who is not verified fails at.
+VERIFY_STEP = "verify"
 
 Found = dict[str, int]  # user id -> what was found left of them in one store
 
