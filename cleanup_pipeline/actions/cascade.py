@@ -39,7 +39,12 @@ from cleanup_pipeline.actions.outcomes import (
     FailureHook,
     Outcomes,
 )
-from cleanup_pipeline.actions.proof import NotVerifiedError, ProofContext, prove_deleted
+from cleanup_pipeline.actions.proof import (
+    VERIFY_STEP,
+    NotVerifiedError,
+    ProofContext,
+    prove_deleted,
+)
 from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
@@ -115,6 +120,7 @@ class RunReferences:
     # Deletions a crashed run began and this run may finish (see actions/ledger.py).
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
     recorded_late: int = 0
+    verified_late: int = 0  # deletions of runs that died, proved by this run
 
 
 @dataclass(frozen=True)
@@ -504,7 +510,7 @@ def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
     for user_id in fates.deleted:
         if user_id in unproved:  # the item is gone: the journal keeps the rest for the next run
             why = unproved[user_id]
-            batch.outcomes.fail(user_id, "verify", NotVerifiedError(why), ctx.on_failure, why)
+            batch.outcomes.fail(user_id, VERIFY_STEP, NotVerifiedError(why), ctx.on_failure, why)
             continue
         batch.outcomes.add(user_id, DELETED)
         if user_id in stuck and ctx.on_failure is not None:  # the next run removes them
