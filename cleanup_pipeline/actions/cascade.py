@@ -685,6 +685,8 @@ def _finish_and_prove(
     proved, each `verified` event recorded. Returns the users verified; `failed` gets why the
     others are not."""
     assert ctx.recovery is not None
+    if not deletions:
+        return set()
     archive = ctx.recovery.store
     records = {}
     for pair, entry in sorted(deletions.items()):
