@@ -2,6 +2,7 @@
 
 In process (`run_job`, the CLI's own path) every step runs in the benchmark's process, one after
 another, so each AWS call falls inside exactly one step's start and end and is attributed to it.
+The calls of the proof of deletion (inside the cascade's steps) are labelled apart as well.
 """
 
 import contextlib
@@ -10,7 +11,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import dagster as dg
 
 from bench.measure import CallRecorder, TreeRun, run_sampled
+from cleanup_pipeline.actions import cascade
 from cleanup_pipeline.aws import clients as aws_clients
 from cleanup_pipeline.definitions import cleanup_job
 from cleanup_pipeline.orchestration.jobs import run_job
@@ -26,6 +28,7 @@ CASCADE_PREFIX = "deleted_accounts"
 WARNING_STEP = "warning_emails"
 SCAN_STEP = "users_snapshot"
 INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+PROOF_LABEL = "proof"
 
 
 def is_cascade(step: str) -> bool:
@@ -39,6 +42,7 @@ class JobRun:
     steps: dict[str, tuple[float, float]]  # step key -> (start, end), epoch seconds
     calls_by_step: dict[str, Counter[str]]
     log: Path
+    proof_calls: Counter[str]  # the proof of deletion's, wherever it ran
 
     def step_s(self, predicate: Callable[[str], bool]) -> float:
         return sum(end - start for key, (start, end) in self.steps.items() if predicate(key))
@@ -59,6 +63,25 @@ def _instance_home(workdir: Path, name: str) -> dict[str, str]:
     return {"DAGSTER_HOME": str(home), "CLEANUP_REPORTS_DIR": str(workdir / f"reports_{name}")}
 
 
+@contextlib.contextmanager
+def proof_labelled(recorder: CallRecorder) -> Iterator[None]:
+    """The calls the cascade's proof of deletion makes, labelled `PROOF_LABEL`."""
+    original = cascade.prove_deleted
+
+    def labelled(*args: Any, **kwargs: Any) -> Any:
+        before, recorder.label = recorder.label, PROOF_LABEL
+        try:
+            return original(*args, **kwargs)
+        finally:
+            recorder.label = before
+
+    cascade.prove_deleted = labelled  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        cascade.prove_deleted = original  # type: ignore[assignment]
+
+
 def run_in_process(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: str) -> JobRun:
     os.environ.update(_instance_home(workdir, name))
     log = workdir / f"job_{name}.log"
@@ -66,7 +89,11 @@ def run_in_process(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: s
     recorder.reset()
     aws_clients.clear_shared_clients()  # the run builds its own, as a fresh process would
     try:
-        with log.open("w") as sink, contextlib.redirect_stderr(sink):
+        with (
+            log.open("w") as sink,
+            contextlib.redirect_stderr(sink),
+            proof_labelled(recorder),
+        ):
             started = time.perf_counter()
             summary = run_job(
                 str(as_of_ms),
@@ -88,7 +115,8 @@ def run_in_process(recorder: CallRecorder, workdir: Path, as_of_ms: int, name: s
     for call in recorder.calls:
         key = next((k for k, (a, b) in steps.items() if a <= call.at <= b), "(outside steps)")
         by_step.setdefault(key, Counter())[call.name] += 1
-    return JobRun(summary, wall, steps, by_step, log)
+    proof = recorder.count(lambda call: call.label == PROOF_LABEL)
+    return JobRun(summary, wall, steps, by_step, log, proof)
 
 
 def run_as_command(workdir: Path, name: str, as_of_ms: int) -> tuple[TreeRun, dict[str, Any]]:

@@ -16,6 +16,7 @@ from cleanup_pipeline.actions.ledger import Pair, close_journal, record, write_j
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.references import entry_id
 from cleanup_pipeline.core.as_of import now_ms
+from cleanup_pipeline.core.data_map import DataMap
 from cleanup_pipeline.core.recovery import (
     ArchivedEntry,
     ArchivedFile,
@@ -32,6 +33,7 @@ from cleanup_pipeline.core.recovery import (
     manifest_key,
     merge_deletion,
     restorable_until,
+    verified_event,
 )
 
 Wire = dict[str, Any]
@@ -182,16 +184,25 @@ class BatchArchive:
         if self.group is not None:
             self._manifest([ArchivedUser(user_id, self.entries[user_id].deletion_key, item)])
 
-    def record_deleted(self, deleted: list[str], settled: set[str]) -> list[str]:
-        """The `deleted` ledger event of each deleted user; then the journal keeps only the
-        users not `settled` (a later run finishes them) and those whose event could not be
-        written, for the next run to record. Returns the latter."""
+    def record_deleted(
+        self, deleted: list[str], settled: set[str], data_map: DataMap, verified: set[str]
+    ) -> list[str]:
+        """The `deleted` ledger event of each deleted user, then the `verified` one of those the
+        proof found gone from every store of `data_map`; then the journal keeps only the users
+        not `settled` (a later run finishes them) and those whose events could not be written,
+        for the next run to record. Returns the latter."""
         failed: list[str] = []
         at = now_ms()
         for user_id in deleted:
-            event = deleted_event(self.entries[user_id], self.recovery.run_id, self.as_of, at)
+            entry = self.entries[user_id]
+            event = deleted_event(entry, self.recovery.run_id, self.as_of, at, data_map)
             try:
                 record(self.store, user_id, event)
+                if user_id in verified:
+                    proved = verified_event(
+                        entry.deletion_key, self.recovery.run_id, now_ms(), data_map
+                    )
+                    record(self.store, user_id, proved)
             except Exception:
                 failed.append(user_id)
         left = [e for u, e in self.entries.items() if u not in settled or u in failed]

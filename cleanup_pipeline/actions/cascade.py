@@ -3,14 +3,17 @@
 The steps run over a batch of users (the run splits its candidates into batches that may run in
 parallel, in separate processes): the record of what goes (manifest and journal), files
 hidden under delete markers, feature references, scoreboard entries, the address in the emails
-table, and the user item **last**, conditionally, followed by its ledger event. Nothing that
+table, and the user item **last**, conditionally, followed by the proof that nothing of the
+user is left in any store (see actions/proof.py) and the ledger events. Nothing that
 cannot be undone happens before that conditional delete succeeds: files are hidden, not removed
 (without a restore window their versions go once the item is gone), so a user found to be no
 longer a delete candidate at the end gets everything back in the same run. Until the user item
 is gone the user is still a delete candidate, so a run that dies part-way is finished by the
 next run, or given back if the user is no longer a candidate (`settle_unfinished`); every step
 is idempotent. A user whose step fails leaves the batch (keeping their user item, and getting
-back what was hidden) while the others go on.
+back what was hidden) while the others go on. A deleted user of whom the proof finds something
+left (written after the cascade read that store) fails, and stays in the batch's journal: the
+next run finishes that deletion in every store and proves it (`settle_unfinished`).
 """
 
 from collections.abc import Callable
@@ -25,7 +28,7 @@ from cleanup_pipeline.actions.archive import (
     deletion_record,
     file_targets,
 )
-from cleanup_pipeline.actions.ledger import Pair, deleted_elsewhere, forget, reconcile
+from cleanup_pipeline.actions.ledger import Pair, deleted_elsewhere, forget, reconcile, record
 from cleanup_pipeline.actions.outcomes import (
     DELETED,
     DELETED_BY_OTHER_RUN,
@@ -36,12 +39,25 @@ from cleanup_pipeline.actions.outcomes import (
     FailureHook,
     Outcomes,
 )
+from cleanup_pipeline.actions.proof import (
+    VERIFY_STEP,
+    NotVerifiedError,
+    ProofContext,
+    prove_deleted,
+)
 from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.as_of import now_ms
+from cleanup_pipeline.core.data_map import ATTRIBUTE, LIST, S3_PREFIX, DataMap, builtin_map
 from cleanup_pipeline.core.decisions import DELETE, Policy
-from cleanup_pipeline.core.recovery import ArchivedFile, JournalEntry, ObjectVersion
+from cleanup_pipeline.core.recovery import (
+    ArchivedFile,
+    JournalEntry,
+    ObjectVersion,
+    current_objects,
+    verified_event,
+)
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.core.wire import Item
 
@@ -82,6 +98,9 @@ class CascadeBatch:
     relist: set[str] = field(default_factory=set)
     # Users whose data the cascade began to hide: given back unless their item goes.
     started: set[str] = field(default_factory=set)
+    # Per `attribute` store, the items the cascade acts on for each user: looked up again by
+    # the proof.
+    acted: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
         """The user leaves the batch (keeping their user item) and is recorded as failed."""
@@ -101,6 +120,7 @@ class RunReferences:
     # Deletions a crashed run began and this run may finish (see actions/ledger.py).
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
     recorded_late: int = 0
+    verified_late: int = 0  # deletions of runs that died, proved by this run
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,17 @@ class CascadeContext:
     policy: Policy
     on_failure: FailureHook | None = None
     recovery: Recovery | None = None
+
+    @property
+    def data_map(self) -> DataMap:
+        return builtin_map(self.settings)
+
+    def proof(self, every_version_gone: bool) -> ProofContext:
+        """What the proof of deletion reads with; `every_version_gone` for deletions made
+        without a restore window."""
+        return ProofContext(
+            self.dynamodb, self.s3, self.settings.users_table, self.data_map, every_version_gone
+        )
 
 
 def _without_email(item: Item) -> Item:
@@ -182,6 +213,8 @@ def record_batch(
                 batch.fail(user_id, "scoreboards", error, ctx.on_failure)
     if not batch.items:
         return batch
+    for store in ctx.data_map.of_kind(ATTRIBUTE):
+        batch.acted[store.name] = {user_id: proposed.get(user_id, []) for user_id in batch.items}
     try:
         if ctx.recovery is None:
             raise RuntimeError("a deletion needs an archive to write its journal to")
@@ -462,10 +495,23 @@ def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
     user still counts as deleted."""
     fates = _delete_items(ctx, batch)
     stuck = _remove_versions(ctx, batch, fates)
+    window = ctx.settings.restore_window_days
+    proof = prove_deleted(
+        ctx.proof(every_version_gone=window == 0),
+        [u for u in fates.deleted if u not in stuck],  # the next run removes and proves these
+        batch.acted,
+    )
+    verified = set(proof.verified)
+    unproved = {u: proof.reason(u) for u in proof.users if u not in verified}
+    batch.outcomes.verified = len(verified)
     failed = {row["id"] for row in batch.outcomes.rows if row["outcome"] == FAILED}
     to_give_back = [*fates.back, *sorted((failed & batch.started) - fates.unsure)]
     given = _give_back(ctx, batch, to_give_back)
     for user_id in fates.deleted:
+        if user_id in unproved:  # the item is gone: the journal keeps the rest for the next run
+            why = unproved[user_id]
+            batch.outcomes.fail(user_id, VERIFY_STEP, NotVerifiedError(why), ctx.on_failure, why)
+            continue
         batch.outcomes.add(user_id, DELETED)
         if user_id in stuck and ctx.on_failure is not None:  # the next run removes them
             ctx.on_failure(user_id, "delete.files", RuntimeError(stuck[user_id]))
@@ -488,13 +534,15 @@ def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
         else:
             batch.outcomes.add(user_id, KEPT, "user", f"{kept}; what the cascade removed is back")
     settled = {
-        *(u for u in fates.deleted if u not in stuck),
+        *(u for u in fates.deleted if u not in stuck and u not in unproved),
         *(u for u in fates.elsewhere if u not in stuck),
         *(u for u, result in given.items() if not isinstance(result, Exception)),
     }
     if batch.archive is not None:
         try:
-            unrecorded = batch.archive.record_deleted(fates.deleted, settled)
+            unrecorded = batch.archive.record_deleted(
+                fates.deleted, settled, ctx.data_map, verified
+            )
             error: BaseException = RuntimeError("ledger event not written; the next run will")
         except Exception as raised:
             unrecorded, error = fates.deleted, raised
@@ -550,7 +598,8 @@ class Settled:
     """What a run did, before acting, with the deletions that runs which died left unfinished:
     late `deleted` events recorded, data given back to users who are no longer delete
     candidates (with the files that could not come back), folders of deleted users emptied
-    (no restore window), and the deletions still under way that this run's cascade carries on.
+    (no restore window), deletions whose item is gone finished in every store and proved
+    (`verified`), and the deletions still under way that this run's cascade carries on.
     `failed` maps a user to why their deletion stays unsettled, for the next run."""
 
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
@@ -558,18 +607,22 @@ class Settled:
     given_back: list[str] = field(default_factory=list)
     lost_files: dict[str, list[str]] = field(default_factory=dict)
     emptied: list[str] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
 
 def settle_unfinished(ctx: CascadeContext) -> Settled:
     """Finish what the journals of runs that died hold, whatever this run's guards decide: a
     user whose item is gone gets the `deleted` event (and, without a restore window, every
-    version under their folder goes); a user whose item is there but who is no longer a delete
-    candidate (came back, subscribed, lifetime deal, held) gets back what the dead run had
-    hidden or removed; the others are carried on by this run's cascade."""
+    version under their folder goes), what is left of them in any store is removed and the
+    deletion proved, with its `verified` event (a run that died before its proof, or whose
+    proof found something written after the cascade read that store, leaves such users); a
+    user whose item is there but who is no longer a delete candidate (came back, subscribed,
+    lifetime deal, held) gets back what the dead run had hidden or removed; the others are
+    carried on by this run's cascade."""
     assert ctx.recovery is not None
     store, run_id = ctx.recovery.store, ctx.recovery.run_id
-    late = reconcile(store, ctx.dynamodb, ctx.settings.users_table, run_id)
+    late = reconcile(store, ctx.dynamodb, ctx.settings.users_table, run_id, ctx.data_map)
     carried, to_give_back = dict(late.carried), dict(late.to_give_back)
     if carried:
         still, _ = recheck(
@@ -607,7 +660,10 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
         if prefix in stuck:
             failed[pairs[0][0]] = f"versions not removed: {stuck[prefix]}"
         else:
-            done.update(pairs)
+            done.update(pair for pair in pairs if pair not in late.to_verify)
+    to_verify = {pair: e for pair, e in late.to_verify.items() if pair[0] not in failed}
+    verified = _finish_and_prove(ctx, to_verify, failed)
+    done.update(pair for pair in to_verify if pair[0] in verified)
     forget(store, done)
     return Settled(
         carried=carried,
@@ -615,5 +671,79 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
         given_back=given_back,
         lost_files=lost,
         emptied=sorted({user_id for user_id, _ in late.to_purge} - set(failed)),
+        verified=sorted(verified),
         failed=failed,
     )
+
+
+def _finish_and_prove(
+    ctx: CascadeContext, deletions: dict[Pair, JournalEntry], failed: dict[str, str]
+) -> set[str]:
+    """Deletions whose user item is gone, finished in every store as the cascade would, from
+    what their record holds (with a restore window, files left current are hidden under
+    markers, their versions kept until the purge; without one the folder was emptied), then
+    proved, each `verified` event recorded. Returns the users verified; `failed` gets why the
+    others are not."""
+    assert ctx.recovery is not None
+    if not deletions:
+        return set()
+    archive = ctx.recovery.store
+    records = {}
+    for pair, entry in sorted(deletions.items()):
+        try:
+            records[pair] = deletion_record(archive, entry)
+        except Exception as error:
+            failed[pair[0]] = f"not verified: {type(error).__name__}: {error}"
+    users = sorted({user_id for user_id, _ in records})
+    acted: dict[str, dict[str, list[str]]] = {}
+    for data_store in ctx.data_map.stores:
+        try:
+            if data_store.kind == S3_PREFIX:
+                windowed = [u for (u, _), e in deletions.items() if e.restorable_until is not None]
+                for user_id in sorted(set(windowed) & set(users)):
+                    found = bucket.list_versions(
+                        ctx.s3, data_store.bucket, data_store.prefix_of(user_id)
+                    )
+                    keys = [v.key for v in current_objects(found)]
+                    refused = bucket.hide_objects(ctx.s3, data_store.bucket, keys).refused
+                    if refused:
+                        raise RuntimeError(f"{len(refused)} files not hidden")
+            elif data_store.kind == ATTRIBUTE:
+                acted[data_store.name] = {}
+                for (user_id, _), removed in records.items():
+                    acted[data_store.name].setdefault(user_id, []).extend(removed.features)
+                    for item_id in removed.features:
+                        references.unlink_feature(ctx.dynamodb, data_store.table, item_id, user_id)
+            elif data_store.kind == LIST:
+                for item_id in data_store.items or ():
+                    references.prune_scoreboard(ctx.dynamodb, data_store.table, item_id, users)
+        except Exception as error:  # the proof tells who is left
+            for user_id in users:
+                failed.setdefault(user_id, f"{data_store.name}: {type(error).__name__}: {error}")
+    verified: set[str] = set()
+    for without_window in (True, False):
+        group = sorted(
+            {
+                user_id
+                for (user_id, _), entry in deletions.items()
+                if (entry.restorable_until is None) == without_window and user_id in users
+            }
+        )
+        proof = prove_deleted(ctx.proof(every_version_gone=without_window), group, acted)
+        verified.update(proof.verified)
+        for user_id in set(group) - set(proof.verified):
+            failed[user_id] = proof.reason(user_id)
+    at = now_ms()
+    for (user_id, deletion), _ in sorted(records.items()):
+        if user_id not in verified:
+            continue
+        try:
+            record(
+                archive, user_id, verified_event(deletion, ctx.recovery.run_id, at, ctx.data_map)
+            )
+        except Exception as error:
+            verified.discard(user_id)
+            failed[user_id] = f"verified event not written: {type(error).__name__}: {error}"
+    for user_id in verified:
+        failed.pop(user_id, None)  # finished in spite of an error above: the proof says so
+    return verified

@@ -5,9 +5,10 @@ deleted, the `deleted` events; then it removes the journal (or keeps the entries
 not settle, whose deletion a later run finishes). A run that dies in between leaves its
 journal, and the next run's `reconcile` records what it did: a user whose item is gone gets
 the `deleted` event. Ledger events are created only if absent, so whoever records one, and
-however often, each exists once. What else a dead run left (versions to remove, data to give
-back to a user who is no longer a candidate) stays journalled until the job has done it
-(`settle_unfinished` in actions/cascade.py).
+however often, each exists once. What else a dead run left (versions to remove, stores to
+finish and the proof that nothing is left, data to give back to a user who is no longer a
+candidate) stays journalled until the job has done it (`settle_unfinished` in
+actions/cascade.py).
 """
 
 from dataclasses import dataclass, field
@@ -16,10 +17,12 @@ from typing import Any
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.as_of import now_ms
+from cleanup_pipeline.core.data_map import DataMap
 from cleanup_pipeline.core.recovery import (
     DELETED,
     PENDING,
     SENT_AT,
+    VERIFIED,
     JournalEntry,
     deleted_event,
     ledger_folder,
@@ -96,9 +99,11 @@ def forget(store: ArchiveStore, pairs: set[Pair], except_run: str | None = None)
 class Reconciled:
     recorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
-    # Left in their journals until the job settles them: deletions without a restore window
-    # whose item is gone (versions may remain under the folder), and deletions whose user is
-    # back (the item is there, in another inactivity episode).
+    # Left in their journals until the job settles them: deletions whose item is gone and
+    # that no `verified` event proves, which the job finishes in every store and verifies;
+    # deletions without a restore window whose item is gone (versions may remain under the
+    # folder); and deletions whose user is back (the item is there, in another episode).
+    to_verify: dict[Pair, JournalEntry] = field(default_factory=dict)
     to_purge: dict[Pair, JournalEntry] = field(default_factory=dict)
     to_give_back: dict[Pair, JournalEntry] = field(default_factory=dict)
     journals: int = 0
@@ -113,11 +118,19 @@ def _live_episode(item: dict[str, Any], deletion: str) -> bool:
 
 
 def reconcile(
-    store: ArchiveStore, dynamodb: Any, users_table: str, run_id: str, dry_run: bool = False
+    store: ArchiveStore,
+    dynamodb: Any,
+    users_table: str,
+    run_id: str,
+    data_map: DataMap,
+    dry_run: bool = False,
 ) -> Reconciled:
     """Record what runs that died left in their journals; return the entries of deletions that
     are still under way (the user item is there, same episode), for the run to carry on, and
-    those the job must still settle (see `Reconciled`)."""
+    those the job must still settle (see `Reconciled`). A journal keeps a deletion whose item
+    is gone until the job has verified it: a run that died before its proof, or whose proof
+    found something left, is finished by the next; a verified one (with a restore window)
+    leaves the journal here."""
     result = Reconciled()
     journals = _journals(store)
     result.journals = len(journals)
@@ -138,13 +151,16 @@ def reconcile(
                 for d in journals.values()
                 if any((u["user_id"], u["deletion_key"]) == pair for u in d["users"])
             )
-            event = deleted_event(entry, origin["run_id"], origin["as_of"], now_ms())
+            event = deleted_event(entry, origin["run_id"], origin["as_of"], now_ms(), data_map)
             event["recorded_by"] = run_id  # the run that died did the deletion; this one saw it
             if dry_run or record(store, entry.user_id, event):
                 result.recorded.append((entry.user_id, event))
+            proved = store.read(ledger_key(entry.user_id, entry.deletion_key, VERIFIED))
+            if proved is None:
+                result.to_verify[pair] = entry
             if entry.restorable_until is None:
                 result.to_purge[pair] = entry
-            else:
+            elif proved is not None:
                 done.add(pair)
         elif _live_episode(item, entry.deletion_key):
             result.carried[pair] = entry

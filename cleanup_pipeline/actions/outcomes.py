@@ -32,6 +32,8 @@ to Sentry, a test records it."""
 class Outcomes:
     action: Decision
     rows: list[dict[str, str | None]] = field(default_factory=list)
+    # Deleted users whom the proof of deletion found gone from every store.
+    verified: int = 0
 
     def add(
         self, user_id: str, outcome: Outcome, step: str | None = None, error: str | None = None
@@ -46,10 +48,18 @@ class Outcomes:
             }
         )
 
-    def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
-        """Record the user as failed at `step`, with the error's text scrubbed of addresses, and
-        tell the hook, which names the step with its action (`delete.files`, `notify.send`)."""
-        self.add(user_id, FAILED, step, f"{type(error).__name__}: {error}")
+    def fail(
+        self,
+        user_id: str,
+        step: str,
+        error: BaseException,
+        hook: FailureHook | None,
+        reason: str | None = None,
+    ) -> None:
+        """Record the user as failed at `step`, with the error's text (or `reason`, when the
+        error's type says nothing more) scrubbed of addresses, and tell the hook, which names
+        the step with its action (`delete.files`, `notify.send`)."""
+        self.add(user_id, FAILED, step, reason or f"{type(error).__name__}: {error}")
         if hook is not None:
             hook(user_id, f"{self.action}.{step}", error)
 

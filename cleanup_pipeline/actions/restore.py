@@ -16,6 +16,7 @@ from cleanup_pipeline.aws import bucket, references, users_table
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.as_of import now_ms
+from cleanup_pipeline.core.data_map import builtin_map
 from cleanup_pipeline.core.recovery import (
     REFUSED,
     RESTORED,
@@ -80,7 +81,14 @@ def _current(ctx: RestoreContext, user_id: str, record: DeletionRecord) -> Curre
 def plan(ctx: RestoreContext, user_id: str, dry_run: bool) -> RestorePlan:
     """Read what the restore needs and decide; nothing is written (but a deletion a crashed
     run left unrecorded is recorded first, unless `dry_run`)."""
-    late = reconcile(ctx.store, ctx.dynamodb, ctx.settings.users_table, ctx.run_id, dry_run)
+    late = reconcile(
+        ctx.store,
+        ctx.dynamodb,
+        ctx.settings.users_table,
+        ctx.run_id,
+        builtin_map(ctx.settings),
+        dry_run=dry_run,
+    )
     events = read_ledger(ctx.store, user_id)
     if dry_run:
         events += [event for owner, event in late.recorded if owner == user_id]

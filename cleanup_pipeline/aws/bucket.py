@@ -1,6 +1,6 @@
 """The public bucket, versioned: list a user's folder with every version and delete marker,
 hide objects under delete markers or delete versions in batches shared across users, check
-versioning is on."""
+versioning is on, and tell whether anything is left in a folder."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +47,21 @@ def list_versions(client: Any, bucket: str, prefix: str) -> list[ObjectVersion]:
                 for v in page.get(kind, [])
             )
     return found
+
+
+def folder_holds(client: Any, bucket: str, prefix: str, *, any_version: bool) -> bool:
+    """Whether anything is left under `prefix`: any version or delete marker (`any_version`),
+    or else any current object. One listing of the folder's versions, read page by page only
+    until something is found (a folder whose files are all under markers lists two entries a
+    file)."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"folder prefix must end with '/': {prefix!r}")
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        if any_version and (page.get("Versions") or page.get("DeleteMarkers")):
+            return True
+        if any(v.get("IsLatest") for v in page.get("Versions", [])):
+            return True
+    return False
 
 
 def delete_versions(client: Any, bucket: str, targets: list[tuple[str, str]]) -> dict[str, str]:

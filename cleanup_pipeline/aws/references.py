@@ -66,16 +66,23 @@ def link_feature(client: Any, table: str, feature_id: str, user_id: str) -> bool
     )
 
 
-def read_scoreboard(client: Any, table: str, period: str) -> list[Any] | None:
-    """Consistent read of one scoreboard's `users` list (wire format); None when it is absent."""
-    item = client.get_item(TableName=table, Key={"id": {"S": period}}, ConsistentRead=True).get(
+def read_list(client: Any, table: str, item_id: str, attribute: str) -> list[Any] | None:
+    """Consistent read of the list `attribute` of one item (wire format); None when the item is
+    absent, empty when it has no such list."""
+    item = client.get_item(TableName=table, Key={"id": {"S": item_id}}, ConsistentRead=True).get(
         "Item"
     )
-    return None if item is None else item.get("users", {}).get("L", [])
+    return None if item is None else item.get(attribute, {}).get("L", [])
 
 
-def entry_id(entry: Any) -> str | None:
-    return entry.get("M", {}).get("id", {}).get("S")
+def read_scoreboard(client: Any, table: str, period: str) -> list[Any] | None:
+    """Consistent read of one scoreboard's `users` list (wire format); None when it is absent."""
+    return read_list(client, table, period, "users")
+
+
+def entry_id(entry: Any, key: str = "id") -> str | None:
+    """The id a list entry (a map) holds in `key`."""
+    return entry.get("M", {}).get(key, {}).get("S")
 
 
 def replace_scoreboard(

@@ -18,8 +18,9 @@ The records:
   cascade removes. It holds personal data, so it lives only in the private archive.
 - A **journal entry** says a batch is about to delete a user (ids, counts, manifest groups; no
   address), so that a later run can record in the ledger what a crashed run did.
-- A **ledger event** is one fact about one deletion (`deleted`, `restored`, `purged`), without
-  address or item content.
+- A **ledger event** is one fact about one deletion (`deleted`, `verified`, `restored`,
+  `purged`), without address or item content. `verified` says a lookup of every store after the
+  deletion found nothing left of the user.
 
 A deletion is one inactivity episode of a user, identified by the user id and the
 `accountDeletionEmailSentAt` of the deleted item (its *deletion key*): the same for a crashed run
@@ -41,6 +42,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from cleanup_pipeline.core.data_map import ATTRIBUTE, LIST, S3_PREFIX, DataMap
 
 MANIFESTS, PENDING, LEDGER = "manifests/", "pending/", "ledger/"
 RESTORING = "restoring/"
@@ -81,8 +84,8 @@ def restoring_key(user_id: str, deletion_key: str) -> str:
 
 
 DAY_MS = 86_400_000
-DELETED, RESTORED, PURGED = "deleted", "restored", "purged"
-EVENTS = (DELETED, RESTORED, PURGED)
+DELETED, VERIFIED, RESTORED, PURGED = "deleted", "verified", "restored", "purged"
+EVENTS = (DELETED, VERIFIED, RESTORED, PURGED)
 SENT_AT = "accountDeletionEmailSentAt"
 
 Wire = dict[str, Any]
@@ -194,8 +197,18 @@ class JournalEntry:
         )
 
 
-def deleted_event(entry: JournalEntry, run_id: str, as_of: int, at: int) -> dict[str, Any]:
-    """The `deleted` event; with `approved_run_id` only when the deleting run was approved."""
+def removed_by_store(entry: JournalEntry, data_map: DataMap) -> dict[str, int]:
+    """What the deletion removed from each store of the map, by the store's name: objects,
+    attribute references, list entries."""
+    counts = {S3_PREFIX: entry.files, ATTRIBUTE: entry.features, LIST: entry.scoreboard_entries}
+    return {store.name: counts.get(store.kind, 0) for store in data_map.stores}
+
+
+def deleted_event(
+    entry: JournalEntry, run_id: str, as_of: int, at: int, data_map: DataMap
+) -> dict[str, Any]:
+    """The `deleted` event, with what went from each store of `data_map`; with
+    `approved_run_id` only when the deleting run was approved."""
     event: dict[str, Any] = {
         "event": DELETED,
         "run_id": run_id,
@@ -206,6 +219,7 @@ def deleted_event(entry: JournalEntry, run_id: str, as_of: int, at: int) -> dict
         "scoreboard_entries": entry.scoreboard_entries,
         # With no restore window nothing is kept: restorable until the moment of deletion.
         "restorable_until": at if entry.restorable_until is None else entry.restorable_until,
+        "stores": removed_by_store(entry, data_map),
         "deletion_key": entry.deletion_key,
         "manifests": entry.manifests,
     }
@@ -214,8 +228,15 @@ def deleted_event(entry: JournalEntry, run_id: str, as_of: int, at: int) -> dict
     return event
 
 
+def verified_event(deletion: str, run_id: str, at: int, data_map: DataMap) -> dict[str, Any]:
+    """The `verified` event of the deletion with key `deletion`: at `at`, nothing was found
+    left of the user in any store of `data_map`."""
+    zeros = dict.fromkeys((store.name for store in data_map.stores), 0)
+    return later_event(VERIFIED, deletion, run_id, at, stores=zeros)
+
+
 def later_event(event: str, deletion: str, run_id: str, at: int, **extra: Any) -> dict[str, Any]:
-    """A `restored` or `purged` event of the deletion with key `deletion`."""
+    """A `verified`, `restored` or `purged` event of the deletion with key `deletion`."""
     return {"event": event, "run_id": run_id, "at": at, "deletion_key": deletion, **extra}
 
 
@@ -312,9 +333,10 @@ class LedgerState:
 
 
 def order_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Oldest first; within one instant a deletion comes before what ended it."""
-    rank = {DELETED: 0, RESTORED: 1, PURGED: 1}
-    return sorted(events, key=lambda e: (e["at"], rank.get(e["event"], 2)))
+    """Oldest first; within one instant a deletion comes before its proof, and both before what
+    ended it."""
+    rank = {DELETED: 0, VERIFIED: 1, RESTORED: 2, PURGED: 2}
+    return sorted(events, key=lambda e: (e["at"], rank.get(e["event"], 3)))
 
 
 KINDS = ("item", "files", "features", "scoreboards")

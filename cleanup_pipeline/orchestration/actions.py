@@ -24,6 +24,7 @@ from cleanup_pipeline.actions.outcomes import (
     Outcomes,
     empty_outcomes,
 )
+from cleanup_pipeline.actions.proof import VERIFY_STEP
 from cleanup_pipeline.actions.purge import PurgeCounts, purge_expired
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
@@ -31,6 +32,7 @@ from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effe
 from cleanup_pipeline.core.data_map import Coverage
 from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
+from cleanup_pipeline.core.recovery import VERIFIED
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.observability.sentry import report_failure
@@ -188,6 +190,7 @@ def unfinished_deletions(
         "given_back": len(settled.given_back),
         "given_back_partially": len(settled.lost_files),
         "folders_emptied": len(settled.emptied),
+        "verified": len(settled.verified),
         "carried": len(settled.carried),
         "failed": len(settled.failed),
     }
@@ -266,7 +269,10 @@ def read_references(
         else {}
     )
     return RunReferences(
-        features=features, carried=unfinished.carried, recorded_late=unfinished.recorded_late
+        features=features,
+        carried=unfinished.carried,
+        recorded_late=unfinished.recorded_late,
+        verified_late=len(unfinished.verified),
     )
 
 
@@ -279,6 +285,7 @@ def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     return {
         "candidates": dg.MetadataValue.int(len(frame)),
         **{f"{k}": dg.MetadataValue.int(int(v)) for k, v in counts.items()},
+        VERIFIED: dg.MetadataValue.int(int(frame.attrs.get(VERIFIED, 0))),
         **ledger,
     }
 
@@ -312,6 +319,8 @@ def delete_account_batch(
                 ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
             )
     frame = outcomes.frame()
+    # Travels with the frame to `gather_deletion_outcomes` (the I/O manager pickles attrs).
+    frame.attrs[VERIFIED] = outcomes.verified
     context.add_output_metadata(_counts(frame))
     return frame
 
@@ -331,6 +340,7 @@ def gather_deletion_outcomes(
     events: one per deleted user, and those recorded for runs that died. The deletions this run
     carried on and settled leave the journals of the runs that began them (so that no later run
     gives back again what this one already gave back)."""
+    verified = sum(int(part.attrs.get(VERIFIED, 0)) for part in parts)
     frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes(Decision.DELETE)
     settled_users = set(frame.loc[frame["outcome"].isin(list(_SETTLED)), "id"].astype(str))
     finished = {pair for pair in refs.carried if pair[0] in settled_users}
@@ -338,8 +348,16 @@ def gather_deletion_outcomes(
         settings, clients = aws.settings(), aws.clients()
         archive = open_archive(settings.archive_location, clients.s3)
         forget(archive, finished, except_run=context.run.run_id)
-    deleted = int((frame["outcome"] == DELETED).sum())
-    frame.attrs["ledger"] = {"deleted": deleted, "recorded_late": refs.recorded_late}
+    # A user whose proof found something left was deleted all the same: the ledger says so.
+    unproved = (frame["outcome"] == FAILED) & (frame["step"] == VERIFY_STEP)
+    deleted = int((frame["outcome"] == DELETED).sum() + unproved.sum())
+    frame.attrs[VERIFIED] = verified
+    frame.attrs["ledger"] = {
+        "deleted": deleted,
+        "recorded_late": refs.recorded_late,
+        VERIFIED: verified,
+        "verified_late": refs.verified_late,
+    }
     context.add_output_metadata(_counts(frame))
     return frame
 
@@ -364,9 +382,11 @@ def deleted_accounts(
     app_stores: Coverage,
 ) -> pd.DataFrame:
     """Accounts deleted with everything they left behind: files, feature and scoreboard
-    references; their address kept in the emails table; the user item deleted last. The
-    candidates run in batches, side by side where the executor allows. Runs only when every
-    guard of the run passed and every table and bucket of the app is in the data map."""
+    references; their address kept in the emails table; the user item deleted last; then each
+    deleted user looked up again in every store (`verified`: found in none; a user with
+    something left fails, and the next run removes it). The candidates run in batches, side by
+    side where the executor allows. Runs only when every guard of the run passed and every table
+    and bucket of the app is in the data map."""
     batches, candidate_ids = split_deletion_candidates(
         candidates=deletion_candidates,
         guard_inputs=guard_inputs,

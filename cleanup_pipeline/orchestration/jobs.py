@@ -457,6 +457,7 @@ def summarize(
     counts = {key: int(decisions.get(key, 0)) for key in COUNT_KEYS}
     counts["notified"] = int(warnings.get("notified", 0))
     counts[Outcome.DELETED] = int(deletions.get(Outcome.DELETED, 0))
+    counts["verified"] = int(deletions.get("verified", 0))
     counts[Outcome.FAILED] = int(warnings.get(Outcome.FAILED, 0)) + int(
         deletions.get(Outcome.FAILED, 0)
     )

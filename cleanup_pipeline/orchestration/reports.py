@@ -215,6 +215,8 @@ def _ledger_counts(
     counts = {
         "ledger_deleted": ledger.get("deleted", 0),
         "ledger_recorded_late": ledger.get("recorded_late", 0),
+        "ledger_verified": ledger.get("verified", 0),
+        "ledger_verified_late": ledger.get("verified_late", 0),
         "ledger_purged": purged.get("purged_users", 0),
         "purge_versions_removed": purged.get("versions_removed", 0),
         "purge_waiting": purged.get("waiting_users", 0),
@@ -277,6 +279,8 @@ def cleanup_report(
             str(Outcome.DELETED): dg.MetadataValue.int(
                 count_outcomes(deleted_accounts, Outcome.DELETED)
             ),
+            # Deleted users the proof found gone from every store.
+            "verified": dg.MetadataValue.int(int(deleted_accounts.attrs.get("verified", 0))),
             str(Outcome.SKIPPED): dg.MetadataValue.int(count_outcomes(outcomes, Outcome.SKIPPED)),
             str(Outcome.FAILED): dg.MetadataValue.int(failed),
             **_ledger_counts(deleted_accounts, purged_deletions),

@@ -56,7 +56,8 @@ def test_window_zero_removes_every_version_and_marker_of_the_folder_only(aws):
     assert keys_under(clients.s3, settings.public_bucket_name) == ["u10/keep.txt", "u1x/keep.txt"]
     assert len(versions_under(clients, settings, "u1x/")) == 1
     assert manifests(clients, settings) == [] and journals(clients, settings) == []
-    [event] = ledger(clients, settings, "u1")
+    [event, proof] = ledger(clients, settings, "u1")
+    assert proof["event"] == "verified"
     assert event["event"] == "deleted" and event["restorable_until"] == event["at"]
     assert (event["files"], event["features"], event["scoreboard_entries"]) == (1004, 2, 3)
     refused = restore(clients, settings, "u1")
@@ -133,7 +134,8 @@ def test_manifest_is_durable_before_the_first_destructive_step(aws):
     # The files' contents stay as versions; nothing current is left.
     assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == []
     assert journals(clients, settings) == []
-    [event] = ledger(clients, settings, "u1")
+    [event, proof] = ledger(clients, settings, "u1")
+    assert proof["event"] == "verified"
     assert event["restorable_until"] == manifest["restorable_until"]
     assert "@" not in json.dumps(event)
 
@@ -169,7 +171,11 @@ def test_restore_brings_everything_back_and_a_new_episode_starts(aws):
     assert {k: v for k, v in item.items() if k != "lastVisitAt"} == {
         k: v for k, v in user.items() if k not in ("lastVisitAt", "accountDeletionEmailSentAt")
     }
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "restored"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == [
+        "deleted",
+        "verified",
+        "restored",
+    ]
 
     again = restore(clients, settings, "u1")
     assert again["status"] == "refused" and "already restored" in again["reason"]
@@ -195,7 +201,7 @@ def test_restore_refuses_a_live_account_and_writes_nothing(aws):
     assert result["status"] == "refused" and "exists" in result["reason"]
     assert result["restored"] == {"item": 0, "files": 0, "features": 0, "scoreboards": 0}
     assert all(calls == [] for calls in writes)
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "verified"]
 
 
 def test_never_deleted_user_restore_is_refused(aws):
@@ -256,7 +262,11 @@ def test_interrupted_restore_finishes_when_run_again_without_duplicates(aws):
     assert result["restored"] == {"item": 1, "files": 3, "features": 2, "scoreboards": 3}
     assert board(clients, settings, "week") == WEEK and board(clients, settings, "month") == MONTH
     assert keys_under(clients.s3, settings.public_bucket_name, "u1/") == sorted(FILES)
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "restored"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == [
+        "deleted",
+        "verified",
+        "restored",
+    ]
 
 
 class Killed(BaseException):
@@ -291,7 +301,7 @@ def test_restore_killed_after_putting_the_item_back_is_finished_by_the_next(aws,
     killed_restore(clients, settings, "u1", "after-call", run_id="killed")
     put_back = get_item(clients.dynamodb, settings.users_table, "u1")
     assert put_back is not None and len(restoring_records(clients, settings)) == 1
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "verified"]
     if came_back:  # the person signed in between the two restores
         clients.dynamodb.update_item(
             TableName=settings.users_table,
@@ -302,7 +312,7 @@ def test_restore_killed_after_putting_the_item_back_is_finished_by_the_next(aws,
 
     dry = restore(clients, settings, "u1", dry_run=True)
     assert dry["status"] == "dry_run" and "interrupted restore" in dry["reason"]
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "verified"]
     writes = [record_params(clients.dynamodb, op) for op in ("PutItem", "UpdateItem")]
     deletes = record_params(clients.s3, "DeleteObjects")
     result = restore(clients, settings, "u1", run_id="finishing")
@@ -312,13 +322,13 @@ def test_restore_killed_after_putting_the_item_back_is_finished_by_the_next(aws,
     assert result["restored"] == {"item": 1, "files": 3, "features": 2, "scoreboards": 3}
     assert writes == [[], []] and deletes == []  # only the ledger is written
     events = ledger(clients, settings, "u1")
-    assert [e["event"] for e in events] == ["deleted", "restored"]
-    assert (events[1]["run_id"], events[1]["recorded_by"]) == ("killed", "finishing")
+    assert [e["event"] for e in events] == ["deleted", "verified", "restored"]
+    assert (events[2]["run_id"], events[2]["recorded_by"]) == ("killed", "finishing")
     assert restoring_records(clients, settings) == []
     assert board(clients, settings, "week") == WEEK and board(clients, settings, "month") == MONTH
     again = restore(clients, settings, "u1")
     assert again["status"] == "refused" and "already restored" in again["reason"]
-    assert len(ledger(clients, settings, "u1")) == 2
+    assert len(ledger(clients, settings, "u1")) == 3
 
 
 @pytest.mark.parametrize("killed", ["before-parameter-build", "after-call"])
@@ -341,7 +351,7 @@ def test_an_account_created_anew_after_an_interrupted_restore_is_refused(aws, ki
     assert result["status"] == "refused" and "exists" in result["reason"]
     assert result["restored"]["item"] == 0
     assert get_item(db, settings.users_table, "u1") == anew
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "verified"]
 
 
 def test_restore_killed_between_its_event_and_the_end_leaves_nothing_behind(aws, monkeypatch):
@@ -361,14 +371,18 @@ def test_restore_killed_between_its_event_and_the_end_leaves_nothing_behind(aws,
         patch.setattr(store_type, "remove", dies)
         with pytest.raises(Killed):
             restore(clients, settings, "u1")
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "restored"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == [
+        "deleted",
+        "verified",
+        "restored",
+    ]
     assert len(restoring_records(clients, settings)) == 1
 
     again = restore(clients, settings, "u1")
 
     assert again["status"] == "refused" and "already restored" in again["reason"]
     assert restoring_records(clients, settings) == []
-    assert len(ledger(clients, settings, "u1")) == 2
+    assert len(ledger(clients, settings, "u1")) == 3
 
 
 def purge(clients, settings, now: int, dry_run: bool = False):
@@ -404,11 +418,15 @@ def test_purge_after_the_window_removes_every_version_and_the_manifests(aws):
     assert versions_under(clients, settings, "u1/") == []
     assert len(versions_under(clients, settings, "u1x/")) == 1
     assert manifests(clients, settings) == []
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "purged"]
+    assert [e["event"] for e in ledger(clients, settings, "u1")] == [
+        "deleted",
+        "verified",
+        "purged",
+    ]
     refused = restore(clients, settings, "u1")
     assert refused["status"] == "refused" and refused["reason"].startswith("purged")
     assert purge(clients, settings, later).purged_users == 0  # nothing twice
-    assert len(ledger(clients, settings, "u1")) == 2
+    assert len(ledger(clients, settings, "u1")) == 3
 
 
 def test_purge_neither_waits_for_nor_purges_a_user_given_back(aws):
@@ -454,8 +472,13 @@ def test_ledger_of_a_long_odd_id_stays_inside_its_own_folder(aws):
     assert outcome_of(run_cascade(clients, settings, as_of, [odd]), odd)["outcome"] == DELETED
 
     events = ledger(clients, settings, odd)
-    assert [(e["event"], e["user_id"], e["files"]) for e in events] == [("deleted", odd, 1)]
+    assert [(e["event"], e["user_id"]) for e in events] == [("deleted", odd), ("verified", odd)]
+    assert events[0]["files"] == 1
     folders = {key.split("/")[1] for key in archive(clients, settings).keys("ledger/")}
     assert len(folders) == 1 and len(folders.pop()) == 64
     assert restore(clients, settings, odd)["status"] == "restored"
-    assert [e["event"] for e in ledger(clients, settings, odd)] == ["deleted", "restored"]
+    assert [e["event"] for e in ledger(clients, settings, odd)] == [
+        "deleted",
+        "verified",
+        "restored",
+    ]

@@ -12,6 +12,7 @@ import pytest
 from cleanup_pipeline.actions.archive import Recovery
 from cleanup_pipeline.actions.ledger import reconcile
 from cleanup_pipeline.aws.archive_store import LocalArchive
+from cleanup_pipeline.core.data_map import builtin_map
 from cleanup_pipeline.core.recovery import group_of
 from tests.support.aws_state import get_item, keys_under, scan_all
 from tests.support.cascade import run_cascade
@@ -86,9 +87,16 @@ def assert_everything_back(clients: Any, settings: Any, features: dict[str, Any]
 def assert_one_deletion_restorable(clients: Any, settings: Any, groups: int) -> None:
     """One `deleted` event with the counts of the whole deletion, even after the journals left
     are reconciled by a further run; and a restore brings back everything."""
-    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "third")
+    late = reconcile(
+        archive(clients, settings),
+        clients.dynamodb,
+        settings.users_table,
+        "third",
+        builtin_map(settings),
+    )
     assert late.recorded == [] and journals(clients, settings) == []
-    [event] = ledger(clients, settings, "u1")
+    [event, proof] = ledger(clients, settings, "u1")
+    assert proof["event"] == "verified"
     assert (event["files"], event["features"], event["scoreboard_entries"]) == (3, 2, 3)
     assert len(event["manifests"]) == groups
     result = restore(clients, settings, "u1")
@@ -138,15 +146,21 @@ def test_crash_between_the_user_item_and_its_ledger_event(aws, monkeypatch, wind
     assert ledger(clients, settings, "u1") == []
 
     store = archive(clients, settings)
-    late = reconcile(store, clients.dynamodb, settings.users_table, "later")
-    again = reconcile(store, clients.dynamodb, settings.users_table, "later-still")
+    data_map = builtin_map(settings)
+    late = reconcile(store, clients.dynamodb, settings.users_table, "later", data_map)
+    again = reconcile(store, clients.dynamodb, settings.users_table, "later-still", data_map)
 
     assert [user for user, _ in late.recorded] == ["u1"] and again.recorded == []
     [event] = ledger(clients, settings, "u1")
     assert (event["run_id"], event["recorded_by"]) == ("crashed", "later")
-    assert settle(clients, settings, as_of, "a-later-run").recorded_late == 0
+    # The crashed run never proved the deletion: the next run that settles does.
+    assert journals(clients, settings) != []
+    settled = settle(clients, settings, as_of, "a-later-run")
+    assert settled.recorded_late == 0 and settled.verified == ["u1"]
     assert journals(clients, settings) == []
-    assert ledger(clients, settings, "u1") == [event]
+    [again_deleted, proof] = ledger(clients, settings, "u1")
+    assert again_deleted == event
+    assert (proof["event"], proof["run_id"]) == ("verified", "a-later-run")
     if window:
         assert_one_deletion_restorable(clients, settings, groups=1)
     else:
@@ -159,9 +173,16 @@ def test_crash_after_the_ledger_event_before_the_journal_goes(aws, monkeypatch):
     seed(clients, settings, as_of)
     with archive_dies(monkeypatch, "remove", "pending/"):
         run_cascade(clients, settings, as_of, ["u1"], run_id="crashed")
-    assert len(ledger(clients, settings, "u1")) == 1 and journals(clients, settings)
+    # Both events were written: the deleted one, then the proof's.
+    assert len(ledger(clients, settings, "u1")) == 2 and journals(clients, settings)
 
-    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "later")
+    late = reconcile(
+        archive(clients, settings),
+        clients.dynamodb,
+        settings.users_table,
+        "later",
+        builtin_map(settings),
+    )
 
     assert late.recorded == [] and journals(clients, settings) == []
     assert_one_deletion_restorable(clients, settings, groups=1)
@@ -212,7 +233,8 @@ def test_the_deleted_event_of_an_approved_run_names_the_approved_run(aws):
     as_of = now_ms()
     seed(clients, settings, as_of)
     run_cascade(clients, settings, as_of, ["u1"], recovery=_approved(clients, settings, "run"))
-    [event] = ledger(clients, settings, "u1")
+    [event, proof] = ledger(clients, settings, "u1")
+    assert proof["event"] == "verified"
     assert (event["event"], event["run_id"], event["approved_run_id"]) == (
         "deleted",
         "run",
@@ -225,7 +247,8 @@ def test_a_run_without_approval_records_no_approved_run_id(aws):
     as_of = now_ms()
     seed(clients, settings, as_of)
     run_cascade(clients, settings, as_of, ["u1"], run_id="run")
-    [event] = ledger(clients, settings, "u1")
+    [event, proof] = ledger(clients, settings, "u1")
+    assert proof["event"] == "verified"
     assert event["event"] == "deleted" and "approved_run_id" not in event
 
 
@@ -236,10 +259,16 @@ def test_an_event_recorded_late_carries_the_approval_of_the_run_that_deleted(aws
     with archive_dies(monkeypatch, "create", "ledger/"):
         run_cascade(clients, settings, as_of, ["u1"], recovery=_approved(clients, settings, "dead"))
 
-    late = reconcile(archive(clients, settings), clients.dynamodb, settings.users_table, "later")
+    late = reconcile(
+        archive(clients, settings),
+        clients.dynamodb,
+        settings.users_table,
+        "later",
+        builtin_map(settings),
+    )
 
     [(_, recorded)] = late.recorded
-    [event] = ledger(clients, settings, "u1")
+    [event] = ledger(clients, settings, "u1")  # the dead run did not prove it: a settling run will
     assert event == {"user_id": "u1", **recorded}
     assert (event["run_id"], event["recorded_by"], event["approved_run_id"]) == (
         "dead",
@@ -257,5 +286,6 @@ def test_a_deletion_carried_on_is_recorded_with_the_approval_of_the_run_finishin
 
     next_run(clients, settings, as_of, ["u1"], "second")  # without approval
 
-    [event] = ledger(clients, settings, "u1")
+    [event, proof] = ledger(clients, settings, "u1")
+    assert proof["event"] == "verified"
     assert event["run_id"] == "second" and "approved_run_id" not in event

@@ -107,9 +107,11 @@ def test_run_then_restore_from_the_job_and_the_console_script(aws, capsys):
     code, again = cli(capsys, "restore", "u1")
     assert code == 1 and again["status"] == "refused" and "already restored" in again["reason"]
     code, ledger = cli(capsys, "ledger", "u1")
-    assert code == 0 and [e["event"] for e in ledger["events"]] == ["deleted", "restored"]
-    assert ledger["events"][0]["run_id"] == run.run_id
-    assert ledger["events"][1]["run_id"] == restored.run_id
+    events = ledger["events"]
+    assert code == 0 and [e["event"] for e in events] == ["deleted", "verified", "restored"]
+    assert events[0]["run_id"] == events[1]["run_id"] == run.run_id
+    assert events[1]["stores"] == {"files": 0, "features": 0, "scoreboards": 0}
+    assert events[2]["run_id"] == restored.run_id
 
     other = next(uid for uid in DELETED if uid != "u1")
     code, dry = cli(capsys, "restore", other, "--dry-run")
@@ -182,7 +184,7 @@ def test_a_restore_killed_after_putting_the_account_back_is_finished_by_the_next
     assert "finished an interrupted restore" in done["reason"]
     assert done["restored"] == planned["restored"] and planned["restored"]["files"] == 3
     code, ledger = cli(capsys, "ledger", "u1")
-    assert [e["event"] for e in ledger["events"]] == ["deleted", "restored"]
+    assert [e["event"] for e in ledger["events"]] == ["deleted", "verified", "restored"]
     code, again = cli(capsys, "restore", "u1")
     assert code == 1 and "already restored" in again["reason"]
 

@@ -233,7 +233,8 @@ def test_user_another_run_deletes_right_before_this_run_is_reported_deleted_by_o
         counted = metadata(run.result, "deleted_accounts")
         assert (counted["deleted_by_other_run"], counted["deleted"]) == (1, len(OTHERS))  # + BACK
         assert target not in run.after.users
-        [event] = ledger(clients, settings, target)  # recorded once, by the other run
+        [event, proof] = ledger(clients, settings, target)  # recorded once, by the other run
+        assert (proof["event"], proof["run_id"]) == ("verified", OTHER_RUN)
         assert (event["event"], event["run_id"]) == ("deleted", OTHER_RUN)
         assert archive(clients, settings).keys(PENDING) == []
         if window == 0:  # the other run listed after this run's markers: none is left

@@ -51,4 +51,4 @@ def test_two_overlapping_runs_warn_once_and_delete_once(server: str) -> None:
         outcomes = sorted(r.loc[uid, "outcome"] for r in reports if uid in r.index)
         assert outcomes.count("deleted") == 1, (uid, outcomes)
         assert set(outcomes) <= {"deleted", "deleted_by_other_run", "skipped"}, (uid, outcomes)
-        assert [e["event"] for e in read_ledger(store, uid)] == ["deleted"], uid
+        assert [e["event"] for e in read_ledger(store, uid)] == ["deleted", "verified"], uid
