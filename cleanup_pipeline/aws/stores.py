@@ -12,6 +12,7 @@ from cleanup_pipeline.core.data_map import (
     DataMap,
     DataMapError,
     Store,
+    cascade_gaps,
     load_data_map,
 )
 from cleanup_pipeline.core.settings import Settings
@@ -127,7 +128,10 @@ def checked_data_map(clients: AwsClients, settings: Settings) -> DataMap:
     """The data map (`CLEANUP_DATA_MAP`, or the built-in one), its shape and then its stores'
     existence checked, before anything is written: a `DataMapError` names every problem."""
     data_map = load_data_map(settings)
-    require_stores(clients.dynamodb, clients.s3, settings, data_map)
+    problems = store_problems(clients.dynamodb, clients.s3, settings, data_map)
+    problems += cascade_gaps(data_map, settings)
+    if problems:
+        raise DataMapError(data_map.source, problems)
     return data_map
 
 

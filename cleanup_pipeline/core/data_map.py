@@ -381,3 +381,23 @@ def coverage_of(
         len(tables),
         len(buckets),
     )
+
+
+def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
+    """What the cascade of this version would not do as the map says: it acts on the app's own
+    stores (the built-in map's), so a map must declare exactly those; any other store would be
+    left behind by every deletion, and is refused before anything runs."""
+    builtin = {store.name: store for store in builtin_map(settings).stores}
+    declared = {store.name: store for store in data_map.stores}
+    problems = [
+        f"stores.{name}: not acted on by this version's cascade, which deletes only the app's "
+        f"own stores ({', '.join(builtin)}); a deletion would leave its data behind"
+        for name, store in declared.items()
+        if builtin.get(name) != store
+    ]
+    problems += [
+        f"stores.{name}: the app's own store must be declared as the built-in map has it"
+        for name in builtin
+        if name not in declared
+    ]
+    return problems

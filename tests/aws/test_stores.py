@@ -13,6 +13,7 @@ from cleanup_pipeline.aws.stores import (
 from cleanup_pipeline.core.data_map import MAP_VARIABLE, DataMapError, builtin_map, load_data_map
 from tests.support.aws_calls import record_params
 from tests.support.data_maps import (
+    APP_MAP,
     AVATARS_BUCKET,
     EVERY_KIND_MAP,
     create_every_kind_stores,
@@ -30,7 +31,8 @@ def test_the_app_and_every_kind_example_pass_when_everything_exists(aws, every_k
     clients, settings = aws
     assert store_problems(clients.dynamodb, clients.s3, settings, builtin_map(settings)) == []
     create_every_kind_stores(clients)
-    data_map = checked_data_map(clients, settings)
+    data_map = load_data_map(settings)
+    require_stores(clients.dynamodb, clients.s3, settings, data_map)
     assert [store.name for store in data_map.stores][-2:] == ["sessions", "comments"]
 
 
@@ -38,7 +40,7 @@ def test_each_table_is_described_once(aws, every_kind) -> None:
     clients, settings = aws
     create_every_kind_stores(clients)
     described = record_params(clients.dynamodb, "DescribeTable")
-    checked_data_map(clients, settings)
+    require_stores(clients.dynamodb, clients.s3, settings, load_data_map(settings))
     names = [params["TableName"] for params in described]
     assert sorted(names) == sorted(
         {"users", "emails", "holds", "features", "drafts", "scoreboards", "teams"}
@@ -56,7 +58,7 @@ def test_every_missing_or_unfitting_store_is_named_in_one_error(aws, every_kind)
     )
     clients.dynamodb.delete_table(TableName=settings.emails_table)
     with pytest.raises(DataMapError) as raised:
-        checked_data_map(clients, settings)
+        require_stores(clients.dynamodb, clients.s3, settings, load_data_map(settings))
     assert raised.value.problems == [
         "EMAILS_TABLE_NAME: table 'emails' does not exist",
         f"stores.avatars.bucket: bucket {AVATARS_BUCKET!r} does not exist",
@@ -103,3 +105,30 @@ def test_the_accounts_tables_are_listed_page_by_page_and_its_buckets(aws) -> Non
     assert {f"app-{n:03d}" for n in range(105)} | {"users", "emails"} <= set(tables)
     clients.s3.create_bucket(Bucket="app-media")
     assert sorted(account_buckets(clients.s3)) == ["app-media", "increaser-public"]
+
+
+def test_a_map_with_stores_the_cascade_does_not_act_on_is_refused_with_its_existence_problems(
+    aws, every_kind
+) -> None:
+    """Until the cascade walks the map, a store beyond the app's own would be left behind by
+    every deletion: the run is refused, naming each, beside any missing table."""
+    clients, settings = aws
+    create_every_kind_stores(clients, skip=("teams",))
+    with pytest.raises(DataMapError) as raised:
+        checked_data_map(clients, settings)
+    extra = ["avatars", "drafts", "teams", "sessions", "comments"]
+    assert raised.value.problems == [
+        "stores.teams.table: table 'teams' does not exist",
+        *(
+            f"stores.{name}: not acted on by this version's cascade, which deletes only the "
+            "app's own stores (files, features, scoreboards); a deletion would leave its data "
+            "behind"
+            for name in extra
+        ),
+    ]
+
+
+def test_the_app_map_passes_every_check(aws, monkeypatch) -> None:
+    clients, settings = aws
+    monkeypatch.setenv(MAP_VARIABLE, str(APP_MAP))
+    assert checked_data_map(clients, settings).stores == builtin_map(settings).stores

@@ -10,6 +10,7 @@ from cleanup_pipeline.core.data_map import MAP_VARIABLE
 from tests.support import recording
 from tests.support.aws_state import scan_all
 from tests.support.data_maps import (
+    APP_MAP,
     AVATARS_BUCKET,
     EVERY_KIND_MAP,
     create_every_kind_stores,
@@ -85,13 +86,27 @@ def test_a_run_refuses_a_store_that_does_not_exist_before_the_scan(
     assert scan_all(clients.dynamodb, settings.users_table) == users
 
 
-def test_every_kind_map_with_every_store_present_passes_the_first_step(aws, monkeypatch) -> None:
+def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
+    aws, monkeypatch
+) -> None:
+    """Every table and bucket of the every-kind map exists, but this version's cascade deletes
+    only the app's own stores: a run with that map would leave the others' data behind."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     create_every_kind_stores(clients)
     monkeypatch.setenv(MAP_VARIABLE, str(EVERY_KIND_MAP))
     result = execute_job(selection=["users_snapshot"])
-    assert result.success
+    assert not result.success
+    message = _refusal(result, "users_snapshot")
+    for name in ("avatars", "drafts", "teams", "sessions", "comments"):
+        assert f"stores.{name}: not acted on by this version's cascade" in message
+
+
+def test_the_app_map_passes_the_first_step(aws, monkeypatch) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    monkeypatch.setenv(MAP_VARIABLE, str(APP_MAP))
+    assert execute_job(selection=["users_snapshot"]).success
 
 
 def test_a_run_refuses_a_map_file_that_is_bad_before_any_aws_call(
