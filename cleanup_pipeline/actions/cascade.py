@@ -47,15 +47,16 @@ from cleanup_pipeline.actions.proof import (
 )
 from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
+from cleanup_pipeline.actions.store_kinds import Acted, FinishContext, kind_of
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.data_map import ATTRIBUTE, LIST, S3_PREFIX, DataMap, builtin_map
+from cleanup_pipeline.core.data_map import ATTRIBUTE, DataMap, builtin_map
 from cleanup_pipeline.core.decisions import DELETE, Policy
 from cleanup_pipeline.core.recovery import (
     ArchivedFile,
+    DeletionRecord,
     JournalEntry,
     ObjectVersion,
-    current_objects,
     verified_event,
 )
 from cleanup_pipeline.core.settings import Settings
@@ -695,28 +696,15 @@ def _finish_and_prove(
         except Exception as error:
             failed[pair[0]] = f"not verified: {type(error).__name__}: {error}"
     users = sorted({user_id for user_id, _ in records})
-    acted: dict[str, dict[str, list[str]]] = {}
+    by_user: dict[str, list[DeletionRecord]] = {}
+    for (user_id, _), removed in sorted(records.items()):
+        by_user.setdefault(user_id, []).append(removed)
+    windowed = {u for (u, _), e in deletions.items() if e.restorable_until is not None}
+    finishing = FinishContext(ctx.dynamodb, ctx.s3, by_user, frozenset(windowed))
+    acted: Acted = {}
     for data_store in ctx.data_map.stores:
         try:
-            if data_store.kind == S3_PREFIX:
-                windowed = [u for (u, _), e in deletions.items() if e.restorable_until is not None]
-                for user_id in sorted(set(windowed) & set(users)):
-                    found = bucket.list_versions(
-                        ctx.s3, data_store.bucket, data_store.prefix_of(user_id)
-                    )
-                    keys = [v.key for v in current_objects(found)]
-                    refused = bucket.hide_objects(ctx.s3, data_store.bucket, keys).refused
-                    if refused:
-                        raise RuntimeError(f"{len(refused)} files not hidden")
-            elif data_store.kind == ATTRIBUTE:
-                acted[data_store.name] = {}
-                for (user_id, _), removed in records.items():
-                    acted[data_store.name].setdefault(user_id, []).extend(removed.features)
-                    for item_id in removed.features:
-                        references.unlink_feature(ctx.dynamodb, data_store.table, item_id, user_id)
-            elif data_store.kind == LIST:
-                for item_id in data_store.items or ():
-                    references.prune_scoreboard(ctx.dynamodb, data_store.table, item_id, users)
+            kind_of(data_store).finish(finishing, data_store, acted)
         except Exception as error:  # the proof tells who is left
             for user_id in users:
                 failed.setdefault(user_id, f"{data_store.name}: {type(error).__name__}: {error}")
