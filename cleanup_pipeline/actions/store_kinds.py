@@ -228,7 +228,7 @@ class PartitionKeyKind(StoreKind):
         for item in records:
             if references.put_back_item(clients.dynamodb, store.table, item, key):
                 done.restored += 1
-            elif _same_item(clients.dynamodb, store.table, item, key):
+            elif references.holds_item(clients.dynamodb, store.table, item, key):
                 done.restored += 1  # put back by an interrupted restore
             else:
                 done.skipped.append(f"{references.key_of(item, key)}: another item took its place")
@@ -251,11 +251,6 @@ class PartitionKeyKind(StoreKind):
 def _table_key(client: Any, table: str) -> tuple[str, ...]:
     """The table's key attributes: one DescribeTable per batch and store, not per user."""
     return references.table_key(client, table)
-
-
-def _same_item(client: Any, table: str, item: Wire, key: tuple[str, ...]) -> bool:
-    found = client.get_item(TableName=table, Key=references.key_of(item, key), ConsistentRead=True)
-    return found.get("Item") == item
 
 
 KINDS: dict[str, StoreKind] = {

@@ -227,3 +227,9 @@ def put_back_item(client: Any, table: str, item: dict[str, Any], key: tuple[str,
         ConditionExpression="attribute_not_exists(#k)",
         ExpressionAttributeNames={"#k": key[0]},
     )
+
+
+def holds_item(client: Any, table: str, item: dict[str, Any], key: tuple[str, ...]) -> bool:
+    """Whether the table holds exactly this item now (consistent read by its key)."""
+    found = client.get_item(TableName=table, Key=key_of(item, key), ConsistentRead=True)
+    return found.get("Item") == item

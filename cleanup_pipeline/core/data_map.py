@@ -147,6 +147,13 @@ def builtin_map(settings: Settings) -> DataMap:
     )
 
 
+def extra_stores(data_map: DataMap, settings: Settings) -> list[Store]:
+    """The map's stores other than the app's own (those equal to a built-in store), in the
+    map's order: the cascade acts on these through their kind's functions alone."""
+    own = set(builtin_map(settings).stores)
+    return [store for store in data_map.stores if store not in own]
+
+
 def load_data_map(settings: Settings, env: Mapping[str, str] | None = None) -> DataMap:
     """The map `CLEANUP_DATA_MAP` names, or the built-in one when it is unset or blank."""
     env = os.environ if env is None else env

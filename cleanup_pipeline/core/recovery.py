@@ -400,9 +400,11 @@ class RestorePlan:
     lost: list[str] = field(default_factory=list)
     # The record of the interrupted restore this one finishes: nothing to write but its event.
     interrupted: dict[str, Any] | None = None
+    # What stores other than the app's own held of the user, by store name, to put back.
+    store_records: dict[str, list[Wire]] = field(default_factory=dict)
 
     def skip(self, kind: str, count: int, why: str) -> None:
-        self.skipped[kind] += count
+        self.skipped[kind] = self.skipped.get(kind, 0) + count
         self.why.setdefault(kind, []).append(why)
 
     def summary(self) -> dict[str, Any]:
@@ -558,6 +560,15 @@ def _plan_boards(plan: RestorePlan, record: DeletionRecord, state: CurrentState)
             plan.skip("scoreboards", len(entries), f"{board}: the board already holds the user")
 
 
+def _plan_stores(plan: RestorePlan, record: DeletionRecord) -> None:
+    """Each other store's records go back where nothing took their place, which only the
+    write itself tells: planned whole, counted down by the put back."""
+    for name, records in record.stores.items():
+        plan.store_records[name] = records
+        plan.restored[name] = len(records)
+        plan.skipped.setdefault(name, 0)
+
+
 def restored_item(item: Wire, now: int) -> Wire:
     """The user item as it comes back: a new inactivity episode starting now."""
     kept = {name: value for name, value in item.items() if name not in _NOT_RESTORED}
@@ -589,6 +600,7 @@ def plan_restore(
     _plan_files(plan, record, state)
     _plan_features(plan, record, state)
     _plan_boards(plan, record, state)
+    _plan_stores(plan, record)
     plan.item = restored_item(record.item, now)
     plan.restored["item"] = 1
     done = "would be restored (dry run: nothing written)" if dry_run else "restored"
@@ -632,6 +644,7 @@ def plan_put_back(
     _plan_files(plan, record, state)
     _plan_features(plan, record, state)
     _plan_boards(plan, record, state)
+    _plan_stores(plan, record)
     for board, entries in plan.board_inserts.items():
         read, current = (as_read or {}).get(board), state.boards.get(board)
         if read is not None and current is not None:
