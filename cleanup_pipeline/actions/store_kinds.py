@@ -13,6 +13,7 @@ acted-on items are read by key in batches, a `list` store's named items once eac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 from cleanup_pipeline.aws import bucket, references
 from cleanup_pipeline.aws.dynamodb import read_by_id
@@ -248,9 +249,16 @@ class PartitionKeyKind(StoreKind):
             raise RuntimeError(next(iter(failed.values())))
 
 
+# A table's key never changes while the table exists: described once per client and table.
+_TABLE_KEYS: WeakKeyDictionary[Any, dict[str, tuple[str, ...]]] = WeakKeyDictionary()
+
+
 def _table_key(client: Any, table: str) -> tuple[str, ...]:
-    """The table's key attributes: one DescribeTable per batch and store, not per user."""
-    return references.table_key(client, table)
+    """The table's key attributes, partition key first."""
+    known = _TABLE_KEYS.setdefault(client, {})
+    if table not in known:
+        known[table] = references.table_key(client, table)
+    return known[table]
 
 
 KINDS: dict[str, StoreKind] = {

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 from typing import Any
 
-from cleanup_pipeline.aws.dynamodb import attempt_conditional
+from cleanup_pipeline.aws.dynamodb import BATCH_GET_LIMIT, attempt_conditional
 
 PROPOSED_BY = "proposedBy"  # the feature attribute naming its proposer
 
@@ -178,8 +178,8 @@ def items_of(
     client: Any, table: str, attribute: str, user_id: str, key: tuple[str, ...], index: str = ""
 ) -> list[dict[str, Any]]:
     """Every item of the user (all pages), whole: a Query of the table, consistent, or of its
-    index, each hit then read back by the table's key, consistently (an index may project only
-    the keys, and lag behind the table)."""
+    index, the hits then read back by the table's key in consistent batches (an index may
+    project only the keys, and lags behind the table)."""
     query: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "#k = :user",
@@ -195,12 +195,28 @@ def items_of(
         found.extend(page["Items"])
     if not index:
         return found
-    whole = []
-    for hit in found:
-        item = client.get_item(TableName=table, Key=key_of(hit, key), ConsistentRead=True)
-        if item.get("Item", {}).get(attribute) == {"S": user_id}:
-            whole.append(item["Item"])
-    return whole
+    whole = read_by_keys(client, table, [key_of(hit, key) for hit in found])
+    return [item for item in whole if item.get(attribute) == {"S": user_id}]
+
+
+def read_by_keys(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of these keys that exist, whole, by consistent BatchGetItem (100 keys per
+    request, what is unprocessed sent again)."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+        }
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            response = client.batch_get_item(RequestItems=request)
+            items.extend(response["Responses"].get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        if request:
+            raise RuntimeError(f"{table}: BatchGetItem left {len(request[table]['Keys'])} keys")
+    return items
 
 
 def delete_keys(client: Any, table: str, keys: list[dict[str, Any]]) -> None:
@@ -231,5 +247,4 @@ def put_back_item(client: Any, table: str, item: dict[str, Any], key: tuple[str,
 
 def holds_item(client: Any, table: str, item: dict[str, Any], key: tuple[str, ...]) -> bool:
     """Whether the table holds exactly this item now (consistent read by its key)."""
-    found = client.get_item(TableName=table, Key=key_of(item, key), ConsistentRead=True)
-    return found.get("Item") == item
+    return read_by_keys(client, table, [key_of(item, key)]) == [item]

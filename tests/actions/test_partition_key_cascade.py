@@ -17,7 +17,7 @@ from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
 from tests.support.cascade import outcome_of, run_cascade
 from tests.support.data_maps import APP_MAP, create_table, index
-from tests.support.items import now_ms, s
+from tests.support.items import delete_candidate, now_ms, s
 from tests.support.recovery_world import (
     archive,
     journals,
@@ -92,6 +92,31 @@ def test_every_item_of_the_user_goes_is_counted_by_store_and_proved_gone(world, 
     # One Query per store and deleted user to find, one to prove.
     assert len(queries) == 4
     assert journals(clients, settings) == []
+
+
+def test_reads_stay_one_query_per_store_and_deleted_user_and_none_for_anyone_else(world) -> None:
+    clients, base = world
+    settings = with_window(base, 30)
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    others = [delete_candidate(u, as_of) for u in ("u2", "u3")]
+    put_items(clients.dynamodb, settings.users_table, others)
+    put_items(clients.dynamodb, "sessions", [session(u, n) for u in ("u2", "u3") for n in (1, 2)])
+    calls = {
+        name: record_params(clients.dynamodb, name)
+        for name in ("Query", "DescribeTable", "BatchWriteItem")
+    }
+
+    outcomes = run_cascade(clients, settings, as_of, ["u1", "u2", "u3"])
+
+    assert [outcome_of(outcomes, u)["outcome"] for u in ("u1", "u2", "u3")] == [DELETED] * 3
+    queried = [q["ExpressionAttributeValues"][":user"]["S"] for q in calls["Query"]]
+    # Per store and user: one Query to find, one to prove; none for the neighbours.
+    assert sorted(queried) == sorted(["u1", "u2", "u3"] * 4)
+    assert sorted(d["TableName"] for d in calls["DescribeTable"]) == ["comments", "sessions"]
+    # 34 sessions and 2 comments in requests of at most 25 deletes shared by the batch.
+    assert len(calls["BatchWriteItem"]) == 3
+    assert table(clients, "sessions") == [session("u1x", 0)]
 
 
 def test_a_restore_puts_each_item_back_whole_where_nothing_took_its_place(world) -> None:
