@@ -159,8 +159,8 @@ def _store_statements(store: Store, table_arn: str) -> list[dict]:
         return [_statement(f"{name}Table", [*reads, "dynamodb:UpdateItem"], [table])]
     assert store.kind == PARTITION_KEY
     # A Query of the table (or its index) per user; the items found are read back by key on
-    # the table, deleted, and put back whole by a restore.
-    item_actions = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem"]
+    # the table, deleted in batches, and put back whole by a restore.
+    item_actions = ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"]
     if not store.index:
         return [_statement(f"{name}Table", ["dynamodb:Query", *item_actions], [table])]
     return [

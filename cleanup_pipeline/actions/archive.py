@@ -131,8 +131,10 @@ class BatchArchive:
         files: dict[str, tuple[list[ArchivedFile], int]],
         features: dict[str, list[str]],
         entries: dict[str, list[ArchivedEntry]],
+        stores: dict[str, dict[str, list[Wire]]] | None = None,
     ) -> None:
-        """The manifest (with a window) and the journal, both before anything is removed."""
+        """The manifest (with a window) and the journal, both before anything is removed.
+        `stores`: per user, what each store other than the app's own holds of them."""
         deleted_at = now_ms()
         until = restorable_until(deleted_at, self.window_days) if self.window_days > 0 else None
         if until is not None:
@@ -142,7 +144,12 @@ class BatchArchive:
             archived, count = files.get(user_id, ([], 0))
             key = deletion_key(item)
             own = entries.get(user_id, [])
-            users.append(ArchivedUser(user_id, key, item, archived, features.get(user_id, []), own))
+            held = (stores or {}).get(user_id, {})
+            users.append(
+                ArchivedUser(
+                    user_id, key, item, archived, features.get(user_id, []), own, dict(held)
+                )
+            )
             for entry in own:
                 self.positions.setdefault(entry.board, {}).setdefault(user_id, []).append(
                     entry.position
@@ -156,6 +163,7 @@ class BatchArchive:
                 until,
                 [self.group] if self.group else [],
                 approved_run_id=self.recovery.approved_run_id,
+                stores={name: len(found) for name, found in held.items()},
             )
             carried = self.recovery.carried.get((user_id, key))
             self.entries[user_id] = journal if carried is None else journal.merged(carried)

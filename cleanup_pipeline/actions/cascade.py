@@ -47,15 +47,16 @@ from cleanup_pipeline.actions.proof import (
 )
 from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
+from cleanup_pipeline.actions.store_kinds import Acted, FinishContext, kind_of
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.data_map import ATTRIBUTE, LIST, S3_PREFIX, DataMap, builtin_map
+from cleanup_pipeline.core.data_map import ATTRIBUTE, DataMap, Store, builtin_map, extra_stores
 from cleanup_pipeline.core.decisions import DELETE, Policy
 from cleanup_pipeline.core.recovery import (
     ArchivedFile,
+    DeletionRecord,
     JournalEntry,
     ObjectVersion,
-    current_objects,
     verified_event,
 )
 from cleanup_pipeline.core.settings import Settings
@@ -101,6 +102,9 @@ class CascadeBatch:
     # Per `attribute` store, the items the cascade acts on for each user: looked up again by
     # the proof.
     acted: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Per store other than the app's own (see `remove_from_stores`), what each user has there,
+    # as recorded in the manifest.
+    gathered: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
 
     def fail(self, user_id: str, step: str, error: BaseException, hook: FailureHook | None) -> None:
         """The user leaves the batch (keeping their user item) and is recorded as failed."""
@@ -132,10 +136,16 @@ class CascadeContext:
     policy: Policy
     on_failure: FailureHook | None = None
     recovery: Recovery | None = None
+    # The checked data map; None: the built-in one.
+    mapped: DataMap | None = None
 
     @property
     def data_map(self) -> DataMap:
-        return builtin_map(self.settings)
+        return builtin_map(self.settings) if self.mapped is None else self.mapped
+
+    @property
+    def extra_stores(self) -> list[Store]:
+        return extra_stores(self.data_map, self.settings)
 
     def proof(self, every_version_gone: bool) -> ProofContext:
         """What the proof of deletion reads with; `every_version_gone` for deletions made
@@ -211,6 +221,8 @@ def record_batch(
         except Exception as error:  # who is on the board is unknown: all keep their item
             for user_id in sorted(batch.items):
                 batch.fail(user_id, "scoreboards", error, ctx.on_failure)
+    for store in ctx.extra_stores:
+        _gather(ctx, batch, store)
     if not batch.items:
         return batch
     for store in ctx.data_map.of_kind(ATTRIBUTE):
@@ -224,6 +236,10 @@ def record_batch(
             files,
             {user_id: proposed.get(user_id, []) for user_id in batch.items},
             board_entries(batch.boards, set(batch.items)),
+            {
+                user_id: {name: found[user_id] for name, found in batch.gathered.items()}
+                for user_id in batch.items
+            },
         )
     except Exception as error:
         for user_id in list(batch.items):
@@ -233,6 +249,21 @@ def record_batch(
         batch.full_items.clear()  # addresses: kept no longer than needed
     batch.archive = archive
     return batch
+
+
+def _gather(ctx: CascadeContext, batch: CascadeBatch, store: Store) -> None:
+    """What the batch's users have in a store other than the app's own, before anything goes:
+    per user where the kind reads per user (a failed read fails that user alone), else for the
+    batch at once."""
+    kind = kind_of(store)
+    groups = [[u] for u in batch.items] if kind.per_user_proof else [sorted(batch.items)]
+    found = batch.gathered.setdefault(store.name, {})
+    for group in groups:
+        try:
+            found.update(kind.gather(ctx, store, group))
+        except Exception as error:
+            for user_id in group:
+                batch.fail(user_id, store.name, error, ctx.on_failure)
 
 
 def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
@@ -324,6 +355,22 @@ def prune_scoreboards(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
         except Exception as error:
             for user_id in sorted(listed):
                 batch.fail(user_id, "scoreboards", error, ctx.on_failure)
+    return batch
+
+
+def remove_from_stores(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
+    """In each store other than the app's own, in the map's order, what `record_batch` found of
+    the batch's users goes, through the store kind's functions; a user whose removal fails
+    leaves the batch (and gets back what was removed)."""
+    for store in ctx.extra_stores:
+        found = batch.gathered.get(store.name, {})
+        records = {user_id: found.get(user_id, []) for user_id in batch.items}
+        try:
+            failed = kind_of(store).remove(ctx, store, records)
+        except Exception as error:
+            failed = dict.fromkeys(records, f"{type(error).__name__}: {error}")
+        for user_id, why in failed.items():
+            batch.fail(user_id, store.name, RuntimeError(why), ctx.on_failure)
     return batch
 
 
@@ -469,7 +516,7 @@ def _give_back(ctx: CascadeContext, batch: CascadeBatch, user_ids: list[str]) ->
         return results
     archive = batch.archive
     restore = RestoreContext(
-        ctx.dynamodb, ctx.s3, ctx.settings, archive.store, archive.recovery.run_id
+        ctx.dynamodb, ctx.s3, ctx.settings, archive.store, archive.recovery.run_id, ctx.mapped
     )
     for user_id in user_ids:
         try:
@@ -585,6 +632,7 @@ def delete_accounts(
     batch = unlink_features(ctx, batch, features)
     done(STAGES[3])
     batch = prune_scoreboards(ctx, batch)
+    batch = remove_from_stores(ctx, batch)
     done(STAGES[4])
     batch = archive_emails(ctx, batch)
     done(STAGES[5])
@@ -641,7 +689,7 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
     given_back: list[str] = []
     lost: dict[str, list[str]] = {}
     failed: dict[str, str] = {}
-    restore = RestoreContext(ctx.dynamodb, ctx.s3, ctx.settings, store, run_id)
+    restore = RestoreContext(ctx.dynamodb, ctx.s3, ctx.settings, store, run_id, ctx.mapped)
     for pair, entry in sorted(to_give_back.items()):
         try:
             plan = roll_back(restore, deletion_record(store, entry))
@@ -695,28 +743,15 @@ def _finish_and_prove(
         except Exception as error:
             failed[pair[0]] = f"not verified: {type(error).__name__}: {error}"
     users = sorted({user_id for user_id, _ in records})
-    acted: dict[str, dict[str, list[str]]] = {}
+    by_user: dict[str, list[DeletionRecord]] = {}
+    for (user_id, _), removed in sorted(records.items()):
+        by_user.setdefault(user_id, []).append(removed)
+    windowed = {u for (u, _), e in deletions.items() if e.restorable_until is not None}
+    finishing = FinishContext(ctx.dynamodb, ctx.s3, by_user, frozenset(windowed))
+    acted: Acted = {}
     for data_store in ctx.data_map.stores:
         try:
-            if data_store.kind == S3_PREFIX:
-                windowed = [u for (u, _), e in deletions.items() if e.restorable_until is not None]
-                for user_id in sorted(set(windowed) & set(users)):
-                    found = bucket.list_versions(
-                        ctx.s3, data_store.bucket, data_store.prefix_of(user_id)
-                    )
-                    keys = [v.key for v in current_objects(found)]
-                    refused = bucket.hide_objects(ctx.s3, data_store.bucket, keys).refused
-                    if refused:
-                        raise RuntimeError(f"{len(refused)} files not hidden")
-            elif data_store.kind == ATTRIBUTE:
-                acted[data_store.name] = {}
-                for (user_id, _), removed in records.items():
-                    acted[data_store.name].setdefault(user_id, []).extend(removed.features)
-                    for item_id in removed.features:
-                        references.unlink_feature(ctx.dynamodb, data_store.table, item_id, user_id)
-            elif data_store.kind == LIST:
-                for item_id in data_store.items or ():
-                    references.prune_scoreboard(ctx.dynamodb, data_store.table, item_id, users)
+            kind_of(data_store).finish(finishing, data_store, acted)
         except Exception as error:  # the proof tells who is left
             for user_id in users:
                 failed.setdefault(user_id, f"{data_store.name}: {type(error).__name__}: {error}")

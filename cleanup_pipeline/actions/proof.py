@@ -15,32 +15,18 @@ is not verified: the reason names the stores.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
-from cleanup_pipeline.aws import bucket, references
+from cleanup_pipeline.actions.store_kinds import Found, ProofContext, kind_of
 from cleanup_pipeline.aws.dynamodb import read_by_id
-from cleanup_pipeline.core.data_map import ATTRIBUTE, LIST, S3_PREFIX, DataMap, Store
 
 # The users item, looked up beside the map's stores and named so in a leftover's reason.
 USERS = "users"
 # The cascade's step a user who is not verified fails at.
 VERIFY_STEP = "verify"
 
-Found = dict[str, int]  # user id -> what was found left of them in one store
-
 
 class NotVerifiedError(RuntimeError):
     """Something of a deleted user is left in a store, or could not be looked up."""
-
-
-@dataclass(frozen=True)
-class ProofContext:
-    dynamodb: Any
-    s3: Any
-    users_table: str
-    data_map: DataMap
-    # Without a restore window a deleted folder keeps no version and no marker.
-    every_version_gone: bool
 
 
 @dataclass
@@ -78,46 +64,6 @@ def user_items_left(ctx: ProofContext, user_ids: list[str]) -> Found:
     return {user_id: 1 for user_id in found}
 
 
-def folder_left(ctx: ProofContext, store: Store, user_ids: list[str]) -> Found:
-    """One listing of each user's folder."""
-    found: Found = {}
-    for user_id in user_ids:
-        prefix = store.prefix_of(user_id)
-        if bucket.folder_holds(ctx.s3, store.bucket, prefix, any_version=ctx.every_version_gone):
-            found[user_id] = 1
-    return found
-
-
-def attribute_left(
-    ctx: ProofContext, store: Store, user_ids: list[str], acted: Mapping[str, list[str]]
-) -> Found:
-    """The items the cascade acted on for these users, by consistent batched reads of their
-    keys: any that names the user again in the store's attribute is left."""
-    owner = {item_id: user_id for user_id in user_ids for item_id in acted.get(user_id, [])}
-    items = read_by_id(ctx.dynamodb, store.table, list(owner), (store.key,))
-    found: Found = {}
-    for item_id, item in items.items():
-        if item.get(store.key, {}).get("S") == owner[item_id]:
-            found[owner[item_id]] = found.get(owner[item_id], 0) + 1
-    return found
-
-
-def list_left(ctx: ProofContext, store: Store, user_ids: list[str]) -> Found:
-    """One consistent read of each of the store's items: an entry holding one of the users' ids
-    in its `list_key` is left."""
-    if store.items is None:
-        raise ValueError(f"{store.name}: the proof reads a list store's named items only")
-    wanted, found = set(user_ids), {}
-    for item_id in store.items:
-        for entry in (
-            references.read_list(ctx.dynamodb, store.table, item_id, store.list_attribute) or []
-        ):
-            owner = references.entry_id(entry, store.list_key)
-            if owner in wanted:
-                found[owner] = found.get(owner, 0) + 1
-    return found
-
-
 def prove_deleted(
     ctx: ProofContext, user_ids: list[str], acted: Mapping[str, Mapping[str, list[str]]]
 ) -> Proof:
@@ -131,8 +77,9 @@ def prove_deleted(
         (USERS, user_ids, partial(user_items_left, ctx))
     ]
     for store in ctx.data_map.stores:
-        lookup = _lookup(ctx, store, acted.get(store.name, {}))
-        groups = [[user_id] for user_id in user_ids] if store.kind == S3_PREFIX else [user_ids]
+        kind = kind_of(store)
+        lookup = partial(kind.left, ctx, store, acted=acted.get(store.name, {}))
+        groups = [[user_id] for user_id in user_ids] if kind.per_user_proof else [user_ids]
         lookups.extend((store.name, group, lookup) for group in groups)
     for name, group, lookup in lookups:
         try:
@@ -144,19 +91,3 @@ def prove_deleted(
         for user_id in (u for u in group if found.get(u)):
             proof.left.setdefault(user_id, []).append(name)
     return proof
-
-
-def _lookup(
-    ctx: ProofContext, store: Store, acted: Mapping[str, list[str]]
-) -> Callable[[list[str]], Found]:
-    if store.kind == S3_PREFIX:
-        return partial(folder_left, ctx, store)
-    if store.kind == ATTRIBUTE:
-        return lambda user_ids: attribute_left(ctx, store, user_ids, acted)
-    if store.kind == LIST:
-        return partial(list_left, ctx, store)
-
-    def unsupported(_: list[str]) -> Found:
-        raise ValueError(f"{store.name}: no proof for {store.kind} stores")
-
-    return unsupported

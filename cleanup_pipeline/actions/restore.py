@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cleanup_pipeline.actions.ledger import read_ledger, reconcile, record
+from cleanup_pipeline.actions.store_kinds import kind_of
 from cleanup_pipeline.aws import bucket, references, users_table
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.data_map import builtin_map
+from cleanup_pipeline.core.data_map import DataMap, builtin_map, extra_stores
 from cleanup_pipeline.core.recovery import (
     REFUSED,
     RESTORED,
@@ -46,6 +47,12 @@ class RestoreContext:
     settings: Settings
     store: ArchiveStore
     run_id: str
+    # The checked data map; None: the built-in one.
+    mapped: DataMap | None = None
+
+    @property
+    def data_map(self) -> DataMap:
+        return builtin_map(self.settings) if self.mapped is None else self.mapped
 
 
 def _record(ctx: RestoreContext, latest: dict[str, Any], user_id: str) -> DeletionRecord:
@@ -86,7 +93,7 @@ def plan(ctx: RestoreContext, user_id: str, dry_run: bool) -> RestorePlan:
         ctx.dynamodb,
         ctx.settings.users_table,
         ctx.run_id,
-        builtin_map(ctx.settings),
+        ctx.data_map,
         dry_run=dry_run,
     )
     events = read_ledger(ctx.store, user_id)
@@ -127,7 +134,8 @@ def _put_back_on_board(ctx: RestoreContext, board: str, entries: list, user_id: 
 
 def put_back(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
     """The planned writes but the user item: delete markers removed, `proposedBy` set where
-    still absent, scoreboard entries inserted on boards that do not hold the user."""
+    still absent, scoreboard entries inserted on boards that do not hold the user, and what
+    other stores held put back where nothing took its place."""
     settings = ctx.settings
     refused = bucket.delete_versions(ctx.s3, settings.public_bucket_name, restore.markers)
     if refused:
@@ -142,6 +150,16 @@ def put_back(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
         if not _put_back_on_board(ctx, board, entries, restore.user_id):
             restore.restored["scoreboards"] -= len(entries)
             restore.skip("scoreboards", len(entries), f"{board}: changed during the restore")
+    stores = {store.name: store for store in extra_stores(ctx.data_map, settings)}
+    for name, records in restore.store_records.items():
+        if name not in stores:
+            restore.restored[name] -= len(records)
+            restore.skip(name, len(records), f"{name}: no longer a store of the data map")
+            continue
+        back = kind_of(stores[name]).put_back(ctx, stores[name], restore.user_id, records)
+        restore.restored[name] = back.restored
+        for why in back.skipped:
+            restore.skip(name, 1, why)
     return restore
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 from typing import Any
 
-from cleanup_pipeline.aws.dynamodb import attempt_conditional
+from cleanup_pipeline.aws.dynamodb import BATCH_GET_LIMIT, attempt_conditional
 
 PROPOSED_BY = "proposedBy"  # the feature attribute naming its proposer
 
@@ -157,3 +157,94 @@ def prune_scoreboard(
         entries = read_scoreboard(client, table, period) or []
         if on_reread is not None:
             on_reread(period, entries)
+
+
+# Keys per BatchWriteItem request, the AWS limit; resent while DynamoDB leaves some unprocessed.
+BATCH_WRITE_LIMIT = 25
+MAX_WRITE_ATTEMPTS = 10
+
+
+def table_key(client: Any, table: str) -> tuple[str, ...]:
+    """The names of the table's key attributes, partition key first."""
+    schema = client.describe_table(TableName=table)["Table"]["KeySchema"]
+    return tuple(k["AttributeName"] for k in sorted(schema, key=lambda k: k["KeyType"] != "HASH"))
+
+
+def key_of(item: dict[str, Any], key: tuple[str, ...]) -> dict[str, Any]:
+    return {name: item[name] for name in key}
+
+
+def items_of(
+    client: Any, table: str, attribute: str, user_id: str, key: tuple[str, ...], index: str = ""
+) -> list[dict[str, Any]]:
+    """Every item of the user (all pages), whole: a Query of the table, consistent, or of its
+    index, the hits then read back by the table's key in consistent batches (an index may
+    project only the keys, and lags behind the table)."""
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#k = :user",
+        "ExpressionAttributeNames": {"#k": attribute},
+        "ExpressionAttributeValues": {":user": {"S": user_id}},
+    }
+    if index:
+        query["IndexName"] = index
+    else:
+        query["ConsistentRead"] = True
+    found: list[dict[str, Any]] = []
+    for page in client.get_paginator("query").paginate(**query):
+        found.extend(page["Items"])
+    if not index:
+        return found
+    whole = read_by_keys(client, table, [key_of(hit, key) for hit in found])
+    return [item for item in whole if item.get(attribute) == {"S": user_id}]
+
+
+def read_by_keys(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of these keys that exist, whole, by consistent BatchGetItem (100 keys per
+    request, what is unprocessed sent again)."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+        }
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            response = client.batch_get_item(RequestItems=request)
+            items.extend(response["Responses"].get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        if request:
+            raise RuntimeError(f"{table}: BatchGetItem left {len(request[table]['Keys'])} keys")
+    return items
+
+
+def delete_keys(client: Any, table: str, keys: list[dict[str, Any]]) -> None:
+    """Delete the items of these keys, 25 per BatchWriteItem, resending what is unprocessed."""
+    for start in range(0, len(keys), BATCH_WRITE_LIMIT):
+        chunk = keys[start : start + BATCH_WRITE_LIMIT]
+        request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in chunk]}
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        if request:
+            raise RuntimeError(f"{table}: BatchWriteItem left {len(request[table])} deletes")
+
+
+def put_back_item(client: Any, table: str, item: dict[str, Any], key: tuple[str, ...]) -> bool:
+    """Put a recorded item back only where nothing took its place; False when an item with its
+    key exists."""
+    return attempt_conditional(
+        client.put_item,
+        TableName=table,
+        Item=item,
+        ConditionExpression="attribute_not_exists(#k)",
+        ExpressionAttributeNames={"#k": key[0]},
+    )
+
+
+def holds_item(client: Any, table: str, item: dict[str, Any], key: tuple[str, ...]) -> bool:
+    """Whether the table holds exactly this item now (consistent read by its key)."""
+    return read_by_keys(client, table, [key_of(item, key)]) == [item]

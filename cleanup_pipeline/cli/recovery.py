@@ -21,13 +21,14 @@ def _restore(args: argparse.Namespace) -> int:
         check_user_id(args.user_id, "USER_ID")  # before any AWS call
         settings = load_settings()
         clients = shared_clients(settings)
-        checked_data_map(clients, settings)  # a DataMapError, before anything is put back
+        data_map = checked_data_map(clients, settings)  # before anything is put back
         ctx = RestoreContext(
             clients.dynamodb,
             clients.s3,
             settings,
             open_archive(settings.archive_location, clients.s3, existing=True),
             f"cli-restore-{uuid.uuid4().hex}",
+            data_map,
         )
         summary: dict[str, Any] = restore_user(ctx, args.user_id, args.dry_run).summary()
     except (MissingConfigurationError, ValueError) as error:

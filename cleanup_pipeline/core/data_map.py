@@ -147,6 +147,13 @@ def builtin_map(settings: Settings) -> DataMap:
     )
 
 
+def extra_stores(data_map: DataMap, settings: Settings) -> list[Store]:
+    """The map's stores other than the app's own (those equal to a built-in store), in the
+    map's order: the cascade acts on these through their kind's functions alone."""
+    own = set(builtin_map(settings).stores)
+    return [store for store in data_map.stores if store not in own]
+
+
 def load_data_map(settings: Settings, env: Mapping[str, str] | None = None) -> DataMap:
     """The map `CLEANUP_DATA_MAP` names, or the built-in one when it is unset or blank."""
     env = os.environ if env is None else env
@@ -383,17 +390,24 @@ def coverage_of(
     )
 
 
+# Kinds the cascade acts on in any store, through their kind's functions alone: delete,
+# manifest, give back and restore, purge, proof.
+COVERED_KINDS = (PARTITION_KEY,)
+
+
 def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
     """What the cascade of this version would not do as the map says: it acts on the app's own
-    stores (the built-in map's), so a map must declare exactly those; any other store would be
-    left behind by every deletion, and is refused before anything runs."""
+    stores (as the built-in map has them, all declared) and on stores of the kinds it covers
+    whole; any other store would be left behind by every deletion, and is refused before
+    anything runs."""
     builtin = {store.name: store for store in builtin_map(settings).stores}
     declared = {store.name: store for store in data_map.stores}
     problems = [
         f"stores.{name}: not acted on by this version's cascade, which deletes only the app's "
-        f"own stores ({', '.join(builtin)}); a deletion would leave its data behind"
+        f"own stores ({', '.join(builtin)}) and stores of kind {', '.join(COVERED_KINDS)}; a "
+        "deletion would leave its data behind"
         for name, store in declared.items()
-        if builtin.get(name) != store
+        if builtin.get(name) != store and store.kind not in COVERED_KINDS
     ]
     problems += [
         f"stores.{name}: the app's own store must be declared as the built-in map has it"

@@ -124,6 +124,9 @@ class ArchivedUser:
     files: list[ArchivedFile] = field(default_factory=list)
     features: list[str] = field(default_factory=list)
     scoreboard_entries: list[ArchivedEntry] = field(default_factory=list)
+    # What stores of other kinds than the app's own held of the user, by store name: each
+    # record as its kind keeps it (a deleted item whole, for instance).
+    stores: dict[str, list[Wire]] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,6 +154,7 @@ class Manifest:
                 files=[ArchivedFile(**f) for f in u.get("files", [])],
                 features=list(u.get("features", [])),
                 scoreboard_entries=[ArchivedEntry(**e) for e in u.get("scoreboard_entries", [])],
+                stores={name: list(found) for name, found in u.get("stores", {}).items()},
             )
             for u in data["users"]
         ]
@@ -177,6 +181,8 @@ class JournalEntry:
     manifests: list[str] = field(default_factory=list)
     inline: list[dict[str, Any]] = field(default_factory=list)
     approved_run_id: str | None = None
+    # What went from each store of other kinds than the app's own, by store name.
+    stores: dict[str, int] = field(default_factory=dict)
 
     def merged(self, other: "JournalEntry") -> "JournalEntry":
         """This attempt combined with an earlier one of the same deletion: an attempt that died
@@ -194,14 +200,24 @@ class JournalEntry:
             sorted(set(self.manifests) | set(other.manifests)),
             list(inline.values()),
             approved_run_id=self.approved_run_id,
+            stores={
+                name: max(self.stores.get(name, 0), other.stores.get(name, 0))
+                for name in sorted({*self.stores, *other.stores})
+            },
         )
 
 
 def removed_by_store(entry: JournalEntry, data_map: DataMap) -> dict[str, int]:
     """What the deletion removed from each store of the map, by the store's name: objects,
-    attribute references, list entries."""
+    attribute references, list entries, items. The app's own stores are counted in the
+    journal's `files`, `features` and `scoreboard_entries`; any other store by its name."""
     counts = {S3_PREFIX: entry.files, ATTRIBUTE: entry.features, LIST: entry.scoreboard_entries}
-    return {store.name: counts.get(store.kind, 0) for store in data_map.stores}
+    return {
+        store.name: entry.stores[store.name]
+        if store.name in entry.stores
+        else counts.get(store.kind, 0)
+        for store in data_map.stores
+    }
 
 
 def deleted_event(
@@ -273,6 +289,7 @@ class DeletionRecord:
     files: list[ArchivedFile] = field(default_factory=list)
     features: list[str] = field(default_factory=list)
     scoreboard_entries: list[ArchivedEntry] = field(default_factory=list)
+    stores: dict[str, list[Wire]] = field(default_factory=dict)
 
 
 def _entry_identity(entry: ArchivedEntry) -> tuple[str, str]:
@@ -290,6 +307,7 @@ def merge_deletion(user_id: str, deletion_key: str, manifests: list[Manifest]) -
     files: dict[str, ArchivedFile] = {}
     features: dict[str, None] = {}
     entries: dict[tuple[str, str], ArchivedEntry] = {}
+    stores: dict[str, dict[str, Wire]] = {}
     for manifest in sorted(manifests, key=lambda m: m.deleted_at):
         for user in manifest.users:
             if user.user_id != user_id or user.deletion_key != deletion_key:
@@ -300,9 +318,13 @@ def merge_deletion(user_id: str, deletion_key: str, manifests: list[Manifest]) -
             features.update(dict.fromkeys(user.features))
             for entry in user.scoreboard_entries:
                 entries[_entry_identity(entry)] = entry
+            for name, found in user.stores.items():
+                own = stores.setdefault(name, {})
+                own.update((json.dumps(one, sort_keys=True), one) for one in found)
     record.files = sorted(files.values(), key=lambda f: f.key)
     record.features = list(features)
     record.scoreboard_entries = sorted(entries.values(), key=lambda e: (e.board, e.position))
+    record.stores = {name: list(own.values()) for name, own in stores.items()}
     return record
 
 
@@ -378,9 +400,11 @@ class RestorePlan:
     lost: list[str] = field(default_factory=list)
     # The record of the interrupted restore this one finishes: nothing to write but its event.
     interrupted: dict[str, Any] | None = None
+    # What stores other than the app's own held of the user, by store name, to put back.
+    store_records: dict[str, list[Wire]] = field(default_factory=dict)
 
     def skip(self, kind: str, count: int, why: str) -> None:
-        self.skipped[kind] += count
+        self.skipped[kind] = self.skipped.get(kind, 0) + count
         self.why.setdefault(kind, []).append(why)
 
     def summary(self) -> dict[str, Any]:
@@ -536,6 +560,15 @@ def _plan_boards(plan: RestorePlan, record: DeletionRecord, state: CurrentState)
             plan.skip("scoreboards", len(entries), f"{board}: the board already holds the user")
 
 
+def _plan_stores(plan: RestorePlan, record: DeletionRecord) -> None:
+    """Each other store's records go back where nothing took their place, which only the
+    write itself tells: planned whole, counted down by the put back."""
+    for name, records in record.stores.items():
+        plan.store_records[name] = records
+        plan.restored[name] = len(records)
+        plan.skipped.setdefault(name, 0)
+
+
 def restored_item(item: Wire, now: int) -> Wire:
     """The user item as it comes back: a new inactivity episode starting now."""
     kept = {name: value for name, value in item.items() if name not in _NOT_RESTORED}
@@ -567,6 +600,7 @@ def plan_restore(
     _plan_files(plan, record, state)
     _plan_features(plan, record, state)
     _plan_boards(plan, record, state)
+    _plan_stores(plan, record)
     plan.item = restored_item(record.item, now)
     plan.restored["item"] = 1
     done = "would be restored (dry run: nothing written)" if dry_run else "restored"
@@ -610,6 +644,7 @@ def plan_put_back(
     _plan_files(plan, record, state)
     _plan_features(plan, record, state)
     _plan_boards(plan, record, state)
+    _plan_stores(plan, record)
     for board, entries in plan.board_inserts.items():
         read, current = (as_read or {}).get(board), state.boards.get(board)
         if read is not None and current is not None:

@@ -29,7 +29,7 @@ from cleanup_pipeline.actions.purge import PurgeCounts, purge_expired
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
-from cleanup_pipeline.core.data_map import Coverage
+from cleanup_pipeline.core.data_map import Coverage, load_data_map
 from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.recovery import VERIFIED
@@ -151,6 +151,7 @@ def _context(
         policy=cleanup_policy.policy(),
         on_failure=report_failures_of(context),
         recovery=Recovery(archive, context.run.run_id, refs.carried, run_options.approved_run_id),
+        mapped=load_data_map(settings),  # checked by the run's first step
     )
 
 

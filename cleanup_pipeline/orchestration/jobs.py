@@ -333,7 +333,7 @@ def restore_deleted_account(
         raise dg.Failure(description=str(error)) from None
     settings, clients = aws.settings(), aws.clients()
     try:
-        checked_data_map(clients, settings)
+        data_map = checked_data_map(clients, settings)
     except DataMapError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
     ctx = RestoreContext(
@@ -342,6 +342,7 @@ def restore_deleted_account(
         settings,
         open_archive(settings.archive_location, clients.s3, existing=True),
         context.run.run_id,
+        data_map,
     )
     summary = restore_user(ctx, user_id, config.dry_run).summary()
     context.log.info(json.dumps(summary))

@@ -1,11 +1,13 @@
 """The pure restore plan: refusals, skipped parts with why, positions clamped."""
 
+from cleanup_pipeline.core.data_map import parse_data_map
 from cleanup_pipeline.core.recovery import (
     ArchivedEntry,
     ArchivedFile,
     ArchivedUser,
     CurrentState,
     DeletionRecord,
+    JournalEntry,
     LedgerState,
     Manifest,
     ObjectVersion,
@@ -14,8 +16,10 @@ from cleanup_pipeline.core.recovery import (
     plan_put_back,
     plan_restore,
     put_by_restore,
+    removed_by_store,
     restoring_record,
 )
+from cleanup_pipeline.core.settings import load_settings
 
 ITEM = {"id": {"S": "u1"}, "lastVisitAt": {"N": "1"}, "accountDeletionEmailSentAt": {"N": "5"}}
 DELETED = {"event": "deleted", "deletion_key": "5", "at": 10, "run_id": "r"}
@@ -122,6 +126,46 @@ def test_several_attempts_of_one_deletion_merge_without_duplicates() -> None:
     assert merged.files == [ArchivedFile("u1/a", "v1")]
     assert merged.features == ["f1"]
     assert merged.scoreboard_entries == [ArchivedEntry("week", 1, entry("u1"))]
+
+
+def session(user: str, started: str) -> dict:
+    return {"userId": {"S": user}, "startedAt": {"S": started}, "device": {"S": "phone"}}
+
+
+def test_records_of_any_store_survive_the_manifest_and_merge_once_per_record() -> None:
+    first = ArchivedUser("u1", "5", ITEM, stores={"sessions": [session("u1", "a")]})
+    again = ArchivedUser(
+        "u1", "5", stores={"sessions": [session("u1", "b"), session("u1", "a")], "notes": []}
+    )
+    manifests = [
+        Manifest.from_json(Manifest("r", 0, at, 30, [user]).to_json())
+        for at, user in ((1, first), (2, again))
+    ]
+    merged = merge_deletion("u1", "5", manifests)
+    assert merged.stores == {
+        "sessions": [session("u1", "a"), session("u1", "b")],
+        "notes": [],
+    }
+
+
+def test_counts_of_other_stores_come_from_the_journal_by_name_the_largest_attempt_winning() -> None:
+    settings = load_settings()
+    data_map = parse_data_map(
+        """
+        stores:
+          files: {s3_prefix: "{id}/"}
+          sessions: {table: sessions, partition_key: userId}
+          avatars: {bucket: avatars, s3_prefix: "a/{id}/"}
+        """,
+        settings,
+        {},
+    )
+    later = JournalEntry("u1", "5", files=3, stores={"sessions": 2, "avatars": 0})
+    earlier = JournalEntry("u1", "5", files=1, stores={"sessions": 4})
+    entry_ = later.merged(earlier)
+    assert entry_.stores == {"avatars": 0, "sessions": 4}
+    assert removed_by_store(entry_, data_map) == {"files": 3, "sessions": 4, "avatars": 0}
+    assert JournalEntry(**entry_.__dict__) == entry_  # as the journal file keeps it
 
 
 def test_entries_given_back_beside_the_neighbours_they_had_whoever_else_left() -> None:

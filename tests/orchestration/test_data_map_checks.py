@@ -6,7 +6,11 @@ from typing import Any
 
 import pytest
 
+from cleanup_pipeline.actions.ledger import read_ledger
+from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.core.data_map import MAP_VARIABLE
+from cleanup_pipeline.local.batch_write import batch_write
+from cleanup_pipeline.orchestration.jobs import run_config_for
 from tests.support import recording
 from tests.support.aws_state import scan_all
 from tests.support.data_maps import (
@@ -18,7 +22,7 @@ from tests.support.data_maps import (
     index,
 )
 from tests.support.jobs import error_messages, execute_job, execute_restore, failed_steps
-from tests.support.world import DELETED, seed_world
+from tests.support.world import AS_OF_ISO, DELETED, seed_world
 
 pytestmark = pytest.mark.usefixtures("fresh_recording")
 
@@ -90,7 +94,8 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     aws, monkeypatch
 ) -> None:
     """Every table and bucket of the every-kind map exists, but this version's cascade deletes
-    only the app's own stores: a run with that map would leave the others' data behind."""
+    only the app's own stores and partition_key ones: a run with that map would leave the
+    others' data behind."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     create_every_kind_stores(clients)
@@ -98,8 +103,53 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     result = execute_job(selection=["users_snapshot"])
     assert not result.success
     message = _refusal(result, "users_snapshot")
-    for name in ("avatars", "drafts", "teams", "sessions", "comments"):
+    for name in ("avatars", "drafts", "teams"):
         assert f"stores.{name}: not acted on by this version's cascade" in message
+    for name in ("sessions", "comments"):  # partition_key stores: covered
+        assert f"stores.{name}:" not in message
+
+
+def test_a_run_with_partition_key_stores_deletes_every_item_of_each_deleted_user(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """The job with a map that adds a table of composite key and a table read through a GSI:
+    a dry run writes to neither, a run deletes every item of each deleted user there, and the
+    ledger counts them by store."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    db = clients.dynamodb
+    create_table(db, "sessions", "userId", "sessionId")
+    create_table(db, "comments", "id", GlobalSecondaryIndexes=[index("byAuthor", "authorId")])
+    owners = [DELETED[0], DELETED[1], "someone-active"]
+    batch_write(
+        db,
+        "sessions",
+        [{"userId": {"S": u}, "sessionId": {"S": f"s{n}"}} for u in owners for n in range(2)],
+    )
+    batch_write(db, "comments", [{"id": {"S": f"c-{u}"}, "authorId": {"S": u}} for u in owners])
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  sessions: {table: sessions, partition_key: userId}\n"
+        + "  comments: {table: comments, index: byAuthor, partition_key: authorId}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+
+    def items(name: str) -> list[dict[str, Any]]:
+        return sorted(db.scan(TableName=name)["Items"], key=str)
+
+    before = {name: items(name) for name in ("sessions", "comments")}
+
+    assert execute_job(run_config_for(AS_OF_ISO, dry_run=True)).success
+    assert {name: items(name) for name in before} == before
+
+    assert execute_job().success
+    assert {i["userId"]["S"] for i in items("sessions")} == {"someone-active"}
+    assert {i["authorId"]["S"] for i in items("comments")} == {"someone-active"}
+    archive = open_archive(settings.archive_location, clients.s3)
+    deleted, verified = read_ledger(archive, DELETED[0])
+    assert (deleted["stores"]["sessions"], deleted["stores"]["comments"]) == (2, 1)
+    assert (verified["stores"]["sessions"], verified["stores"]["comments"]) == (0, 0)
 
 
 def test_the_app_map_passes_the_first_step(aws, monkeypatch) -> None:

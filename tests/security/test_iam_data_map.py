@@ -6,9 +6,13 @@ import json
 import pytest
 
 from cleanup_pipeline.core.data_map import MAP_VARIABLE
-from tests.support.data_maps import APP_MAP, AVATARS_BUCKET, EVERY_KIND_MAP
-from tests.support.iam import Request, allowed
+from cleanup_pipeline.local.batch_write import batch_write
+from tests.support import recording
+from tests.support.data_maps import APP_MAP, AVATARS_BUCKET, EVERY_KIND_MAP, create_table, index
+from tests.support.iam import Request, allowed, requests_for, unused_grants
+from tests.support.jobs import restore_with_service_recording, run_with_service_recording
 from tests.support.policy_render import ACCOUNT, full_policy, render_policy, rendered_policy
+from tests.support.world import DELETED, seed_world
 
 TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table"
 
@@ -55,11 +59,11 @@ def test_each_store_gets_exactly_what_its_kind_needs(every_kind) -> None:
         f"{TABLE}/teams",
     )
     assert grant("SessionsTable") == (
-        ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem"],
+        ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
         f"{TABLE}/sessions",
     )
     assert grant("CommentsTable") == (
-        ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem"],
+        ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
         f"{TABLE}/comments",
     )
     assert grant("CommentsIndex") == ("dynamodb:Query", f"{TABLE}/comments/index/byAuthor")
@@ -145,3 +149,40 @@ def test_a_store_named_like_a_job_statement_keeps_both_and_wildcards_are_refused
     path.write_text("stores: {sessions: {table: 'sess*', partition_key: userId}}\n")
     with pytest.raises(ValueError, match=r"must not contain .*stores\.sessions"):
         rendered_policy()
+
+
+@pytest.mark.usefixtures("fresh_recording")
+def test_every_call_to_partition_key_stores_is_allowed_and_each_of_their_grants_used(
+    aws, monkeypatch, tmp_path
+) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    db = clients.dynamodb
+    create_table(db, "sessions", "userId", "sessionId")
+    create_table(db, "comments", "id", GlobalSecondaryIndexes=[index("byAuthor", "authorId")])
+    batch_write(db, "sessions", [{"userId": {"S": u}, "sessionId": {"S": "s1"}} for u in DELETED])
+    batch_write(db, "comments", [{"id": {"S": f"c-{u}"}, "authorId": {"S": u}} for u in DELETED])
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  sessions: {table: sessions, partition_key: userId}\n"
+        + "  comments: {table: comments, index: byAuthor, partition_key: authorId}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+
+    assert run_with_service_recording().success
+    # Written by the app since: the restore reads it to tell it from its own put.
+    db.put_item(
+        TableName="sessions",
+        Item={"userId": {"S": DELETED[0]}, "sessionId": {"S": "s1"}, "new": {"S": "yes"}},
+    )
+    assert restore_with_service_recording(DELETED[0]).success
+
+    policy = rendered_policy()
+    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
+    denied = [
+        f"{r.call} needs {r.action} on {r.resource}" for r in requests if not allowed(policy, r)
+    ]
+    assert denied == []
+    own = [u for u in unused_grants(policy, requests) if u.startswith(("Sessions", "Comments"))]
+    assert own == []

@@ -9,6 +9,7 @@ from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import AwsClients
+from cleanup_pipeline.core.data_map import load_data_map
 from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.settings import Settings
 
@@ -21,7 +22,8 @@ def cascade_context(
     run_id: str = "test-run",
     recovery: Recovery | None = None,
 ) -> CascadeContext:
-    """As the job builds it for a batch; the archive is the test's own folder."""
+    """As the job builds it for a batch (with the data map `CLEANUP_DATA_MAP` names, the
+    built-in one when unset); the archive is the test's own folder."""
     recovery = recovery or Recovery(open_archive(settings.archive_location, clients.s3), run_id)
     return CascadeContext(
         dynamodb=clients.dynamodb,
@@ -31,6 +33,7 @@ def cascade_context(
         policy=Policy(),
         on_failure=on_failure,
         recovery=recovery,
+        mapped=load_data_map(settings),
     )
 
 

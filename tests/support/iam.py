@@ -34,6 +34,12 @@ def _table(call: Call, account: str) -> list[str]:
     return [f"arn:aws:dynamodb:{call.region}:{account}:table/{call.params['TableName']}"]
 
 
+def _table_or_index(call: Call, account: str) -> list[str]:
+    """A Query is authorised on the table, or on the index it reads."""
+    index = call.params.get("IndexName")
+    return [f"{_table(call, account)[0]}/index/{index}" if index else _table(call, account)[0]]
+
+
 def _batch_tables(call: Call, account: str) -> list[str]:
     return [
         f"arn:aws:dynamodb:{call.region}:{account}:table/{t}" for t in call.params["RequestItems"]
@@ -103,6 +109,8 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Resources, Context | None]] = {
     ("dynamodb", "UpdateItem"): ("dynamodb:UpdateItem", _table, None),
     ("dynamodb", "PutItem"): ("dynamodb:PutItem", _table, None),
     ("dynamodb", "DeleteItem"): ("dynamodb:DeleteItem", _table, None),
+    ("dynamodb", "Query"): ("dynamodb:Query", _table_or_index, None),
+    ("dynamodb", "BatchWriteItem"): ("dynamodb:BatchWriteItem", _batch_tables, None),
     ("dynamodb", "DescribeTable"): ("dynamodb:DescribeTable", _table, None),
     ("dynamodb", "ListTables"): ("dynamodb:ListTables", _any, None),
     ("s3", "ListBuckets"): ("s3:ListAllMyBuckets", _any, None),

@@ -10,6 +10,7 @@ from cleanup_pipeline.actions.ledger import read_ledger
 from cleanup_pipeline.actions.restore import RestoreContext, restore_user
 from cleanup_pipeline.aws.archive_store import ArchiveStore, open_archive
 from cleanup_pipeline.aws.clients import AwsClients
+from cleanup_pipeline.core.data_map import load_data_map
 from cleanup_pipeline.core.recovery import MANIFESTS, PENDING
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write as put_items
@@ -83,7 +84,10 @@ def restore(
     dry_run: bool = False,
     run_id: str = "restore-run",
 ) -> dict:
-    ctx = RestoreContext(clients.dynamodb, clients.s3, settings, archive(clients, settings), run_id)
+    store = archive(clients, settings)
+    ctx = RestoreContext(
+        clients.dynamodb, clients.s3, settings, store, run_id, load_data_map(settings)
+    )
     return restore_user(ctx, user_id, dry_run).summary()
 
 
