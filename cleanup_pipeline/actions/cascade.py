@@ -57,6 +57,7 @@ from cleanup_pipeline.core.recovery import (
     DeletionRecord,
     JournalEntry,
     ObjectVersion,
+    removed_by_store,
     verified_event,
 )
 from cleanup_pipeline.core.settings import Settings
@@ -554,6 +555,10 @@ def delete_user_items(ctx: CascadeContext, batch: CascadeBatch) -> Outcomes:
     failed = {row["id"] for row in batch.outcomes.rows if row["outcome"] == FAILED}
     to_give_back = [*fates.back, *sorted((failed & batch.started) - fates.unsure)]
     given = _give_back(ctx, batch, to_give_back)
+    if batch.archive is not None:  # the report's counts by store: those of the `deleted` event
+        for user_id in fates.deleted:
+            entry = batch.archive.entries[user_id]
+            batch.outcomes.removed[user_id] = removed_by_store(entry, ctx.data_map)
     for user_id in fates.deleted:
         if user_id in unproved:  # the item is gone: the journal keeps the rest for the next run
             why = unproved[user_id]

@@ -1,11 +1,12 @@
 """Per-user results of the side-effect steps, gathered into one frame for the report."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from cleanup_pipeline.core.masking import scrub_emails
+from cleanup_pipeline.core.reports import store_key
 from cleanup_pipeline.core.vocabulary import Decision, Outcome
 
 # The outcomes an action step reports itself (core/vocabulary.py has every outcome).
@@ -34,6 +35,8 @@ class Outcomes:
     rows: list[dict[str, str | None]] = field(default_factory=list)
     # Deleted users whom the proof of deletion found gone from every store.
     verified: int = 0
+    # Per deleted user, what went from each store of the data map, by store name.
+    removed: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(
         self, user_id: str, outcome: Outcome, step: str | None = None, error: str | None = None
@@ -63,9 +66,15 @@ class Outcomes:
         if hook is not None:
             hook(user_id, f"{self.action}.{step}", error)
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, stores: Sequence[str] = ()) -> pd.DataFrame:
+        """One row per outcome; then, for each of `stores`, `store_<name>`: what the user's
+        deletion removed from that store (0 for a user not deleted)."""
         frame = pd.DataFrame(self.rows, columns=list(OUTCOME_COLUMNS))
-        return frame.astype({column: "string[pyarrow]" for column in OUTCOME_COLUMNS})
+        frame = frame.astype({column: "string[pyarrow]" for column in OUTCOME_COLUMNS})
+        for name in stores:
+            counts = [self.removed.get(str(row["id"]), {}).get(name, 0) for row in self.rows]
+            frame[store_key(name)] = pd.array(counts, dtype="int64")
+        return frame
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for row in self.rows if row["outcome"] == outcome)

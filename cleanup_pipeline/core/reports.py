@@ -7,6 +7,7 @@ policy's day counts ("inactive over 60 days" and "inactive over 45 days" plot as
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,13 +48,47 @@ REPORTED_DECISIONS = (Decision.INVALID, Decision.WAITING, Decision.NOTIFY, Decis
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 
 
+STORE_PREFIX = "store_"
+
+
+def store_key(name: str) -> str:
+    """The report column, metadata key and JSON count of what a run removed from a store."""
+    return f"{STORE_PREFIX}{name}"
+
+
+def store_columns(frame: pd.DataFrame, stores: Sequence[str]) -> pd.DataFrame:
+    """`frame` with a whole-number `store_<name>` column for each store: a column it lacks, or a
+    blank cell (a row no deletion counted), is 0."""
+    columns = {
+        key: frame[key].fillna(0).astype("int64")
+        if key in frame.columns
+        else pd.Series(0, index=frame.index, dtype="int64")
+        for key in map(store_key, stores)
+    }
+    return frame.assign(**columns)
+
+
+def store_totals(frame: pd.DataFrame) -> dict[str, int]:
+    """The sum of each `store_<name>` column of `frame`, in column order."""
+    return {
+        str(key): int(frame[key].fillna(0).sum())
+        for key in frame.columns
+        if str(key).startswith(STORE_PREFIX)
+    }
+
+
 def build_report(
-    decisions: pd.DataFrame, outcomes: pd.DataFrame | None = None, dry_run: bool = False
+    decisions: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
+    dry_run: bool = False,
+    stores: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per reported user: decision, reason, timestamps, masked email, and the outcome of
     its action (`not_attempted` until an action step reports one, `not_approved` for a candidate
     an approval left out). Held users are reported too, with why they are held
-    (`hold_reason`), so a review shows who a hold protected."""
+    (`hold_reason`), so a review shows who a hold protected. Last, for each store of the data
+    map (`stores`, by name), `store_<name>`: what the deletion removed from it, as the user's
+    `deleted` ledger event counts it; 0 for everyone this run did not delete."""
     reported = decisions["decision"].isin(REPORTED_DECISIONS).to_numpy(dtype=bool)
     if "hold_reason" in decisions.columns:
         reported = reported | decisions["hold_reason"].notna().to_numpy(dtype=bool)
@@ -75,12 +110,14 @@ def build_report(
         step=pd.array([None] * len(rows), dtype="string[pyarrow]"),
         error=pd.array([None] * len(rows), dtype="string[pyarrow]"),
     )
+    report = store_columns(report, stores)
     if outcomes is None or outcomes.empty:
         return report
-    found = outcomes.drop_duplicates("id", keep="last").set_index("id")
+    # Warnings carry no store counts: blank after the concat with the deletions, so 0.
+    found = store_columns(outcomes, stores).drop_duplicates("id", keep="last").set_index("id")
     position = pd.Index(found.index).get_indexer(report["id"])
     hit = position >= 0
-    for column in ("outcome", "step", "error"):
+    for column in ("outcome", "step", "error", *map(store_key, stores)):
         values = report[column].copy()
         values[hit] = found[column].to_numpy()[position[hit]]
         report[column] = values

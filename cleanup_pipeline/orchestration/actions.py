@@ -33,6 +33,7 @@ from cleanup_pipeline.core.data_map import Coverage, load_data_map
 from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.recovery import VERIFIED
+from cleanup_pipeline.core.reports import store_columns, store_totals
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.observability.sentry import report_failure
@@ -288,6 +289,8 @@ def _counts(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
         **{f"{k}": dg.MetadataValue.int(int(v)) for k, v in counts.items()},
         VERIFIED: dg.MetadataValue.int(int(frame.attrs.get(VERIFIED, 0))),
         **ledger,
+        # What the run removed from each store, by name, for the UI to plot across runs.
+        **{key: dg.MetadataValue.int(n) for key, n in store_totals(frame).items()},
     }
 
 
@@ -319,7 +322,7 @@ def delete_account_batch(
             outcomes = cascade.delete_accounts(
                 ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
             )
-    frame = outcomes.frame()
+    frame = outcomes.frame(aws.store_names())
     # Travels with the frame to `gather_deletion_outcomes` (the I/O manager pickles attrs).
     frame.attrs[VERIFIED] = outcomes.verified
     context.add_output_metadata(_counts(frame))
@@ -343,6 +346,7 @@ def gather_deletion_outcomes(
     gives back again what this one already gave back)."""
     verified = sum(int(part.attrs.get(VERIFIED, 0)) for part in parts)
     frame = pd.concat(parts, ignore_index=True) if parts else empty_outcomes(Decision.DELETE)
+    frame = store_columns(frame, aws.store_names())  # every store counted, 0 included
     settled_users = set(frame.loc[frame["outcome"].isin(list(_SETTLED)), "id"].astype(str))
     finished = {pair for pair in refs.carried if pair[0] in settled_users}
     if finished:

@@ -48,6 +48,7 @@ from cleanup_pipeline.core.guards import (
     refuse_unless_reviewed,
 )
 from cleanup_pipeline.core.recovery import REFUSED
+from cleanup_pipeline.core.reports import STORE_PREFIX
 from cleanup_pipeline.core.settings import load_settings, step_storage_from_env
 from cleanup_pipeline.core.vocabulary import Outcome
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
@@ -464,6 +465,9 @@ def summarize(
     )
     counts[Outcome.NOT_APPROVED] = int(decisions.get(Outcome.NOT_APPROVED, 0))
     counts[Outcome.DELETED_BY_OTHER_RUN] = int(deletions.get(Outcome.DELETED_BY_OTHER_RUN, 0))
+    # What went from each store, by name; a run whose deletions did not run has its report's 0s.
+    for source in (report, deletions):
+        counts.update({k: int(v) for k, v in source.items() if k.startswith(STORE_PREFIX)})
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",

@@ -43,6 +43,7 @@ from cleanup_pipeline.core.reports import (
     outcome_counts,
     reason_counts,
     render_summary,
+    store_totals,
 )
 from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.orchestration.guards import run_guards
@@ -137,6 +138,7 @@ def report_metadata(
         **outcome_counts(report),
         **reason_counts(report),
         **histogram_keys(facts.histogram),
+        **store_totals(report),
     }
     return {
         **files,
@@ -237,7 +239,7 @@ def candidate_report(
 ) -> dg.MaterializeResult:
     """What this run decided, written before any action so that a run stopped by a guard still
     leaves its report (outcomes `not_attempted`) and says which guard stopped it."""
-    report = build_report(user_decisions, dry_run=run_options.dry_run)
+    report = build_report(user_decisions, dry_run=run_options.dry_run, stores=aws.store_names())
     resources = (aws, cleanup_policy, run_options, reports_s3)
     return dg.MaterializeResult(
         metadata=_publish(context, CANDIDATE, report, user_decisions, guard_inputs, resources)
@@ -268,7 +270,9 @@ def cleanup_report(
     """The candidate report completed with each action's outcome and error, at the same
     location (its summary too), with the run's ledger events and purge counts."""
     outcomes = pd.concat([warning_emails, deleted_accounts], ignore_index=True)
-    report = build_report(user_decisions, outcomes, dry_run=run_options.dry_run)
+    report = build_report(
+        user_decisions, outcomes, dry_run=run_options.dry_run, stores=aws.store_names()
+    )
     resources = (aws, cleanup_policy, run_options, reports_s3)
     metadata = _publish(context, FINAL, report, user_decisions, guard_inputs, resources)
     failed = count_outcomes(outcomes, Outcome.FAILED)

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from cleanup_pipeline.aws.clients import AwsClients, shared_clients
 from cleanup_pipeline.core.as_of import parse_as_of
+from cleanup_pipeline.core.data_map import load_data_map
 from cleanup_pipeline.core.decisions import Policy
 from cleanup_pipeline.core.guards import ApprovalError, GuardLimits, HistoryLimits, approval_run_id
 from cleanup_pipeline.core.settings import Settings, load_settings
@@ -63,6 +64,11 @@ class AwsEnvironment(dg.ConfigurableResource):
 
     def clients(self) -> AwsClients:
         return shared_clients(self.settings())
+
+    def store_names(self) -> list[str]:
+        """The data map's store names, in its order: read from the map's file, checked by the
+        run's first step; no AWS call, so a dry run reads none of the stores."""
+        return [store.name for store in load_data_map(self.settings()).stores]
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         init_sentry(self.settings().sentry_dsn)

@@ -136,3 +136,30 @@ def test_count_outcomes():
     assert count_outcomes(results, "failed") == 1
     assert count_outcomes(results, "warned") == 0
     assert count_outcomes(outcomes([]), "deleted") == 0
+
+
+def test_each_store_of_the_map_is_a_column_after_the_reports_own():
+    """`store_<name>` per store, in the map's order, after every other column: what the
+    deletion removed from that store; 0 for the rest (warned, no action, not deleted)."""
+    own = list(build_report(snapshot_decisions()).columns)
+    warned = outcomes([("notify", "warned", None, None)])
+    deleted = outcomes([("delete", "deleted", None, None)]).assign(
+        store_files=pd.array([3], dtype="int64"), store_sessions=pd.array([4], dtype="int64")
+    )
+    results = pd.concat([warned, deleted], ignore_index=True)  # warnings: blank counts
+    report = build_report(snapshot_decisions(), results, stores=["files", "sessions", "teams"])
+    assert list(report.columns) == [*own, "store_files", "store_sessions", "store_teams"]
+    assert report[["store_files", "store_sessions", "store_teams"]].dtypes.eq("int64").all()
+    rows = by_id(report)
+    assert (rows["delete"]["store_files"], rows["delete"]["store_sessions"]) == (3, 4)
+    assert rows["delete"]["store_teams"] == 0
+    for user_id in ("invalid", "waiting", "notify"):
+        assert [rows[user_id][f"store_{n}"] for n in ("files", "sessions", "teams")] == [0, 0, 0]
+
+
+def test_a_report_before_any_action_or_of_a_dry_run_counts_every_store_at_zero():
+    for report in (
+        build_report(snapshot_decisions(), stores=["files", "sessions"]),
+        build_report(snapshot_decisions(), dry_run=True, stores=["files", "sessions"]),
+    ):
+        assert report[["store_files", "store_sessions"]].to_numpy().tolist() == [[0, 0]] * 4
