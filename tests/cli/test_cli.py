@@ -16,7 +16,14 @@ from cleanup_pipeline.local.provision import provision
 from tests.support.aws_state import sent_to
 from tests.support.cli import cli
 from tests.support.items import now_ms
-from tests.support.world import AS_OF_ISO, DELETED, NOTIFIED, assert_final_state, seed_world
+from tests.support.world import (
+    AS_OF_ISO,
+    BIG_FOLDER,
+    DELETED,
+    NOTIFIED,
+    assert_final_state,
+    seed_world,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +37,8 @@ def test_cli_run_gives_the_spec_outcomes_in_the_instance_history(server: str) ->
     dry_code, dry, _ = cli("run", "--as-of", AS_OF_ISO, "--dry-run")
     assert dry_code == 0 and dry["status"] == "success" and dry["dry_run"] is True
     assert dry["counts"]["notified"] == 0 and sent_to(server) == []
+    stores = ("store_files", "store_features", "store_scoreboards")
+    assert {key: dry["counts"][key] for key in stores} == dict.fromkeys(stores, 0)
 
     before = now_ms()
     code, summary, output = cli("run", "--as-of", AS_OF_ISO)
@@ -42,6 +51,13 @@ def test_cli_run_gives_the_spec_outcomes_in_the_instance_history(server: str) ->
     assert counts["notify"] == counts["notified"] == len(NOTIFIED)
     assert counts["delete"] == counts["deleted"] == len(DELETED)
     assert counts["invalid"] == 4 and counts["failed"] == 0
+    # What went from each store of the built-in map: u1's folder, 3 files of another user, u1's
+    # 2 features, 3 scoreboard entries of u1 and 1 of another.
+    assert {key: counts[key] for key in stores} == {
+        "store_files": BIG_FOLDER + 3,
+        "store_features": 2,
+        "store_scoreboards": 4,
+    }
     assert (
         sum(counts[k] for k in ("invalid", "exempt", "active", "waiting", "notify", "delete"))
         == (counts["users"])
