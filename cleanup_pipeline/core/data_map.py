@@ -20,7 +20,7 @@ is checked as a whole: one `DataMapError` names every bad store and field, befor
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,9 @@ class Store:
     list_attribute: str = ""
     list_key: str = ""
     items: tuple[str, ...] | None = None
+    # The attribute naming a `list` store's `items`, where it is known without describing the
+    # table (the app's scoreboards are keyed by `id`); empty: the table's partition key.
+    item_key: str = field(default="", compare=False)
 
     def prefix_of(self, user_id: str) -> str:
         return self.prefix.replace("{id}", user_id)
@@ -142,6 +145,7 @@ def builtin_map(settings: Settings) -> DataMap:
                 list_attribute="users",
                 list_key="id",
                 items=settings.scoreboard_periods,
+                item_key="id",
             ),
         )
     )
@@ -285,6 +289,7 @@ def _store(
         list_attribute=text(LIST),
         list_key=text("list_key"),
         items=items,
+        item_key="id" if table == settings.scoreboards_table else "",
     )
 
 
@@ -392,7 +397,7 @@ def coverage_of(
 
 # Kinds the cascade acts on in any store, through their kind's functions alone: delete,
 # manifest, give back and restore, purge, proof.
-COVERED_KINDS = (PARTITION_KEY,)
+COVERED_KINDS = (PARTITION_KEY, LIST)
 
 
 def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
