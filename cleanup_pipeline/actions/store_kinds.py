@@ -7,7 +7,9 @@ proof found something written late, how to remove what the record says is theirs
 stores in order and ask each store's kind; no store is known by name outside the kinds.
 
 Reads stay amortised: an `s3_prefix` store is listed once per user, an `attribute` store's
-acted-on items are read by key in batches, a `list` store's named items once each per group.
+acted-on items are read by key in batches, a `list` store's named items once each per group
+(without named items, its table is scanned once per run and the items holding a user read by
+key in batches).
 """
 
 import json

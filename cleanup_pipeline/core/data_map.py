@@ -414,9 +414,11 @@ def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
         for name, store in declared.items()
         if builtin.get(name) != store and store.kind not in COVERED_KINDS
     ]
+    # A list store under an app's own name but unlike it would be pruned by both the app's
+    # own code and its kind, the two recording and restoring the same entries.
     problems += [
         f"stores.{name}: the app's own store must be declared as the built-in map has it"
-        for name in builtin
-        if name not in declared
+        for name, own in builtin.items()
+        if name not in declared or (declared[name] != own and declared[name].kind == LIST)
     ]
     return problems

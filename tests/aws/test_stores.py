@@ -158,3 +158,21 @@ def test_named_items_of_a_table_with_a_composite_key_are_refused(
         APP_MAP.read_text() + "  teams: {table: teams, list: members, list_key: userId}\n"
     )
     assert [s.name for s in checked_data_map(clients, settings).stores][-1] == "teams"
+
+
+def test_the_apps_own_scoreboards_changed_into_another_list_store_are_refused(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """List stores are acted on by their kind, but the app's own scoreboards keep the app's own
+    code: declared otherwise than the built-in map has them, they are refused."""
+    clients, settings = aws
+    path = tmp_path / "map.yaml"
+    text = APP_MAP.read_text()
+    assert "items: [week, month]" in text
+    path.write_text(text.replace("items: [week, month]", "items: [week, month, year]"))
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    with pytest.raises(DataMapError) as raised:
+        checked_data_map(clients, settings)
+    assert raised.value.problems == [
+        "stores.scoreboards: the app's own store must be declared as the built-in map has it"
+    ]
