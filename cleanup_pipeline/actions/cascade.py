@@ -124,8 +124,9 @@ class CascadeBatch:
 @dataclass(frozen=True)
 class RunReferences:
     """What the run reads once of the other tables and shares with every batch: the features
-    each delete candidate proposed. (Scoreboards are read by each batch right before it prunes
-    them, since other batches change them meanwhile.)"""
+    each delete candidate proposed, and the items of list stores without named items that hold
+    a candidate. (Scoreboards and named list items are read by each batch right before it
+    prunes them, since other batches change them meanwhile.)"""
 
     features: dict[str, list[str]] = field(default_factory=dict)
     # Per `list` store without `items`: the items holding a candidate's entry (their keys as
