@@ -25,6 +25,7 @@ from tests.support.recovery_world import (
     journals,
     ledger,
     manifests,
+    next_run,
     restore,
     seed,
     settle,
@@ -389,3 +390,58 @@ def test_an_object_written_after_the_listing_fails_the_user_and_the_next_run_rem
     _, verified = ledger(clients, settings, "u1")
     assert (verified["run_id"], verified["stores"]) == ("next-run", ZEROS)
     assert journals(clients, settings) == []
+
+
+class Crash(BaseException):
+    """The process running the batch died here."""
+
+
+def dies_at_the_user_item(clients: Any, settings: Any, as_of: int) -> None:
+    """The cascade, dying right before the user item's delete: every store acted on."""
+
+    def crash(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == settings.users_table:
+            raise Crash
+
+    event = "before-parameter-build.dynamodb.DeleteItem"
+    clients.dynamodb.meta.events.register(event, crash)
+    try:
+        with pytest.raises(Crash):
+            run_cascade(clients, settings, as_of, ["u1"], run_id="died")
+    finally:
+        clients.dynamodb.meta.events.unregister(event, crash)
+
+
+@pytest.mark.parametrize("window", [30, 0])
+def test_a_run_that_died_is_given_back_or_finished_by_the_next(world, window) -> None:
+    """The run died with every object hidden: the next gives them back to a user who came
+    back meanwhile; to one still a candidate, it finishes the deletion, nothing left behind."""
+    clients, base = world
+    settings = with_window(base, window)
+    as_of = now_ms()
+    seed(clients, settings, as_of)
+    make_world(clients, settings)
+    s3 = clients.s3
+    was = current(s3, AVATARS_BUCKET, "avatars/u1/")
+    dies_at_the_user_item(clients, settings, as_of)
+    assert keys_under(s3, AVATARS_BUCKET, "avatars/u1/") == []
+    comes_back(clients, settings)
+
+    settled = settle(clients, settings, as_of, "next-run")
+
+    assert (settled.given_back, settled.failed) == (["u1"], {})
+    assert current(s3, AVATARS_BUCKET, "avatars/u1/") == was
+    assert keys_under(s3, settings.public_bucket_name, "thumbs/u1/") == sorted(THUMBS)
+
+    seed(clients, settings, as_of)  # a delete candidate again: the next deletion
+    dies_at_the_user_item(clients, settings, as_of)
+    outcomes = next_run(clients, settings, as_of, ["u1"], "third-run")
+
+    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
+    assert keys_under(s3, AVATARS_BUCKET, "avatars/u1/") == []
+    assert (versions(s3, AVATARS_BUCKET, "avatars/u1/") == []) == (window == 0)
+    # The dead run's journal is let go by a further run, which finds the deletion proved.
+    assert settle(clients, settings, as_of, "fourth-run").failed == {}
+    assert journals(clients, settings) == []
+    deleted, verified = ledger(clients, settings, "u1")
+    assert (deleted["stores"]["avatars"], verified["stores"]["avatars"]) == (2, 0)
