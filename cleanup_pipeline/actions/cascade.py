@@ -260,7 +260,7 @@ def record_batch(
 
 def _app_files(ctx: CascadeContext) -> Store:
     """The app's own `files` store, as the built-in map has it."""
-    return builtin_map(ctx.settings).stores[0]
+    return next(s for s in builtin_map(ctx.settings).stores if s.kind == S3_PREFIX)
 
 
 def _folder_stores(ctx: CascadeContext) -> list[Store]:
