@@ -47,12 +47,19 @@ from cleanup_pipeline.actions.proof import (
 )
 from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
-from cleanup_pipeline.actions.store_kinds import Acted, FinishContext, kind_of, list_holders
+from cleanup_pipeline.actions.store_kinds import (
+    Acted,
+    FinishContext,
+    kind_of,
+    list_holders,
+    object_records,
+)
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.data_map import (
     ATTRIBUTE,
     LIST,
+    S3_PREFIX,
     DataMap,
     Store,
     builtin_map,
@@ -86,6 +93,18 @@ def split_into_batches(user_ids: list[str], size: int) -> list[list[str]]:
 
 
 @dataclass
+class Folders:
+    """One `s3_prefix` store's folders while a batch deletes (the app's own files, or any other
+    such store): the current objects of each user's folder as listed, to hide; without a
+    restore window each user's (key, version id) pairs to remove once the item is gone, and
+    the users whose folder must be listed again for it (see `_hide_folders`)."""
+
+    targets: dict[str, list[ObjectVersion]] = field(default_factory=dict)
+    leftovers: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    relist: set[str] = field(default_factory=set)
+
+
+@dataclass
 class CascadeBatch:
     """Users still in the cascade (re-read items, email left out) and the finished outcomes.
 
@@ -95,16 +114,13 @@ class CascadeBatch:
     items: dict[str, Item]
     outcomes: Outcomes = field(default_factory=lambda: Outcomes(DELETE))
     addresses: dict[str, str] = field(default_factory=dict, repr=False)
-    # Filled by `record_batch`: the whole items for the manifest (until it is written), the
-    # objects to hide in the bucket, the boards as read, and what was written to the archive.
+    # Filled by `record_batch`: the whole items for the manifest (until it is written), each
+    # `s3_prefix` store's folders as listed (by store name), the boards as read, and what was
+    # written to the archive.
     full_items: dict[str, Item] = field(default_factory=dict, repr=False)
-    targets: dict[str, list[ObjectVersion]] = field(default_factory=dict)
+    folders: dict[str, Folders] = field(default_factory=dict)
     boards: dict[str, list[Any] | None] = field(default_factory=dict)
     archive: BatchArchive | None = None
-    # Without a restore window: each user's (key, version id) pairs to remove once the item is
-    # gone, and the users whose folder must be listed again for it (see `delete_files`).
-    leftovers: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    relist: set[str] = field(default_factory=set)
     # Users whose data the cascade began to hide: given back unless their item goes.
     started: set[str] = field(default_factory=set)
     # Per `attribute` store, the items the cascade acts on for each user: looked up again by
@@ -232,19 +248,10 @@ def record_batch(
     user whose folder cannot be listed, or a batch whose archive cannot be written, loses
     nothing."""
     window = ctx.settings.restore_window_days
-    files: dict[str, tuple[list[ArchivedFile], int]] = {}
-    for user_id in list(batch.items):
-        try:
-            found = bucket.list_versions(
-                ctx.s3, ctx.settings.public_bucket_name, ctx.settings.user_prefix(user_id)
-            )
-        except Exception as error:
-            batch.fail(user_id, "files", error, ctx.on_failure)
-            continue
-        batch.targets[user_id], archived = file_targets(found)
-        files[user_id] = (archived, len(archived))
-        if window == 0:
-            batch.leftovers[user_id] = {(v.key, v.version_id) for v in found}
+    files: dict[str, tuple[list[ArchivedFile], int]] = {
+        user_id: (archived, len(archived))
+        for user_id, archived in _list_folders(ctx, batch, _app_files(ctx)).items()
+    }
     for period in ctx.settings.scoreboard_periods:
         try:
             batch.boards[period] = references.read_scoreboard(
@@ -283,13 +290,49 @@ def record_batch(
     return batch
 
 
+def _app_files(ctx: CascadeContext) -> Store:
+    """The app's own `files` store, as the built-in map has it."""
+    return next(s for s in builtin_map(ctx.settings).stores if s.kind == S3_PREFIX)
+
+
+def _folder_stores(ctx: CascadeContext) -> list[Store]:
+    """Every `s3_prefix` store the cascade empties: the app's own files, then the map's others."""
+    return [_app_files(ctx), *(s for s in ctx.extra_stores if s.kind == S3_PREFIX)]
+
+
+def _list_folders(
+    ctx: CascadeContext, batch: CascadeBatch, store: Store
+) -> dict[str, list[ArchivedFile]]:
+    """One version listing of each user's folder in an `s3_prefix` store (all pages): the
+    current objects, to hide and to record by key and version id; without a restore window
+    also every version and marker found, to remove once the user item is gone. A user whose
+    folder cannot be listed fails, and loses nothing."""
+    folders = batch.folders.setdefault(store.name, Folders())
+    recorded: dict[str, list[ArchivedFile]] = {}
+    for user_id in list(batch.items):
+        try:
+            found = bucket.list_versions(ctx.s3, store.bucket, store.prefix_of(user_id))
+        except Exception as error:
+            batch.fail(user_id, store.name, error, ctx.on_failure)
+            continue
+        folders.targets[user_id], recorded[user_id] = file_targets(found)
+        if ctx.settings.restore_window_days == 0:
+            folders.leftovers[user_id] = {(v.key, v.version_id) for v in found}
+    return recorded
+
+
 def _gather(ctx: CascadeContext, batch: CascadeBatch, store: Store) -> None:
     """What the batch's users have in a store other than the app's own, before anything goes:
     per user where the kind reads per user (a failed read fails that user alone), else for the
-    batch at once."""
+    batch at once. An `s3_prefix` store's folders are listed as the app's own files are, the
+    listing kept with the batch for their removal."""
+    found = batch.gathered.setdefault(store.name, {})
+    if store.kind == S3_PREFIX:
+        listed = _list_folders(ctx, batch, store)
+        found.update((user_id, object_records(files)) for user_id, files in listed.items())
+        return
     kind = kind_of(store)
     groups = [[u] for u in batch.items] if kind.per_user_proof else [sorted(batch.items)]
-    found = batch.gathered.setdefault(store.name, {})
     for group in groups:
         try:
             found.update(kind.gather(ctx, store, group))
@@ -307,36 +350,43 @@ def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
     requests of 1,000 shared across users: the versions stay (until the purge with a restore
     window, until the user item is gone without one). On a bucket that keeps no versions the
     objects go at once: the one case where a user who comes back loses files."""
+    return _hide_folders(ctx, batch, _app_files(ctx))
+
+
+def _hide_folders(ctx: CascadeContext, batch: CascadeBatch, store: Store) -> CascadeBatch:
+    """`delete_files` for any `s3_prefix` store: the current objects its listing found in the
+    batch's users' folders hidden in its bucket, in requests of 1,000 shared across users."""
+    folders = batch.folders.setdefault(store.name, Folders())
     owner: dict[str, str] = {}
-    for user_id in [u for u in batch.items if u not in batch.targets]:
-        batch.fail(user_id, "files", RuntimeError("folder not listed"), ctx.on_failure)
+    for user_id in [u for u in batch.items if u not in folders.targets]:
+        batch.fail(user_id, store.name, RuntimeError("folder not listed"), ctx.on_failure)
     for user_id in batch.items:
-        owner.update((version.key, user_id) for version in batch.targets[user_id])
+        owner.update((version.key, user_id) for version in folders.targets[user_id])
     batch.started.update(batch.items)
     try:
-        hidden = bucket.hide_objects(ctx.s3, ctx.settings.public_bucket_name, list(owner))
+        hidden = bucket.hide_objects(ctx.s3, store.bucket, list(owner))
     except Exception as error:
         for user_id in set(owner.values()):
-            batch.fail(user_id, "files", error, ctx.on_failure)
+            batch.fail(user_id, store.name, error, ctx.on_failure)
         return batch
     first_refusal: dict[str, str] = {}
     for key, why in hidden.refused.items():
         first_refusal.setdefault(owner[key], f"{key}: {why}")
     for user_id, why in first_refusal.items():  # one failure per user, not one per key
-        batch.fail(user_id, "files", RuntimeError(why), ctx.on_failure)
-    for user_id in (u for u in batch.items if u in batch.leftovers):
-        _after_hiding(batch, user_id, hidden)
+        batch.fail(user_id, store.name, RuntimeError(why), ctx.on_failure)
+    for user_id in (u for u in batch.items if u in folders.leftovers):
+        _after_hiding(folders, user_id, hidden)
     return batch
 
 
-def _after_hiding(batch: CascadeBatch, user_id: str, hidden: bucket.Hidden) -> None:
+def _after_hiding(folders: Folders, user_id: str, hidden: bucket.Hidden) -> None:
     """Without a restore window: what must go once the item is gone. A marker made over a
     version goes with it; where no marker was made (or it took the place of the version, on a
     bucket whose versioning was suspended) that version is gone already."""
-    leftovers = batch.leftovers[user_id]
-    for version in batch.targets[user_id]:
+    leftovers = folders.leftovers[user_id]
+    for version in folders.targets[user_id]:
         if version.key in hidden.retried or version.key not in hidden.markers:
-            batch.relist.add(user_id)
+            folders.relist.add(user_id)
             continue
         marker = hidden.markers[version.key]
         if marker is None or marker == version.version_id:
@@ -397,11 +447,15 @@ def prune_scoreboards(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
 def remove_from_stores(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
     """In each store other than the app's own, in the map's order, what `record_batch` found of
     the batch's users goes, through the store kind's functions; a user whose removal fails
-    leaves the batch (and gets back what was removed)."""
+    leaves the batch (and gets back what was removed). An `s3_prefix` store's objects are
+    hidden as the app's own files are (see `delete_files`)."""
     acting = ctx
     if batch.archive is not None:
         acting = replace(ctx, record_more=batch.archive.supplement_store)
     for store in ctx.extra_stores:
+        if store.kind == S3_PREFIX:
+            _hide_folders(ctx, batch, store)
+            continue
         found = batch.gathered.get(store.name, {})
         records = {user_id: found.get(user_id, []) for user_id in batch.items}
         try:
@@ -520,18 +574,32 @@ def _gone(ctx: CascadeContext, batch: CascadeBatch, fates: Fates) -> None:
 
 def _remove_versions(ctx: CascadeContext, batch: CascadeBatch, fates: Fates) -> dict[str, str]:
     """Without a restore window, once the user items are gone: every version and delete marker
-    under their folders, from what the listing found and the markers the cascade made, in
-    requests of 1,000 shared across the batch's users. A folder is listed again where the
-    markers made are not all known (a request sent twice), and for a user another run deleted
-    (it may have listed before this run's markers). Returns {user: error} for what remains."""
+    under their folders in each `s3_prefix` store (see `_remove_folder_versions`). Returns
+    {user: error} for what remains."""
     if ctx.settings.restore_window_days > 0:
         return {}
-    name = ctx.settings.public_bucket_name
-    again = [u for u in fates.deleted if u in batch.relist] + fates.elsewhere
+    failed: dict[str, str] = {}
+    for store in _folder_stores(ctx):
+        folders = batch.folders.get(store.name, Folders())
+        for user_id, why in _remove_folder_versions(ctx, folders, store, fates).items():
+            failed.setdefault(user_id, why)
+    return failed
+
+
+def _remove_folder_versions(
+    ctx: CascadeContext, folders: Folders, store: Store, fates: Fates
+) -> dict[str, str]:
+    """Every version and delete marker under the deleted users' folders of one store, from what
+    the listing found and the markers the cascade made, in requests of 1,000 shared across the
+    batch's users. A folder is listed again where the markers made are not all known (a
+    request sent twice), and for a user another run deleted (it may have listed before this
+    run's markers). Returns {user: error} for what remains."""
+    name = store.bucket
+    again = [u for u in fates.deleted if u in folders.relist] + fates.elsewhere
     owner: dict[str, str] = {}
     targets: list[tuple[str, str | None]] = []
-    for user_id in (u for u in fates.deleted if u not in batch.relist):
-        for key, version in sorted(batch.leftovers.get(user_id, ())):
+    for user_id in (u for u in fates.deleted if u not in folders.relist):
+        for key, version in sorted(folders.leftovers.get(user_id, ())):
             owner[key] = user_id
             targets.append((key, version))
     failed: dict[str, str] = {}
@@ -541,9 +609,9 @@ def _remove_versions(ctx: CascadeContext, batch: CascadeBatch, fates: Fates) -> 
         refused = dict.fromkeys(owner, f"{type(error).__name__}: {error}")
     for key, why in refused.items():
         failed.setdefault(owner[key], f"{key}: {why}")
-    folders = {ctx.settings.user_prefix(user_id): user_id for user_id in again}
-    for prefix, why in bucket.remove_folders(ctx.s3, name, sorted(folders)).items():
-        failed[folders[prefix]] = why
+    folders_again = {store.prefix_of(user_id): user_id for user_id in again}
+    for prefix, why in bucket.remove_folders(ctx.s3, name, sorted(folders_again)).items():
+        failed[folders_again[prefix]] = why
     return failed
 
 
@@ -743,15 +811,17 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
         if plan.lost:
             lost[pair[0]] = plan.lost
         done.add(pair)
-    folders: dict[str, list[Pair]] = {}
-    for pair in late.to_purge:
-        folders.setdefault(ctx.settings.user_prefix(pair[0]), []).append(pair)
-    stuck = bucket.remove_folders(ctx.s3, ctx.settings.public_bucket_name, sorted(folders))
-    for prefix, pairs in folders.items():
-        if prefix in stuck:
-            failed[pairs[0][0]] = f"versions not removed: {stuck[prefix]}"
-        else:
-            done.update(pair for pair in pairs if pair not in late.to_verify)
+    for folder_store in _folder_stores(ctx):  # every version under each s3_prefix store's folder
+        folders: dict[str, list[Pair]] = {}
+        for pair in late.to_purge:
+            folders.setdefault(folder_store.prefix_of(pair[0]), []).append(pair)
+        stuck = bucket.remove_folders(ctx.s3, folder_store.bucket, sorted(folders))
+        for prefix, pairs in folders.items():
+            if prefix in stuck:
+                failed.setdefault(pairs[0][0], f"versions not removed: {stuck[prefix]}")
+    done.update(
+        pair for pair in late.to_purge if pair[0] not in failed and pair not in late.to_verify
+    )
     to_verify = {pair: e for pair, e in late.to_verify.items() if pair[0] not in failed}
     verified = _finish_and_prove(ctx, to_verify, failed)
     done.update(pair for pair in to_verify if pair[0] in verified)

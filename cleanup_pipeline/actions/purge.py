@@ -2,8 +2,10 @@
 
 For each manifest group whose window ended (the end is in its name), each of its deletions that
 was neither restored nor purged is purged: every version and delete marker under the user's
-folder, found by listing the folder's versions (older versions of their files too), deleted in
-requests of 1,000 shared across the group's users; then a `purged` ledger event. A deletion whose
+folder in each `s3_prefix` store of the data map (the app's own files and any other bucket or
+prefix), found by listing the folder's versions (older versions of their files too), deleted in
+requests of 1,000 per bucket shared across the group's users; then a `purged` ledger event.
+Stores of other kinds kept nothing but the manifest, which goes with the group. A deletion whose
 latest attempt has a later window waits for it. The group is removed once each of its deletions
 is purged or restored (or never happened: the user came back during the cascade and got
 everything back). Whatever fails stays for the next run.
@@ -17,6 +19,7 @@ from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.archive_store import ArchiveStore
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.as_of import now_ms
+from cleanup_pipeline.core.data_map import S3_PREFIX, DataMap, Store, builtin_map
 from cleanup_pipeline.core.recovery import (
     MANIFESTS,
     PURGED,
@@ -72,9 +75,13 @@ def purge_expired(
     run_id: str,
     dry_run: bool = False,
     now: int | None = None,
+    data_map: DataMap | None = None,
 ) -> PurgeCounts:
+    """Purge the deletions whose window ended (see the module's docstring); `data_map`: the
+    checked map (None: the built-in one)."""
     now = now_ms() if now is None else now
     counts = PurgeCounts()
+    folders = (builtin_map(settings) if data_map is None else data_map).of_kind(S3_PREFIX)
     manifest_keys = store.keys(MANIFESTS)
     groups = sorted({group_of(key) for key in manifest_keys})
     expired = [group for group in groups if group_until(group) < now]
@@ -103,7 +110,7 @@ def purge_expired(
         if dry_run:
             counts.purged_users += len(to_purge)
             continue
-        purged = _purge_users(store, s3, settings, run_id, to_purge, counts)
+        purged = _purge_users(store, s3, folders, run_id, to_purge, counts)
         if all(v == DONE or (pair in purged) for pair, v in verdicts.items()):
             for key in (k for k in manifest_keys if k.startswith(group)):
                 store.remove(key)
@@ -114,38 +121,45 @@ def purge_expired(
 def _purge_users(
     store: ArchiveStore,
     s3: Any,
-    settings: Settings,
+    folders: list[Store],
     run_id: str,
     pairs: list[tuple[str, str]],
     counts: PurgeCounts,
 ) -> set[tuple[str, str]]:
-    """Delete every version under these users' folders; returns the deletions purged."""
-    name = settings.public_bucket_name
-    owner: dict[str, tuple[str, str]] = {}
-    targets: list[tuple[str, str | None]] = []
+    """Delete every version under these users' folders of the `folders` stores; returns the
+    deletions purged."""
+    owner: dict[tuple[str, str], tuple[str, str]] = {}  # (bucket, key) -> deletion
+    targets: dict[str, list[tuple[str, str | None]]] = {}  # bucket -> its versions to delete
     listed: list[tuple[str, str]] = []
     for pair in pairs:
         try:
-            found = bucket.list_versions(s3, name, settings.user_prefix(pair[0]))
+            found = [
+                (folder.bucket, version)
+                for folder in folders
+                for version in bucket.list_versions(s3, folder.bucket, folder.prefix_of(pair[0]))
+            ]
         except Exception:
             counts.failed_users += 1
             continue
         listed.append(pair)
-        for version in found:
-            owner[version.key] = pair
-            targets.append((version.key, version.version_id))
+        for name, version in found:
+            owner[(name, version.key)] = pair
+            targets.setdefault(name, []).append((version.key, version.version_id))
+    failed: set[tuple[str, str]] = set()
     try:
-        refused = bucket.delete_targets(s3, name, targets)
+        for name, versions in targets.items():
+            failed.update(owner[(name, key)] for key in bucket.delete_targets(s3, name, versions))
     except Exception:
         counts.failed_users += len(listed)
         return set()
-    failed = {owner[key] for key in refused}
     purged: set[tuple[str, str]] = set()
     for pair in listed:
         if pair in failed:
             counts.failed_users += 1
             continue
-        removed = sum(1 for key, _ in targets if owner[key] == pair)
+        removed = sum(
+            owner[(name, key)] == pair for name, versions in targets.items() for key, _ in versions
+        )
         try:
             record(store, pair[0], later_event(PURGED, pair[1], run_id, now_ms(), versions=removed))
         except Exception:

@@ -160,6 +160,7 @@ def put_back(ctx: RestoreContext, restore: RestorePlan) -> RestorePlan:
         restore.restored[name] = back.restored
         for why in back.skipped:
             restore.skip(name, 1, why)
+        restore.lost.extend(back.lost)
     return restore
 
 

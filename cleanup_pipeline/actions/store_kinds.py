@@ -13,7 +13,7 @@ key in batches).
 """
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
@@ -30,9 +30,12 @@ from cleanup_pipeline.core.data_map import (
 )
 from cleanup_pipeline.core.recovery import (
     ArchivedEntry,
+    ArchivedFile,
     DeletionRecord,
+    ObjectVersion,
     current_objects,
     insert_entries,
+    plan_objects,
 )
 
 Found = dict[str, int]  # user id -> what was found left of them in one store
@@ -54,6 +57,8 @@ class PutBack:
 
     restored: int = 0
     skipped: list[str] = field(default_factory=list)
+    # Objects of which no version is left (a bucket that keeps none): they cannot come back.
+    lost: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -117,11 +122,60 @@ class StoreKind:
         return []
 
 
+def object_records(files: Sequence[ArchivedFile | ObjectVersion]) -> list[Wire]:
+    """The manifest's record of a folder's objects: each current object's key and version."""
+    return [{"key": f.key, "version_id": f.version_id} for f in files]
+
+
+def recorded_objects(records: list[Wire]) -> list[ArchivedFile]:
+    return [ArchivedFile(r["key"], r["version_id"]) for r in records]
+
+
 class S3PrefixKind(StoreKind):
-    """Every object under the user's folder of the store's bucket."""
+    """Every object under the user's folder of the store's bucket, with the semantics of the
+    app's own files: hidden under delete markers before the user item goes, each current
+    object's version recorded; with a restore window the versions stay until the purge,
+    without one every version and marker under the folder goes once the item is gone. The
+    cascade lists and hides these folders as it does the app's own (actions/cascade.py
+    `_list_folders`, `_hide_folders`), keeping the listing for the removal."""
 
     kind = S3_PREFIX
     per_user_proof = True
+
+    def gather(self, clients: Clients, store: Store, user_ids: list[str]) -> dict[str, list[Wire]]:
+        """One version listing of each user's folder (all pages): its current objects."""
+        return {
+            user_id: object_records(
+                current_objects(
+                    bucket.list_versions(clients.s3, store.bucket, store.prefix_of(user_id))
+                )
+            )
+            for user_id in user_ids
+        }
+
+    def remove(
+        self, clients: Clients, store: Store, records: Mapping[str, list[Wire]]
+    ) -> dict[str, str]:
+        """The recorded objects hidden under delete markers (their versions stay), in requests
+        of 1,000 shared across the users."""
+        owner = {r["key"]: user_id for user_id, found in records.items() for r in found}
+        hidden = bucket.hide_objects(clients.s3, store.bucket, list(owner))
+        failed: dict[str, str] = {}
+        for key, why in hidden.refused.items():
+            failed.setdefault(owner[key], f"{key}: {why}")
+        return failed
+
+    def put_back(
+        self, clients: Clients, store: Store, user_id: str, records: list[Wire]
+    ) -> PutBack:
+        """Each recorded version current again, the delete markers above it removed (content
+        and metadata as they were); an object written again since is left as it is."""
+        versions = bucket.list_versions(clients.s3, store.bucket, store.prefix_of(user_id))
+        back = plan_objects(recorded_objects(records), versions)
+        refused = bucket.delete_versions(clients.s3, store.bucket, back.markers)
+        if refused:
+            raise RuntimeError(f"S3 refused to remove delete markers: {refused}")
+        return PutBack(back.restored, back.skipped, [f"{key} ({store.name})" for key in back.lost])
 
     def left(
         self, ctx: ProofContext, store: Store, user_ids: list[str], acted: Mapping[str, list[str]]
@@ -141,11 +195,9 @@ class S3PrefixKind(StoreKind):
         """With a restore window, what is current in the folder is hidden under markers (the
         versions stay for the purge); without one the folder was emptied already."""
         for user_id in sorted(ctx.windowed & set(ctx.records)):
-            found = bucket.list_versions(ctx.s3, store.bucket, store.prefix_of(user_id))
-            keys = [v.key for v in current_objects(found)]
-            refused = bucket.hide_objects(ctx.s3, store.bucket, keys).refused
+            refused = self.remove(ctx, store, self.gather(ctx, store, [user_id]))
             if refused:
-                raise RuntimeError(f"{len(refused)} files not hidden")
+                raise RuntimeError(f"files not hidden: {next(iter(refused.values()))}")
 
 
 class AttributeKind(StoreKind):

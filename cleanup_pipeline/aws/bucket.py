@@ -12,11 +12,12 @@ S3_DELETE_LIMIT = 1000
 
 
 class VersioningNotEnabledError(RuntimeError):
-    """A restore window needs the public bucket's versioning to keep deleted files."""
+    """A restore window needs the versioning of each bucket files are deleted from (the public
+    bucket, and any other of the data map) to keep them."""
 
     def __init__(self, bucket: str, status: str | None) -> None:
         super().__init__(
-            f"RESTORE_WINDOW_DAYS > 0 keeps deleted files as versions of the public bucket, but "
+            f"RESTORE_WINDOW_DAYS > 0 keeps deleted files as versions of their bucket, but "
             f"versioning of bucket {bucket!r} is {status or 'not enabled'}. Enable it with "
             f"`aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration "
             f"Status=Enabled`, or set RESTORE_WINDOW_DAYS=0 to delete files at once for good."

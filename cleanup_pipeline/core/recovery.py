@@ -503,21 +503,46 @@ def _finishing(user_id: str, interrupted: dict[str, Any], dry_run: bool) -> Rest
     return plan
 
 
-def _plan_files(plan: RestorePlan, record: DeletionRecord, state: CurrentState) -> None:
-    grouped = by_key(state.versions)
-    for archived in record.files:
-        versions = grouped.get(archived.key, [])
-        ids = [v.version_id for v in versions]
+@dataclass
+class ObjectsBack:
+    """What bringing back recorded objects of a folder takes: the delete markers above their
+    recorded versions to remove, how many come back, why the others do not, and the keys of
+    which no version is left."""
+
+    markers: list[tuple[str, str]] = field(default_factory=list)
+    restored: int = 0
+    skipped: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+def plan_objects(recorded: list[ArchivedFile], versions: list[ObjectVersion]) -> ObjectsBack:
+    """Each recorded version becomes current again by removing the delete markers above it;
+    a key written again since (a newer version above it) is left as it is."""
+    back = ObjectsBack()
+    grouped = by_key(versions)
+    for archived in recorded:
+        found = grouped.get(archived.key, [])
+        ids = [v.version_id for v in found]
         if archived.version_id not in ids:
-            plan.skip("files", 1, f"{archived.key}: the recorded version no longer exists")
-            plan.lost.append(archived.key)
+            back.skipped.append(f"{archived.key}: the recorded version no longer exists")
+            back.lost.append(archived.key)
             continue
-        above = versions[: ids.index(archived.version_id)]
+        above = found[: ids.index(archived.version_id)]
         if any(not v.is_marker for v in above):
-            plan.skip("files", 1, f"{archived.key}: replaced by a newer version; left as is")
+            back.skipped.append(f"{archived.key}: replaced by a newer version; left as is")
             continue
-        plan.markers.extend((v.key, v.version_id) for v in above)
-        plan.restored["files"] += 1
+        back.markers.extend((v.key, v.version_id) for v in above)
+        back.restored += 1
+    return back
+
+
+def _plan_files(plan: RestorePlan, record: DeletionRecord, state: CurrentState) -> None:
+    back = plan_objects(record.files, state.versions)
+    plan.markers.extend(back.markers)
+    plan.restored["files"] += back.restored
+    for why in back.skipped:
+        plan.skip("files", 1, why)
+    plan.lost.extend(back.lost)
 
 
 def _plan_features(plan: RestorePlan, record: DeletionRecord, state: CurrentState) -> None:

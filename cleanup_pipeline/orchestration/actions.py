@@ -416,8 +416,8 @@ def purged_deletions(
     context: dg.AssetExecutionContext, aws: AwsEnvironment, run_options: RunOptions
 ) -> Iterator[dg.Output[dict[str, int]] | dg.AssetCheckResult]:
     """Deletions whose restore window ended, gone for good: every version and delete marker
-    under each user's folder, then their manifests; a `purged` event in the ledger for each.
-    A dry run only counts. What fails stays for the next run."""
+    under each user's folder in every `s3_prefix` store, then their manifests; a `purged`
+    event in the ledger for each. A dry run only counts. What fails stays for the next run."""
     settings, clients = aws.settings(), aws.clients()
     archive = open_archive(settings.archive_location, clients.s3)
     try:
@@ -428,6 +428,7 @@ def purged_deletions(
             settings,
             context.run.run_id,
             dry_run=run_options.dry_run,
+            data_map=load_data_map(settings),  # checked by the run's first step
         )
         error = None
     except Exception as raised:  # the archive unreadable: nothing purged, the next run retries

@@ -11,7 +11,7 @@ from cleanup_pipeline.aws.holds_table import scan_holds
 from cleanup_pipeline.aws.stores import checked_data_map
 from cleanup_pipeline.aws.users_table import scan_snapshot
 from cleanup_pipeline.core.as_of import format_ms, now_ms
-from cleanup_pipeline.core.data_map import DataMapError
+from cleanup_pipeline.core.data_map import S3_PREFIX, DataMapError
 from cleanup_pipeline.core.decisions import (
     DECISION_DTYPE,
     DELETE,
@@ -102,15 +102,18 @@ def users_snapshot(
     """Every user's decision attributes, read by a parallel Scan with a projection. Email
     addresses are not kept: only whether one is present and its masked form. Checked here,
     first: the data map, and that each table, index and bucket it names exists; with a restore
-    window, that the public bucket keeps deleted files as versions."""
+    window, that the public bucket and every bucket of an `s3_prefix` store keep deleted files
+    as versions."""
     settings = aws.settings()  # fails here, before any AWS call, if configuration is missing
     try:
-        checked_data_map(aws.clients(), settings)
+        data_map = checked_data_map(aws.clients(), settings)
     except DataMapError as error:  # configuration: retrying cannot help
         raise dg.Failure(description=str(error), allow_retries=False) from None
     if settings.restore_window_days > 0:
+        buckets = [settings.public_bucket_name, *(s.bucket for s in data_map.of_kind(S3_PREFIX))]
         try:
-            require_versioning(aws.clients().s3, settings.public_bucket_name)
+            for bucket in dict.fromkeys(buckets):
+                require_versioning(aws.clients().s3, bucket)
         except VersioningNotEnabledError as error:  # configuration: retrying cannot help
             raise dg.Failure(description=str(error), allow_retries=False) from error
     with ProgressLog(

@@ -13,7 +13,7 @@ from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
-from tests.support.aws_state import scan_all
+from tests.support.aws_state import keys_under, scan_all
 from tests.support.data_maps import (
     APP_MAP,
     AVATARS_BUCKET,
@@ -100,8 +100,8 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     aws, monkeypatch
 ) -> None:
     """Every table and bucket of the every-kind map exists, but this version's cascade deletes
-    only the app's own stores and partition_key and list ones: a run with that map would leave
-    the others' data behind."""
+    only the app's own stores and s3_prefix, partition_key and list ones: a run with that map
+    would leave the others' data behind."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     create_every_kind_stores(clients)
@@ -109,9 +109,8 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     result = execute_job(selection=["users_snapshot"])
     assert not result.success
     message = _refusal(result, "users_snapshot")
-    for name in ("avatars", "drafts"):
-        assert f"stores.{name}: not acted on by this version's cascade" in message
-    for name in ("sessions", "comments", "teams"):  # partition_key and list stores: covered
+    assert "stores.drafts: not acted on by this version's cascade" in message
+    for name in ("avatars", "sessions", "comments", "teams"):  # their kinds are covered
         assert f"stores.{name}:" not in message
 
 
@@ -287,3 +286,83 @@ def test_a_restore_refuses_a_store_that_does_not_exist_before_putting_anything_b
     monkeypatch.delenv(MAP_VARIABLE)  # the built-in map: everything exists, the restore goes on
     assert execute_restore(user_id).success
     assert user_id in scan_all(clients.dynamodb, settings.users_table)
+
+
+def _with_folder_stores(tmp_path: Any) -> Any:
+    """The app's map with a second bucket's folders and a second prefix of the public bucket."""
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  avatars: {bucket: "
+        + AVATARS_BUCKET
+        + ", s3_prefix: 'avatars/{id}/'}\n"
+        + "  thumbs: {s3_prefix: 'thumbs/{id}/'}\n"
+    )
+    return path
+
+
+def test_a_run_with_s3_prefix_stores_deletes_every_object_of_each_deleted_user(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """The job with a map that adds a second bucket and a second prefix of the public bucket: a
+    dry run writes to neither, a run hides every object of each deleted user there (the
+    versions kept for the restore window), the ledger counts them by store, the proof finds
+    nothing left, and a neighbour's folder stays."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    s3, public = clients.s3, settings.public_bucket_name
+    s3.create_bucket(Bucket=AVATARS_BUCKET)
+    s3.put_bucket_versioning(Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for owner in [DELETED[0], DELETED[1], "u1x"]:
+        for name in ("a.png", "b.png"):
+            s3.put_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{owner}/{name}", Body=b"x")
+        s3.put_object(Bucket=public, Key=f"thumbs/{owner}/t.png", Body=b"x")
+    monkeypatch.setenv(MAP_VARIABLE, str(_with_folder_stores(tmp_path)))
+
+    def objects() -> dict[str, list[str]]:
+        return {
+            "avatars": keys_under(s3, AVATARS_BUCKET, "avatars/"),
+            "thumbs": keys_under(s3, public, "thumbs/"),
+        }
+
+    def version_count() -> int:
+        return len(s3.list_object_versions(Bucket=AVATARS_BUCKET).get("Versions", []))
+
+    before = objects()
+    assert execute_job(run_config_for(AS_OF_ISO, dry_run=True)).success
+    assert objects() == before
+    assert s3.list_object_versions(Bucket=AVATARS_BUCKET).get("DeleteMarkers", []) == []
+
+    assert execute_job().success
+    assert objects() == {
+        "avatars": ["avatars/u1x/a.png", "avatars/u1x/b.png"],
+        "thumbs": ["thumbs/u1x/t.png"],
+    }
+    assert version_count() == 6  # kept for the restore window
+    archive = open_archive(settings.archive_location, clients.s3)
+    deleted, verified = read_ledger(archive, DELETED[0])
+    assert (deleted["stores"]["avatars"], deleted["stores"]["thumbs"]) == (2, 1)
+    assert (verified["stores"]["avatars"], verified["stores"]["thumbs"]) == (0, 0)
+
+
+def test_a_restore_window_needs_the_versioning_of_every_s3_prefix_stores_bucket(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """Files are kept as versions: with a restore window a store's bucket that keeps none fails
+    the first step, naming the bucket and the fix, before any write; without a window it may
+    keep none."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    clients.s3.create_bucket(Bucket=AVATARS_BUCKET)
+    monkeypatch.setenv(MAP_VARIABLE, str(_with_folder_stores(tmp_path)))
+    recording.reset()
+
+    result = execute_job()
+
+    assert not result.success
+    message = _refusal(result, "users_snapshot")
+    assert f"versioning of bucket {AVATARS_BUCKET!r} is not enabled" in message
+    assert f"put-bucket-versioning --bucket {AVATARS_BUCKET}" in message
+    assert recording.writes() == []
+    monkeypatch.setenv("RESTORE_WINDOW_DAYS", "0")
+    assert execute_job(selection=["users_snapshot"]).success

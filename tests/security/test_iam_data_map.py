@@ -5,12 +5,14 @@ import json
 
 import pytest
 
+from cleanup_pipeline.actions import purge
 from cleanup_pipeline.core.data_map import MAP_VARIABLE
+from cleanup_pipeline.core.recovery import DAY_MS
 from cleanup_pipeline.local.batch_write import batch_write
 from tests.support import recording
 from tests.support.data_maps import APP_MAP, AVATARS_BUCKET, EVERY_KIND_MAP, create_table, index
 from tests.support.iam import Request, allowed, requests_for, unused_grants
-from tests.support.jobs import restore_with_service_recording, run_with_service_recording
+from tests.support.jobs import metadata, restore_with_service_recording, run_with_service_recording
 from tests.support.policy_render import ACCOUNT, full_policy, render_policy, rendered_policy
 from tests.support.world import DELETED, seed_world
 
@@ -242,3 +244,54 @@ def test_every_call_to_list_stores_is_allowed_and_each_of_their_grants_used(
         "dynamodb:BatchGetItem",
         "dynamodb:UpdateItem",
     ]
+
+
+@pytest.mark.usefixtures("fresh_recording")
+def test_every_call_to_s3_prefix_stores_is_allowed_and_each_of_their_grants_used(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """A run, a restore and the run that purges once the window ended, with a second bucket's
+    folders and a second prefix of the public bucket: nothing denied, every grant of theirs
+    used."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    s3 = clients.s3
+    s3.create_bucket(Bucket=AVATARS_BUCKET)
+    s3.put_bucket_versioning(Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for user_id in DELETED:
+        s3.put_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{user_id}/a.png", Body=b"a")
+        s3.put_object(Bucket=settings.public_bucket_name, Key=f"thumbs/{user_id}/a.png", Body=b"a")
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  avatars: {bucket: "
+        + AVATARS_BUCKET
+        + ", s3_prefix: 'avatars/{id}/'}\n"
+        + "  thumbs: {s3_prefix: 'thumbs/{id}/'}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+
+    assert run_with_service_recording().success
+    assert restore_with_service_recording(DELETED[0]).success
+    after_the_window = purge.now_ms() + 31 * DAY_MS
+    monkeypatch.setattr(purge, "now_ms", lambda: after_the_window)
+    purging = run_with_service_recording()
+    assert purging.success
+    assert metadata(purging, "purged_deletions")["purged_users"] == len(DELETED) - 1
+    left = s3.list_object_versions(Bucket=AVATARS_BUCKET, Prefix="avatars/")
+    assert {v["Key"] for v in left.get("Versions", [])} == {f"avatars/{DELETED[0]}/a.png"}
+    assert left.get("DeleteMarkers", []) == []
+
+    policy = rendered_policy()
+    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
+    denied = [
+        f"{r.call} needs {r.action} on {r.resource} {r.context}"
+        for r in requests
+        if not allowed(policy, r)
+    ]
+    assert denied == []
+    unused = unused_grants(policy, requests)
+    own = ("ListAvatars", "DeleteAvatars", "ListThumbs", "DeleteThumbs")
+    assert [u for u in unused if u.startswith(own)] == []
+    versioning = f"CheckBucketVersioning: s3:GetBucketVersioning on arn:aws:s3:::{AVATARS_BUCKET}"
+    assert versioning not in unused
