@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 from typing import Any
 
-from cleanup_pipeline.aws.dynamodb import BATCH_GET_LIMIT, attempt_conditional
+from cleanup_pipeline.aws.dynamodb import BATCH_GET_LIMIT, attempt_conditional, projection
 
 PROPOSED_BY = "proposedBy"  # the feature attribute naming its proposer
 
@@ -199,13 +199,21 @@ def items_of(
     return [item for item in whole if item.get(attribute) == {"S": user_id}]
 
 
-def read_by_keys(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The items of these keys that exist, whole, by consistent BatchGetItem (100 keys per
-    request, what is unprocessed sent again)."""
+def read_by_keys(
+    client: Any, table: str, keys: list[dict[str, Any]], attributes: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """The items of these keys that exist, by consistent BatchGetItem (100 keys per request,
+    what is unprocessed sent again): whole, or only `attributes` when given (name the key's
+    among them to tell the items apart)."""
     items: list[dict[str, Any]] = []
+    projected = projection(attributes) if attributes else {}
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         request: dict[str, Any] = {
-            table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+            table: {
+                "Keys": keys[start : start + BATCH_GET_LIMIT],
+                "ConsistentRead": True,
+                **projected,
+            }
         }
         for attempt in range(MAX_WRITE_ATTEMPTS):
             response = client.batch_get_item(RequestItems=request)
@@ -248,3 +256,55 @@ def put_back_item(client: Any, table: str, item: dict[str, Any], key: tuple[str,
 def holds_item(client: Any, table: str, item: dict[str, Any], key: tuple[str, ...]) -> bool:
     """Whether the table holds exactly this item now (consistent read by its key)."""
     return read_by_keys(client, table, [key_of(item, key)]) == [item]
+
+
+def keys_naming(
+    client: Any, table: str, attribute: str, key: tuple[str, ...], users: Collection[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """One Scan of the table (all pages), reading only its key and `attribute`: user id -> the
+    keys of the items whose `attribute` is that id, for the given users only (what the whole
+    table holds is not kept)."""
+    wanted = set(users)
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    pages = client.get_paginator("scan").paginate(
+        TableName=table, **projection(dict.fromkeys([*key, attribute]))
+    )
+    for page in pages:
+        for item in page["Items"]:
+            owner = item.get(attribute, {}).get("S")
+            if owner in wanted:
+                found[owner].append(key_of(item, key))
+    return dict(found)
+
+
+def unlink_item(
+    client: Any, table: str, key: dict[str, Any], attribute: str, user_id: str, *, delete: bool
+) -> bool:
+    """Delete the item (`delete`), or remove its `attribute`, only while that attribute still
+    names the user; False when it does not (the item changed hands or went meanwhile)."""
+    condition: dict[str, Any] = {
+        "ConditionExpression": "#a = :user",
+        "ExpressionAttributeNames": {"#a": attribute},
+        "ExpressionAttributeValues": {":user": {"S": user_id}},
+    }
+    if delete:
+        return attempt_conditional(client.delete_item, TableName=table, Key=key, **condition)
+    return attempt_conditional(
+        client.update_item, TableName=table, Key=key, UpdateExpression="REMOVE #a", **condition
+    )
+
+
+def relink_item(
+    client: Any, table: str, key: dict[str, Any], attribute: str, value: dict[str, Any]
+) -> bool:
+    """Set `attribute` back to `value` (wire format) only if the item still exists and holds
+    no such attribute; False otherwise (it went, or was given another value meanwhile)."""
+    return attempt_conditional(
+        client.update_item,
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #a = :value",
+        ConditionExpression="attribute_exists(#k) AND attribute_not_exists(#a)",
+        ExpressionAttributeNames={"#a": attribute, "#k": next(iter(key))},
+        ExpressionAttributeValues={":value": value},
+    )

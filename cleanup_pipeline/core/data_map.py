@@ -392,7 +392,7 @@ def coverage_of(
 
 # Kinds the cascade acts on in any store, through their kind's functions alone: delete,
 # manifest, give back and restore, purge, proof.
-COVERED_KINDS = (PARTITION_KEY,)
+COVERED_KINDS = (PARTITION_KEY, ATTRIBUTE)
 
 
 def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:

@@ -112,18 +112,18 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_is_refused_with_its_exist
 ) -> None:
     """Until the cascade covers their kind, a store beyond the app's own would be left behind
     by every deletion: the run is refused, naming each, beside any missing table. Stores of
-    kind partition_key are covered."""
+    kind partition_key and attribute are covered."""
     clients, settings = aws
     create_every_kind_stores(clients, skip=("teams",))
     with pytest.raises(DataMapError) as raised:
         checked_data_map(clients, settings)
-    extra = ["avatars", "drafts", "teams"]
+    extra = ["avatars", "teams"]
     assert raised.value.problems == [
         "stores.teams.table: table 'teams' does not exist",
         *(
             f"stores.{name}: not acted on by this version's cascade, which deletes only the "
             "app's own stores (files, features, scoreboards) and stores of kind "
-            "partition_key; a deletion would leave its data behind"
+            "partition_key, attribute; a deletion would leave its data behind"
             for name in extra
         ),
     ]

@@ -11,6 +11,7 @@ from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.core.data_map import MAP_VARIABLE
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.jobs import run_config_for
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import scan_all
 from tests.support.data_maps import (
@@ -94,8 +95,8 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     aws, monkeypatch
 ) -> None:
     """Every table and bucket of the every-kind map exists, but this version's cascade deletes
-    only the app's own stores and partition_key ones: a run with that map would leave the
-    others' data behind."""
+    only the app's own stores, partition_key and attribute ones: a run with that map would
+    leave the others' data behind."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     create_every_kind_stores(clients)
@@ -103,9 +104,9 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     result = execute_job(selection=["users_snapshot"])
     assert not result.success
     message = _refusal(result, "users_snapshot")
-    for name in ("avatars", "drafts", "teams"):
+    for name in ("avatars", "teams"):
         assert f"stores.{name}: not acted on by this version's cascade" in message
-    for name in ("sessions", "comments"):  # partition_key stores: covered
+    for name in ("drafts", "sessions", "comments"):  # attribute, partition_key stores: covered
         assert f"stores.{name}:" not in message
 
 
@@ -150,6 +151,65 @@ def test_a_run_with_partition_key_stores_deletes_every_item_of_each_deleted_user
     deleted, verified = read_ledger(archive, DELETED[0])
     assert (deleted["stores"]["sessions"], deleted["stores"]["comments"]) == (2, 1)
     assert (verified["stores"]["sessions"], verified["stores"]["comments"]) == (0, 0)
+
+
+def test_a_run_with_attribute_stores_scans_each_once_and_acts_on_every_batch(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """The job with a map that adds drafts deleted whole (composite key) and likes whose
+    `likedBy` is removed, its deleted users in batches of one: each table is scanned once for
+    the whole run, a dry run writes to neither, and a run acts on the items of each deleted
+    user alone, counted by store in the ledger."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    db = clients.dynamodb
+    create_table(db, "drafts", "space", "draftId")
+    create_table(db, "likes", "id")
+    owners = [*DELETED, "someone-active"]
+    batch_write(
+        db,
+        "drafts",
+        [
+            {"space": {"S": f"s{n}"}, "draftId": {"S": u}, "authorId": {"S": u}}
+            for u in owners
+            for n in range(2)
+        ],
+    )
+    batch_write(db, "likes", [{"id": {"S": f"l-{u}"}, "likedBy": {"S": u}} for u in owners])
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  drafts: {table: drafts, attribute: authorId, action: delete_items}\n"
+        + "  likes: {table: likes, attribute: likedBy, action: remove_attribute}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    policy = CleanupPolicy(send_rate_per_second=200, deletion_batch_size=1)
+
+    def items(name: str) -> list[dict[str, Any]]:
+        return sorted(db.scan(TableName=name)["Items"], key=str)
+
+    def scans(name: str) -> int:
+        return sum(1 for call, p in recording.CALLS if call == "Scan" and p["TableName"] == name)
+
+    before = {name: items(name) for name in ("drafts", "likes")}
+    assert execute_job(run_config_for(AS_OF_ISO, dry_run=True), policy=policy).success
+    assert {name: items(name) for name in before} == before
+    assert (scans("drafts"), scans("likes")) == (0, 0)
+
+    result = execute_job(policy=policy)
+
+    assert result.success
+    batches = {e.step_key for e in result.all_events if e.is_step_start}
+    assert len([key for key in batches if "delete_account_batch" in key]) == len(DELETED) > 1
+    assert (scans("drafts"), scans("likes")) == (1, 1)
+    assert {i["authorId"]["S"] for i in items("drafts")} == {"someone-active"}
+    assert {i["id"]["S"] for i in items("likes")} == {f"l-{u}" for u in owners}
+    assert [i["likedBy"]["S"] for i in items("likes") if "likedBy" in i] == ["someone-active"]
+    archive = open_archive(settings.archive_location, clients.s3)
+    for user_id in DELETED:
+        deleted, verified = read_ledger(archive, user_id)
+        assert (deleted["stores"]["drafts"], deleted["stores"]["likes"]) == (2, 1)
+        assert (verified["stores"]["drafts"], verified["stores"]["likes"]) == (0, 0)
 
 
 def test_the_app_map_passes_the_first_step(aws, monkeypatch) -> None:

@@ -4,7 +4,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cleanup_pipeline.actions.archive import Recovery
-from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences, delete_accounts
+from cleanup_pipeline.actions.cascade import (
+    CascadeContext,
+    RunReferences,
+    delete_accounts,
+    scan_attribute_stores,
+)
 from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
@@ -21,9 +26,11 @@ def cascade_context(
     on_failure: Callable[[str, str, BaseException], None] | None = None,
     run_id: str = "test-run",
     recovery: Recovery | None = None,
+    refs: RunReferences | None = None,
 ) -> CascadeContext:
     """As the job builds it for a batch (with the data map `CLEANUP_DATA_MAP` names, the
-    built-in one when unset); the archive is the test's own folder."""
+    built-in one when unset, and what `refs` the run read); the archive is the test's own
+    folder."""
     recovery = recovery or Recovery(open_archive(settings.archive_location, clients.s3), run_id)
     return CascadeContext(
         dynamodb=clients.dynamodb,
@@ -34,6 +41,7 @@ def cascade_context(
         on_failure=on_failure,
         recovery=recovery,
         mapped=load_data_map(settings),
+        scanned={} if refs is None else refs.attributes,
     )
 
 
@@ -43,6 +51,7 @@ def read_references(clients: AwsClients, settings: Settings, user_ids: list[str]
         features=references.features_by_proposer(
             clients.dynamodb, settings.features_table, user_ids
         ),
+        attributes=scan_attribute_stores(clients, load_data_map(settings), settings, user_ids),
     )
 
 
@@ -60,8 +69,8 @@ def run_cascade(
     """The cascade as the job runs one batch: references read for the candidates, then the
     cascade's entry point. `before_final_delete` runs once, right before the first DeleteItem of
     a user item (the cascade's last step)."""
-    ctx = cascade_context(clients, settings, as_of, on_failure, run_id, recovery)
     refs = read_references(clients, settings, user_ids)
+    ctx = cascade_context(clients, settings, as_of, on_failure, run_id, recovery, refs)
     if before_final_delete is None:
         return delete_accounts(ctx, user_ids, refs.features)
     events, event, done = clients.dynamodb.meta.events, "before-call.dynamodb.DeleteItem", []
