@@ -217,9 +217,10 @@ def unfinished_deletions(
 # cascade in one op, so an executor that runs steps apart (multiprocess, ECS, Kubernetes) runs
 # batches side by side, one process or task per batch rather than one per cascade step; steps on
 # other machines exchange their values through the S3 I/O manager of jobs.py. Features by proposer
-# are read once per run and shared by every batch; each batch reads the scoreboards right before
-# pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
-# leave the batch's process, and no email address is ever stored.
+# (and the keys of the candidates' items in every other attribute store) are read once per run
+# and shared by every batch; each batch reads the scoreboards right before pruning them. Between
+# steps only ids (and item keys) flow in and outcomes out: the re-read user items never leave the
+# batch's process, and no email address is ever stored.
 @dg.op(
     ins={"warnings_gate": dg.In(dg.Nothing)},
     retry_policy=IDEMPOTENT_STEP_RETRY,
