@@ -351,3 +351,22 @@ def test_reads_stay_one_scan_per_store_and_batched_reads_for_the_deleted_users(w
     # Per store and batch: one read to gather, one to prove (u2 and u3 have no drafts).
     assert (read.count("drafts"), read.count("likes")) == (2, 2)
     assert [i for i in table(clients, "likes") if "likedBy" in i] == [like("l3", "u10")]
+
+
+def test_the_runs_scan_reads_every_page_and_keeps_only_the_candidates_keys(world) -> None:
+    clients, settings = world
+    # About 1.2 MB of likes: DynamoDB answers a Scan in pages of at most 1 MB.
+    many = [{**like(f"m{n:03d}", "u2"), "blob": s("x" * 4_000)} for n in range(300)]
+    put_items(clients.dynamodb, "likes", many)
+    scans = record_params(clients.dynamodb, "Scan")
+
+    found = read_references(clients, settings, ["u1", "u2", "u3"]).attributes
+
+    assert [p["TableName"] for p in scans].count("likes") == 2
+    assert sorted(found) == ["drafts", "likes"]
+    assert sorted(k["id"]["S"] for k in found["likes"]["u2"]) == [i["id"]["S"] for i in many]
+    assert sorted(found["likes"]["u1"], key=str) == [{"id": s("l1")}, {"id": s("l2")}]
+    assert "u10" not in found["likes"] and "u3" not in found["likes"]
+    assert sorted(found["drafts"]["u1"], key=str) == sorted(
+        [key(D1, "space", "draftId"), key(D2, "space", "draftId")], key=str
+    )
