@@ -10,7 +10,6 @@ Reads stay amortised: an `s3_prefix` store is listed once per user, an `attribut
 acted-on items are read by key in batches, a `list` store's named items once each per group.
 """
 
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -166,18 +165,19 @@ class AttributeKind(StoreKind):
         if scanned is None:  # nothing gathered would let the user item go with the data left
             raise RuntimeError(f"{store.name}: the run's scan of {store.table} is missing")
         key = _table_key(clients.dynamodb, store.table)
-        owner = {_text(k): user_id for user_id in user_ids for k in scanned.get(user_id, [])}
+        keys = {
+            references.key_text(k): (user_id, k)
+            for user_id in user_ids
+            for k in scanned.get(user_id, [])
+        }
         wanted = () if store.action == DELETE_ITEMS else (*key, store.key)
         items = references.read_by_keys(
-            clients.dynamodb,
-            store.table,
-            [k for user_id in user_ids for k in scanned.get(user_id, [])],
-            tuple(dict.fromkeys(wanted)),
+            clients.dynamodb, store.table, [k for _, k in keys.values()], wanted
         )
         found: dict[str, list[Wire]] = {user_id: [] for user_id in user_ids}
         for item in items:
-            user_id = owner.get(_text(references.key_of(item, key)))
-            if user_id is not None and item.get(store.key) == {"S": user_id}:
+            user_id, _ = keys[references.key_text(references.key_of(item, key))]
+            if item.get(store.key) == {"S": user_id}:
                 found[user_id].append(item)
         return found
 
@@ -256,15 +256,14 @@ class AttributeKind(StoreKind):
             return found
         key = _table_key(ctx.dynamodb, store.table)
         keys = {
-            _text(references.key_of(r, key)): (user_id, references.key_of(r, key))
+            references.key_text(references.key_of(r, key)): (user_id, references.key_of(r, key))
             for user_id, own in records.items()
             for r in own
         }
-        wanted = tuple(dict.fromkeys((*key, store.key)))
         for item in references.read_by_keys(
-            ctx.dynamodb, store.table, [k for _, k in keys.values()], wanted
+            ctx.dynamodb, store.table, [k for _, k in keys.values()], (*key, store.key)
         ):
-            user_id, _ = keys[_text(references.key_of(item, key))]
+            user_id, _ = keys[references.key_text(references.key_of(item, key))]
             if item.get(store.key) == {"S": user_id}:
                 found[user_id] = found.get(user_id, 0) + 1
         return found
@@ -371,11 +370,6 @@ class PartitionKeyKind(StoreKind):
         failed = self.remove(ctx, store, self.gather(ctx, store, sorted(ctx.records)))
         if failed:
             raise RuntimeError(next(iter(failed.values())))
-
-
-def _text(key: Wire) -> str:
-    """An item's key as text, to look it up among others."""
-    return json.dumps(key, sort_keys=True)
 
 
 # A table's key never changes while the table exists: described once per client and table.

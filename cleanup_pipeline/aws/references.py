@@ -6,10 +6,11 @@ change, by the app or by another batch of the same run in another process, is ne
 overwritten.
 """
 
+import json
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from cleanup_pipeline.aws.dynamodb import BATCH_GET_LIMIT, attempt_conditional, projection
@@ -73,6 +74,11 @@ def read_list(client: Any, table: str, item_id: str, attribute: str) -> list[Any
         "Item"
     )
     return None if item is None else item.get(attribute, {}).get("L", [])
+
+
+def key_text(key: dict[str, Any]) -> str:
+    """An item's key (wire format) as one string: the same key always gives the same text."""
+    return json.dumps(key, sort_keys=True)
 
 
 def read_scoreboard(client: Any, table: str, period: str) -> list[Any] | None:
@@ -200,13 +206,12 @@ def items_of(
 
 
 def read_by_keys(
-    client: Any, table: str, keys: list[dict[str, Any]], attributes: Collection[str] = ()
+    client: Any, table: str, keys: list[dict[str, Any]], attributes: Iterable[str] = ()
 ) -> list[dict[str, Any]]:
     """The items of these keys that exist, by consistent BatchGetItem (100 keys per request,
-    what is unprocessed sent again): whole, or only `attributes` when given (name the key's
-    among them to tell the items apart)."""
+    what is unprocessed sent again): whole, or only `attributes` when given."""
     items: list[dict[str, Any]] = []
-    projected = projection(attributes) if attributes else {}
+    projected = projection(dict.fromkeys(attributes)) if attributes else {}
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         request: dict[str, Any] = {
             table: {
