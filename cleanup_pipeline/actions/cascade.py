@@ -16,7 +16,7 @@ left (written after the cascade read that store) fails, and stays in the batch's
 next run finishes that deletion in every store and proves it (`settle_unfinished`).
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -49,6 +49,8 @@ from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
 from cleanup_pipeline.actions.store_kinds import (
     Acted,
+    AttributeKind,
+    Clients,
     FinishContext,
     kind_of,
     list_holders,
@@ -149,6 +151,9 @@ class RunReferences:
     # Per `list` store without `items`: the items holding a candidate's entry (their keys as
     # text) -> the candidates they hold, from one Scan of the table per run.
     lists: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Per `attribute` store other than the app's own, the keys of the items whose attribute
+    # names each candidate (one Scan of its table per run; only the candidates' keys are kept).
+    attributes: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     # Deletions a crashed run began and this run may finish (see actions/ledger.py).
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
     recorded_late: int = 0
@@ -169,6 +174,20 @@ def run_lists(
     }
 
 
+def scan_attribute_stores(
+    clients: Clients, data_map: DataMap, settings: Settings, candidates: Collection[str]
+) -> dict[str, dict[str, list[Any]]]:
+    """The run's one Scan of each `attribute` store other than the app's own: per store, the
+    keys of the items naming each candidate (see `RunReferences.attributes`)."""
+    if not candidates:
+        return {}
+    return {
+        store.name: AttributeKind().find(clients, store, candidates)
+        for store in extra_stores(data_map, settings)
+        if store.kind == ATTRIBUTE
+    }
+
+
 @dataclass(frozen=True)
 class CascadeContext:
     dynamodb: Any
@@ -186,6 +205,8 @@ class CascadeContext:
     # While a batch removes from its stores: records more of a store for some users (a list
     # read again holds their entries elsewhere), in a supplementary manifest.
     record_more: Callable[[str, dict[str, list[Any]]], None] | None = None
+    # `RunReferences.attributes`: what the run's scans of `attribute` stores found.
+    scanned: Mapping[str, Mapping[str, list[Any]]] = field(default_factory=dict)
 
     @property
     def data_map(self) -> DataMap:
@@ -265,7 +286,11 @@ def record_batch(
     if not batch.items:
         return batch
     for store in ctx.data_map.of_kind(ATTRIBUTE):
-        batch.acted[store.name] = {user_id: proposed.get(user_id, []) for user_id in batch.items}
+        found = batch.gathered.get(store.name)  # None: the app's own features store
+        batch.acted[store.name] = {
+            user_id: proposed.get(user_id, []) if found is None else found.get(user_id, [])
+            for user_id in batch.items
+        }
     try:
         if ctx.recovery is None:
             raise RuntimeError("a deletion needs an archive to write its journal to")
@@ -860,7 +885,8 @@ def _finish_and_prove(
     for (user_id, _), removed in sorted(records.items()):
         by_user.setdefault(user_id, []).append(removed)
     windowed = {u for (u, _), e in deletions.items() if e.restorable_until is not None}
-    finishing = FinishContext(ctx.dynamodb, ctx.s3, by_user, frozenset(windowed))
+    extra = frozenset(store.name for store in ctx.extra_stores)
+    finishing = FinishContext(ctx.dynamodb, ctx.s3, by_user, frozenset(windowed), extra)
     acted: Acted = {}
     for data_store in ctx.data_map.stores:
         try:

@@ -13,7 +13,7 @@ key in batches).
 """
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
@@ -22,6 +22,7 @@ from cleanup_pipeline.aws import bucket, references
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.data_map import (
     ATTRIBUTE,
+    DELETE_ITEMS,
     LIST,
     PARTITION_KEY,
     S3_PREFIX,
@@ -39,8 +40,9 @@ from cleanup_pipeline.core.recovery import (
 )
 
 Found = dict[str, int]  # user id -> what was found left of them in one store
-# Per store name, the items the cascade acted on for each user (looked up again by the proof).
-Acted = dict[str, dict[str, list[str]]]
+# Per store name, the items the cascade acted on for each user (looked up again by the proof):
+# ids of the app's own features, or the records of any other store's items.
+Acted = dict[str, dict[str, list[Any]]]
 Wire = dict[str, Any]
 
 
@@ -80,6 +82,8 @@ class FinishContext:
     s3: Any
     records: Mapping[str, list[DeletionRecord]]
     windowed: frozenset[str]
+    # The names of the map's stores other than the app's own (their records are by store).
+    extra: frozenset[str] = frozenset()
 
 
 class StoreKind:
@@ -201,30 +205,149 @@ class S3PrefixKind(StoreKind):
 
 
 class AttributeKind(StoreKind):
-    """The store's attribute, on the items whose attribute equals the user id."""
+    """The items whose attribute equals the user id: the attribute removed (`remove_attribute`),
+    or the items deleted whole (`delete_items`).
+
+    The app's own features store keeps its path: the features each candidate proposed, read by
+    the run's scan of that table, unlinked by the cascade's own step, proved by id. Any other
+    store's items are found by one Scan of its table per run (`find`, keeping the keys of the
+    run's candidates' items alone), then read again by key for each batch (an item that no
+    longer names the user is left alone) and recorded: whole when it is deleted, its key and
+    the attribute's value when only the attribute goes. Every write holds only while the
+    attribute still names the user."""
 
     kind = ATTRIBUTE
 
+    def find(
+        self, clients: Clients, store: Store, candidates: Collection[str]
+    ) -> dict[str, list[Wire]]:
+        """The one Scan of the run: candidate -> the keys of the items naming them."""
+        key = _table_key(clients.dynamodb, store.table)
+        return references.keys_naming(clients.dynamodb, store.table, store.key, key, candidates)
+
+    def gather(self, clients: Clients, store: Store, user_ids: list[str]) -> dict[str, list[Wire]]:
+        scanned = getattr(clients, "scanned", {}).get(store.name)
+        if scanned is None:  # nothing gathered would let the user item go with the data left
+            raise RuntimeError(f"{store.name}: the run's scan of {store.table} is missing")
+        key = _table_key(clients.dynamodb, store.table)
+        keys = {
+            references.key_text(k): (user_id, k)
+            for user_id in user_ids
+            for k in scanned.get(user_id, [])
+        }
+        wanted = () if store.action == DELETE_ITEMS else (*key, store.key)
+        items = references.read_by_keys(
+            clients.dynamodb, store.table, [k for _, k in keys.values()], wanted
+        )
+        found: dict[str, list[Wire]] = {user_id: [] for user_id in user_ids}
+        for item in items:
+            user_id, _ = keys[references.key_text(references.key_of(item, key))]
+            if item.get(store.key) == {"S": user_id}:
+                found[user_id].append(item)
+        return found
+
+    def remove(
+        self, clients: Clients, store: Store, records: Mapping[str, list[Wire]]
+    ) -> dict[str, str]:
+        key = _table_key(clients.dynamodb, store.table)
+        failed: dict[str, str] = {}
+        for user_id, items in records.items():
+            try:
+                for item in items:
+                    references.unlink_item(
+                        clients.dynamodb,
+                        store.table,
+                        references.key_of(item, key),
+                        store.key,
+                        user_id,
+                        delete=store.action == DELETE_ITEMS,
+                    )
+            except Exception as error:
+                failed[user_id] = f"{type(error).__name__}: {error}"
+        return failed
+
+    def put_back(
+        self, clients: Clients, store: Store, user_id: str, records: list[Wire]
+    ) -> PutBack:
+        """A deleted item where no item has its key; a removed attribute on an item that still
+        exists and holds none."""
+        db, key = clients.dynamodb, _table_key(clients.dynamodb, store.table)
+        done = PutBack()
+        for record in records:
+            item_key = references.key_of(record, key)
+            if store.action == DELETE_ITEMS:
+                if references.put_back_item(db, store.table, record, key) or references.holds_item(
+                    db, store.table, record, key
+                ):
+                    done.restored += 1  # or put back by an interrupted restore
+                else:
+                    done.skipped.append(f"{item_key}: another item took its place")
+                continue
+            value = record[store.key]
+            if references.relink_item(db, store.table, item_key, store.key, value):
+                done.restored += 1
+                continue
+            now = references.read_by_keys(db, store.table, [item_key])
+            if now and now[0].get(store.key) == value:
+                done.restored += 1  # put back by an interrupted restore
+            elif not now:
+                done.skipped.append(f"{item_key}: the item is gone")
+            else:
+                done.skipped.append(f"{item_key}: another value took its place")
+        return done
+
     def left(
-        self, ctx: ProofContext, store: Store, user_ids: list[str], acted: Mapping[str, list[str]]
+        self, ctx: ProofContext, store: Store, user_ids: list[str], acted: Mapping[str, list[Any]]
     ) -> Found:
         """The items the cascade acted on for these users, by consistent batched reads of their
-        keys: any that names the user again in the store's attribute is left."""
-        owner = {item_id: user_id for user_id in user_ids for item_id in acted.get(user_id, [])}
+        keys: any that names the user again in the store's attribute is left. The features
+        store's are its ids; any other store's, the records the cascade made."""
+        owner = {
+            item_id: user_id
+            for user_id in user_ids
+            for item_id in acted.get(user_id, [])
+            if isinstance(item_id, str)
+        }
         items = read_by_id(ctx.dynamodb, store.table, list(owner), (store.key,))
         found: Found = {}
         for item_id, item in items.items():
             if item.get(store.key, {}).get("S") == owner[item_id]:
                 found[owner[item_id]] = found.get(owner[item_id], 0) + 1
+        records = {
+            user_id: [r for r in acted.get(user_id, []) if not isinstance(r, str)]
+            for user_id in user_ids
+        }
+        if not any(records.values()):
+            return found
+        key = _table_key(ctx.dynamodb, store.table)
+        keys = {
+            references.key_text(references.key_of(r, key)): (user_id, references.key_of(r, key))
+            for user_id, own in records.items()
+            for r in own
+        }
+        for item in references.read_by_keys(
+            ctx.dynamodb, store.table, [k for _, k in keys.values()], (*key, store.key)
+        ):
+            user_id, _ = keys[references.key_text(references.key_of(item, key))]
+            if item.get(store.key) == {"S": user_id}:
+                found[user_id] = found.get(user_id, 0) + 1
         return found
 
     def finish(self, ctx: FinishContext, store: Store, acted: Acted) -> None:
         own = acted.setdefault(store.name, {})
+        if store.name not in ctx.extra:
+            for user_id, records in sorted(ctx.records.items()):
+                for removed in records:
+                    own.setdefault(user_id, []).extend(removed.features)
+                    for item_id in removed.features:
+                        references.unlink_feature(ctx.dynamodb, store.table, item_id, user_id)
+            return
         for user_id, records in sorted(ctx.records.items()):
-            for removed in records:
-                own.setdefault(user_id, []).extend(removed.features)
-                for item_id in removed.features:
-                    references.unlink_feature(ctx.dynamodb, store.table, item_id, user_id)
+            found = [item for removed in records for item in removed.stores.get(store.name, [])]
+            own.setdefault(user_id, []).extend(found)
+        failed = self.remove(ctx, store, {user_id: own[user_id] for user_id in ctx.records})
+        if failed:
+            raise RuntimeError(next(iter(failed.values())))
 
 
 class ListKind(StoreKind):

@@ -364,3 +364,55 @@ def put_back_item(client: Any, table: str, item: dict[str, Any], key: tuple[str,
 def holds_item(client: Any, table: str, item: dict[str, Any], key: tuple[str, ...]) -> bool:
     """Whether the table holds exactly this item now (consistent read by its key)."""
     return read_by_keys(client, table, [key_of(item, key)]) == [item]
+
+
+def keys_naming(
+    client: Any, table: str, attribute: str, key: tuple[str, ...], users: Collection[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """One Scan of the table (all pages), reading only its key and `attribute`: user id -> the
+    keys of the items whose `attribute` is that id, for the given users only (what the whole
+    table holds is not kept)."""
+    wanted = set(users)
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    pages = client.get_paginator("scan").paginate(
+        TableName=table, **projection(dict.fromkeys([*key, attribute]))
+    )
+    for page in pages:
+        for item in page["Items"]:
+            owner = item.get(attribute, {}).get("S")
+            if owner in wanted:
+                found[owner].append(key_of(item, key))
+    return dict(found)
+
+
+def unlink_item(
+    client: Any, table: str, key: dict[str, Any], attribute: str, user_id: str, *, delete: bool
+) -> bool:
+    """Delete the item (`delete`), or remove its `attribute`, only while that attribute still
+    names the user; False when it does not (the item changed hands or went meanwhile)."""
+    condition: dict[str, Any] = {
+        "ConditionExpression": "#a = :user",
+        "ExpressionAttributeNames": {"#a": attribute},
+        "ExpressionAttributeValues": {":user": {"S": user_id}},
+    }
+    if delete:
+        return attempt_conditional(client.delete_item, TableName=table, Key=key, **condition)
+    return attempt_conditional(
+        client.update_item, TableName=table, Key=key, UpdateExpression="REMOVE #a", **condition
+    )
+
+
+def relink_item(
+    client: Any, table: str, key: dict[str, Any], attribute: str, value: dict[str, Any]
+) -> bool:
+    """Set `attribute` back to `value` (wire format) only if the item still exists and holds
+    no such attribute; False otherwise (it went, or was given another value meanwhile)."""
+    return attempt_conditional(
+        client.update_item,
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #a = :value",
+        ConditionExpression="attribute_exists(#k) AND attribute_not_exists(#a)",
+        ExpressionAttributeNames={"#a": attribute, "#k": next(iter(key))},
+        ExpressionAttributeValues={":value": value},
+    )

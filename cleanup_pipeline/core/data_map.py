@@ -395,30 +395,15 @@ def coverage_of(
     )
 
 
-# Kinds the cascade acts on in any store, through their kind's functions alone: delete,
-# manifest, give back and restore, purge, proof.
-COVERED_KINDS = (S3_PREFIX, PARTITION_KEY, LIST)
-
-
 def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
-    """What the cascade of this version would not do as the map says: it acts on the app's own
-    stores (as the built-in map has them, all declared) and on stores of the kinds it covers
-    whole; any other store would be left behind by every deletion, and is refused before
-    anything runs."""
-    builtin = {store.name: store for store in builtin_map(settings).stores}
+    """What the cascade would not do as the map says. The app's own stores (those of the
+    built-in map) are acted on by the cascade's own code, from the settings, whatever the map
+    says: a map must declare each of them as the built-in map has it, or a deletion would act on
+    one store twice, or on one the map does not declare."""
     declared = {store.name: store for store in data_map.stores}
-    problems = [
-        f"stores.{name}: not acted on by this version's cascade, which deletes only the app's "
-        f"own stores ({', '.join(builtin)}) and stores of kind {', '.join(COVERED_KINDS)}; a "
-        "deletion would leave its data behind"
-        for name, store in declared.items()
-        if builtin.get(name) != store and store.kind not in COVERED_KINDS
+    return [
+        f"stores.{name}: the app's own store must be declared as the built-in map has it "
+        f"({own.kind} on {own.place})"
+        for name, own in ((s.name, s) for s in builtin_map(settings).stores)
+        if declared.get(name) != own
     ]
-    # A list store under an app's own name but unlike it would be pruned by both the app's
-    # own code and its kind, the two recording and restoring the same entries.
-    problems += [
-        f"stores.{name}: the app's own store must be declared as the built-in map has it"
-        for name, own in builtin.items()
-        if name not in declared or (declared[name] != own and declared[name].kind == LIST)
-    ]
-    return problems

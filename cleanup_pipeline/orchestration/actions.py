@@ -154,6 +154,7 @@ def _context(
         recovery=Recovery(archive, context.run.run_id, refs.carried, run_options.approved_run_id),
         mapped=load_data_map(settings),  # checked by the run's first step
         lists=refs.lists,
+        scanned=refs.attributes,
     )
 
 
@@ -218,9 +219,10 @@ def unfinished_deletions(
 # cascade in one op, so an executor that runs steps apart (multiprocess, ECS, Kubernetes) runs
 # batches side by side, one process or task per batch rather than one per cascade step; steps on
 # other machines exchange their values through the S3 I/O manager of jobs.py. Features by proposer
-# are read once per run and shared by every batch; each batch reads the scoreboards right before
-# pruning them. Between steps only ids flow in and outcomes out: the re-read user items never
-# leave the batch's process, and no email address is ever stored.
+# (and the keys of the candidates' items in every other attribute store) are read once per run
+# and shared by every batch; each batch reads the scoreboards right before pruning them. Between
+# steps only ids (and item keys) flow in and outcomes out: the re-read user items never leave the
+# batch's process, and no email address is ever stored.
 @dg.op(
     ins={"warnings_gate": dg.In(dg.Nothing)},
     retry_policy=IDEMPOTENT_STEP_RETRY,
@@ -260,13 +262,15 @@ def split_deletion_candidates(
 def read_references(
     candidate_ids: list[str], unfinished: Settled, aws: AwsEnvironment, run_options: RunOptions
 ) -> RunReferences:
-    """The features each candidate proposed and, for each `list` store without named items, the
-    items holding a candidate's entry, each read once for the whole run (one Scan of each
-    table), keeping only what concerns the candidates; with the deletions that runs which died
-    began and this run carries on."""
+    """The features each candidate proposed, the items naming each candidate in every other
+    `attribute` store of the data map and, for each `list` store without named items, the items
+    holding a candidate's entry, each read once for the whole run (one Scan of each table),
+    keeping only what concerns the candidates; with the deletions that runs which died began
+    and this run carries on."""
     if run_options.dry_run:
         return RunReferences()
     settings, clients = aws.settings(), aws.clients()
+    data_map = load_data_map(settings)
     features = (
         references.features_by_proposer(clients.dynamodb, settings.features_table, candidate_ids)
         if candidate_ids
@@ -274,7 +278,8 @@ def read_references(
     )
     return RunReferences(
         features=features,
-        lists=cascade.run_lists(clients.dynamodb, load_data_map(settings), settings, candidate_ids),
+        lists=cascade.run_lists(clients.dynamodb, data_map, settings, candidate_ids),
+        attributes=cascade.scan_attribute_stores(clients, data_map, settings, candidate_ids),
         carried=unfinished.carried,
         recorded_late=unfinished.recorded_late,
         verified_late=len(unfinished.verified),

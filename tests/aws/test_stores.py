@@ -107,25 +107,24 @@ def test_the_accounts_tables_are_listed_page_by_page_and_its_buckets(aws) -> Non
     assert sorted(account_buckets(clients.s3)) == ["app-media", "increaser-public"]
 
 
-def test_a_map_with_stores_the_cascade_does_not_act_on_is_refused_with_its_existence_problems(
-    aws, every_kind
-) -> None:
-    """Until the cascade covers their kind, a store beyond the app's own would be left behind
-    by every deletion: the run is refused, naming each, beside any missing table. Stores of
-    kind s3_prefix (avatars, in a second bucket), partition_key and list are covered."""
+def test_every_kind_of_store_passes_and_a_missing_table_alone_is_refused(aws, every_kind) -> None:
+    """The cascade acts on stores of every kind: of the every-kind map, only the table that
+    does not exist is refused."""
     clients, settings = aws
     create_every_kind_stores(clients, skip=("teams",))
     with pytest.raises(DataMapError) as raised:
         checked_data_map(clients, settings)
-    extra = ["drafts"]
-    assert raised.value.problems == [
-        "stores.teams.table: table 'teams' does not exist",
-        *(
-            f"stores.{name}: not acted on by this version's cascade, which deletes only the "
-            "app's own stores (files, features, scoreboards) and stores of kind "
-            "s3_prefix, partition_key, list; a deletion would leave its data behind"
-            for name in extra
-        ),
+    assert raised.value.problems == ["stores.teams.table: table 'teams' does not exist"]
+    create_table(clients.dynamodb, "teams", "id")
+    assert [s.name for s in checked_data_map(clients, settings).stores] == [
+        "files",
+        "avatars",
+        "features",
+        "drafts",
+        "scoreboards",
+        "teams",
+        "sessions",
+        "comments",
     ]
 
 
@@ -160,19 +159,29 @@ def test_named_items_of_a_table_with_a_composite_key_are_refused(
     assert [s.name for s in checked_data_map(clients, settings).stores][-1] == "teams"
 
 
-def test_the_apps_own_scoreboards_changed_into_another_list_store_are_refused(
-    aws, monkeypatch, tmp_path
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("[week, month]", "[week, month, year]"), "scoreboards: list on scoreboards"),
+        (("attribute: proposedBy", "attribute: author"), "features: attribute on features"),
+        (("{id}/", "media/{id}/"), "files: s3_prefix on s3://increaser-public/{id}/"),
+    ],
+)
+def test_the_apps_own_stores_declared_otherwise_are_refused(
+    aws, monkeypatch, tmp_path, change, problem
 ) -> None:
-    """List stores are acted on by their kind, but the app's own scoreboards keep the app's own
-    code: declared otherwise than the built-in map has them, they are refused."""
+    """The app's own stores keep the app's own code, whatever the map says: declared otherwise
+    than the built-in map has them, they would be acted on twice; each is refused, naming the
+    store and where the built-in map has it."""
     clients, settings = aws
     path = tmp_path / "map.yaml"
     text = APP_MAP.read_text()
-    assert "items: [week, month]" in text
-    path.write_text(text.replace("items: [week, month]", "items: [week, month, year]"))
+    assert change[0] in text
+    path.write_text(text.replace(change[0], change[1], 1))
     monkeypatch.setenv(MAP_VARIABLE, str(path))
     with pytest.raises(DataMapError) as raised:
         checked_data_map(clients, settings)
+    name, where = problem.split(": ", 1)
     assert raised.value.problems == [
-        "stores.scoreboards: the app's own store must be declared as the built-in map has it"
+        f"stores.{name}: the app's own store must be declared as the built-in map has it ({where})"
     ]

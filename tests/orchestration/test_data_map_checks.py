@@ -96,22 +96,72 @@ def test_a_run_refuses_a_store_that_does_not_exist_before_the_scan(
     assert scan_all(clients.dynamodb, settings.users_table) == users
 
 
-def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
+def test_a_run_with_the_every_kind_map_deletes_proves_and_restores_each_store(
     aws, monkeypatch
 ) -> None:
-    """Every table and bucket of the every-kind map exists, but this version's cascade deletes
-    only the app's own stores and s3_prefix, partition_key and list ones: a run with that map
-    would leave the others' data behind."""
+    """The every-kind example map (a second bucket, an attribute store deleted whole, a list
+    store without items, a table of composite key, a table read through an index): a dry run
+    changes nothing, a run removes every deleted user's data from every store and leaves the
+    others', the ledger counts each store and proves it empty, and a restore puts one user's
+    data back in every store."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     create_every_kind_stores(clients)
+    db, s3 = clients.dynamodb, clients.s3
+    s3.put_bucket_versioning(Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    owners = [DELETED[0], DELETED[1], "someone-active"]
+    for user_id in owners:
+        s3.put_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{user_id}/me.png", Body=user_id.encode())
+    batch_write(db, "drafts", [{"id": {"S": f"d-{u}"}, "authorId": {"S": u}} for u in owners])
+    members = {"L": [{"M": {"userId": {"S": u}, "role": {"S": "member"}}} for u in owners]}
+    batch_write(db, "teams", [{"id": {"S": "t1"}, "members": members}])
+    batch_write(
+        db,
+        "sessions",
+        [{"userId": {"S": u}, "sessionId": {"S": f"s{n}"}} for u in owners for n in range(2)],
+    )
+    batch_write(db, "comments", [{"id": {"S": f"c-{u}"}, "authorId": {"S": u}} for u in owners])
     monkeypatch.setenv(MAP_VARIABLE, str(EVERY_KIND_MAP))
-    result = execute_job(selection=["users_snapshot"])
-    assert not result.success
-    message = _refusal(result, "users_snapshot")
-    assert "stores.drafts: not acted on by this version's cascade" in message
-    for name in ("avatars", "sessions", "comments", "teams"):  # their kinds are covered
-        assert f"stores.{name}:" not in message
+    tables = ("drafts", "teams", "sessions", "comments")
+
+    def state() -> dict[str, Any]:
+        found: dict[str, Any] = {name: scan_all_items(db, name) for name in tables}
+        found["avatars"] = sorted(keys_under(s3, AVATARS_BUCKET, "avatars/"))
+        return found
+
+    before = state()
+    assert execute_job(run_config_for(AS_OF_ISO, dry_run=True)).success
+    assert state() == before
+
+    assert execute_job().success
+    after = state()
+    assert after["avatars"] == ["avatars/someone-active/me.png"]
+    assert [i["authorId"]["S"] for i in after["drafts"]] == ["someone-active"]
+    assert [i["authorId"]["S"] for i in after["comments"]] == ["someone-active"]
+    assert {i["userId"]["S"] for i in after["sessions"]} == {"someone-active"}
+    [team] = after["teams"]
+    assert [e["M"]["userId"]["S"] for e in team["members"]["L"]] == ["someone-active"]
+    archive = open_archive(settings.archive_location, clients.s3)
+    deleted, verified = read_ledger(archive, DELETED[0])
+    extra = {"avatars": 1, "drafts": 1, "teams": 1, "sessions": 2, "comments": 1}
+    assert {name: deleted["stores"][name] for name in extra} == extra
+    assert verified["stores"] == dict.fromkeys(
+        ("files", "avatars", "features", "drafts", "scoreboards", "teams", "sessions", "comments"),
+        0,
+    )
+
+    assert execute_restore(DELETED[0]).success
+    back = state()
+    assert f"avatars/{DELETED[0]}/me.png" in back["avatars"]
+    assert (
+        s3.get_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{DELETED[0]}/me.png")["Body"].read()
+        == DELETED[0].encode()
+    )
+    assert {i["authorId"]["S"] for i in back["drafts"]} == {DELETED[0], "someone-active"}
+    assert {i["authorId"]["S"] for i in back["comments"]} == {DELETED[0], "someone-active"}
+    assert {i["userId"]["S"] for i in back["sessions"]} == {DELETED[0], "someone-active"}
+    [team] = back["teams"]
+    assert [e["M"]["userId"]["S"] for e in team["members"]["L"]] == [DELETED[0], "someone-active"]
 
 
 def test_a_run_with_partition_key_stores_deletes_every_item_of_each_deleted_user(
@@ -366,3 +416,62 @@ def test_a_restore_window_needs_the_versioning_of_every_s3_prefix_stores_bucket(
     assert recording.writes() == []
     monkeypatch.setenv("RESTORE_WINDOW_DAYS", "0")
     assert execute_job(selection=["users_snapshot"]).success
+
+
+def test_a_run_with_attribute_stores_scans_each_once_and_acts_on_every_batch(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """The job with a map that adds drafts deleted whole (composite key) and likes whose
+    `likedBy` is removed, its deleted users in batches of one: each table is scanned once for
+    the whole run, a dry run writes to neither, and a run acts on the items of each deleted
+    user alone, counted by store in the ledger."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    db = clients.dynamodb
+    create_table(db, "drafts", "space", "draftId")
+    create_table(db, "likes", "id")
+    owners = [*DELETED, "someone-active"]
+    batch_write(
+        db,
+        "drafts",
+        [
+            {"space": {"S": f"s{n}"}, "draftId": {"S": u}, "authorId": {"S": u}}
+            for u in owners
+            for n in range(2)
+        ],
+    )
+    batch_write(db, "likes", [{"id": {"S": f"l-{u}"}, "likedBy": {"S": u}} for u in owners])
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  drafts: {table: drafts, attribute: authorId, action: delete_items}\n"
+        + "  likes: {table: likes, attribute: likedBy, action: remove_attribute}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    policy = CleanupPolicy(send_rate_per_second=200, deletion_batch_size=1)
+
+    def items(name: str) -> list[dict[str, Any]]:
+        return sorted(db.scan(TableName=name)["Items"], key=str)
+
+    def scans(name: str) -> int:
+        return sum(1 for call, p in recording.CALLS if call == "Scan" and p["TableName"] == name)
+
+    before = {name: items(name) for name in ("drafts", "likes")}
+    assert execute_job(run_config_for(AS_OF_ISO, dry_run=True), policy=policy).success
+    assert {name: items(name) for name in before} == before
+    assert (scans("drafts"), scans("likes")) == (0, 0)
+
+    result = execute_job(policy=policy)
+
+    assert result.success
+    batches = {e.step_key for e in result.all_events if e.is_step_start}
+    assert len([key for key in batches if "delete_account_batch" in key]) == len(DELETED) > 1
+    assert (scans("drafts"), scans("likes")) == (1, 1)
+    assert {i["authorId"]["S"] for i in items("drafts")} == {"someone-active"}
+    assert {i["id"]["S"] for i in items("likes")} == {f"l-{u}" for u in owners}
+    assert [i["likedBy"]["S"] for i in items("likes") if "likedBy" in i] == ["someone-active"]
+    archive = open_archive(settings.archive_location, clients.s3)
+    for user_id in DELETED:
+        deleted, verified = read_ledger(archive, user_id)
+        assert (deleted["stores"]["drafts"], deleted["stores"]["likes"]) == (2, 1)
+        assert (verified["stores"]["drafts"], verified["stores"]["likes"]) == (0, 0)

@@ -295,3 +295,54 @@ def test_every_call_to_s3_prefix_stores_is_allowed_and_each_of_their_grants_used
     assert [u for u in unused if u.startswith(own)] == []
     versioning = f"CheckBucketVersioning: s3:GetBucketVersioning on arn:aws:s3:::{AVATARS_BUCKET}"
     assert versioning not in unused
+
+
+@pytest.mark.usefixtures("fresh_recording")
+def test_every_call_to_attribute_stores_is_allowed_and_each_of_their_grants_used(
+    aws, monkeypatch, tmp_path
+) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    db = clients.dynamodb
+    create_table(db, "drafts", "space", "draftId")
+    create_table(db, "likes", "id")
+    batch_write(
+        db,
+        "drafts",
+        [
+            {"space": {"S": n}, "draftId": {"S": u}, "authorId": {"S": u}}
+            for u in DELETED
+            for n in "ab"
+        ],
+    )
+    batch_write(
+        db,
+        "likes",
+        [{"id": {"S": f"l{n}-{u}"}, "likedBy": {"S": u}} for u in DELETED for n in (1, 2)],
+    )
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  drafts: {table: drafts, attribute: authorId, action: delete_items}\n"
+        + "  likes: {table: likes, attribute: likedBy, action: remove_attribute}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+
+    assert run_with_service_recording().success
+    # Written by the app since: the restore reads each to tell it from its own put.
+    user_id = DELETED[0]
+    db.put_item(
+        TableName="drafts",
+        Item={"space": {"S": "a"}, "draftId": {"S": user_id}, "authorId": {"S": "someone"}},
+    )
+    db.put_item(TableName="likes", Item={"id": {"S": f"l1-{user_id}"}, "likedBy": {"S": "x"}})
+    assert restore_with_service_recording(user_id).success
+
+    policy = rendered_policy()
+    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
+    denied = [
+        f"{r.call} needs {r.action} on {r.resource}" for r in requests if not allowed(policy, r)
+    ]
+    assert denied == []
+    own = [u for u in unused_grants(policy, requests) if u.startswith(("Drafts", "Likes"))]
+    assert own == []

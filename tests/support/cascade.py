@@ -1,7 +1,6 @@
 """The cascade run on one batch as the job runs it, for the tests of its steps."""
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from cleanup_pipeline.actions.archive import Recovery
@@ -10,6 +9,7 @@ from cleanup_pipeline.actions.cascade import (
     RunReferences,
     delete_accounts,
     run_lists,
+    scan_attribute_stores,
 )
 from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
@@ -27,9 +27,11 @@ def cascade_context(
     on_failure: Callable[[str, str, BaseException], None] | None = None,
     run_id: str = "test-run",
     recovery: Recovery | None = None,
+    refs: RunReferences | None = None,
 ) -> CascadeContext:
     """As the job builds it for a batch (with the data map `CLEANUP_DATA_MAP` names, the
-    built-in one when unset); the archive is the test's own folder."""
+    built-in one when unset, and what `refs` the run read); the archive is the test's own
+    folder."""
     recovery = recovery or Recovery(open_archive(settings.archive_location, clients.s3), run_id)
     return CascadeContext(
         dynamodb=clients.dynamodb,
@@ -40,6 +42,8 @@ def cascade_context(
         on_failure=on_failure,
         recovery=recovery,
         mapped=load_data_map(settings),
+        scanned={} if refs is None else refs.attributes,
+        lists={} if refs is None else refs.lists,
     )
 
 
@@ -50,6 +54,7 @@ def read_references(clients: AwsClients, settings: Settings, user_ids: list[str]
             clients.dynamodb, settings.features_table, user_ids
         ),
         lists=run_lists(clients.dynamodb, load_data_map(settings), settings, user_ids),
+        attributes=scan_attribute_stores(clients, load_data_map(settings), settings, user_ids),
     )
 
 
@@ -68,9 +73,7 @@ def run_cascade(
     cascade's entry point. `before_final_delete` runs once, right before the first DeleteItem of
     a user item (the cascade's last step)."""
     refs = read_references(clients, settings, user_ids)
-    ctx = replace(
-        cascade_context(clients, settings, as_of, on_failure, run_id, recovery), lists=refs.lists
-    )
+    ctx = cascade_context(clients, settings, as_of, on_failure, run_id, recovery, refs)
     if before_final_delete is None:
         return delete_accounts(ctx, user_ids, refs.features)
     events, event, done = clients.dynamodb.meta.events, "before-call.dynamodb.DeleteItem", []
