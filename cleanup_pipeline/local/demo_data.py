@@ -117,7 +117,7 @@ def demo_users(count: int, now: int, seed: int = 7) -> Iterator[tuple[str, dict[
 def demo_sessions(user_ids: list[str], key: str, now: int, seed: int = 13) -> list[dict[str, Any]]:
     """One to three sessions per user; `key` is the attribute holding the user id."""
     rng = random.Random(seed)
-    sessions = []
+    sessions: list[dict[str, Any]] = []
     for user_id in user_ids:
         for _ in range(rng.randint(1, 3)):
             sessions.append(
