@@ -16,8 +16,9 @@ from dagster import DagsterExecutionInterruptedError
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.cli.extras import dg_command
 from cleanup_pipeline.core.as_of import now_ms
+from cleanup_pipeline.core.data_map import load_data_map
 from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.local.demo_data import seed_demo
+from cleanup_pipeline.local.demo_data import seed_demo, sessions_store, with_demo_map
 from cleanup_pipeline.local.emulator import (
     local_environment,
     moto_server,
@@ -188,6 +189,9 @@ def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(LOCAL_INSTANCE_CONFIG)
     os.environ.setdefault("CLEANUP_REPORTS_DIR", str(Path("reports").resolve()))
+    # The run, and those launched from the UI, follow the demo's map (which declares the
+    # sessions it seeds) unless the shell names one.
+    os.environ.update(with_demo_map(os.environ))
     with moto_server() as endpoint:
         os.environ.update(local_environment(endpoint))
         print(f"AWS emulated by moto at {endpoint}", flush=True)
@@ -202,10 +206,12 @@ def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
             return 2
         provision(clients, settings)
         started = time.monotonic()
-        demo = seed_demo(clients, settings, users, now_ms())
+        sessions = sessions_store(load_data_map(settings))
+        demo = seed_demo(clients, settings, users, now_ms(), sessions=sessions)
         print(
-            f"seeded {demo.users} users, {demo.files} files, {demo.features} features "
-            f"in {time.monotonic() - started:.1f} s: {json.dumps(demo.profiles)}",
+            f"seeded {demo.users} users, {demo.files} files, {demo.features} features, "
+            f"{demo.sessions} sessions in {time.monotonic() - started:.1f} s: "
+            f"{json.dumps(demo.profiles)}",
             flush=True,
         )
         started = time.monotonic()

@@ -47,7 +47,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     from cleanup_pipeline.aws.clients import make_clients
-    from cleanup_pipeline.local.demo_data import seed_demo
+    from cleanup_pipeline.core.data_map import load_data_map
+    from cleanup_pipeline.local.demo_data import seed_demo, sessions_store
     from cleanup_pipeline.local.emulator import refuse_off_this_machine
     from cleanup_pipeline.local.provision import provision
 
@@ -62,6 +63,7 @@ def _seed(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = load_settings()
+        sessions = sessions_store(load_data_map(settings))  # seeded when the map declares them
     except (MissingConfigurationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -71,7 +73,7 @@ def _seed(args: argparse.Namespace) -> int:
         print(refused + extra, file=sys.stderr)
         return 2
     provision(clients, settings)
-    summary = seed_demo(clients, settings, args.users, now_ms())
+    summary = seed_demo(clients, settings, args.users, now_ms(), sessions=sessions)
     print(json.dumps(summary.__dict__))
     return 0
 
@@ -85,10 +87,13 @@ def _local(args: argparse.Namespace) -> int:
     except MissingExtraError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from cleanup_pipeline.core.data_map import load_data_map
+    from cleanup_pipeline.local.demo_data import with_demo_map
     from cleanup_pipeline.local.emulator import local_environment
 
-    try:  # the settings the stack will run with, checked before anything is started or written
-        load_settings({**os.environ, **local_environment("http://127.0.0.1")})
+    try:  # the settings and map the stack will run with, checked before anything is started
+        env = with_demo_map({**os.environ, **local_environment("http://127.0.0.1")})
+        load_data_map(load_settings(env), env)
     except (MissingConfigurationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

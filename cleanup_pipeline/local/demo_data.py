@@ -1,13 +1,17 @@
 """Realistic demo data for the local emulator: users covering every decision and reason, their
-files, features they proposed, scoreboards and the emails table."""
+files, features they proposed, scoreboards and the emails table; and, when the data map in force
+declares it, a store the built-in map does not know: the sessions of each user, in a table keyed
+by (userId, sessionId)."""
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
+from cleanup_pipeline.core.data_map import MAP_VARIABLE, PARTITION_KEY, DataMap, Store
 from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
@@ -28,6 +32,11 @@ PROFILES: dict[str, float] = {
 }
 BIG_FOLDER_OBJECTS = 1_050
 FIRST_NAMES = ("ana", "ben", "chloe", "dmitri", "elif", "femi", "grace", "hiro", "ines", "jon")
+# The quick start's data map: the app's own stores plus the sessions (deploy/ links to it).
+DEMO_MAP = Path(__file__).with_name("data-map-demo.yaml")
+SESSIONS_STORE = "sessions"
+SESSION_SORT_KEY = "sessionId"
+DEVICES = ("web", "ios", "android")
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,22 @@ class DemoSummary:
     files: int
     features: int
     profiles: dict[str, int]
+    sessions: int = 0
+
+
+def with_demo_map(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with `CLEANUP_DATA_MAP` naming the demo's map, unless it is set already (a blank
+    value keeps the built-in map)."""
+    return {MAP_VARIABLE: str(DEMO_MAP), **env}
+
+
+def sessions_store(data_map: DataMap) -> Store | None:
+    """The map's `sessions` store when the demo can fill it: items of a table keyed by the
+    user id (no index), which the demo creates with `sessionId` as its sort key."""
+    store = next((s for s in data_map.stores if s.name == SESSIONS_STORE), None)
+    if store is None or store.kind != PARTITION_KEY or store.index:
+        return None
+    return store
 
 
 def _n(value: int) -> dict[str, str]:
@@ -89,15 +114,51 @@ def demo_users(count: int, now: int, seed: int = 7) -> Iterator[tuple[str, dict[
         yield profile, _user(i, profile, now, rng)
 
 
+def demo_sessions(user_ids: list[str], key: str, now: int, seed: int = 13) -> list[dict[str, Any]]:
+    """One to three sessions per user; `key` is the attribute holding the user id."""
+    rng = random.Random(seed)
+    sessions: list[dict[str, Any]] = []
+    for user_id in user_ids:
+        for _ in range(rng.randint(1, 3)):
+            sessions.append(
+                {
+                    key: {"S": user_id},
+                    SESSION_SORT_KEY: {"S": f"{rng.getrandbits(64):016x}"},
+                    "device": {"S": rng.choice(DEVICES)},
+                    "startedAt": _n(now - rng.randint(1, 400) * DAY_MS),
+                }
+            )
+    return sessions
+
+
+def _create_sessions_table(dynamodb: Any, store: Store) -> None:
+    if store.table in dynamodb.list_tables()["TableNames"]:
+        return
+    dynamodb.create_table(
+        TableName=store.table,
+        KeySchema=[
+            {"AttributeName": store.key, "KeyType": "HASH"},
+            {"AttributeName": SESSION_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": store.key, "AttributeType": "S"},
+            {"AttributeName": SESSION_SORT_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def seed_demo(
     clients: AwsClients,
     settings: Settings,
     users: int,
     now: int,
     big_folder: int = BIG_FOLDER_OBJECTS,
+    sessions: Store | None = None,
 ) -> DemoSummary:
     """Write `users` demo users and everything that refers to them; one deleted user gets a
-    folder of `big_folder` extra files."""
+    folder of `big_folder` extra files. With the `sessions` store (see `sessions_store`), its
+    table is created if missing and filled with the users' sessions."""
     rng = random.Random(11)
     seeded = list(demo_users(users, now))
     batch_write(clients.dynamodb, settings.users_table, [item for _, item in seeded])
@@ -139,7 +200,18 @@ def seed_demo(
         settings.emails_table,
         [{"id": item["email"]} for _, item in seeded[: users // 2] if "email" in item],
     )
+    session_items: list[dict[str, Any]] = []
+    if sessions is not None:
+        _create_sessions_table(clients.dynamodb, sessions)
+        session_items = demo_sessions(ids, sessions.key, now)
+        batch_write(clients.dynamodb, sessions.table, session_items, workers=4)
     profiles: dict[str, int] = {}
     for profile, _ in seeded:
         profiles[profile] = profiles.get(profile, 0) + 1
-    return DemoSummary(users=users, files=len(keys), features=len(features), profiles=profiles)
+    return DemoSummary(
+        users=users,
+        files=len(keys),
+        features=len(features),
+        profiles=profiles,
+        sessions=len(session_items),
+    )

@@ -10,6 +10,7 @@ import inspect
 import ipaddress
 import logging
 import os
+import re
 import textwrap
 import threading
 from collections.abc import Iterator, Mapping
@@ -89,6 +90,43 @@ def list_versions_by_prefix() -> None:
     s3_models.S3Backend.list_object_versions = patched
 
 
+# The candidates of a Query of a table (not of an index) by its partition key: moto 5.1 sorts
+# every item of the table, by comparisons of its own typed values, then keeps those of the key.
+_EVERY_ITEM = re.compile(
+    r"self\.all_items\(\)(\s+if isinstance\(item, Item\) and item\.hash_key == hash_key)"
+)
+# The partition's own items: the same ones, which the Query sorts by their sort key right after.
+_PARTITION_ITEMS = (
+    "(list(self.items.get(hash_key, {}).values()) if self.range_key_attr"
+    " else [self.items[hash_key]] if hash_key in self.items else [])"
+)
+
+
+def query_by_partition() -> None:
+    """DynamoDB finds a partition's items by its key; moto sorts the whole table for each Query,
+    so one user's Query of a table costs as much as the table holds. Taking the partition's
+    items from moto's own index by key returns the same answer, at the cost of the partition
+    (idempotent)."""
+    from moto.dynamodb.models import table as table_models
+
+    current = table_models.Table.query
+    if getattr(current, "_by_partition", False):
+        return
+    source = textwrap.dedent(inspect.getsource(current))
+    patched_source, found = _EVERY_ITEM.subn(lambda m: _PARTITION_ITEMS + m.group(1), source)
+    if found != 1:
+        raise RuntimeError(
+            "moto's Table.query no longer holds the comprehension the emulator narrows to the "
+            "partition: check the pinned moto version"
+        )
+    namespace: dict[str, Any] = {}
+    code = compile(patched_source, "<moto Table.query, by partition>", "exec")
+    exec(code, vars(table_models), namespace)
+    patched = functools.update_wrapper(namespace[current.__name__], current)
+    patched._by_partition = True  # type: ignore[attr-defined]
+    table_models.Table.query = patched
+
+
 @contextmanager
 def moto_server(port: int = 0) -> Iterator[str]:
     """Start a moto server on 127.0.0.1 (any free port by default); yields its endpoint URL and
@@ -98,6 +136,7 @@ def moto_server(port: int = 0) -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     make_conditional_writes_atomic()
     list_versions_by_prefix()
+    query_by_partition()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -254,3 +254,16 @@ def test_seed_demo_and_local_refuse_a_bad_setting_before_any_side_effect(
     [error] = capsys.readouterr().err.strip().splitlines()
     assert error.startswith(f"error: {variable} must ")
     assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+@pytest.mark.parametrize("command", [["seed-demo", "--users", "5"], ["local", "--no-ui"]])
+def test_seed_demo_and_local_refuse_a_data_map_that_cannot_be_used_before_any_side_effect(
+    capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLEANUP_DATA_MAP", str(tmp_path / "missing.yaml"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens there
+    assert main(command) == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith(f"error: CLEANUP_DATA_MAP {tmp_path / 'missing.yaml'}: cannot be read")
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written

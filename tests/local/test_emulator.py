@@ -1,5 +1,6 @@
-"""The emulator lists a prefix's object versions as S3 does: the same answer as moto's own, at a
-cost that follows the folder listed, not the whole bucket."""
+"""The emulator lists a prefix's object versions as S3 does, and queries a table by its partition
+key as DynamoDB does: the same answers as moto's own, at a cost that follows the folder listed or
+the partition queried, not the whole bucket or table."""
 
 import copy
 from collections.abc import Iterator
@@ -8,11 +9,18 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.dynamodb.models import table as table_models
 from moto.s3 import models as s3_models
 
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.settings import Settings
-from cleanup_pipeline.local.emulator import LOCAL_ENV, list_versions_by_prefix, moto_server
+from cleanup_pipeline.local.batch_write import batch_write
+from cleanup_pipeline.local.emulator import (
+    LOCAL_ENV,
+    list_versions_by_prefix,
+    moto_server,
+    query_by_partition,
+)
 
 Listing = list[dict[str, Any]]
 
@@ -147,3 +155,134 @@ def test_patching_twice_keeps_one_patch() -> None:
     list_versions_by_prefix()
     assert s3_models.S3Backend.list_object_versions is once
     assert not getattr(once.__wrapped__, "_by_prefix", False)
+
+
+def moto_query() -> Any:
+    """moto's own `Table.query`, whether or not the emulator's is in place."""
+    query_by_partition()
+    return table_models.Table.query.__wrapped__
+
+
+def queried(dynamodb: Any, **params: Any) -> list[dict[str, Any]]:
+    """Every page of a Query, without the response metadata."""
+    found: list[dict[str, Any]] = []
+    while True:
+        page = dynamodb.query(**params)
+        page.pop("ResponseMetadata")
+        found.append(page)
+        if "LastEvaluatedKey" not in page:
+            return found
+        params = {**params, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+@pytest.fixture
+def partitions(aws: tuple[AwsClients, Settings]) -> Any:
+    """`sessions` keyed by (userId, sessionId), where `u1` has neighbours sharing its first
+    characters (`u10`, `u1x`), and `plain`, keyed by `id` alone."""
+    dynamodb = aws[0].dynamodb
+    for name, keys in (("sessions", ("userId", "sessionId")), ("plain", ("id",))):
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": key, "KeyType": kind}
+                for key, kind in zip(keys, ("HASH", "RANGE"), strict=False)
+            ],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    sessions = [
+        {"userId": {"S": user}, "sessionId": {"S": f"s{n}"}, "device": {"S": f"d{n % 2}"}}
+        for user in ("u1", "u10", "u1x", "u2")
+        for n in (3, 1, 2, 5)
+    ]
+    batch_write(dynamodb, "sessions", sessions)
+    batch_write(dynamodb, "plain", [{"id": {"S": i}, "n": {"N": "1"}} for i in ("u1", "u10")])
+    return dynamodb
+
+
+U1 = {"KeyConditionExpression": "userId = :u", "ExpressionAttributeValues": {":u": {"S": "u1"}}}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"TableName": "sessions", **U1},
+        {"TableName": "sessions", **U1, "ConsistentRead": True, "Limit": 3},
+        {"TableName": "sessions", **U1, "ScanIndexForward": False},
+        {
+            "TableName": "sessions",
+            "KeyConditionExpression": "userId = :u AND begins_with(sessionId, :s)",
+            "ExpressionAttributeValues": {":u": {"S": "u1"}, ":s": {"S": "s"}},
+        },
+        {
+            "TableName": "sessions",
+            **U1,
+            "FilterExpression": "device = :d",
+            "ExpressionAttributeValues": {":u": {"S": "u1"}, ":d": {"S": "d1"}},
+        },
+        {"TableName": "sessions", **U1, "ProjectionExpression": "sessionId"},
+        {
+            "TableName": "sessions",
+            "KeyConditionExpression": "userId = :u",
+            "ExpressionAttributeValues": {":u": {"S": "u3"}},
+        },
+        {
+            "TableName": "plain",
+            "KeyConditionExpression": "id = :u",
+            "ExpressionAttributeValues": {":u": {"S": "u1"}},
+        },
+        {
+            "TableName": "plain",
+            "KeyConditionExpression": "id = :u",
+            "ExpressionAttributeValues": {":u": {"S": "u3"}},
+        },
+    ],
+    ids=repr,
+)
+def test_a_table_query_answers_as_moto_does(
+    partitions: Any, params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as moto_alone:
+        moto_alone.setattr(table_models.Table, "query", moto_query())
+        expected = queried(partitions, **params)
+    query_by_partition()
+
+    assert queried(partitions, **params) == expected
+    if params == {"TableName": "sessions", **U1}:  # the partition, in its sort key's order
+        items = expected[0]["Items"]
+        assert [(i["userId"]["S"], i["sessionId"]["S"]) for i in items] == [
+            ("u1", "s1"),
+            ("u1", "s2"),
+            ("u1", "s3"),
+            ("u1", "s5"),
+        ]
+
+
+def test_a_table_query_reads_the_partition_not_the_whole_table(
+    partitions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every_item = table_models.Table.all_items
+    sorted_whole = [0]
+
+    def counted(self: Any) -> Any:
+        sorted_whole[0] += 1
+        return every_item(self)
+
+    monkeypatch.setattr(table_models.Table, "all_items", counted)
+    query_by_partition()
+    partitions.query(TableName="sessions", **U1)
+    assert sorted_whole == [0]
+    with monkeypatch.context() as moto_alone:  # moto's own sorts the whole table for it
+        moto_alone.setattr(table_models.Table, "query", moto_query())
+        partitions.query(TableName="sessions", **U1)
+    assert sorted_whole == [1]
+
+
+def test_the_emulator_server_queries_by_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(table_models.Table, "query", moto_query())
+    with moto_server():
+        assert getattr(table_models.Table.query, "_by_partition", False)
+    query_by_partition()
+    once = table_models.Table.query
+    query_by_partition()
+    assert table_models.Table.query is once
