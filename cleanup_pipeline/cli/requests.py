@@ -54,20 +54,21 @@ def run_request_command(args: argparse.Namespace) -> int:
     try:
         result = handlers[args.request_command](args)
     except (RequestError, MissingConfigurationError, ValueError) as error:
-        _refuse(str(error), 1)
+        _refuse(str(error))
+        return 1
     print(json.dumps(result))
     return 0
 
 
-def _refuse(message: str, code: int) -> NoReturn:
+def _refuse(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     print(json.dumps({"status": "refused", "error": message}))
-    sys.exit(code)
 
 
 def _usage_error(message: str) -> NoReturn:
     """argparse's refusal on one line: a request command or argument it does not know."""
-    _refuse(f"request: {message}", 2)
+    _refuse(f"request: {message}")
+    sys.exit(2)
 
 
 def add_request_parser(commands: Any) -> None:
