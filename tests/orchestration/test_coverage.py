@@ -101,13 +101,22 @@ def test_the_job_tables_and_the_archive_and_reports_buckets_are_known(monkeypatc
     settings = load_settings()
     data_map = load_data_map(settings, {MAP_VARIABLE: str(APP_MAP)})
     data_map = type(data_map)(data_map.stores, ("tmp-*",), ("*",), data_map.source)
-    tables = ["users", "emails", "holds", "features", "scoreboards", "tmp-1", "invoices"]
+    tables = [
+        "users",
+        "emails",
+        "holds",
+        "requests",
+        "features",
+        "scoreboards",
+        "tmp-1",
+        "invoices",
+    ]
     buckets = ["increaser-public", "ops-archive", "ops-reports", "ops-steps"]
     coverage = coverage_of(data_map, settings, tables, buckets)
     assert (coverage.tables, coverage.buckets) == (("invoices",), ("ops-steps",))
     narrower = type(data_map)(data_map.stores, (), ("inv*",), data_map.source)
     assert coverage_of(narrower, settings, tables, buckets) == Coverage(
-        ("inv*",), ("invoices",), (), 7, 4
+        ("inv*",), ("invoices",), (), 8, 4
     )
 
 
