@@ -1,8 +1,9 @@
 """Email throughput against the allowed send rate: ours (the job's default number of threads
 sharing one `SendRateLimiter`) and the original design's sequential sender.
 
-Each SendEmail call's start is the time the call recorder saw it (a botocore `before-call`
-hook): after the rate limiter let it go, right before the request is signed and sent.
+Each SendEmail call's start is the time the call recorder saw it (a botocore
+`before-parameter-build` hook): after the rate limiter let it go, right before the request is
+built, signed and sent.
 """
 
 import bisect

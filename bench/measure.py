@@ -1,7 +1,8 @@
 """What the benchmark counts: AWS calls, and the memory of a block or of a process tree.
 
-Calls are counted by a botocore `before-call` hook on every client created in this process: once
-per API call (each page of a paginator is one), retries not counted. Memory of a process tree is
+Calls are counted by a botocore `before-parameter-build` hook on every client created in this
+process: once per API call (each page of a paginator is one), retries not counted, each with the
+table(s) or bucket it names. Memory of a process tree is
 read from `/proc` (psutil is not a dependency).
 """
 
@@ -33,6 +34,18 @@ class Call:
     at: float  # time.time()
     name: str  # service:Operation
     label: str
+    target: str = ""  # the table(s) or bucket the call names
+
+
+def _target(params: dict[str, Any]) -> str:
+    if "TableName" in params:
+        return str(params["TableName"])
+    if "Bucket" in params:
+        return str(params["Bucket"])
+    many = params.get("RequestItems") or params.get("TransactItems")
+    if isinstance(many, dict):
+        return "+".join(sorted(many))
+    return ""
 
 
 @dataclass
@@ -41,13 +54,17 @@ class CallRecorder:
     label: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _on_call(self, event_name: str, **_: Any) -> None:
+    def _on_call(self, event_name: str, params: dict[str, Any], **_: Any) -> None:
         _, service, operation = event_name.split(".", 2)
+        call = Call(time.time(), f"{service}:{operation}", self.label, _target(params))
         with self._lock:
-            self.calls.append(Call(time.time(), f"{service}:{operation}", self.label))
+            self.calls.append(call)
 
     def hook(self, client: Any) -> None:
-        client.meta.events.register("before-call", self._on_call, unique_id=f"bench-{id(self)}")
+        # Built once per API call (each page of a paginator is one); a retry is not built again.
+        client.meta.events.register(
+            "before-parameter-build", self._on_call, unique_id=f"bench-{id(self)}"
+        )
 
     def reset(self) -> None:
         with self._lock:

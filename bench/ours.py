@@ -20,6 +20,8 @@ import dagster as dg
 
 from bench.measure import CallRecorder, TreeRun, run_sampled
 from cleanup_pipeline.actions import cascade
+from cleanup_pipeline.actions.proof import Proof
+from cleanup_pipeline.actions.store_kinds import ProofContext
 from cleanup_pipeline.aws import clients as aws_clients
 from cleanup_pipeline.definitions import cleanup_job
 from cleanup_pipeline.orchestration.jobs import run_job
@@ -76,6 +78,22 @@ def proof_labelled(recorder: CallRecorder) -> Iterator[None]:
             recorder.label = before
 
     cascade.prove_deleted = labelled  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        cascade.prove_deleted = original  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def without_proof() -> Iterator[None]:
+    """The cascade as it ran before it proved its deletions: every deleted user counts as
+    proved without a lookup (the benchmark's comparison only; the job always proves)."""
+    original = cascade.prove_deleted
+
+    def unproved(ctx: ProofContext, user_ids: list[str], acted: Any) -> Proof:
+        return Proof(list(user_ids), tuple(store.name for store in ctx.data_map.stores))
+
+    cascade.prove_deleted = unproved  # type: ignore[assignment]
     try:
         yield
     finally:

@@ -24,16 +24,17 @@ from unittest.mock import patch
 
 from moto import mock_aws
 
-from bench import baseline, emails, ours, recovery, world
+from bench import baseline, emails, ours, recovery, stores, world
 from bench.measure import MB, MIB, CallRecorder, TreeRun, peak_growth, recording, run_sampled
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
+from cleanup_pipeline.core.data_map import MAP_VARIABLE, load_data_map
 from cleanup_pipeline.core.decisions import Policy, classify
 from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.core.wire import decode_items
 from cleanup_pipeline.local import emulator
 from cleanup_pipeline.local.provision import provision
 
-SECTIONS = ("decode", "e2e", "memory", "emails", "recovery")
+SECTIONS = ("decode", "e2e", "stores", "memory", "emails", "recovery")
 MILLION = 1_000_000
 CALLS_PER_DELETED_USER_TARGET = 2.1  # the cascade, its proof of deletion aside
 PROOF_CALLS_PER_DELETED_USER_TARGET = 1.05
@@ -71,9 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--features", type=int, help="size of the features table (users / 500, at least 20)")
     add("--addresses-stored", action="store_true", help="seed the deleted users' addresses")
     add("--recovery-users", type=int, default=200, help="deletions of the recovery section")
+    add("--stores", default=",".join(stores.EXTRA_STORES), help="the stores section's extra stores")
     add("--sections", default=",".join(SECTIONS), help=f"a subset of {','.join(SECTIONS)}")
     args = parser.parse_args(argv)
     args.sections = tuple(s for s in args.sections.split(",") if s)
+    args.stores = tuple(s for s in args.stores.split(",") if s)
+    if unknown := set(args.stores) - set(stores.EXTRA_STORES):
+        parser.error(f"unknown stores: {', '.join(sorted(unknown))}")
     if unknown := set(args.sections) - set(SECTIONS):
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     quick = args.quick
@@ -255,6 +260,17 @@ class Side:
     deleted: int
     calls: Counter[str]  # of the cascade
 
+    @classmethod
+    def of(cls, run: ours.JobRun) -> "Side":
+        """The real job's figures, its warning emails left out."""
+        return cls(
+            e2e_s=run.wall_s - run.step_s(lambda k: k == ours.WARNING_STEP),
+            scan_s=run.step_s(lambda k: k == ours.SCAN_STEP),
+            cascade_s=run.step_s(ours.is_cascade),
+            deleted=int(run.summary.get("counts", {}).get("deleted", 0)),
+            calls=run.calls(ours.is_cascade),
+        )
+
     @property
     def calls_per_user(self) -> float:
         return sum(self.calls.values()) / max(self.deleted, 1)
@@ -284,8 +300,11 @@ def e2e_section(report: Report, options: argparse.Namespace) -> None:
         report.figure("features", "features proposed by them", here.seeded.affected_features)
         mine = ours_e2e(report, here)
         world.restore(here.clients, here.settings, here.seeded)
+        unproved = unproved_e2e(report, here)
+        world.restore(here.clients, here.settings, here.seeded)
         theirs = baseline_e2e(report, here)
     compare(report, mine, theirs)
+    proof_cost(report, mine, unproved)
 
 
 def ours_e2e(report: Report, here: Emulated) -> Side:
@@ -295,13 +314,7 @@ def ours_e2e(report: Report, here: Emulated) -> Side:
     if run.summary.get("status") != "success":
         print(run.log.read_text()[-4000:], file=sys.stderr)
     report.figure("wall_s", "job wall time", run.wall_s, "s")
-    side = Side(
-        e2e_s=run.wall_s - run.step_s(lambda k: k == ours.WARNING_STEP),
-        scan_s=run.step_s(lambda k: k == ours.SCAN_STEP),
-        cascade_s=run.step_s(ours.is_cascade),
-        deleted=int(run.summary.get("counts", {}).get("deleted", 0)),
-        calls=run.calls(ours.is_cascade),
-    )
+    side = Side.of(run)
     side.print(report, "users_snapshot step (4-segment scan)", here)
     rest = side.e2e_s - side.scan_s - side.cascade_s
     report.figure("other_s", "everything else (Dagster, decisions, reports)", rest, "s")
@@ -345,6 +358,30 @@ def ours_e2e(report: Report, here: Emulated) -> Side:
     return side
 
 
+def unproved_e2e(report: Report, here: Emulated) -> Side:
+    """The same job on the same world with its proof of deletion switched off: the cascade as
+    it ran before it proved anything, run after the proved one so that any warming up favours
+    it."""
+    report.section("e2e_unproved", "End to end, the real job without its proof of deletion")
+    with ours.without_proof():
+        run = ours.run_in_process(here.recorder, here.workdir, here.seeded.now, "unproved")
+    report.figure("status", "job status", run.summary.get("status"))
+    side = Side.of(run)
+    side.print(report, "users_snapshot step (4-segment scan)", here)
+    return side
+
+
+def proof_cost(report: Report, proved: Side, unproved: Side) -> None:
+    report.section("proof_cost", "What proving each deletion costs (proved / unproved)")
+    report.figure("e2e", "end to end, emails excluded", proved.e2e_s / unproved.e2e_s, "x")
+    report.figure("cascade", "deletion cascade", proved.cascade_s / unproved.cascade_s, "x")
+    extra = proved.calls_per_user - unproved.calls_per_user
+    report.figure("calls_per_deleted_user", "AWS calls added per deleted user", extra)
+    report.target(
+        Target("e2e_with_proof_vs_without", proved.e2e_s / unproved.e2e_s, 1.2, "at_most")
+    )
+
+
 def baseline_e2e(report: Report, here: Emulated) -> Side:
     report.section("e2e_baseline", "The original design, same world")
     here.recorder.reset()
@@ -383,6 +420,45 @@ def compare(report: Report, mine: Side, theirs: Side) -> None:
         "calls", "AWS calls per deleted user", theirs.calls_per_user / mine.calls_per_user
     )
     report.target(Target("e2e_speedup_vs_baseline", speedup, SPEEDUP_TARGET, "at_least"))
+
+
+def stores_section(report: Report, options: argparse.Namespace) -> None:
+    """The real job on the end-to-end world with the example map's other stores: AWS calls per
+    deleted user by store, and by kind of call."""
+    chosen = options.stores
+    with emulated(options, options.users) as here:
+        title = f"The data map's stores: the app's own and {', '.join(chosen)}"
+        report.section("stores", f"{title} ({options.users:,} users)")
+        seeded = stores.seed(here.clients, here.seeded, here.seeded.active_ids, chosen)
+        report.figure("seeded_candidates", "held by delete candidates, by store", seeded.candidates)
+        report.figure("seeded_others", "held by other users, by store", seeded.others)
+        path = stores.data_map(here.workdir, chosen)
+        with patch.dict(os.environ, {MAP_VARIABLE: str(path)}):
+            names = {
+                store.table or store.bucket: store.name
+                for store in load_data_map(here.settings).stores
+            }
+            run = ours.run_in_process(here.recorder, here.workdir, here.seeded.now, "stores")
+    report.figure("status", "job status", run.summary.get("status"))
+    if run.summary.get("status") != "success":
+        print(run.log.read_text()[-4000:], file=sys.stderr)
+    counts = run.summary.get("counts", {})
+    deleted = int(counts.get("deleted", 0))
+    report.figure("deleted", "users deleted", deleted)
+    report.figure("verified", "deletions verified", counts.get("verified"))
+    side = Side.of(run)
+    report.figure("e2e_s", "end to end, emails excluded", side.e2e_s, "s")
+    report.figure("cascade_s", "  deletion cascade", side.cascade_s, "s")
+    per_user = side.calls_per_user
+    report.figure("calls_per_deleted_user", "AWS calls per deleted user, all stores", per_user)
+    found = stores.by_store(here.recorder, names)
+    for name, calls in found.items():
+        proof = calls.pop("proof", 0)
+        total = sum(calls.values())
+        report.figure(f"{name}_calls_per_deleted_user", f"  {name}", total / max(deleted, 1))
+        per_user = {op: round(n / max(deleted, 1), 3) for op, n in calls.items()}
+        proved = proof / max(deleted, 1)
+        report.note(f"    by operation: {per_user}; of which the proof {proved:.3f}")
 
 
 def memory_section(report: Report, options: argparse.Namespace) -> None:
@@ -453,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = {
         "decode": decode_section,
         "e2e": e2e_section,
+        "stores": stores_section,
         "memory": memory_section,
         "emails": emails_section,
         "recovery": recovery_section,

@@ -170,6 +170,7 @@ class World:
     scoreboards: list[Item] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)  # stored before the run
     delete_addresses: list[str] = field(default_factory=list)
+    active_ids: list[str] = field(default_factory=list)  # users no rule touches
 
     @property
     def affected_features(self) -> int:
@@ -217,7 +218,7 @@ def seed(
     world.delete_ids = [i["id"]["S"] for i in deletes]
     world.delete_addresses = [i["email"]["S"] for i in deletes if "email" in i]
     world.changed_users = deletes + by_profile.get("notify", [])
-    active_ids = [i["id"]["S"] for i in by_profile.get("active", [])]
+    active_ids = world.active_ids = [i["id"]["S"] for i in by_profile.get("active", [])]
 
     world.files = [
         f"{settings.user_prefix(user_id)}{name}"

@@ -1,4 +1,5 @@
-"""The benchmark's process-tree sampler: each address space counted once."""
+"""The benchmark's measures: the process-tree sampler counts each address space once, the call
+recorder each API call with what it names."""
 
 import os
 import subprocess
@@ -6,7 +7,9 @@ import sys
 import time
 from collections.abc import Iterator
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from bench import measure
 
@@ -60,3 +63,29 @@ def test_a_child_in_its_parents_address_space_is_left_out(
     monkeypatch.setattr(measure, "_same_address_space", lambda pid, other: True)
     tree = measure.tree_rss(parent_with_child.pid)
     assert list(tree) == [parent_with_child.pid]
+
+
+def test_the_recorder_counts_each_call_and_page_with_the_table_or_bucket_it_names() -> None:
+    with mock_aws(), measure.recording() as recorder:
+        session = boto3.session.Session(region_name="us-east-1")
+        db, s3 = session.client("dynamodb"), session.client("s3")
+        db.create_table(
+            TableName="things",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for n in range(3):
+            db.put_item(TableName="things", Item={"id": {"S": f"t{n}"}})
+        s3.create_bucket(Bucket="folders")
+        recorder.reset()
+        pages = db.get_paginator("scan").paginate(TableName="things", Limit=2)
+        assert sum(len(page["Items"]) for page in pages) == 3
+        db.batch_get_item(RequestItems={"things": {"Keys": [{"id": {"S": "t0"}}]}})
+        s3.list_object_versions(Bucket="folders", Prefix="u1/")
+    assert [(call.name, call.target) for call in recorder.calls] == [
+        ("dynamodb:Scan", "things"),
+        ("dynamodb:Scan", "things"),
+        ("dynamodb:BatchGetItem", "things"),
+        ("s3:ListObjectVersions", "folders"),
+    ]
