@@ -13,8 +13,10 @@ report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `
 are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements
 (`WriteArchive`, `ReadArchive`, `ListArchive`, `RemoveArchivedManifests`) only when
 `CLEANUP_ARCHIVE_DIR` is, the holds statements (`ReadHolds` for the cleanup job, `ManageHolds`
-for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, and the step-outputs statements
-(`StepOutputs`, `ListStepOutputs`) only when `CLEANUP_STEP_OUTPUTS_S3_URI` is. The ledger under
+for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, the requests statement
+(`ManageRequests`, for `request erase` and `request list`) only when `REQUESTS_TABLE_NAME` is,
+and the step-outputs statements (`StepOutputs`, `ListStepOutputs`) only when
+`CLEANUP_STEP_OUTPUTS_S3_URI` is. The ledger under
 the archive can be written and read, never deleted; every archive object is written encrypted
 (SSE-S3), or not at all.
 """
@@ -49,6 +51,7 @@ TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}
 ARCHIVE_SIDS = {"WriteArchive", "ReadArchive", "ListArchive", "RemoveArchivedManifests"}
 HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
+REQUESTS_SIDS = {"ManageRequests"}
 STEP_OUTPUTS_SIDS = {"StepOutputs", "ListStepOutputs"}
 
 
@@ -68,6 +71,7 @@ def placeholders(
         "UsersTable": settings.users_table,
         "EmailsTable": settings.emails_table,
         "HoldsTable": settings.holds_table or "",
+        "RequestsTable": settings.requests_table or "",
         "PublicBucket": settings.public_bucket_name,
         "EmailDomain": settings.email_domain,
         "ReportsBucket": "",
@@ -222,13 +226,15 @@ def map_statements(data_map: DataMap, values: Mapping[str, str], taken: set[str]
 def render(template: str, values: Mapping[str, str], data_map: DataMap) -> dict[str, Any]:
     """The policy with every placeholder substituted and the data map's statements added; the
     report (archive) statements dropped when reports (the archive) are not written to S3, the
-    holds statements when there is no holds table, the step-outputs statements when step
+    holds statements when there is no holds table, the requests statement when there is no
+    requests table, the step-outputs statements when step
     outputs stay on the run's machine. An unknown placeholder raises KeyError."""
     policy = json.loads(string.Template(template).substitute(values))
     dropped = (
         (set() if values.get("ReportsBucket") else REPORTS_SIDS)
         | (set() if values.get("ArchiveBucket") else ARCHIVE_SIDS)
         | (set() if values.get("HoldsTable") else HOLDS_SIDS)
+        | (set() if values.get("RequestsTable") else REQUESTS_SIDS)
         | (set() if values.get("StepOutputsBucket") else STEP_OUTPUTS_SIDS)
     )
     kept = [s for s in policy["Statement"] if s.get("Sid") not in dropped]

@@ -15,6 +15,7 @@ from cleanup_pipeline.cli.extras import (
     require_emulator,
 )
 from cleanup_pipeline.cli.holds import add_hold_parser
+from cleanup_pipeline.cli.requests import add_request_parser
 from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.guards import ApprovalError, approval_run_id
 from cleanup_pipeline.core.settings import MissingConfigurationError, load_settings
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(handler=_seed)
 
     add_hold_parser(commands)
+    add_request_parser(commands)
 
     local = commands.add_parser(
         "local", help="emulate AWS on 127.0.0.1, seed demo data, run the job, serve the UI"

@@ -363,11 +363,16 @@ def coverage_of(
     data_map: DataMap, settings: Settings, tables: list[str], buckets: list[str]
 ) -> Coverage:
     """The account's `tables` and `buckets` that match a `coverage` pattern but are not known:
-    a store's table or bucket, the users, emails or holds table, the archive's or the reports'
-    bucket, or a name matching an `unmapped` pattern."""
+    a store's table or bucket, the users, emails, holds or requests table, the archive's or the
+    reports' bucket, or a name matching an `unmapped` pattern."""
     if data_map.coverage is None:
         return Coverage(None)
-    job_tables = {settings.users_table, settings.emails_table, settings.holds_table}
+    job_tables = {
+        settings.users_table,
+        settings.emails_table,
+        settings.holds_table,
+        settings.requests_table,
+    }
     job_buckets = {_bucket_of(settings.archive_location), _bucket_of(settings.reports_location)}
 
     def unknown(names: list[str], known: set[str | None]) -> tuple[str, ...]:

@@ -17,6 +17,11 @@ from pathlib import Path
 REQUIRED = ("APP_URL", "EMAIL_DOMAIN", "PUBLIC_BUCKET_NAME")
 # Ten years: a longer window is a typo (1e12 days ends after every date a manifest can name).
 MAX_RESTORE_WINDOW_DAYS = 3650
+# A year: the law's deadlines for a person's request are a month or weeks, extended at most to
+# three months.
+MAX_REQUEST_DEADLINE_DAYS = 365
+# DynamoDB's rule for a table name.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
 class MissingConfigurationError(RuntimeError):
@@ -51,6 +56,8 @@ class Settings:
     restore_window_days: float = 30.0
     archive_location: str = "archive"
     holds_table: str | None = None  # unset: no persistent holds
+    requests_table: str | None = None  # unset: no requests from the people themselves
+    request_deadline_days: int = 30
 
     @property
     def sender(self) -> str:
@@ -79,6 +86,38 @@ def _restore_window(env: Mapping[str, str]) -> float:
             f"{MAX_RESTORE_WINDOW_DAYS:,}, not {raw!r}"
         )
     return days
+
+
+def _request_deadline(env: Mapping[str, str]) -> int:
+    raw = _get(env, "REQUEST_DEADLINE_DAYS")
+    if raw is None:
+        return 30
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_REQUEST_DEADLINE_DAYS):
+        raise ValueError(
+            f"REQUEST_DEADLINE_DAYS must be a whole number of days from 1 to "
+            f"{MAX_REQUEST_DEADLINE_DAYS}, not {raw!r}"
+        )
+    return int(raw)
+
+
+def _requests_table(env: Mapping[str, str], others: dict[str, str | None]) -> str | None:
+    name = _get(env, "REQUESTS_TABLE_NAME")
+    if name is None:
+        return None
+    if not _TABLE_NAME.fullmatch(name):
+        raise ValueError(
+            "REQUESTS_TABLE_NAME must be a DynamoDB table name (3 to 255 letters, digits, '_', "
+            f"'-' or '.'), not {name[:60]!r}"
+        )
+    # Requests written into a table the job deletes from or reads holds from would be lost
+    # or misread.
+    shared = [variable for variable, other in others.items() if other == name]
+    if shared:
+        raise ValueError(
+            f"REQUESTS_TABLE_NAME must name a table of its own, not {name!r}, the table of "
+            f"{', '.join(shared)}"
+        )
+    return name
 
 
 def _user_folder(env: Mapping[str, str]) -> str:
@@ -140,6 +179,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     template = _user_folder(env)
     region = _get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION")
     periods = _get(env, "SCOREBOARD_PERIODS") or "week,month"
+    job_tables = {
+        "USERS_TABLE_NAME": _get(env, "USERS_TABLE_NAME") or "users",
+        "FEATURES_TABLE_NAME": _get(env, "FEATURES_TABLE_NAME") or "features",
+        "SCOREBOARDS_TABLE_NAME": _get(env, "SCOREBOARDS_TABLE_NAME") or "scoreboards",
+        "EMAILS_TABLE_NAME": _get(env, "EMAILS_TABLE_NAME") or "emails",
+        "HOLDS_TABLE_NAME": _get(env, "HOLDS_TABLE_NAME"),
+    }
     return Settings(
         app_url=str(_get(env, "APP_URL")),
         email_domain=str(_get(env, "EMAIL_DOMAIN")),
@@ -148,10 +194,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_region=region,
         ses_region=_get(env, "SES_AWS_REGION") or region,
         bucket_region=_get(env, "PUBLIC_BUCKET_REGION") or region,
-        users_table=_get(env, "USERS_TABLE_NAME") or "users",
-        features_table=_get(env, "FEATURES_TABLE_NAME") or "features",
-        scoreboards_table=_get(env, "SCOREBOARDS_TABLE_NAME") or "scoreboards",
-        emails_table=_get(env, "EMAILS_TABLE_NAME") or "emails",
+        users_table=str(job_tables["USERS_TABLE_NAME"]),
+        features_table=str(job_tables["FEATURES_TABLE_NAME"]),
+        scoreboards_table=str(job_tables["SCOREBOARDS_TABLE_NAME"]),
+        emails_table=str(job_tables["EMAILS_TABLE_NAME"]),
         scoreboard_periods=tuple(p.strip() for p in periods.split(",") if p.strip()),
         user_folder_template=template,
         reports_location=_get(env, "CLEANUP_REPORTS_DIR") or "reports",
@@ -159,6 +205,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         restore_window_days=_restore_window(env),
         archive_location=_archive_location(env),
         holds_table=_get(env, "HOLDS_TABLE_NAME"),
+        requests_table=_requests_table(env, job_tables),
+        request_deadline_days=_request_deadline(env),
     )
 
 

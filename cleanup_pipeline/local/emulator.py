@@ -28,6 +28,7 @@ LOCAL_ENV = {
     "EMAIL_DOMAIN": "increaser.local",
     "PUBLIC_BUCKET_NAME": "increaser-public",
     "HOLDS_TABLE_NAME": "holds",
+    "REQUESTS_TABLE_NAME": "requests",
 }
 
 

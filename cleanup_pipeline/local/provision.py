@@ -28,6 +28,7 @@ def provision(clients: AwsClients, settings: Settings) -> None:
         settings.scoreboards_table,
         settings.emails_table,
         *([settings.holds_table] if settings.holds_table else []),
+        *([settings.requests_table] if settings.requests_table else []),
     ):
         _create_table(clients.dynamodb, table)
     bucket = settings.public_bucket_name

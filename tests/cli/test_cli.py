@@ -235,7 +235,12 @@ def test_cli_refuses_a_user_count_or_port_out_of_range_in_one_line(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("RESTORE_WINDOW_DAYS", "1e12"), ("PUBLIC_BUCKET_USER_FOLDER", "{id}/{x}/")],
+    [
+        ("RESTORE_WINDOW_DAYS", "1e12"),
+        ("PUBLIC_BUCKET_USER_FOLDER", "{id}/{x}/"),
+        ("REQUESTS_TABLE_NAME", "my requests"),
+        ("REQUEST_DEADLINE_DAYS", "0"),
+    ],
 )
 @pytest.mark.parametrize("command", [["seed-demo", "--users", "5"], ["local", "--no-ui"]])
 def test_seed_demo_and_local_refuse_a_bad_setting_before_any_side_effect(

@@ -50,7 +50,8 @@ def test_every_table_and_bucket_known_passes_and_the_run_deletes(aws, covered_ma
     assert check.description.startswith("every table and bucket matching * is")
     assert check.metadata["unmapped_tables"].value == "(none)"
     found = metadata(result, "app_stores")
-    assert found["tables_listed"] == 6 and found["buckets_listed"] == 2
+    # users, features, scoreboards, emails, holds, requests and the static pages.
+    assert found["tables_listed"] == 7 and found["buckets_listed"] == 2
     assert _deleted(clients, settings) == set(DELETED)
     assert {name for name, _ in recording.CALLS} >= LISTINGS
 
@@ -101,13 +102,22 @@ def test_the_job_tables_and_the_archive_and_reports_buckets_are_known(monkeypatc
     settings = load_settings()
     data_map = load_data_map(settings, {MAP_VARIABLE: str(APP_MAP)})
     data_map = type(data_map)(data_map.stores, ("tmp-*",), ("*",), data_map.source)
-    tables = ["users", "emails", "holds", "features", "scoreboards", "tmp-1", "invoices"]
+    tables = [
+        "users",
+        "emails",
+        "holds",
+        "requests",
+        "features",
+        "scoreboards",
+        "tmp-1",
+        "invoices",
+    ]
     buckets = ["increaser-public", "ops-archive", "ops-reports", "ops-steps"]
     coverage = coverage_of(data_map, settings, tables, buckets)
     assert (coverage.tables, coverage.buckets) == (("invoices",), ("ops-steps",))
     narrower = type(data_map)(data_map.stores, (), ("inv*",), data_map.source)
     assert coverage_of(narrower, settings, tables, buckets) == Coverage(
-        ("inv*",), ("invoices",), (), 7, 4
+        ("inv*",), ("invoices",), (), 8, 4
     )
 
 

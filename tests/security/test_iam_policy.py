@@ -17,6 +17,8 @@ from cleanup_pipeline.actions import purge
 from cleanup_pipeline.actions.ledger import write_journal
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.clients import make_clients, shared_clients
+from cleanup_pipeline.cli import requests as request_commands
+from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.recovery import DAY_MS, JournalEntry, journal_key
 from cleanup_pipeline.core.settings import STEP_OUTPUTS_VARIABLE, load_settings
 from cleanup_pipeline.definitions import defs
@@ -95,6 +97,18 @@ def manage_hold(**config: str) -> dg.ExecuteInProcessResult:
     )
 
 
+def open_and_list_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cleanup-pipeline request erase` twice for one user (the second finds the open request)
+    and `request list`, their AWS calls recorded like the job's."""
+    monkeypatch.setattr(
+        request_commands,
+        "make_clients",
+        lambda _settings: recording.ServiceRecordingAwsEnvironment().clients(),
+    )
+    for args in (["erase", "asks-1", "--ref", "ticket 7"], ["erase", "asks-1"], ["list"]):
+        assert main(["request", *args]) == 0
+
+
 @pytest.mark.parametrize("reports", ["local", "s3"])
 def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     aws, monkeypatch, reports
@@ -121,6 +135,7 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
     for user_id in ("held-1", "held-2"):
         assert manage_hold(action="add", user_id=user_id, reason="legal").success
     assert manage_hold(action="remove", user_id="held-2").success
+    open_and_list_requests(monkeypatch)
     instance = dg.DagsterInstance.ephemeral()
     approved_run_id = None
     if reports == "s3":
@@ -291,6 +306,10 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         Request("dynamodb:UpdateItem", f"{table}/holds"),
         Request("dynamodb:GetItem", f"{table}/holds"),
         Request("dynamodb:Scan", f"{table}/holds-archive"),
+        # Requests are opened and read; closing one, or removing it, is not granted.
+        Request("dynamodb:DeleteItem", f"{table}/requests"),
+        Request("dynamodb:UpdateItem", f"{table}/requests"),
+        Request("dynamodb:Scan", f"{table}/requests-old"),
         Request("dynamodb:DeleteItem", f"{table}/features"),
         Request("dynamodb:Scan", f"{table}/emails"),
         Request("dynamodb:PutItem", f"{table}/features"),
@@ -417,6 +436,23 @@ def test_the_holds_statements_name_the_holds_table_and_go_without_one(monkeypatc
     sids = {s["Sid"] for s in rendered_policy()["Statement"]}
     assert not sids & render_policy.HOLDS_SIDS
     assert "${" not in json.dumps(rendered_policy())
+
+
+def test_the_requests_statement_names_the_requests_table_and_goes_without_one(
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_TABLE_NAME", "ops-requests")
+    by_sid = {s["Sid"]: s for s in rendered_policy()["Statement"]}
+    assert by_sid["ManageRequests"] == {
+        "Sid": "ManageRequests",
+        "Effect": "Allow",
+        "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Scan"],
+        "Resource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ops-requests",
+    }
+    monkeypatch.delenv("REQUESTS_TABLE_NAME")
+    policy = rendered_policy()
+    assert not {s["Sid"] for s in policy["Statement"]} & render_policy.REQUESTS_SIDS
+    assert "${" not in json.dumps(policy)
 
 
 def test_the_step_outputs_statements_name_their_location_and_go_without_one(monkeypatch) -> None:

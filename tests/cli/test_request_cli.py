@@ -1,0 +1,157 @@
+"""`cleanup-pipeline request erase|list` against a moto server (SPEC §12): the console script
+for what it opens and lists, the command line in this process for what it refuses."""
+
+import json
+import time
+
+import pytest
+
+from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.aws.requests_table import close_request, scan_requests
+from cleanup_pipeline.cli.main import main
+from cleanup_pipeline.core.as_of import parse_as_of
+from cleanup_pipeline.core.decisions import DAY_MS
+from cleanup_pipeline.core.requests import RequestStatus
+from cleanup_pipeline.core.settings import load_settings
+from cleanup_pipeline.local.provision import provision
+from tests.support.cli import cli
+
+pytestmark = pytest.mark.e2e
+
+
+def _provisioned():
+    settings = load_settings()
+    clients = make_clients(settings)
+    provision(clients, settings)
+    return clients, settings
+
+
+def _everything(clients) -> dict[str, list]:
+    db = clients.dynamodb
+    return {
+        table: db.scan(TableName=table, ConsistentRead=True)["Items"]
+        for table in db.list_tables()["TableNames"]
+    }
+
+
+def _refused(capsys, *args: str) -> tuple[int, dict, str]:
+    """(exit status, the last stdout line's JSON, the one error line) of a refused command."""
+    try:
+        code = main(["request", *args])
+    except SystemExit as exited:  # argparse's refusals
+        code = int(exited.code or 0)
+    out, err = capsys.readouterr()
+    [error] = [line for line in err.splitlines() if line.strip()]
+    assert error.startswith("error: ") and "Traceback" not in out + err
+    return code, json.loads(out.strip().splitlines()[-1]), error
+
+
+def test_erase_opens_once_and_list_shows_the_days_left_oldest_first(server: str) -> None:
+    clients, settings = _provisioned()
+    before = int(time.time() * 1000)
+    code, opened, output = cli("request", "erase", "u1", "--ref", "ticket 12")
+    after = int(time.time() * 1000)
+    assert code == 0, output
+    request = opened["request"]
+    assert set(opened) == {"request"}
+    assert {k: request[k] for k in ("user_id", "kind", "ref", "status")} == {
+        "user_id": "u1",
+        "kind": "erase",
+        "ref": "ticket 12",
+        "status": "open",
+    }
+    assert before <= request["received_at"] <= after
+    assert request["due_at"] == request["received_at"] + 30 * DAY_MS
+    assert 29.9 <= request["days_left"] <= 30
+
+    code, again, output = cli("request", "erase", " u1 ", "--ref", "second mail")
+    assert code == 0 and again["request"]["id"] == request["id"], output
+    assert "already open" in output
+
+    code, overdue, _ = cli("request", "erase", "u2", "--received", "2026-01-01T00:00:00Z")
+    received = parse_as_of("2026-01-01T00:00:00Z")
+    assert code == 0 and overdue["request"]["received_at"] == received
+    assert overdue["request"]["due_at"] == received + 30 * DAY_MS
+    code, done, _ = cli("request", "erase", "u3", "--received", "2026-02-01")
+    assert code == 0
+    stored = {r.id: r for r in scan_requests(clients.dynamodb, settings.requests_table)}
+    close_request(
+        clients.dynamodb,
+        settings.requests_table,
+        stored[done["request"]["id"]],
+        RequestStatus.DONE,
+        reason="verified",
+        done_at=int(time.time() * 1000),
+        run_id="run-1",
+    )
+
+    code, listed, output = cli("request", "list")
+    assert code == 0, output
+    assert [r["user_id"] for r in listed["requests"]] == ["u2", "u3", "u1"]  # oldest first
+    overdue_row, done_row, open_row = listed["requests"]
+    assert overdue_row["days_left"] < 0 and overdue_row["status"] == "open"
+    assert done_row["status"] == "done" and done_row["run_id"] == "run-1"
+    assert open_row == {**request, "days_left": open_row["days_left"]}
+    code, only_open, _ = cli("request", "list", "--open")
+    assert code == 0 and [r["user_id"] for r in only_open["requests"]] == ["u2", "u1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("forget", "u1"), "invalid choice: 'forget'"),
+        (("erase", ""), "is empty"),
+        (("erase", "x" * 2049), "longer than 2,048 bytes"),
+        (("erase", "u1", "--received", "2999-01-01T00:00:00Z"), "is in the future"),
+        (("erase", "u1", "--received", "last tuesday"), "must be ISO 8601"),
+        (("erase", "u1", "--received", "99999999999999999999"), "out of range"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(
+    server: str, capsys, args: tuple[str, ...], message: str
+) -> None:
+    clients, _settings = _provisioned()
+    before = _everything(clients)
+    code, result, error = _refused(capsys, *args)
+    assert code != 0 and result["status"] == "refused" and message in error
+    assert _everything(clients) == before
+
+
+def test_a_missing_requests_table_is_one_line_and_nothing_is_written(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clients, _settings = _provisioned()
+    monkeypatch.setenv("REQUESTS_TABLE_NAME", "ops-requests")  # never created
+    before = _everything(clients)
+    for args in (("erase", "u1"), ("list",)):
+        code, result, output = cli("request", *args)
+        assert code == 1 and "Traceback" not in output
+        [error] = [line for line in output.splitlines() if line.startswith("error:")]
+        assert "table 'ops-requests' does not exist" in error
+        assert result["status"] == "refused"
+    assert _everything(clients) == before
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("REQUESTS_TABLE_NAME", "", "REQUESTS_TABLE_NAME is not set: requests are off"),
+        ("REQUESTS_TABLE_NAME", "my requests", "REQUESTS_TABLE_NAME must be a DynamoDB table"),
+        ("REQUEST_DEADLINE_DAYS", "0", "REQUEST_DEADLINE_DAYS must be a whole number"),
+    ],
+)
+def test_request_commands_name_a_missing_or_malformed_setting(
+    server: str,
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    clients, _settings = _provisioned()
+    before = _everything(clients)
+    monkeypatch.setenv(variable, value)
+    for args in (("erase", "u1"), ("list",)):
+        code, result, error = _refused(capsys, *args)
+        assert code == 1 and result["status"] == "refused" and message in error
+    assert _everything(clients) == before
