@@ -158,8 +158,9 @@ def _store_statements(store: Store, table_arn: str) -> list[dict]:
         actions = ["dynamodb:Scan", "dynamodb:BatchGetItem", *writes]
         return [_statement(f"{name}Table", actions, [table])]
     if store.kind == LIST:
-        # The named items are read by key; without `items`, every item, found by a Scan.
-        reads = ["dynamodb:GetItem"] if store.items else ["dynamodb:Scan", "dynamodb:GetItem"]
+        # The named items are read by key; without `items`, one Scan a run finds the items
+        # holding a candidate, read back by key in batches. Lists are changed in place.
+        reads = ["dynamodb:GetItem"] if store.items else ["dynamodb:Scan", "dynamodb:BatchGetItem"]
         return [_statement(f"{name}Table", [*reads, "dynamodb:UpdateItem"], [table])]
     assert store.kind == PARTITION_KEY
     # A Query of the table (or its index) per user; the items found are read back by key on

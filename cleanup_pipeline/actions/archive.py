@@ -186,6 +186,17 @@ class BatchArchive:
         self._manifest(users)
         self.positions[board] = now
 
+    def supplement_store(self, name: str, found: dict[str, list[Wire]]) -> None:
+        """Record more of what the store `name` holds of these users (found where an earlier
+        record did not say), before it is removed."""
+        users = [
+            ArchivedUser(user_id, self.entries[user_id].deletion_key, stores={name: records})
+            for user_id, records in found.items()
+            if user_id in self.entries
+        ]
+        if users:
+            self._manifest(users)
+
     def record_item(self, user_id: str, item: Wire) -> None:
         """The user item as re-read when its delete was retried, in a supplementary manifest
         (with a window: restore brings back the latest recorded item)."""

@@ -16,8 +16,8 @@ left (written after the cascade read that store) fails, and stays in the batch's
 next run finishes that deletion in every store and proves it (`settle_unfinished`).
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -47,10 +47,17 @@ from cleanup_pipeline.actions.proof import (
 )
 from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
-from cleanup_pipeline.actions.store_kinds import Acted, FinishContext, kind_of
+from cleanup_pipeline.actions.store_kinds import Acted, FinishContext, kind_of, list_holders
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.data_map import ATTRIBUTE, DataMap, Store, builtin_map, extra_stores
+from cleanup_pipeline.core.data_map import (
+    ATTRIBUTE,
+    LIST,
+    DataMap,
+    Store,
+    builtin_map,
+    extra_stores,
+)
 from cleanup_pipeline.core.decisions import DELETE, Policy
 from cleanup_pipeline.core.recovery import (
     ArchivedFile,
@@ -118,14 +125,32 @@ class CascadeBatch:
 @dataclass(frozen=True)
 class RunReferences:
     """What the run reads once of the other tables and shares with every batch: the features
-    each delete candidate proposed. (Scoreboards are read by each batch right before it prunes
-    them, since other batches change them meanwhile.)"""
+    each delete candidate proposed, and the items of list stores without named items that hold
+    a candidate. (Scoreboards and named list items are read by each batch right before it
+    prunes them, since other batches change them meanwhile.)"""
 
     features: dict[str, list[str]] = field(default_factory=dict)
+    # Per `list` store without `items`: the items holding a candidate's entry (their keys as
+    # text) -> the candidates they hold, from one Scan of the table per run.
+    lists: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     # Deletions a crashed run began and this run may finish (see actions/ledger.py).
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
     recorded_late: int = 0
     verified_late: int = 0  # deletions of runs that died, proved by this run
+
+
+def run_lists(
+    dynamodb: Any, data_map: DataMap, settings: Settings, candidates: list[str]
+) -> dict[str, dict[str, list[str]]]:
+    """For each `list` store without `items` (other than the app's own), one Scan of its table:
+    the items holding an entry of a candidate -> those candidates (see `RunReferences.lists`)."""
+    if not candidates:
+        return {}
+    return {
+        store.name: list_holders(dynamodb, store, candidates)
+        for store in extra_stores(data_map, settings)
+        if store.kind == LIST and store.items is None
+    }
 
 
 @dataclass(frozen=True)
@@ -139,6 +164,12 @@ class CascadeContext:
     recovery: Recovery | None = None
     # The checked data map; None: the built-in one.
     mapped: DataMap | None = None
+    # The run's `RunReferences.lists`; a `list` store without `items` missing here is scanned
+    # by each batch.
+    lists: Mapping[str, Mapping[str, list[str]]] = field(default_factory=dict)
+    # While a batch removes from its stores: records more of a store for some users (a list
+    # read again holds their entries elsewhere), in a supplementary manifest.
+    record_more: Callable[[str, dict[str, list[Any]]], None] | None = None
 
     @property
     def data_map(self) -> DataMap:
@@ -265,6 +296,10 @@ def _gather(ctx: CascadeContext, batch: CascadeBatch, store: Store) -> None:
         except Exception as error:
             for user_id in group:
                 batch.fail(user_id, store.name, error, ctx.on_failure)
+    for user_id in batch.items:
+        acted = kind.acted_on(store, found.get(user_id, []))
+        if acted:
+            batch.acted.setdefault(store.name, {})[user_id] = acted
 
 
 def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
@@ -363,11 +398,14 @@ def remove_from_stores(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch
     """In each store other than the app's own, in the map's order, what `record_batch` found of
     the batch's users goes, through the store kind's functions; a user whose removal fails
     leaves the batch (and gets back what was removed)."""
+    acting = ctx
+    if batch.archive is not None:
+        acting = replace(ctx, record_more=batch.archive.supplement_store)
     for store in ctx.extra_stores:
         found = batch.gathered.get(store.name, {})
         records = {user_id: found.get(user_id, []) for user_id in batch.items}
         try:
-            failed = kind_of(store).remove(ctx, store, records)
+            failed = kind_of(store).remove(acting, store, records)
         except Exception as error:
             failed = dict.fromkeys(records, f"{type(error).__name__}: {error}")
         for user_id, why in failed.items():

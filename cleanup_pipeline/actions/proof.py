@@ -5,7 +5,8 @@ before them.
 Each store kind has its own lookup, over all the batch's users at once where AWS allows: the
 users items by consistent batched reads; an `attribute` store's acted-on items (the ones the
 cascade removed the attribute from) by key, consistent and batched, none of which may name the
-user again; a `list` store's items by one consistent read each, none of whose entries may hold
+user again; a `list` store's named items by one consistent read each, or without named items
+the items the cascade pruned (by key, consistent and batched), none of whose entries may hold
 the user's id; an `s3_prefix` store by one listing of each user's folder, where no current
 object may be left with a restore window (the versions stay for it) and nothing at all, no
 version and no delete marker, without one. A user with something left, or whose lookup failed,

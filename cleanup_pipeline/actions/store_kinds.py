@@ -7,10 +7,13 @@ proof found something written late, how to remove what the record says is theirs
 stores in order and ask each store's kind; no store is known by name outside the kinds.
 
 Reads stay amortised: an `s3_prefix` store is listed once per user, an `attribute` store's
-acted-on items are read by key in batches, a `list` store's named items once each per group.
+acted-on items are read by key in batches, a `list` store's named items once each per group
+(without named items, its table is scanned once per run and the items holding a user read by
+key in batches).
 """
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
@@ -25,7 +28,12 @@ from cleanup_pipeline.core.data_map import (
     DataMap,
     Store,
 )
-from cleanup_pipeline.core.recovery import DeletionRecord, current_objects
+from cleanup_pipeline.core.recovery import (
+    ArchivedEntry,
+    DeletionRecord,
+    current_objects,
+    insert_entries,
+)
 
 Found = dict[str, int]  # user id -> what was found left of them in one store
 # Per store name, the items the cascade acted on for each user (looked up again by the proof).
@@ -103,6 +111,11 @@ class StoreKind:
         """Give back what the records hold, only where nothing took its place."""
         raise NotImplementedError(f"{store.name}: {store.kind} stores cannot be put back yet")
 
+    def acted_on(self, store: Store, records: list[Wire]) -> list[str]:
+        """The items these records of one user are in, as the proof looks them up again by
+        key; none where the proof finds what is left by other means."""
+        return []
+
 
 class S3PrefixKind(StoreKind):
     """Every object under the user's folder of the store's bucket."""
@@ -163,30 +176,283 @@ class AttributeKind(StoreKind):
 
 
 class ListKind(StoreKind):
-    """The entries whose `list_key` equals the user id in the list attribute of the items."""
+    """The entries whose `list_key` equals the user id in the list attribute of the store's
+    named `items`, or of every item of the table when it names none.
+
+    Named items are read once each per batch, before its manifest is written; without `items`,
+    the run's one Scan of the table (`list_holders`, shared by every batch through the cascade's
+    context as `lists`) tells which items hold a candidate, and each batch reads those again,
+    consistently, by key. A removal takes out list positions only while they still hold the
+    entries as read; a list that changed meanwhile is read again (the new positions recorded in
+    a supplementary manifest first) and the removal retried. Each removed entry is recorded
+    with its item's key and its position, and put back there only while the list holds no entry
+    of the user."""
 
     kind = LIST
+
+    def gather(self, clients: Clients, store: Store, user_ids: list[str]) -> dict[str, list[Wire]]:
+        wanted = set(user_ids)
+        holders = (getattr(clients, "lists", None) or {}).get(store.name)
+        if store.items is None and holders is None:  # not read for the run: read here
+            holders = list_holders(clients.dynamodb, store, user_ids)
+        if store.items is None:
+            keys = [
+                json.loads(text) for text, held in (holders or {}).items() if wanted & set(held)
+            ]
+        else:
+            keys = [_named(clients.dynamodb, store, item) for item in store.items]
+        found: dict[str, list[Wire]] = {user_id: [] for user_id in user_ids}
+        for text, entries in _read_lists(clients.dynamodb, store, keys).items():
+            for user_id, records in _entries_of(store, text, entries, wanted).items():
+                found[user_id].extend(records)
+        return found
+
+    def acted_on(self, store: Store, records: list[Wire]) -> list[str]:
+        """Without `items`, the items the user's entries were removed from (the proof reads
+        them again); the named items are read whole by the proof."""
+        if store.items is not None:
+            return []
+        return list(dict.fromkeys(references.key_text(record[KEY]) for record in records))
+
+    def remove(
+        self, clients: Clients, store: Store, records: Mapping[str, list[Wire]]
+    ) -> dict[str, str]:
+        """Each item's entries of these users go; `clients.record_more`, when there is one,
+        records where a list read again holds them now, before the retried removal."""
+        record_more = getattr(clients, "record_more", None)
+        by_item: dict[str, dict[str, list[Wire]]] = {}
+        for user_id, found in records.items():
+            for record in found:
+                text = references.key_text(record[KEY])
+                by_item.setdefault(text, {}).setdefault(user_id, []).append(record)
+        failed: dict[str, str] = {}
+        for text, held in by_item.items():
+            try:
+                _prune(clients.dynamodb, store, text, held, record_more)
+            except Exception as error:
+                failed.update(dict.fromkeys(held, f"{type(error).__name__}: {error}"))
+        return failed
+
+    def put_back(
+        self, clients: Clients, store: Store, user_id: str, records: list[Wire]
+    ) -> PutBack:
+        """Each item's entries go back at their recorded positions (within the list as it is
+        now), by a conditional replace of the list as read; an item whose list holds an entry of
+        the user again is left as is, its entries named as skipped. A position recorded again
+        after a list changed during the deletion replaces the one recorded first."""
+        latest: dict[tuple[str, str], Wire] = {}
+        for record in records:
+            identity = (references.key_text(record[KEY]), _canonical(record[ENTRY]))
+            latest.pop(identity, None)
+            latest[identity] = record
+        by_item: dict[str, list[Wire]] = {}
+        for (text, _), record in latest.items():
+            by_item.setdefault(text, []).append(record)
+        done = PutBack()
+        for text, own in by_item.items():
+            done.restored += _put_back_on_item(clients.dynamodb, store, user_id, text, own, done)
+        return done
 
     def left(
         self, ctx: ProofContext, store: Store, user_ids: list[str], acted: Mapping[str, list[str]]
     ) -> Found:
-        """One consistent read of each of the store's items: an entry holding one of the users'
-        ids in its `list_key` is left."""
+        """A consistent read of each of the store's named items, or, without `items`, of the
+        items the cascade acted on for these users (batched, by key): an entry holding one of
+        the users' ids in its `list_key` is left."""
         if store.items is None:
-            raise ValueError(f"{store.name}: the proof reads a list store's named items only")
+            texts = {text for user_id in user_ids for text in acted.get(user_id, [])}
+            keys = [json.loads(text) for text in sorted(texts)]
+        else:
+            keys = [_named(ctx.dynamodb, store, item) for item in store.items]
         wanted, found = set(user_ids), {}
-        for item_id in store.items:
-            for entry in (
-                references.read_list(ctx.dynamodb, store.table, item_id, store.list_attribute) or []
-            ):
-                owner = references.entry_id(entry, store.list_key)
-                if owner in wanted:
-                    found[owner] = found.get(owner, 0) + 1
+        for text, entries in _read_lists(ctx.dynamodb, store, keys).items():
+            for owner, records in _entries_of(store, text, entries, wanted).items():
+                found[owner] = found.get(owner, 0) + len(records)
         return found
 
     def finish(self, ctx: FinishContext, store: Store, acted: Acted) -> None:
-        for item_id in store.items or ():
-            references.prune_scoreboard(ctx.dynamodb, store.table, item_id, sorted(ctx.records))
+        """The named items, or the items the records name, read again and the users' entries
+        removed; the proof then reads the same items."""
+        if store.items is not None:
+            for item_id in store.items:
+                key = _named(ctx.dynamodb, store, item_id)
+                references.prune_list(
+                    ctx.dynamodb,
+                    store.table,
+                    key,
+                    store.list_attribute,
+                    store.list_key,
+                    sorted(ctx.records),
+                    reread=lambda key=key: _read_one(ctx.dynamodb, store, key),
+                )
+            return
+        own = acted.setdefault(store.name, {})
+        users: dict[str, set[str]] = {}
+        for user_id, removed in sorted(ctx.records.items()):
+            records = [r for one in removed for r in one.stores.get(store.name, [])]
+            own[user_id] = self.acted_on(store, records)
+            for text in own[user_id]:
+                users.setdefault(text, set()).add(user_id)
+        errors = []
+        for text, holders in sorted(users.items()):
+            key = json.loads(text)
+            try:
+                references.prune_list(
+                    ctx.dynamodb,
+                    store.table,
+                    key,
+                    store.list_attribute,
+                    store.list_key,
+                    holders,
+                    reread=lambda key=key: _read_one(ctx.dynamodb, store, key),
+                )
+            except Exception as error:
+                errors.append(f"{type(error).__name__}: {error}")
+        if errors:
+            raise RuntimeError(errors[0])
+
+
+# What a `list` store's manifest records of each removed entry: the item's key (wire format),
+# the entry's position in the list as read, and the entry itself.
+KEY, POSITION, ENTRY = "key", "position", "entry"
+# Replacements of one list refused because it changed meanwhile, before a put back gives up.
+MAX_LIST_CONFLICTS = 8
+
+
+def list_holders(client: Any, store: Store, user_ids: list[str]) -> dict[str, list[str]]:
+    """One Scan of a `list` store's table without `items`: each item holding an entry of one of
+    the users (its key as `references.key_text`) -> those users."""
+    key = _table_key(client, store.table)
+    return references.list_holders(
+        client, store.table, key, store.list_attribute, store.list_key, user_ids
+    )
+
+
+def _named(client: Any, store: Store, item_id: str) -> dict[str, Any]:
+    """The key of one of a store's named items."""
+    return {store.item_key or _table_key(client, store.table)[0]: {"S": item_id}}
+
+
+def _read_lists(client: Any, store: Store, keys: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The list of each of these items that exists, consistently, by key text: the named items
+    one GetItem each, others (keys of any shape) in batches."""
+    if store.items is not None:
+        lists = {references.key_text(key): _read_one(client, store, key) for key in keys}
+        return {text: entries for text, entries in lists.items() if entries is not None}
+    if not keys:
+        return {}
+    table_key = _table_key(client, store.table)
+    items = references.read_by_keys(
+        client, store.table, keys, attributes=(*table_key, store.list_attribute)
+    )
+    return {
+        references.key_text(references.key_of(item, table_key)): _list_of(store, item)
+        for item in items
+    }
+
+
+def _read_one(client: Any, store: Store, key: dict[str, Any]) -> list[Any] | None:
+    """The list of one item, consistently; None when the item is gone."""
+    if store.items is not None:
+        return references.list_at(client, store.table, key, store.list_attribute)
+    table_key = _table_key(client, store.table)
+    items = references.read_by_keys(
+        client, store.table, [key], attributes=(*table_key, store.list_attribute)
+    )
+    return _list_of(store, items[0]) if items else None
+
+
+def _list_of(store: Store, item: Wire) -> list[Any]:
+    return item.get(store.list_attribute, {}).get("L", [])
+
+
+def _entries_of(
+    store: Store, text: str, entries: list[Any], user_ids: set[str]
+) -> dict[str, list[Wire]]:
+    """The records of the users' entries in one item's list, as read."""
+    key = json.loads(text)
+    found: dict[str, list[Wire]] = {}
+    for position, entry in enumerate(entries):
+        owner = references.entry_id(entry, store.list_key)
+        if owner in user_ids:
+            found.setdefault(owner, []).append({KEY: key, POSITION: position, ENTRY: entry})
+    return found
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _prune(
+    client: Any,
+    store: Store,
+    text: str,
+    held: dict[str, list[Wire]],
+    record_more: Callable[[str, dict[str, list[Wire]]], None] | None,
+) -> None:
+    """Remove the recorded entries of the users `held` in one item's list. A list read again
+    (it changed meanwhile) whose entries of these users are not where the records say is
+    recorded first, so that a give back or a restore puts back what is really removed."""
+    key = json.loads(text)
+    recorded = {user_id: [_canonical(r) for r in records] for user_id, records in held.items()}
+    length = 1 + max(r[POSITION] for records in held.values() for r in records)
+    as_read: list[Any] = [{}] * length  # only the users' positions matter to the removal
+    for records in held.values():
+        for record in records:
+            as_read[record[POSITION]] = record[ENTRY]
+
+    def reread(entries: list[Any]) -> None:
+        now = _entries_of(store, text, entries, set(held))
+        moved = {
+            user_id: records
+            for user_id, records in now.items()
+            if sorted(map(_canonical, records)) != sorted(recorded.get(user_id, []))
+        }
+        if moved and record_more is not None:
+            record_more(store.name, moved)
+        recorded.update({u: [_canonical(r) for r in records] for u, records in moved.items()})
+
+    references.prune_list(
+        client,
+        store.table,
+        key,
+        store.list_attribute,
+        store.list_key,
+        set(held),
+        as_read,
+        reread=lambda: _read_one(client, store, key),
+        on_reread=reread,
+        exact=True,
+        label=f"{store.name}: item {text}",
+    )
+
+
+def _put_back_on_item(
+    client: Any, store: Store, user_id: str, text: str, records: list[Wire], done: PutBack
+) -> int:
+    """Put the user's records back in one item's list; how many came back (the others are
+    named in `done.skipped`)."""
+    key = json.loads(text)
+    wanted = sorted(_canonical(r[ENTRY]) for r in records)
+    back = [ArchivedEntry(text, r[POSITION], r[ENTRY]) for r in records]
+    for _ in range(MAX_LIST_CONFLICTS):
+        current = _read_one(client, store, key)
+        if current is None:
+            done.skipped.extend([f"{text}: the item no longer exists"] * len(records))
+            return 0
+        held = [e for e in current if references.entry_id(e, store.list_key) == user_id]
+        if held and sorted(map(_canonical, held)) == wanted:
+            return len(records)  # put back by an interrupted restore
+        if held:
+            why = f"{text}: the list already holds an entry of the user"
+            done.skipped.extend([why] * len(records))
+            return 0
+        entries = insert_entries(current, back)
+        if references.replace_list(
+            client, store.table, key, store.list_attribute, current, entries
+        ):
+            return len(records)
+    raise RuntimeError(f"{store.name}: item {text} kept changing; entries not put back")
 
 
 class PartitionKeyKind(StoreKind):

@@ -6,13 +6,14 @@ change, by the app or by another batch of the same run in another process, is ne
 overwritten.
 """
 
+import json
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from cleanup_pipeline.aws.dynamodb import BATCH_GET_LIMIT, attempt_conditional
+from cleanup_pipeline.aws.dynamodb import BATCH_GET_LIMIT, attempt_conditional, projection
 
 PROPOSED_BY = "proposedBy"  # the feature attribute naming its proposer
 
@@ -66,13 +67,47 @@ def link_feature(client: Any, table: str, feature_id: str, user_id: str) -> bool
     )
 
 
-def read_list(client: Any, table: str, item_id: str, attribute: str) -> list[Any] | None:
-    """Consistent read of the list `attribute` of one item (wire format); None when the item is
-    absent, empty when it has no such list."""
-    item = client.get_item(TableName=table, Key={"id": {"S": item_id}}, ConsistentRead=True).get(
-        "Item"
-    )
+def read_list(
+    client: Any, table: str, item_id: str, attribute: str, key_name: str = "id"
+) -> list[Any] | None:
+    """Consistent read of the list `attribute` of the item whose key `key_name` is `item_id`
+    (wire format); None when the item is absent, empty when it has no such list."""
+    return list_at(client, table, {key_name: {"S": item_id}}, attribute)
+
+
+def list_at(client: Any, table: str, key: dict[str, Any], attribute: str) -> list[Any] | None:
+    """Consistent read of the list `attribute` of the item of `key` (its full key)."""
+    item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
     return None if item is None else item.get(attribute, {}).get("L", [])
+
+
+def key_text(key: dict[str, Any]) -> str:
+    """An item's key (wire format) as one string: the same key always gives the same text."""
+    return json.dumps(key, sort_keys=True)
+
+
+def list_holders(
+    client: Any,
+    table: str,
+    key: tuple[str, ...],
+    attribute: str,
+    list_key: str,
+    user_ids: Collection[str],
+) -> dict[str, list[str]]:
+    """One Scan of the table (its key and the list `attribute` alone, all pages): for each item
+    whose list holds an entry of one of `user_ids` in `list_key`, its key (`key_text`) -> those
+    users, sorted. Nothing is kept of the other items."""
+    wanted = set(user_ids)
+    holders: dict[str, list[str]] = {}
+    pages = client.get_paginator("scan").paginate(
+        TableName=table, **projection(dict.fromkeys([*key, attribute]))
+    )
+    for page in pages:
+        for item in page["Items"]:
+            held = {entry_id(e, list_key) for e in item.get(attribute, {}).get("L", [])}
+            if held & wanted:
+                holders[key_text(key_of(item, key))] = sorted(held & wanted)
+    return holders
 
 
 def read_scoreboard(client: Any, table: str, period: str) -> list[Any] | None:
@@ -117,34 +152,84 @@ def prune_scoreboard(
     on_reread: Callable[[str, list[Any]], None] | None = None,
 ) -> int:
     """Remove every entry of `user_ids` from one scoreboard; other entries keep order and fields.
-    Returns how many entries were removed.
+    Returns how many entries were removed. See `prune_list`; `on_reread` sees the board's name
+    and each board read again."""
+    return prune_list(
+        client,
+        table,
+        {"id": {"S": period}},
+        "users",
+        "id",
+        user_ids,
+        entries,
+        on_reread=None if on_reread is None else (lambda read: on_reread(period, read)),
+        label=f"scoreboard {period!r}",
+    )
 
-    `entries` is the board as just read (read here when not given). Each update removes list
-    positions on condition that they still hold those users, so a position that shifted never
-    removes someone else's entry. If the board changed meanwhile the condition fails: it is read
-    again and the removal retried, after a random pause so that batches pruning the same board in
-    parallel stop colliding. `on_reread` sees each re-read board before the retried removal.
+
+_ENTRY_KEY = "#entrykey"
+
+
+def _placeholder(attribute: str) -> str:
+    """An expression's placeholder for the list attribute, named after it where its name
+    allows."""
+    named = f"#{attribute}"
+    return named if attribute.isalnum() and attribute.isascii() and named != _ENTRY_KEY else "#list"
+
+
+def prune_list(
+    client: Any,
+    table: str,
+    key: dict[str, Any],
+    attribute: str,
+    list_key: str,
+    user_ids: Collection[str],
+    entries: list[Any] | None = None,
+    *,
+    reread: Callable[[], list[Any] | None] | None = None,
+    on_reread: Callable[[list[Any]], None] | None = None,
+    exact: bool = False,
+    label: str = "",
+) -> int:
+    """Remove every entry whose `list_key` is one of `user_ids` from the list `attribute` of the
+    item of `key`; other entries keep order and fields. Returns how many entries were removed.
+
+    `entries` is the list as just read (read here when not given; only the positions of the
+    users' entries matter). Each update removes list positions on condition that they still
+    hold those users (`exact`: still hold the entries as read, whole), so a position that
+    shifted never removes someone else's entry. If the list changed meanwhile the condition
+    fails: it is read again (`reread`, a consistent read by key unless given) and the removal
+    retried, after a random pause so that batches pruning the same item in parallel stop
+    colliding. `on_reread` sees each list read again before the retried removal.
     """
+    read = reread or (lambda: list_at(client, table, key, attribute))
+    label = label or f"{table} item {key_text(key)}"
     wanted, removed, conflicts = set(user_ids), 0, 0
+    list_name = _placeholder(attribute)
     if entries is None:
-        entries = read_scoreboard(client, table, period) or []
+        entries = read() or []
         if on_reread is not None:
-            on_reread(period, entries)
+            on_reread(entries)
     while True:
-        positions = [i for i, entry in enumerate(entries) if entry_id(entry) in wanted]
+        positions = [i for i, entry in enumerate(entries) if entry_id(entry, list_key) in wanted]
         if not positions:
             return removed
         chunk = positions[-_MAX_REMOVALS_PER_UPDATE:]  # from the end: earlier indexes hold
-        values = {f":u{n}": {"S": entry_id(entries[i])} for n, i in enumerate(chunk)}
+        names = {list_name: attribute}
+        if exact:
+            values = {f":e{n}": entries[i] for n, i in enumerate(chunk)}
+            condition = [f"{list_name}[{i}] = :e{n}" for n, i in enumerate(chunk)]
+        else:
+            names[_ENTRY_KEY] = list_key
+            values = {f":u{n}": {"S": entry_id(entries[i], list_key)} for n, i in enumerate(chunk)}
+            condition = [f"{list_name}[{i}].{_ENTRY_KEY} = :u{n}" for n, i in enumerate(chunk)]
         if attempt_conditional(
             client.update_item,
             TableName=table,
-            Key={"id": {"S": period}},
-            UpdateExpression="REMOVE " + ", ".join(f"#users[{i}]" for i in chunk),
-            ConditionExpression=" AND ".join(
-                f"#users[{i}].#id = :u{n}" for n, i in enumerate(chunk)
-            ),
-            ExpressionAttributeNames={"#users": "users", "#id": "id"},
+            Key=key,
+            UpdateExpression="REMOVE " + ", ".join(f"{list_name}[{i}]" for i in chunk),
+            ConditionExpression=" AND ".join(condition),
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         ):
             removed += len(chunk)
@@ -152,11 +237,35 @@ def prune_scoreboard(
             continue
         conflicts += 1
         if conflicts > MAX_CONFLICTS:
-            raise RuntimeError(f"scoreboard {period!r} kept changing; entries not removed")
+            raise RuntimeError(f"{label} kept changing; entries not removed")
         time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))
-        entries = read_scoreboard(client, table, period) or []
+        entries = read() or []
         if on_reread is not None:
-            on_reread(period, entries)
+            on_reread(entries)
+
+
+def replace_list(
+    client: Any,
+    table: str,
+    key: dict[str, Any],
+    attribute: str,
+    current: list[Any],
+    entries: list[Any],
+) -> bool:
+    """Set the list `attribute` of the existing item of `key` to `entries` (wire format), only
+    if it still holds `current`, as read (an empty `current`: no list, or an empty one); False
+    when the item changed or went away meanwhile."""
+    names = {"#list": attribute, "#key": next(iter(key))}
+    held = "#list = :old" if current else "(attribute_not_exists(#list) OR #list = :old)"
+    return attempt_conditional(
+        client.update_item,
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #list = :new",
+        ConditionExpression=f"attribute_exists(#key) AND {held}",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={":new": {"L": entries}, ":old": {"L": current}},
+    )
 
 
 # Keys per BatchWriteItem request, the AWS limit; resent while DynamoDB leaves some unprocessed.
@@ -199,13 +308,20 @@ def items_of(
     return [item for item in whole if item.get(attribute) == {"S": user_id}]
 
 
-def read_by_keys(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The items of these keys that exist, whole, by consistent BatchGetItem (100 keys per
-    request, what is unprocessed sent again)."""
+def read_by_keys(
+    client: Any, table: str, keys: list[dict[str, Any]], attributes: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """The items of these keys that exist, by consistent BatchGetItem (100 keys per request,
+    what is unprocessed sent again): whole, or only `attributes` when given."""
     items: list[dict[str, Any]] = []
+    projected = projection(dict.fromkeys(attributes)) if attributes else {}
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         request: dict[str, Any] = {
-            table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+            table: {
+                "Keys": keys[start : start + BATCH_GET_LIMIT],
+                "ConsistentRead": True,
+                **projected,
+            }
         }
         for attempt in range(MAX_WRITE_ATTEMPTS):
             response = client.batch_get_item(RequestItems=request)

@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.core.data_map import (
+    LIST,
     PARTITION_KEY,
     DataMap,
     DataMapError,
@@ -114,6 +115,11 @@ def store_problems(dynamodb: Any, s3: Any, settings: Settings, data_map: DataMap
             problem = _index_problem(store, found)
             if problem:
                 problems.append(problem)
+        elif store.kind == LIST and store.items is not None and len(found["KeySchema"]) > 1:
+            problems.append(
+                f"{where}.items: table {store.table!r} has a composite key: an item is named by "
+                "its partition key alone; leave out `items` to act on every item"
+            )
     return problems
 
 

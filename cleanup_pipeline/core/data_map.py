@@ -20,7 +20,7 @@ is checked as a whole: one `DataMapError` names every bad store and field, befor
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,9 @@ class Store:
     list_attribute: str = ""
     list_key: str = ""
     items: tuple[str, ...] | None = None
+    # The attribute naming a `list` store's `items`, where it is known without describing the
+    # table (the app's scoreboards are keyed by `id`); empty: the table's partition key.
+    item_key: str = field(default="", compare=False)
 
     def prefix_of(self, user_id: str) -> str:
         return self.prefix.replace("{id}", user_id)
@@ -142,6 +145,7 @@ def builtin_map(settings: Settings) -> DataMap:
                 list_attribute="users",
                 list_key="id",
                 items=settings.scoreboard_periods,
+                item_key="id",
             ),
         )
     )
@@ -285,6 +289,7 @@ def _store(
         list_attribute=text(LIST),
         list_key=text("list_key"),
         items=items,
+        item_key="id" if table == settings.scoreboards_table else "",
     )
 
 
@@ -397,7 +402,7 @@ def coverage_of(
 
 # Kinds the cascade acts on in any store, through their kind's functions alone: delete,
 # manifest, give back and restore, purge, proof.
-COVERED_KINDS = (PARTITION_KEY,)
+COVERED_KINDS = (PARTITION_KEY, LIST)
 
 
 def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
@@ -414,9 +419,11 @@ def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
         for name, store in declared.items()
         if builtin.get(name) != store and store.kind not in COVERED_KINDS
     ]
+    # A list store under an app's own name but unlike it would be pruned by both the app's
+    # own code and its kind, the two recording and restoring the same entries.
     problems += [
         f"stores.{name}: the app's own store must be declared as the built-in map has it"
-        for name in builtin
-        if name not in declared
+        for name, own in builtin.items()
+        if name not in declared or (declared[name] != own and declared[name].kind == LIST)
     ]
     return problems

@@ -153,6 +153,7 @@ def _context(
         on_failure=report_failures_of(context),
         recovery=Recovery(archive, context.run.run_id, refs.carried, run_options.approved_run_id),
         mapped=load_data_map(settings),  # checked by the run's first step
+        lists=refs.lists,
     )
 
 
@@ -259,9 +260,10 @@ def split_deletion_candidates(
 def read_references(
     candidate_ids: list[str], unfinished: Settled, aws: AwsEnvironment, run_options: RunOptions
 ) -> RunReferences:
-    """The features each candidate proposed, read once for the whole run (one Scan), keeping
-    only what concerns the candidates; with the deletions that runs which died began and this
-    run carries on."""
+    """The features each candidate proposed and, for each `list` store without named items, the
+    items holding a candidate's entry, each read once for the whole run (one Scan of each
+    table), keeping only what concerns the candidates; with the deletions that runs which died
+    began and this run carries on."""
     if run_options.dry_run:
         return RunReferences()
     settings, clients = aws.settings(), aws.clients()
@@ -272,6 +274,7 @@ def read_references(
     )
     return RunReferences(
         features=features,
+        lists=cascade.run_lists(clients.dynamodb, load_data_map(settings), settings, candidate_ids),
         carried=unfinished.carried,
         recorded_late=unfinished.recorded_late,
         verified_late=len(unfinished.verified),

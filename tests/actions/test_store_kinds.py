@@ -121,3 +121,97 @@ def test_a_store_reached_through_a_keys_only_index_is_recorded_whole_and_deleted
     assert kind.left(proof, comments, ["u1"], {}) == {}
     assert kind.put_back(clients, comments, "u1", found["u1"]).restored == 2
     assert len(all_items(clients.dynamodb, "comments")) == 3
+
+
+LISTS = """
+stores:
+  teams: {table: teams, list: members, list_key: userId}
+  boards: {table: boards, items: [daily, gone], list: players, list_key: userId}
+"""
+
+
+def member(user: str, role: str = "member") -> dict[str, Any]:
+    return {"M": {"userId": s(user), "role": s(role)}}
+
+
+def test_a_list_store_is_gathered_removed_proved_and_put_back_once(aws) -> None:
+    """Without the run's Scan at hand the store's table is scanned for the users; each entry is
+    recorded with its item's key and position; the proof reads the acted items alone; a put
+    back done twice (a restore run again) counts its entries once, and an item gone or holding
+    the user again is named."""
+    clients, settings = aws
+    db = clients.dynamodb
+    db.create_table(
+        TableName="teams",
+        KeySchema=[
+            {"AttributeName": "orgId", "KeyType": "HASH"},
+            {"AttributeName": "teamId", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "orgId", "AttributeType": "S"},
+            {"AttributeName": "teamId", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    db.create_table(
+        TableName="boards",
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def team(team_id: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"orgId": s("o"), "teamId": s(team_id), "members": {"L": members}}
+
+    batch_write(
+        db,
+        "teams",
+        [
+            team("t1", [member("a"), member("u1", "owner"), member("b"), member("u1")]),
+            team("t2", [member("u1")]),
+            team("t3", [member("c")]),
+        ],
+    )
+    db.put_item(TableName="boards", Item={"name": s("daily"), "players": {"L": [member("u1")]}})
+    stores = {store.name: store for store in parse_data_map(LISTS, settings, {}).stores}
+    teams, boards = stores["teams"], stores["boards"]
+    kind = kind_of(teams)
+    proof = ProofContext(db, clients.s3, settings.users_table, None, False)  # type: ignore[arg-type]
+
+    found = kind.gather(clients, teams, ["u1", "u2"])
+    t1 = {"orgId": s("o"), "teamId": s("t1")}
+    assert found["u2"] == []
+    assert sorted((r["key"]["teamId"]["S"], r["position"]) for r in found["u1"]) == [
+        ("t1", 1),
+        ("t1", 3),
+        ("t2", 0),
+    ]
+    assert {"key": t1, "position": 1, "entry": member("u1", "owner")} in found["u1"]
+    acted = {"u1": kind.acted_on(teams, found["u1"])}
+    assert len(acted["u1"]) == 2
+    assert kind.left(proof, teams, ["u1"], acted) == {"u1": 3}
+
+    assert kind.remove(clients, teams, found) == {}
+    assert kind.left(proof, teams, ["u1"], acted) == {}
+    team_1 = db.get_item(TableName="teams", Key=t1)["Item"]["members"]["L"]
+    assert team_1 == [member("a"), member("b")]
+
+    db.delete_item(TableName="teams", Key={"orgId": s("o"), "teamId": s("t2")})
+    back = kind.put_back(clients, teams, "u1", found["u1"])
+    assert back.restored == 2 and len(back.skipped) == 1 and "no longer exists" in back.skipped[0]
+    again = kind.put_back(clients, teams, "u1", found["u1"])
+    assert again.restored == 2
+    team_1 = db.get_item(TableName="teams", Key=t1)["Item"]["members"]["L"]
+    assert team_1 == [member("a"), member("u1", "owner"), member("b"), member("u1")]
+
+    # Named items keyed by `name`, one of them absent: read by that key, skipped when gone.
+    on_board = kind.gather(clients, boards, ["u1"])
+    assert on_board["u1"] == [{"key": {"name": s("daily")}, "position": 0, "entry": member("u1")}]
+    assert kind.left(proof, boards, ["u1"], {}) == {"u1": 1}
+    assert kind.remove(clients, boards, on_board) == {}
+    assert kind.left(proof, boards, ["u1"], {}) == {}
+    db.put_item(
+        TableName="boards", Item={"name": s("daily"), "players": {"L": [member("u1", "x")]}}
+    )
+    replaced = kind.put_back(clients, boards, "u1", on_board["u1"])
+    assert replaced.restored == 0 and "already holds an entry of the user" in replaced.skipped[0]

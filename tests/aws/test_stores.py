@@ -112,18 +112,18 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_is_refused_with_its_exist
 ) -> None:
     """Until the cascade covers their kind, a store beyond the app's own would be left behind
     by every deletion: the run is refused, naming each, beside any missing table. Stores of
-    kind partition_key are covered."""
+    kind partition_key and list are covered."""
     clients, settings = aws
     create_every_kind_stores(clients, skip=("teams",))
     with pytest.raises(DataMapError) as raised:
         checked_data_map(clients, settings)
-    extra = ["avatars", "drafts", "teams"]
+    extra = ["avatars", "drafts"]
     assert raised.value.problems == [
         "stores.teams.table: table 'teams' does not exist",
         *(
             f"stores.{name}: not acted on by this version's cascade, which deletes only the "
             "app's own stores (files, features, scoreboards) and stores of kind "
-            "partition_key; a deletion would leave its data behind"
+            "partition_key, list; a deletion would leave its data behind"
             for name in extra
         ),
     ]
@@ -133,3 +133,46 @@ def test_the_app_map_passes_every_check(aws, monkeypatch) -> None:
     clients, settings = aws
     monkeypatch.setenv(MAP_VARIABLE, str(APP_MAP))
     assert checked_data_map(clients, settings).stores == builtin_map(settings).stores
+
+
+def test_named_items_of_a_table_with_a_composite_key_are_refused(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """An item of a table keyed by two attributes cannot be named by one string; without
+    `items` the same table is fine (every item, whatever its key)."""
+    clients, settings = aws
+    create_table(clients.dynamodb, "teams", "orgId", "teamId")
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  teams: {table: teams, items: [t1], list: members, list_key: userId}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    with pytest.raises(DataMapError) as raised:
+        checked_data_map(clients, settings)
+    assert raised.value.problems == [
+        "stores.teams.items: table 'teams' has a composite key: an item is named by its "
+        "partition key alone; leave out `items` to act on every item"
+    ]
+    path.write_text(
+        APP_MAP.read_text() + "  teams: {table: teams, list: members, list_key: userId}\n"
+    )
+    assert [s.name for s in checked_data_map(clients, settings).stores][-1] == "teams"
+
+
+def test_the_apps_own_scoreboards_changed_into_another_list_store_are_refused(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """List stores are acted on by their kind, but the app's own scoreboards keep the app's own
+    code: declared otherwise than the built-in map has them, they are refused."""
+    clients, settings = aws
+    path = tmp_path / "map.yaml"
+    text = APP_MAP.read_text()
+    assert "items: [week, month]" in text
+    path.write_text(text.replace("items: [week, month]", "items: [week, month, year]"))
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    with pytest.raises(DataMapError) as raised:
+        checked_data_map(clients, settings)
+    assert raised.value.problems == [
+        "stores.scoreboards: the app's own store must be declared as the built-in map has it"
+    ]

@@ -69,7 +69,7 @@ def test_restore_refuses_a_missing_store_and_puts_nothing_back(aws, monkeypatch,
         f"error: {MAP_VARIABLE} {EVERY_KIND_MAP}: stores.comments.table: table 'comments' does "
         "not exist; " + "; ".join(gaps)
     )
-    assert len(gaps) == 3  # avatars, drafts, teams: partition_key stores are covered
+    assert len(gaps) == 2  # avatars, drafts: partition_key and list stores are covered
     assert out.startswith("refused: ")
     assert user_id not in scan_all(clients.dynamodb, settings.users_table)
 

@@ -11,6 +11,7 @@ from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.core.data_map import MAP_VARIABLE
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.jobs import run_config_for
+from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
 from tests.support.aws_state import scan_all
 from tests.support.data_maps import (
@@ -25,6 +26,11 @@ from tests.support.jobs import error_messages, execute_job, execute_restore, fai
 from tests.support.world import AS_OF_ISO, DELETED, seed_world
 
 pytestmark = pytest.mark.usefixtures("fresh_recording")
+
+
+def scan_all_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    items = dynamodb.scan(TableName=table)["Items"]
+    return sorted(items, key=lambda i: sorted((k, str(v)) for k, v in i.items()))
 
 
 def _missing_table(clients: Any) -> str:
@@ -94,8 +100,8 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     aws, monkeypatch
 ) -> None:
     """Every table and bucket of the every-kind map exists, but this version's cascade deletes
-    only the app's own stores and partition_key ones: a run with that map would leave the
-    others' data behind."""
+    only the app's own stores and partition_key and list ones: a run with that map would leave
+    the others' data behind."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     create_every_kind_stores(clients)
@@ -103,9 +109,9 @@ def test_a_map_with_stores_the_cascade_does_not_act_on_fails_the_first_step(
     result = execute_job(selection=["users_snapshot"])
     assert not result.success
     message = _refusal(result, "users_snapshot")
-    for name in ("avatars", "drafts", "teams"):
+    for name in ("avatars", "drafts"):
         assert f"stores.{name}: not acted on by this version's cascade" in message
-    for name in ("sessions", "comments"):  # partition_key stores: covered
+    for name in ("sessions", "comments", "teams"):  # partition_key and list stores: covered
         assert f"stores.{name}:" not in message
 
 
@@ -150,6 +156,76 @@ def test_a_run_with_partition_key_stores_deletes_every_item_of_each_deleted_user
     deleted, verified = read_ledger(archive, DELETED[0])
     assert (deleted["stores"]["sessions"], deleted["stores"]["comments"]) == (2, 1)
     assert (verified["stores"]["sessions"], verified["stores"]["comments"]) == (0, 0)
+
+
+def test_a_run_with_list_stores_scans_each_table_without_items_once_and_removes_the_entries(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """The job, in batches of two, with a map that adds a list store of named items and one
+    without items on a table of composite key: a dry run reads and writes neither, a run scans
+    the table without items once for every batch and removes each deleted user's entries, the
+    others' kept in order, and the ledger counts them by store."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    db = clients.dynamodb
+    create_table(db, "leaderboards", "board")
+    create_table(db, "teams", "orgId", "teamId")
+
+    def entries(key: str, users: list[str]) -> dict[str, Any]:
+        return {"L": [{"M": {key: {"S": u}, "since": {"S": f"s-{u}"}}} for u in users]}
+
+    everyone = ["someone-active", *DELETED, "another-active"]
+    batch_write(
+        db, "leaderboards", [{"board": {"S": "daily"}, "players": entries("pid", everyone)}]
+    )
+    batch_write(
+        db,
+        "teams",
+        [
+            {"orgId": {"S": "o1"}, "teamId": {"S": f"t{n}"}, "members": entries("userId", everyone)}
+            for n in range(3)
+        ]
+        + [{"orgId": {"S": "o2"}, "teamId": {"S": "t0"}, "members": entries("userId", ["x"])}],
+    )
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  leaderboards: {table: leaderboards, items: [daily], list: players, list_key: pid}\n"
+        + "  teams: {table: teams, list: members, list_key: userId}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    before = {name: scan_all_items(db, name) for name in ("leaderboards", "teams")}
+
+    def calls_to(table: str) -> list[str]:
+        return [name for name, params in recording.CALLS if params.get("TableName") == table]
+
+    recording.reset()
+    assert execute_job(run_config_for(AS_OF_ISO, dry_run=True)).success
+    assert {name: scan_all_items(db, name) for name in before} == before
+    # Only the check, before anything, that the tables exist.
+    assert calls_to("teams") == calls_to("leaderboards") == ["DescribeTable"]
+
+    recording.reset()
+    policy = CleanupPolicy(send_rate_per_second=200, deletion_batch_size=2)
+    result = execute_job(policy=policy)
+
+    assert result.success
+    batches = [
+        e for e in result.all_events if e.is_step_success and "delete_account_batch" in e.step_key
+    ]
+    assert len(batches) == 3
+    assert calls_to("teams").count("Scan") == 1
+    assert calls_to("leaderboards").count("Scan") == 0
+    kept = entries("userId", ["someone-active", "another-active"])
+    assert [i["members"] for i in scan_all_items(db, "teams") if i["orgId"]["S"] == "o1"] == [
+        kept
+    ] * 3
+    [daily] = scan_all_items(db, "leaderboards")
+    assert daily["players"] == entries("pid", ["someone-active", "another-active"])
+    archive = open_archive(settings.archive_location, clients.s3)
+    deleted, verified = read_ledger(archive, DELETED[0])
+    assert (deleted["stores"]["leaderboards"], deleted["stores"]["teams"]) == (1, 3)
+    assert (verified["stores"]["leaderboards"], verified["stores"]["teams"]) == (0, 0)
 
 
 def test_the_app_map_passes_the_first_step(aws, monkeypatch) -> None:

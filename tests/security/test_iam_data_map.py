@@ -55,7 +55,7 @@ def test_each_store_gets_exactly_what_its_kind_needs(every_kind) -> None:
         f"{TABLE}/scoreboards",
     )
     assert grant("TeamsTable") == (
-        ["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+        ["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
         f"{TABLE}/teams",
     )
     assert grant("SessionsTable") == (
@@ -186,3 +186,59 @@ def test_every_call_to_partition_key_stores_is_allowed_and_each_of_their_grants_
     assert denied == []
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Sessions", "Comments"))]
     assert own == []
+
+
+@pytest.mark.usefixtures("fresh_recording")
+def test_every_call_to_list_stores_is_allowed_and_each_of_their_grants_used(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """A list store of named items and one without items (a table of composite key, scanned
+    once a run): the run, a restore that finds an entry of the user back in one list, and
+    nothing denied."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    db = clients.dynamodb
+    create_table(db, "leaderboards", "board")
+    create_table(db, "teams", "orgId", "teamId")
+
+    def entries(key: str, users: list[str]) -> dict:
+        return {"L": [{"M": {key: {"S": u}}} for u in users]}
+
+    batch_write(db, "leaderboards", [{"board": {"S": "daily"}, "players": entries("pid", DELETED)}])
+    batch_write(
+        db,
+        "teams",
+        [
+            {"orgId": {"S": "o1"}, "teamId": {"S": f"t{n}"}, "members": entries("userId", DELETED)}
+            for n in range(2)
+        ],
+    )
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        APP_MAP.read_text()
+        + "  leaderboards: {table: leaderboards, items: [daily], list: players, list_key: pid}\n"
+        + "  teams: {table: teams, list: members, list_key: userId}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+
+    assert run_with_service_recording().success
+    # The user is in one team again: the restore reads it and skips that team.
+    db.put_item(
+        TableName="teams",
+        Item={"orgId": {"S": "o1"}, "teamId": {"S": "t0"}, "members": entries("userId", DELETED)},
+    )
+    assert restore_with_service_recording(DELETED[0]).success
+
+    policy = rendered_policy()
+    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
+    denied = [
+        f"{r.call} needs {r.action} on {r.resource}" for r in requests if not allowed(policy, r)
+    ]
+    assert denied == []
+    own = [u for u in unused_grants(policy, requests) if u.startswith(("Leaderboards", "Teams"))]
+    assert own == []
+    assert by_sid(policy)["TeamsTable"]["Action"] == [
+        "dynamodb:Scan",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+    ]

@@ -1,10 +1,16 @@
 """The cascade run on one batch as the job runs it, for the tests of its steps."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from cleanup_pipeline.actions.archive import Recovery
-from cleanup_pipeline.actions.cascade import CascadeContext, RunReferences, delete_accounts
+from cleanup_pipeline.actions.cascade import (
+    CascadeContext,
+    RunReferences,
+    delete_accounts,
+    run_lists,
+)
 from cleanup_pipeline.actions.outcomes import Outcomes
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
@@ -43,6 +49,7 @@ def read_references(clients: AwsClients, settings: Settings, user_ids: list[str]
         features=references.features_by_proposer(
             clients.dynamodb, settings.features_table, user_ids
         ),
+        lists=run_lists(clients.dynamodb, load_data_map(settings), settings, user_ids),
     )
 
 
@@ -60,8 +67,10 @@ def run_cascade(
     """The cascade as the job runs one batch: references read for the candidates, then the
     cascade's entry point. `before_final_delete` runs once, right before the first DeleteItem of
     a user item (the cascade's last step)."""
-    ctx = cascade_context(clients, settings, as_of, on_failure, run_id, recovery)
     refs = read_references(clients, settings, user_ids)
+    ctx = replace(
+        cascade_context(clients, settings, as_of, on_failure, run_id, recovery), lists=refs.lists
+    )
     if before_final_delete is None:
         return delete_accounts(ctx, user_ids, refs.features)
     events, event, done = clients.dynamodb.meta.events, "before-call.dynamodb.DeleteItem", []
