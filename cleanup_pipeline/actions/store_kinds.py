@@ -22,6 +22,7 @@ from cleanup_pipeline.aws import bucket, references
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.core.data_map import (
     ATTRIBUTE,
+    DELETE_ITEMS,
     LIST,
     PARTITION_KEY,
     S3_PREFIX,
@@ -34,6 +35,7 @@ from cleanup_pipeline.core.recovery import (
     current_objects,
     insert_entries,
 )
+from cleanup_pipeline.core.wire import plain, plain_item
 
 Found = dict[str, int]  # user id -> what was found left of them in one store
 # Per store name, the items the cascade acted on for each user (looked up again by the proof).
@@ -116,6 +118,11 @@ class StoreKind:
         key; none where the proof finds what is left by other means."""
         return []
 
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """What the store holds for the user, as plain JSON, for a copy of their data; read
+        only, nothing is written."""
+        raise NotImplementedError(f"{store.name}: {store.kind} stores cannot be exported yet")
+
 
 class S3PrefixKind(StoreKind):
     """Every object under the user's folder of the store's bucket."""
@@ -147,6 +154,12 @@ class S3PrefixKind(StoreKind):
             if refused:
                 raise RuntimeError(f"{len(refused)} files not hidden")
 
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """Each current object of the user's folder: key, size, last modification and ETag
+        (its bytes are read by whoever copies them, one object at a time)."""
+        prefix = store.prefix_of(user_id)
+        return list(bucket.current_objects_under(clients.s3, store.bucket, prefix))
+
 
 class AttributeKind(StoreKind):
     """The store's attribute, on the items whose attribute equals the user id."""
@@ -173,6 +186,21 @@ class AttributeKind(StoreKind):
                 own.setdefault(user_id, []).extend(removed.features)
                 for item_id in removed.features:
                     references.unlink_feature(ctx.dynamodb, store.table, item_id, user_id)
+
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """One filtered Scan: items deleted whole by the store's action are given whole, others
+        as their key and the attribute's value."""
+        if store.action == DELETE_ITEMS:
+            found = references.items_where(clients.dynamodb, store.table, store.key, user_id)
+            return [plain_item(item) for item in found]
+        key = _table_key(clients.dynamodb, store.table)
+        found = references.items_where(
+            clients.dynamodb, store.table, store.key, user_id, (*key, store.key)
+        )
+        return [
+            {"item": plain_item(references.key_of(item, key)), store.key: plain(item[store.key])}
+            for item in found
+        ]
 
 
 class ListKind(StoreKind):
@@ -310,6 +338,14 @@ class ListKind(StoreKind):
                 errors.append(f"{type(error).__name__}: {error}")
         if errors:
             raise RuntimeError(errors[0])
+
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """Each entry of the user with its item's key and its position in the list (a scan of
+        the table when the store names no items)."""
+        return [
+            {"item": plain_item(r[KEY]), "position": r[POSITION], "entry": plain(r[ENTRY])}
+            for r in self.gather(clients, store, [user_id])[user_id]
+        ]
 
 
 # What a `list` store's manifest records of each removed entry: the item's key (wire format),
@@ -513,6 +549,10 @@ class PartitionKeyKind(StoreKind):
         failed = self.remove(ctx, store, self.gather(ctx, store, sorted(ctx.records)))
         if failed:
             raise RuntimeError(next(iter(failed.values())))
+
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """Every item of the user, whole."""
+        return [plain_item(item) for item in self.gather(clients, store, [user_id])[user_id]]
 
 
 # A table's key never changes while the table exists: described once per client and table.

@@ -151,3 +151,33 @@ def remove_folders(client: Any, bucket: str, prefixes: list[str]) -> dict[str, s
     for key, why in refused.items():
         failed.setdefault(owner[key], f"{key}: {why}")
     return failed
+
+
+def current_objects_under(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Each current object under `prefix` (ListObjectsV2, page by page: no older version, no
+    delete marker): its key, size in bytes, last modification (ISO 8601) and ETag."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"folder prefix must end with '/': {prefix!r}")
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for found in page.get("Contents", []):
+            yield {
+                "key": found["Key"],
+                "size": int(found.get("Size", 0)),
+                "last_modified": found["LastModified"].isoformat(),
+                "etag": str(found.get("ETag", "")).strip('"'),
+            }
+
+
+def open_object(client: Any, bucket: str, key: str) -> Any | None:
+    """The current object's body as a stream (read it in chunks, then close it); None when the
+    object is gone."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"]
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+def upload_encrypted(client: Any, path: str, bucket: str, key: str) -> None:
+    """Upload a local file with server-side encryption (SSE-S3); in parts above 8 MB, each
+    part belonging to an upload made encrypted."""
+    client.upload_file(path, bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"})

@@ -364,3 +364,23 @@ def put_back_item(client: Any, table: str, item: dict[str, Any], key: tuple[str,
 def holds_item(client: Any, table: str, item: dict[str, Any], key: tuple[str, ...]) -> bool:
     """Whether the table holds exactly this item now (consistent read by its key)."""
     return read_by_keys(client, table, [key_of(item, key)]) == [item]
+
+
+def items_where(
+    client: Any, table: str, attribute: str, user_id: str, attributes: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Every item whose `attribute` is the string `user_id`: one filtered Scan of the table (all
+    pages), the items whole, or only `attributes` when given."""
+    names = {"#a": attribute}
+    projected: dict[str, Any] = {}
+    if attributes:
+        projected = projection(dict.fromkeys(attributes))
+        names.update(projected.pop("ExpressionAttributeNames"))
+    pages = client.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="#a = :user",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={":user": {"S": user_id}},
+        **projected,
+    )
+    return [item for page in pages for item in page["Items"]]
