@@ -1,14 +1,20 @@
 """The public bucket, versioned: list a user's folder with every version and delete marker,
 hide objects under delete markers or delete versions in batches shared across users, check
-versioning is on, and tell whether anything is left in a folder."""
+versioning is on, and tell whether anything is left in a folder; for an access export, list a
+folder's current objects, read each as a stream, and upload the export encrypted."""
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from boto3.s3.transfer import TransferConfig
+
 from cleanup_pipeline.core.recovery import ObjectVersion
 
 S3_DELETE_LIMIT = 1000
+# The most one PutObject takes (5 GiB).
+MAX_SINGLE_UPLOAD = 5 * 1024**3
 
 
 class VersioningNotEnabledError(RuntimeError):
@@ -178,6 +184,16 @@ def open_object(client: Any, bucket: str, key: str) -> Any | None:
 
 
 def upload_encrypted(client: Any, path: str, bucket: str, key: str) -> None:
-    """Upload a local file with server-side encryption (SSE-S3); in parts above 8 MB, each
-    part belonging to an upload made encrypted."""
-    client.upload_file(path, bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"})
+    """Upload a local file in one PutObject with server-side encryption (SSE-S3), read from the
+    file as it is sent. Never in parts: a part carries no encryption header, so the policy's
+    condition on it could not hold."""
+    size = os.path.getsize(path)
+    if size > MAX_SINGLE_UPLOAD:
+        raise ValueError(
+            f"the export is {size:,} bytes, more than one upload to S3 takes "
+            f"({MAX_SINGLE_UPLOAD:,}): export to a local folder instead"
+        )
+    config = TransferConfig(multipart_threshold=MAX_SINGLE_UPLOAD + 1)
+    client.upload_file(
+        path, bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}, Config=config
+    )
