@@ -238,3 +238,19 @@ def test_a_refused_export_is_one_line_and_writes_nothing(
     assert code == 1 and result["status"] == "refused" and message in error
     assert (_everything(clients), sorted(os.listdir(tmp_path))) == before
     assert (tmp_path / "a-file").read_text() == "kept"
+
+
+def test_an_export_checks_the_data_map_before_reading_anything(
+    server: str, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    clients, settings = _provisioned()
+    batch_write(clients.dynamodb, settings.users_table, [user("u1")])
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        "stores:\n  files: {s3_prefix: '{id}/'}\n  notes: {table: nope, partition_key: userId}\n"
+    )
+    monkeypatch.setenv("CLEANUP_DATA_MAP", str(path))
+    before = _everything(clients)
+    code, _, error = _refused(capsys, "export", "u1", "--out", str(tmp_path / "out"))
+    assert code == 1 and "stores.notes.table: table 'nope' does not exist" in error
+    assert _everything(clients) == before and not (tmp_path / "out").exists()
