@@ -24,7 +24,7 @@ from unittest.mock import patch
 
 from moto import mock_aws
 
-from bench import baseline, emails, ours, recovery, stores, world
+from bench import baseline, emails, export, ours, recovery, stores, world
 from bench.measure import MB, MIB, CallRecorder, TreeRun, peak_growth, recording, run_sampled
 from cleanup_pipeline.aws.clients import AwsClients, make_clients
 from cleanup_pipeline.core.data_map import MAP_VARIABLE, load_data_map
@@ -34,7 +34,7 @@ from cleanup_pipeline.core.wire import decode_items
 from cleanup_pipeline.local import emulator
 from cleanup_pipeline.local.provision import provision
 
-SECTIONS = ("decode", "e2e", "stores", "memory", "emails", "recovery")
+SECTIONS = ("decode", "e2e", "stores", "memory", "emails", "recovery", "export")
 MILLION = 1_000_000
 CALLS_PER_DELETED_USER_TARGET = 2.1  # the cascade, its proof of deletion aside
 PROOF_CALLS_PER_DELETED_USER_TARGET = 1.05
@@ -73,6 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--addresses-stored", action="store_true", help="seed the deleted users' addresses")
     add("--recovery-users", type=int, default=200, help="deletions of the recovery section")
     add("--stores", default=",".join(stores.EXTRA_STORES), help="the stores section's extra stores")
+    add("--export-objects", type=int, help="objects of the exported user (10,000; quick 1,000)")
+    add("--export-object-kib", type=int, default=100, help="size of each exported object")
     add("--sections", default=",".join(SECTIONS), help=f"a subset of {','.join(SECTIONS)}")
     args = parser.parse_args(argv)
     args.sections = tuple(s for s in args.sections.split(",") if s)
@@ -88,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.users = args.users or (2_000 if quick else 20_000)
     args.decode_items = args.decode_items or (100_000 if quick else MILLION)
     args.emails = args.emails or (50 if quick else 300)
+    args.export_objects = args.export_objects or (1_000 if quick else 10_000)
     return args
 
 
@@ -520,6 +523,14 @@ def recovery_section(report: Report, options: argparse.Namespace) -> None:
     report.target(Target("archive_calls_per_deleted_user", per_user, 0.05, "at_most"))
 
 
+def export_section(report: Report, options: argparse.Namespace) -> None:
+    objects, size = options.export_objects, options.export_object_kib * 1024
+    report.section("export", f"Access export: one user with {objects:,} objects, in-process moto")
+    found = export.measure(objects, size)
+    for key, label, unit in export.FIGURES:
+        report.figure(key, label, found[key], unit)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.perf_counter()
@@ -533,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": memory_section,
         "emails": emails_section,
         "recovery": recovery_section,
+        "export": export_section,
     }
     for name in options.sections:
         since = time.perf_counter()

@@ -15,14 +15,18 @@ are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive sta
 `CLEANUP_ARCHIVE_DIR` is, the holds statements (`ReadHolds` for the cleanup job, `ManageHolds`
 for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, the requests statement
 (`ManageRequests`, for `request erase` and `request list`) only when `REQUESTS_TABLE_NAME` is,
-and the step-outputs statements (`StepOutputs`, `ListStepOutputs`) only when
-`CLEANUP_STEP_OUTPUTS_S3_URI` is. The ledger under
+the step-outputs statements (`StepOutputs`, `ListStepOutputs`) only when
+`CLEANUP_STEP_OUTPUTS_S3_URI` is, and the access export's statements only when
+`CLEANUP_EXPORT_DIR` declares where exports go: the listing and reading of each `s3_prefix`
+store's folders (`ExportList...Files`, `ExportRead...Files`) and, for an `s3://` location,
+`WriteExports` (the zips there, encrypted). The ledger under
 the archive can be written and read, never deleted; every archive object is written encrypted
 (SSE-S3), or not at all.
 """
 
 import argparse
 import json
+import os
 import re
 import string
 import sys
@@ -40,6 +44,7 @@ from cleanup_pipeline.core.data_map import (
     Store,
     load_data_map,
 )
+from cleanup_pipeline.core.requests import EXPORT_VARIABLE
 from cleanup_pipeline.core.settings import (
     S3StepStorage,
     Settings,
@@ -56,10 +61,13 @@ STEP_OUTPUTS_SIDS = {"StepOutputs", "ListStepOutputs"}
 
 
 def placeholders(
-    settings: Settings, account: str, step_storage: S3StepStorage | None = None
+    settings: Settings,
+    account: str,
+    step_storage: S3StepStorage | None = None,
+    export_location: str | None = None,
 ) -> dict[str, str]:
     """The value of every placeholder of the template for these settings (and this S3
-    location of step outputs, if any)."""
+    location of step outputs, and this location of access exports, if any)."""
     if not re.fullmatch(r"\d{12}", account):
         raise ValueError(f"account must be a 12-digit AWS account id, got {account!r}")
     if not settings.aws_region:
@@ -80,7 +88,15 @@ def placeholders(
         "ArchivePrefix": "",
         "StepOutputsBucket": step_storage.bucket if step_storage else "",
         "StepOutputsPrefix": step_storage.prefix if step_storage else "",
+        "ExportLocation": (export_location or "").strip(),
+        "ExportBucket": "",
+        "ExportPrefix": "",
     }
+    if values["ExportLocation"].startswith("s3://"):
+        bucket, _, prefix = values["ExportLocation"].removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/")
+        values["ExportBucket"] = bucket
+        values["ExportPrefix"] = f"{prefix}/" if prefix else ""
     if settings.archive_location.startswith("s3://"):
         bucket, _, prefix = settings.archive_location.removeprefix("s3://").partition("/")
         prefix = prefix.strip("/")
@@ -174,6 +190,37 @@ def _store_statements(store: Store, table_arn: str) -> list[dict]:
     ]
 
 
+def _export_statements(data_map: DataMap, values: Mapping[str, str]) -> list[dict]:
+    """What an access export calls beyond the run: each current object of the user's folders
+    listed and read, and the zip written to an s3:// export location, with SSE-S3 or not at
+    all (one upload, never in parts: a part carries no encryption header to check)."""
+    statements = []
+    for store in data_map.of_kind(S3_PREFIX):
+        name = "UserFiles" if store.name == "files" else f"{_camel(store.name)}Files"
+        folder = store.prefix.replace("{id}", "*")
+        statements += [
+            _statement(
+                f"ExportList{name}",
+                ["s3:ListBucket"],
+                [f"arn:aws:s3:::{store.bucket}"],
+                Condition={"StringLike": {"s3:prefix": folder}},
+            ),
+            _statement(
+                f"ExportRead{name}", ["s3:GetObject"], [f"arn:aws:s3:::{store.bucket}/{folder}*"]
+            ),
+        ]
+    if values.get("ExportBucket"):
+        statements.append(
+            _statement(
+                "WriteExports",
+                ["s3:PutObject"],
+                [f"arn:aws:s3:::{values['ExportBucket']}/{values['ExportPrefix']}*.zip"],
+                Condition={"StringEquals": {"s3:x-amz-server-side-encryption": "AES256"}},
+            )
+        )
+    return statements
+
+
 def _widening(data_map: DataMap) -> None:
     named = {
         f"stores.{store.name}": [store.table, store.index, store.bucket, store.prefix]
@@ -216,6 +263,12 @@ def map_statements(data_map: DataMap, values: Mapping[str, str], taken: set[str]
             [f"arn:aws:s3:::{b}" for b in dict.fromkeys(buckets)],
         )
     )
+    if values.get("ExportLocation"):
+        for statement in _export_statements(data_map, values):
+            while statement["Sid"] in taken:
+                statement["Sid"] = f"Store{statement['Sid']}"
+            taken.add(statement["Sid"])
+            statements.append(statement)
     if data_map.coverage is not None:
         # Account-level listings: IAM scopes neither to a resource.
         statements.append(
@@ -250,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account", required=True, help="AWS account id of the tables and SES")
     args = parser.parse_args(argv)
     settings = load_settings()
-    values = placeholders(settings, args.account, step_storage_from_env())
+    export_location = os.environ.get(EXPORT_VARIABLE)
+    values = placeholders(settings, args.account, step_storage_from_env(), export_location)
     policy = render(TEMPLATE.read_text(), values, load_data_map(settings))
     json.dump(policy, sys.stdout, indent=2)
     sys.stdout.write("\n")

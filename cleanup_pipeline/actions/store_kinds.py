@@ -38,6 +38,7 @@ from cleanup_pipeline.core.recovery import (
     insert_entries,
     plan_objects,
 )
+from cleanup_pipeline.core.wire import plain, plain_item
 
 Found = dict[str, int]  # user id -> what was found left of them in one store
 # Per store name, the items the cascade acted on for each user (looked up again by the proof):
@@ -125,6 +126,11 @@ class StoreKind:
         key; none where the proof finds what is left by other means."""
         return []
 
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """What the store holds for the user, as plain JSON, for a copy of their data; read
+        only, nothing is written."""
+        raise NotImplementedError(f"{store.name}: {store.kind} stores cannot be exported yet")
+
 
 def object_records(files: Sequence[ArchivedFile | ObjectVersion]) -> list[Wire]:
     """The manifest's record of a folder's objects: each current object's key and version."""
@@ -202,6 +208,12 @@ class S3PrefixKind(StoreKind):
             refused = self.remove(ctx, store, self.gather(ctx, store, [user_id]))
             if refused:
                 raise RuntimeError(f"files not hidden: {next(iter(refused.values()))}")
+
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """Each current object of the user's folder: key, size, last modification and ETag
+        (its bytes are read by whoever copies them, one object at a time)."""
+        prefix = store.prefix_of(user_id)
+        return list(bucket.current_objects_under(clients.s3, store.bucket, prefix))
 
 
 class AttributeKind(StoreKind):
@@ -349,6 +361,21 @@ class AttributeKind(StoreKind):
         if failed:
             raise RuntimeError(next(iter(failed.values())))
 
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """One filtered Scan: items deleted whole by the store's action are given whole, others
+        as their key and the attribute's value."""
+        if store.action == DELETE_ITEMS:
+            found = references.items_where(clients.dynamodb, store.table, store.key, user_id)
+            return [plain_item(item) for item in found]
+        key = _table_key(clients.dynamodb, store.table)
+        found = references.items_where(
+            clients.dynamodb, store.table, store.key, user_id, (*key, store.key)
+        )
+        return [
+            {"item": plain_item(references.key_of(item, key)), store.key: plain(item[store.key])}
+            for item in found
+        ]
+
 
 class ListKind(StoreKind):
     """The entries whose `list_key` equals the user id in the list attribute of the store's
@@ -485,6 +512,14 @@ class ListKind(StoreKind):
                 errors.append(f"{type(error).__name__}: {error}")
         if errors:
             raise RuntimeError(errors[0])
+
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """Each entry of the user with its item's key and its position in the list (a scan of
+        the table when the store names no items)."""
+        return [
+            {"item": plain_item(r[KEY]), "position": r[POSITION], "entry": plain(r[ENTRY])}
+            for r in self.gather(clients, store, [user_id])[user_id]
+        ]
 
 
 # What a `list` store's manifest records of each removed entry: the item's key (wire format),
@@ -688,6 +723,10 @@ class PartitionKeyKind(StoreKind):
         failed = self.remove(ctx, store, self.gather(ctx, store, sorted(ctx.records)))
         if failed:
             raise RuntimeError(next(iter(failed.values())))
+
+    def export(self, clients: Clients, store: Store, user_id: str) -> list[Wire]:
+        """Every item of the user, whole."""
+        return [plain_item(item) for item in self.gather(clients, store, [user_id])[user_id]]
 
 
 # A table's key never changes while the table exists: described once per client and table.

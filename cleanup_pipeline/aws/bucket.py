@@ -1,14 +1,20 @@
 """The public bucket, versioned: list a user's folder with every version and delete marker,
 hide objects under delete markers or delete versions in batches shared across users, check
-versioning is on, and tell whether anything is left in a folder."""
+versioning is on, and tell whether anything is left in a folder; for an access export, list a
+folder's current objects, read each as a stream, and upload the export encrypted."""
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from boto3.s3.transfer import TransferConfig
+
 from cleanup_pipeline.core.recovery import ObjectVersion
 
 S3_DELETE_LIMIT = 1000
+# The most one PutObject takes (5 GiB).
+MAX_SINGLE_UPLOAD = 5 * 1024**3
 
 
 class VersioningNotEnabledError(RuntimeError):
@@ -152,3 +158,43 @@ def remove_folders(client: Any, bucket: str, prefixes: list[str]) -> dict[str, s
     for key, why in refused.items():
         failed.setdefault(owner[key], f"{key}: {why}")
     return failed
+
+
+def current_objects_under(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Each current object under `prefix` (ListObjectsV2, page by page: no older version, no
+    delete marker): its key, size in bytes, last modification (ISO 8601) and ETag."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"folder prefix must end with '/': {prefix!r}")
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for found in page.get("Contents", []):
+            yield {
+                "key": found["Key"],
+                "size": int(found.get("Size", 0)),
+                "last_modified": found["LastModified"].isoformat(),
+                "etag": str(found.get("ETag", "")).strip('"'),
+            }
+
+
+def open_object(client: Any, bucket: str, key: str) -> Any | None:
+    """The current object's body as a stream (read it in chunks, then close it); None when the
+    object is gone."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"]
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+def upload_encrypted(client: Any, path: str, bucket: str, key: str) -> None:
+    """Upload a local file in one PutObject with server-side encryption (SSE-S3), read from the
+    file as it is sent. Never in parts: a part carries no encryption header, so the policy's
+    condition on it could not hold."""
+    size = os.path.getsize(path)
+    if size > MAX_SINGLE_UPLOAD:
+        raise ValueError(
+            f"the export is {size:,} bytes, more than one upload to S3 takes "
+            f"({MAX_SINGLE_UPLOAD:,}): export to a local folder instead"
+        )
+    config = TransferConfig(multipart_threshold=MAX_SINGLE_UPLOAD + 1)
+    client.upload_file(
+        path, bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}, Config=config
+    )

@@ -416,3 +416,23 @@ def relink_item(
         ExpressionAttributeNames={"#a": attribute, "#k": next(iter(key))},
         ExpressionAttributeValues={":value": value},
     )
+
+
+def items_where(
+    client: Any, table: str, attribute: str, user_id: str, attributes: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Every item whose `attribute` is the string `user_id`: one filtered Scan of the table (all
+    pages), the items whole, or only `attributes` when given."""
+    names = {"#a": attribute}
+    projected: dict[str, Any] = {}
+    if attributes:
+        projected = projection(dict.fromkeys(attributes))
+        names.update(projected.pop("ExpressionAttributeNames"))
+    pages = client.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="#a = :user",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={":user": {"S": user_id}},
+        **projected,
+    )
+    return [item for page in pages for item in page["Items"]]

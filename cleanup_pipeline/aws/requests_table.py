@@ -240,3 +240,26 @@ def scan_requests(client: Any, table: str) -> list[Request]:
             raise _missing(table) from None
         raise
     return oldest_first(request for request in map(_request, items) if request is not None)
+
+
+def require_table(client: Any, table: str) -> None:
+    """Raise `RequestError` when the requests table does not exist (one consistent read of a
+    key no request has), before a command writes anything elsewhere."""
+    try:
+        _get(client, table, MARKER_PREFIX)
+    except ClientError as error:
+        if _is_missing_table(error):
+            raise _missing(table) from None
+        raise
+
+
+def record_request(client: Any, table: str, request: Request) -> None:
+    """Store a request as it is (an export, done at once), only under a fresh id."""
+    try:
+        client.put_item(
+            TableName=table, Item=_item(request), ConditionExpression="attribute_not_exists(id)"
+        )
+    except ClientError as error:
+        if _is_missing_table(error):
+            raise _missing(table) from None
+        raise

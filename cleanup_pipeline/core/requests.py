@@ -169,3 +169,33 @@ def new_request(
 
 def oldest_first(requests: Iterable[Request]) -> list[Request]:
     return sorted(requests, key=lambda request: (request.received_at, request.id))
+
+
+# Where access exports go when `request export` is given no `--out`; the IAM policy grants the
+# export's reads (and, for an s3:// location, its writes there) only when it is set.
+EXPORT_VARIABLE = "CLEANUP_EXPORT_DIR"
+
+
+def _s3_parts(location: str) -> tuple[str, ...]:
+    """An s3:// location as (bucket, *folders), without empty folders."""
+    return tuple(part for part in location.removeprefix("s3://").split("/") if part)
+
+
+def export_destination_problem(destination: str, guarded: dict[str, str]) -> str | None:
+    """Why an s3:// export destination may not be used, if it may not: it is, holds or lies in
+    one of the `guarded` locations (a name for messages -> an s3:// location), which the job's
+    own files fill and read back."""
+    wanted = _s3_parts(destination)
+    if not wanted:
+        return f"export destination {destination!r} names no bucket: give s3://bucket/prefix"
+    for name, location in guarded.items():
+        if not location.startswith("s3://"):
+            continue
+        theirs = _s3_parts(location)
+        shorter = min(len(wanted), len(theirs))
+        if wanted[:shorter] == theirs[:shorter]:
+            return (
+                f"export destination {destination} overlaps {name} ({location}): exports go to "
+                "a location of their own"
+            )
+    return None

@@ -11,7 +11,9 @@ so is a whole chunk if the fast path raises. A value of the wrong type is never 
 kept and flagged in `malformed`.
 """
 
+import base64
 import operator
+from decimal import Decimal
 from itertools import compress, repeat
 from typing import Any
 
@@ -394,3 +396,32 @@ def _scatter_errors(errors: np.ndarray, where: np.ndarray, size: int) -> np.ndar
     full = np.full(size, None, dtype=object)
     full[where] = errors
     return full
+
+
+def plain(value: dict[str, Any]) -> Any:
+    """One attribute value of DynamoDB's wire format as plain JSON: numbers as numbers (whole
+    ones exact), binary as base64 text, sets as lists, maps and lists walked through."""
+    (kind, member), *_ = value.items()
+    if kind == "S":
+        return member
+    if kind == "N":
+        number = Decimal(member)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "B":
+        return base64.b64encode(member if isinstance(member, bytes) else member.encode()).decode()
+    if kind == "BOOL":
+        return bool(member)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return plain_item(member)
+    if kind == "L":
+        return [plain(entry) for entry in member]
+    if kind in ("SS", "NS", "BS"):
+        return [plain({kind[0]: entry}) for entry in member]
+    raise ValueError(f"not a DynamoDB value: {kind!r}")
+
+
+def plain_item(item: Item) -> dict[str, Any]:
+    """An item (or key) of DynamoDB's wire format as a plain JSON object."""
+    return {name: plain(value) for name, value in item.items()}

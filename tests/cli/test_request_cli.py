@@ -2,7 +2,9 @@
 for what it opens and lists, the command line in this process for what it refuses."""
 
 import json
+import os
 import time
+import zipfile
 
 import pytest
 
@@ -13,8 +15,12 @@ from cleanup_pipeline.core.as_of import parse_as_of
 from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.requests import RequestStatus
 from cleanup_pipeline.core.settings import load_settings
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.local.provision import provision
+from tests.support.aws_state import put_objects
 from tests.support.cli import cli
+from tests.support.items import user
+from tests.support.world import seed_world
 
 pytestmark = pytest.mark.e2e
 
@@ -118,18 +124,19 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(
 
 
 def test_a_missing_requests_table_is_one_line_and_nothing_is_written(
-    server: str, monkeypatch: pytest.MonkeyPatch
+    server: str, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
     clients, _settings = _provisioned()
     monkeypatch.setenv("REQUESTS_TABLE_NAME", "ops-requests")  # never created
     before = _everything(clients)
-    for args in (("erase", "u1"), ("list",)):
+    for args in (("erase", "u1"), ("list",), ("export", "u1", "--out", str(tmp_path / "out"))):
         code, result, output = cli("request", *args)
         assert code == 1 and "Traceback" not in output
         [error] = [line for line in output.splitlines() if line.startswith("error:")]
         assert "table 'ops-requests' does not exist" in error
         assert result["status"] == "refused"
     assert _everything(clients) == before
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -155,3 +162,95 @@ def test_request_commands_name_a_missing_or_malformed_setting(
         code, result, error = _refused(capsys, *args)
         assert code == 1 and result["status"] == "refused" and message in error
     assert _everything(clients) == before
+
+
+def test_export_writes_one_zip_and_records_a_done_export_request(server: str, tmp_path) -> None:
+    clients, settings = _provisioned()
+    seed_world(clients, settings, big_folder=3)
+    before = _everything(clients)
+    out = tmp_path / "exports"
+
+    code, result, output = cli("request", "export", "u1", "--out", str(out), "--ref", "ticket 9")
+
+    assert code == 0, output
+    assert set(result) == {"user_id", "export", "counts"}
+    assert result["user_id"] == "u1"
+    assert result["counts"] == {"files": 3, "features": 2, "scoreboards": 3}
+    [written] = os.listdir(out)
+    assert result["export"] == str(out / written) and written.endswith(".zip")
+    with zipfile.ZipFile(result["export"]) as archive:
+        assert archive.read("files/file-0002.txt") == b"x"
+        assert json.loads(archive.read("user.json"))["id"] == "u1"
+    assert seeded_email("u1") not in output  # the person's address is never printed
+    after = _everything(clients)
+    requests = after.pop(settings.requests_table)
+    assert after == {k: v for k, v in before.items() if k != settings.requests_table}
+    [request] = scan_requests(clients.dynamodb, settings.requests_table)
+    assert [len(requests), request.user_id, request.kind, request.status] == [
+        1,
+        "u1",
+        "export",
+        "done",
+    ]
+    assert request.ref == "ticket 9" and request.done_at is not None
+
+
+def seeded_email(user_id: str) -> str:
+    return f"{user_id}@example.com"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("export", "", "--out", "{out}"), "is empty"),
+        (("export", "x" * 2049, "--out", "{out}"), "longer than 2,048 bytes"),
+        (("export", "nobody", "--out", "{out}"), "no such user"),
+        (("export", "u1", "--out", "{file}"), "exists and is not a folder"),
+        (("export", "u1", "--out", "{reports}/exports"), "inside CLEANUP_REPORTS_DIR"),
+        (("export", "u1", "--out", "s3://ops/cleanup/x"), "overlaps CLEANUP_REPORTS_DIR"),
+        (("export", "u1", "--out", "s3://ops/archive"), "overlaps CLEANUP_ARCHIVE_DIR"),
+        (("export", "u1"), "give --out DIR|s3://bucket/prefix, or set CLEANUP_EXPORT_DIR"),
+    ],
+)
+def test_a_refused_export_is_one_line_and_writes_nothing(
+    server: str,
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    clients, settings = _provisioned()
+    batch_write(clients.dynamodb, settings.users_table, [user("u1")])
+    put_objects(clients.s3, settings.public_bucket_name, ["u1/a.txt"])
+    if any(arg.startswith("s3://") for arg in args):
+        monkeypatch.setenv("CLEANUP_REPORTS_DIR", "s3://ops/cleanup")
+        monkeypatch.setenv("CLEANUP_ARCHIVE_DIR", "s3://ops/archive")
+    (tmp_path / "a-file").write_text("kept")
+    shown = [
+        arg.format(
+            out=tmp_path / "out", file=tmp_path / "a-file", reports=settings.reports_location
+        )
+        for arg in args
+    ]
+    before = _everything(clients), sorted(os.listdir(tmp_path))
+    code, result, error = _refused(capsys, *shown)
+    assert code == 1 and result["status"] == "refused" and message in error
+    assert (_everything(clients), sorted(os.listdir(tmp_path))) == before
+    assert (tmp_path / "a-file").read_text() == "kept"
+
+
+def test_an_export_checks_the_data_map_before_reading_anything(
+    server: str, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    clients, settings = _provisioned()
+    batch_write(clients.dynamodb, settings.users_table, [user("u1")])
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        "stores:\n  files: {s3_prefix: '{id}/'}\n  notes: {table: nope, partition_key: userId}\n"
+    )
+    monkeypatch.setenv("CLEANUP_DATA_MAP", str(path))
+    before = _everything(clients)
+    code, _, error = _refused(capsys, "export", "u1", "--out", str(tmp_path / "out"))
+    assert code == 1 and "stores.notes.table: table 'nope' does not exist" in error
+    assert _everything(clients) == before and not (tmp_path / "out").exists()

@@ -346,3 +346,40 @@ def test_every_call_to_attribute_stores_is_allowed_and_each_of_their_grants_used
     assert denied == []
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Drafts", "Likes"))]
     assert own == []
+
+
+def test_exports_are_granted_only_once_declared_and_only_in_the_users_folders(
+    monkeypatch,
+) -> None:
+    """With CLEANUP_EXPORT_DIR the policy lists and reads each folder store's user folders and,
+    for an s3:// location, writes encrypted zips there; without it, none of this."""
+    monkeypatch.setenv(MAP_VARIABLE, str(EVERY_KIND_MAP))
+    assert "Export" not in json.dumps(rendered_policy())
+    monkeypatch.setenv("CLEANUP_EXPORT_DIR", "s3://increaser-ops/exports")
+    policy = rendered_policy()
+    sids = by_sid(policy)
+    assert sids["ExportListAvatarsFiles"]["Condition"] == {
+        "StringLike": {"s3:prefix": "avatars/*/"}
+    }
+    assert sids["ExportReadUserFiles"]["Resource"] == "arn:aws:s3:::increaser-public/*/*"
+
+    def s3(action: str, arn: str, **context: str) -> Request:
+        return Request(action, f"arn:aws:s3:::{arn}", context)
+
+    sse = {"s3:x-amz-server-side-encryption": "AES256"}
+    for request in (
+        s3("s3:GetObject", f"{AVATARS_BUCKET}/avatars/u1/a.png"),
+        s3("s3:ListBucket", AVATARS_BUCKET, **{"s3:prefix": "avatars/u1/"}),
+        s3("s3:PutObject", "increaser-ops/exports/abc-20261208T000000000Z.zip", **sse),
+    ):
+        assert allowed(policy, request), request
+    for request in (
+        s3("s3:GetObject", f"{AVATARS_BUCKET}/index.html"),
+        s3("s3:ListBucket", AVATARS_BUCKET),
+        s3("s3:PutObject", "increaser-ops/exports/abc.zip"),  # not encrypted
+        s3("s3:PutObject", "increaser-ops/cleanup/abc.zip", **sse),
+        s3("s3:PutObject", "increaser-ops/exports/abc.json", **sse),
+    ):
+        assert not allowed(policy, request), request
+    monkeypatch.setenv("CLEANUP_EXPORT_DIR", "/srv/exports")
+    assert "WriteExports" not in by_sid(rendered_policy())

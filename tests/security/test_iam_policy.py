@@ -20,6 +20,7 @@ from cleanup_pipeline.aws.clients import make_clients, shared_clients
 from cleanup_pipeline.cli import requests as request_commands
 from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.recovery import DAY_MS, JournalEntry, journal_key
+from cleanup_pipeline.core.requests import EXPORT_VARIABLE
 from cleanup_pipeline.core.settings import STEP_OUTPUTS_VARIABLE, load_settings
 from cleanup_pipeline.definitions import defs
 from cleanup_pipeline.orchestration.jobs import RunScopedS3PickleIOManager
@@ -109,9 +110,21 @@ def open_and_list_requests(monkeypatch: pytest.MonkeyPatch) -> None:
         assert main(["request", *args]) == 0
 
 
+def export_a_user(monkeypatch: pytest.MonkeyPatch, destination: str) -> None:
+    """`cleanup-pipeline request export` of one user to `destination`, declared as the export
+    location, its AWS calls recorded like the job's."""
+    monkeypatch.setenv(EXPORT_VARIABLE, destination)
+    monkeypatch.setattr(
+        request_commands,
+        "make_clients",
+        lambda _settings: recording.ServiceRecordingAwsEnvironment().clients(),
+    )
+    assert main(["request", "export", "u1"]) == 0
+
+
 @pytest.mark.parametrize("reports", ["local", "s3"])
 def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
-    aws, monkeypatch, reports
+    aws, monkeypatch, tmp_path, reports
 ) -> None:
     """A run that finishes what a crashed run began (S3 archive), a restore, and the next run
     once the restore window ended, which purges."""
@@ -136,6 +149,8 @@ def test_every_call_of_a_full_run_is_allowed_and_every_grant_is_used(
         assert manage_hold(action="add", user_id=user_id, reason="legal").success
     assert manage_hold(action="remove", user_id="held-2").success
     open_and_list_requests(monkeypatch)
+    exports = f"s3://{REPORTS_BUCKET}/exports" if reports == "s3" else str(tmp_path / "exports")
+    export_a_user(monkeypatch, exports)
     instance = dg.DagsterInstance.ephemeral()
     approved_run_id = None
     if reports == "s3":

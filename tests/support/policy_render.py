@@ -1,12 +1,14 @@
 """The job's IAM policy rendered by `deploy/render_policy.py`, as an operator renders it."""
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from cleanup_pipeline.core.data_map import DataMap, load_data_map
+from cleanup_pipeline.core.requests import EXPORT_VARIABLE
 from cleanup_pipeline.core.settings import S3StepStorage, load_settings, step_storage_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +31,8 @@ render_policy = _render_module()
 def rendered_policy() -> dict:
     """The policy as an operator renders it for the current environment and data map."""
     settings = load_settings()
-    values = render_policy.placeholders(settings, ACCOUNT, step_storage_from_env())
+    export = os.environ.get(EXPORT_VARIABLE)
+    values = render_policy.placeholders(settings, ACCOUNT, step_storage_from_env(), export)
     return render_policy.render(render_policy.TEMPLATE.read_text(), values, load_data_map(settings))
 
 

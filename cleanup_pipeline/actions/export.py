@@ -1,0 +1,238 @@
+"""A copy of one user's data, for a person who asks for it: one zip, read from every store of
+the data map, written to a private local folder or to S3 with server-side encryption.
+
+The zip holds `user.json` (the users item as plain JSON), `stores/<name>.json` (what each store
+holds for the user, as its kind reads it), the bytes of each current object of the user's
+folders, and `export.json` (when, the map's stores, the counts per store and where each store's
+files are). The app's files store (the store named `files`, or else the map's first `s3_prefix`
+store) keeps the short layout `files/<key below the prefix>`; each other `s3_prefix` store's
+objects go under `stores/<name>/<key below its prefix>`, so two stores' keys never meet in one
+name. Objects are copied one at a time, in chunks, straight into the zip: a folder of any size
+never sits in memory. Nothing is written to the app's stores; the zip appears whole or not at
+all (written under a temporary name, then renamed or uploaded), and its contents and the
+person's address are never logged.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from cleanup_pipeline.actions.store_kinds import Clients, kind_of
+from cleanup_pipeline.aws import bucket
+from cleanup_pipeline.aws.dynamodb import read_by_id
+from cleanup_pipeline.aws.reports import is_s3, split_s3
+from cleanup_pipeline.core.as_of import format_ms
+from cleanup_pipeline.core.data_map import S3_PREFIX, DataMap, Store
+from cleanup_pipeline.core.requests import RequestError, export_destination_problem
+from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.core.wire import plain_item
+
+FILE_MODE, FOLDER_MODE = 0o600, 0o700
+FILES_FOLDER = "files/"
+NO_SUCH_USER = "no such user"
+# Bytes copied at a time from an object's body into the zip.
+CHUNK_BYTES = 1 << 20
+
+
+class ExportError(RequestError):
+    """An export refused or failed; nothing was left at the destination."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    location: str  # the zip's path, or its s3:// address
+    counts: dict[str, int]
+
+
+def export_name(user_id: str, now: int) -> str:
+    """`<user id hash>-<time>.zip`: the first 16 hex digits of the id's SHA-256 (the id itself
+    stays out of file names and listings) and the UTC time to the millisecond."""
+    digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:16]
+    stamp = datetime.fromtimestamp(now / 1000, UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{digest}-{stamp}{now % 1000:03d}Z.zip"
+
+
+def check_destination(destination: str, settings: Settings) -> None:
+    """Refuse, before anything is read or written, a destination that is a file, or that is or
+    lies in the reports or archive location (the job's own files, listed and expired there)."""
+    guarded = {
+        "CLEANUP_REPORTS_DIR": settings.reports_location,
+        "CLEANUP_ARCHIVE_DIR": settings.archive_location,
+    }
+    if not destination.strip():
+        raise ExportError(
+            "export destination (--out) is empty: give a folder or s3://bucket/prefix"
+        )
+    if is_s3(destination):
+        problem = export_destination_problem(destination, guarded)
+        if problem:
+            raise ExportError(problem)
+        return
+    path = Path(destination).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ExportError(f"export destination {destination} exists and is not a folder")
+    where = path.resolve()
+    for name, location in guarded.items():
+        if is_s3(location):
+            continue
+        theirs = Path(location).expanduser().resolve()
+        if where == theirs or theirs in where.parents:
+            raise ExportError(
+                f"export destination {destination} is inside {name} ({location}): exports go to "
+                "a folder of their own"
+            )
+
+
+def files_folders(data_map: DataMap) -> dict[str, str]:
+    """Each `s3_prefix` store -> the folder of the zip its objects go to."""
+    folders = data_map.of_kind(S3_PREFIX)
+    main = next((s for s in folders if s.name == "files"), folders[0] if folders else None)
+    return {s.name: FILES_FOLDER if s == main else f"stores/{s.name}/" for s in folders}
+
+
+def read_user(clients: Clients, settings: Settings, user_id: str) -> dict[str, Any]:
+    """The users item, consistently; `ExportError` ("no such user") when there is none."""
+    item = read_by_id(clients.dynamodb, settings.users_table, [user_id]).get(user_id)
+    if item is None:
+        raise ExportError(f"{NO_SUCH_USER}: no user item has this id; nothing was exported")
+    return item
+
+
+def _write_json(archive: zipfile.ZipFile, name: str, value: Any) -> None:
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    archive.writestr(name, text.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _file_name(folder: str, prefix: str, key: str) -> str | None:
+    """The zip name of an object, or None for a folder marker (a key ending in '/')."""
+    below = key[len(prefix) :] if key.startswith(prefix) else key
+    return None if not below or below.endswith("/") else folder + below
+
+
+def _copy_objects(
+    archive: zipfile.ZipFile,
+    clients: Clients,
+    store: Store,
+    prefix: str,
+    folder: str,
+    records: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Each object's bytes, streamed into the zip; the records of those copied (an object gone
+    since the listing is left out)."""
+    copied = []
+    for record in records:
+        name = _file_name(folder, prefix, record["key"])
+        if name is None:
+            copied.append({**record, "file": None})
+            continue
+        body = bucket.open_object(clients.s3, store.bucket, record["key"])
+        if body is None:
+            continue
+        try:
+            # Stored as they are: most uploads (images, PDFs) are compressed already.
+            with archive.open(name, "w", force_zip64=True) as out:
+                shutil.copyfileobj(body, out, CHUNK_BYTES)
+        finally:
+            body.close()
+        copied.append({**record, "file": name})
+    return copied
+
+
+def write_export(
+    out: IO[bytes],
+    clients: Clients,
+    data_map: DataMap,
+    user_id: str,
+    user: dict[str, Any],
+    now: int,
+) -> dict[str, int]:
+    """Write the zip to `out`, store by store; the counts per store."""
+    folders = files_folders(data_map)
+    counts: dict[str, int] = {}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        _write_json(archive, "user.json", plain_item(user))
+        for store in data_map.stores:
+            records = kind_of(store).export(clients, store, user_id)
+            if store.kind == S3_PREFIX:
+                prefix = store.prefix_of(user_id)
+                records = _copy_objects(
+                    archive, clients, store, prefix, folders[store.name], records
+                )
+            counts[store.name] = len(records)
+            _write_json(archive, f"stores/{store.name}.json", records)
+        _write_json(
+            archive,
+            "export.json",
+            {
+                "exported_at": format_ms(now),
+                "exported_at_ms": now,
+                "user_id": user_id,
+                "stores": [store.name for store in data_map.stores],
+                "counts": counts,
+                "files": folders,
+            },
+        )
+    return counts
+
+
+@contextmanager
+def _private_file(folder: Path | None) -> Iterator[tuple[IO[bytes], Path]]:
+    """A new file only this user can read (in `folder`, or the system's temporary folder),
+    removed on the way out unless it was renamed meanwhile."""
+    handle, name = tempfile.mkstemp(prefix=".export-", suffix=".zip.part", dir=folder)
+    path = Path(name)
+    try:
+        os.fchmod(handle, FILE_MODE)
+        with os.fdopen(handle, "wb") as out:
+            yield out, path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _local_folder(destination: str) -> Path:
+    """The destination folder, created private (0700) if it is not there; an existing folder is
+    left as it is (the zip itself is 0600)."""
+    path = Path(destination).expanduser()
+    if not path.is_dir():
+        path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        path.chmod(FOLDER_MODE)  # whatever the umask
+    return path
+
+
+def export_user(
+    clients: Clients,
+    settings: Settings,
+    data_map: DataMap,
+    user_id: str,
+    destination: str,
+    now: int,
+) -> Exported:
+    """Read the user and every store of the map, and write the zip to `destination` (a local
+    folder or s3://bucket/prefix), whole or not at all."""
+    user = read_user(clients, settings, user_id)
+    name = export_name(user_id, now)
+    if is_s3(destination):
+        target_bucket, prefix = split_s3(destination)
+        key = f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
+        with _private_file(None) as (out, path):
+            counts = write_export(out, clients, data_map, user_id, user, now)
+            out.close()
+            bucket.upload_encrypted(clients.s3, str(path), target_bucket, key)
+        return Exported(f"s3://{target_bucket}/{key}", counts)
+    folder = _local_folder(destination)
+    final = folder / name
+    with _private_file(folder) as (out, path):
+        counts = write_export(out, clients, data_map, user_id, user, now)
+        out.flush()
+        os.fsync(out.fileno())
+        os.replace(path, final)
+    return Exported(str(final), counts)
