@@ -442,9 +442,9 @@ def stores_section(report: Report, options: argparse.Namespace) -> None:
                 for store in load_data_map(here.settings).stores
             }
             run = ours.run_in_process(here.recorder, here.workdir, here.seeded.now, "stores")
-    report.figure("status", "job status", run.summary.get("status"))
-    if run.summary.get("status") != "success":
-        print(run.log.read_text()[-4000:], file=sys.stderr)
+        report.figure("status", "job status", run.summary.get("status"))
+        if run.summary.get("status") != "success":
+            print(run.log.read_text()[-4000:], file=sys.stderr)
     counts = run.summary.get("counts", {})
     deleted = int(counts.get("deleted", 0))
     report.figure("deleted", "users deleted", deleted)

@@ -120,6 +120,9 @@ def seed(clients: AwsClients, world: World, others: list[str], stores: tuple[str
         batch_write(db, table, rows, workers=4)
     if "avatars" in stores:
         clients.s3.create_bucket(Bucket=AVATARS_BUCKET)
+        clients.s3.put_bucket_versioning(  # as the public bucket: a restore window needs it
+            Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"}
+        )
         put_files(clients, AVATARS_BUCKET, [f"avatars/{user_id}/me.png" for user_id, _ in people])
         for _, candidate in people:
             count("avatars", candidate, 1)
