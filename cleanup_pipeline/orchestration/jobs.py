@@ -48,6 +48,7 @@ from cleanup_pipeline.core.guards import (
     refuse_unless_reviewed,
 )
 from cleanup_pipeline.core.recovery import REFUSED
+from cleanup_pipeline.core.requests import DEADLINE_CHECK, DEADLINE_COUNTS
 from cleanup_pipeline.core.settings import load_settings, step_storage_from_env
 from cleanup_pipeline.core.vocabulary import Outcome
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
@@ -417,8 +418,9 @@ def manage_hold() -> None:
     change_hold()
 
 
-# A failed user action fails the run but blocks nothing; it is not listed under "blocked".
-NOT_A_GUARD = {"every_user_action_succeeded"}
+# A failed user action fails the run but blocks nothing, nor does an overdue request: neither is
+# listed under "blocked".
+NOT_A_GUARD = {"every_user_action_succeeded", DEADLINE_CHECK}
 
 
 def _materializations(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
@@ -464,6 +466,8 @@ def summarize(
     )
     counts[Outcome.NOT_APPROVED] = int(decisions.get(Outcome.NOT_APPROVED, 0))
     counts[Outcome.DELETED_BY_OTHER_RUN] = int(deletions.get(Outcome.DELETED_BY_OTHER_RUN, 0))
+    requests = assets.get("erasure_requests", {})
+    counts.update({key: int(requests.get(key, 0)) for key in DEADLINE_COUNTS})
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",
