@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cleanup_pipeline.orchestration import actions, guards, inputs, reports, sensors
+from cleanup_pipeline.orchestration import actions, guards, inputs, reports, requests, sensors
 from cleanup_pipeline.orchestration.jobs import (
     JOB_NAME,
     daily_cleanup_schedule,
@@ -11,6 +11,7 @@ from cleanup_pipeline.orchestration.jobs import (
     restore_account,
     step_io_manager,
 )
+from cleanup_pipeline.orchestration.requests import request_erase, request_list
 from cleanup_pipeline.orchestration.resources import (
     AwsEnvironment,
     CleanupPolicy,
@@ -18,12 +19,12 @@ from cleanup_pipeline.orchestration.resources import (
     RunOptions,
 )
 
-_modules = [inputs, guards, actions, reports]
+_modules = [inputs, requests, guards, actions, reports]
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(_modules),
     asset_checks=dg.load_asset_checks_from_modules(_modules),
-    jobs=[inactive_accounts_cleanup, restore_account, manage_hold],
+    jobs=[inactive_accounts_cleanup, restore_account, manage_hold, request_erase, request_list],
     schedules=[daily_cleanup_schedule],
     sensors=sensors.sensors,
     resources={

@@ -41,6 +41,7 @@ from cleanup_pipeline.core.guards import (
     GuardResult,
     how_to_approve,
 )
+from cleanup_pipeline.core.requests import REQUESTS_OVERDUE
 from cleanup_pipeline.core.vocabulary import ACTIONS, Decision, Outcome
 
 REPORTED_DECISIONS = (Decision.INVALID, Decision.WAITING, Decision.NOTIFY, Decision.DELETE)
@@ -210,6 +211,8 @@ class ReportFacts:
     histogram: dict[str, int]
     guards: list[GuardResult] = field(default_factory=list)
     approved_run_id: str = ""
+    # The deadline counts of the requests from the people themselves; empty: requests are off.
+    requests: dict[str, int] = field(default_factory=dict)
 
     @property
     def blocked(self) -> list[GuardResult]:
@@ -265,6 +268,29 @@ def _held_section(report: pd.DataFrame) -> list[str]:
     ]
 
 
+def _requests_section(requests: dict[str, int]) -> list[str]:
+    """The open requests by deadline, when the run read a requests table."""
+    if not requests:
+        return []
+    rows = "\n".join(f"| {name} | {n:,} |" for name, n in requests.items())
+    overdue = requests.get(REQUESTS_OVERDUE, 0)
+    return [
+        "## Requests from the people themselves",
+        "",
+        f"| deadline | requests |\n|---|---:|\n{rows}",
+        "",
+        *(
+            [
+                f"**{overdue:,} past their due date**: see `erasure_requests` for each request "
+                "and its due date.",
+                "",
+            ]
+            if overdue
+            else []
+        ),
+    ]
+
+
 def render_summary(facts: ReportFacts) -> str:
     reasons = facts.report["reason"].astype("string").value_counts()
     users = sum(facts.histogram.values())
@@ -295,6 +321,7 @@ def render_summary(facts: ReportFacts) -> str:
         else "(no reported user)",
         "",
         *_held_section(facts.report),
+        *_requests_section(facts.requests),
         f"## Days inactive (all {users:,} users)",
         "",
         histogram_table(facts.histogram),

@@ -40,6 +40,8 @@ REQUESTS_OPEN, REQUESTS_DUE_SOON, REQUESTS_OVERDUE = (
     "requests_overdue",
 )
 DEADLINE_COUNTS = (REQUESTS_OPEN, REQUESTS_DUE_SOON, REQUESTS_OVERDUE)
+# The run's check that no open request is past its due date; it blocks nothing.
+DEADLINE_CHECK = "erasure_requests_within_deadline"
 # A reference is a ticket number or a short note; a longer text is a paste by mistake.
 MAX_REF_CHARS = 1000
 
@@ -111,6 +113,27 @@ def deadline_counts(requests: Iterable[Request], now: int) -> dict[str, int]:
         REQUESTS_DUE_SOON: sum(1 for days in left if 0 <= days <= DUE_SOON_DAYS),
         REQUESTS_OVERDUE: sum(1 for days in left if days < 0),
     }
+
+
+@dataclass(frozen=True)
+class OpenRequests:
+    """The open requests a run read, and when it read them: every deadline figure of the run
+    (the counts, each request's days left, the overdue check) is taken at that one time, so
+    they agree. No table: no requests, every count zero."""
+
+    read_at: int  # epoch ms
+    requests: tuple[Request, ...] = ()
+    table: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        return deadline_counts(self.requests, self.read_at)
+
+    def by_due_date(self) -> list[Request]:
+        """Most urgent first: the earliest due date first."""
+        return sorted(self.requests, key=lambda request: (request.due_at, request.id))
+
+    def overdue(self) -> list[Request]:
+        return [r for r in self.by_due_date() if r.is_open and r.days_left(self.read_at) < 0]
 
 
 def request_kind(kind: str) -> RequestKind:

@@ -64,6 +64,40 @@ def report_run_failure(failure: RunFailure) -> bool:
     return True
 
 
+# Overdue requests named in one alert; the rest are counted.
+_OVERDUE_LISTED = 20
+
+
+def report_overdue_requests(
+    run_id: str, job: str, check: str, overdue: list[dict[str, object]], counts: dict[str, int]
+) -> bool:
+    """One Sentry event for a run that found requests past their due date: each overdue
+    request's id, kind, due date and days late (never its user or any address), and the
+    run's deadline counts; every run's event is grouped in one issue. Returns whether sent."""
+    listed = overdue[:_OVERDUE_LISTED]
+    more = len(overdue) - len(listed)
+    names = ", ".join(f"{r['id']} (due {r['due']})" for r in listed) + (
+        f" and {more} more" if more else ""
+    )
+    message = scrub_emails(
+        f"{job} run {run_id} failed check {check}: {len(overdue)} requests from the people "
+        f"themselves are past their due date: {names}"
+    )
+    sentry.log.error("%s", message)
+    if not sentry.is_active():
+        return False
+    import sentry_sdk
+
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("run_id", run_id)
+        scope.set_tag("job", job)
+        scope.set_tag("check", check)
+        scope.set_context("requests", {**counts, "overdue": listed})
+        scope.fingerprint = ["cleanup-requests-overdue", check]
+        sentry_sdk.capture_message(message[:2000], level="error")
+    return True
+
+
 def check_in(monitor: str, run_id: str, status: str, cron: str, timezone: str) -> bool:
     """Report a scheduled run's progress to the cron monitor `monitor` (created or updated from
     the schedule on each check-in); the run id pairs the start with its end."""

@@ -209,6 +209,8 @@ def active_holds(context: dg.AssetExecutionContext, aws: AwsEnvironment) -> dg.O
     dagster_type=DecisionsFrame,
     kinds={"pandas"},
     retry_policy=IDEMPOTENT_STEP_RETRY,
+    # A requests table that cannot be read stops the run before any action, as the holds do.
+    deps=["erasure_requests"],
 )
 def user_decisions(
     context: dg.AssetExecutionContext,

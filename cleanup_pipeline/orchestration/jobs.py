@@ -49,6 +49,7 @@ from cleanup_pipeline.core.guards import (
 )
 from cleanup_pipeline.core.recovery import REFUSED
 from cleanup_pipeline.core.reports import STORE_PREFIX
+from cleanup_pipeline.core.requests import DEADLINE_CHECK, DEADLINE_COUNTS
 from cleanup_pipeline.core.settings import load_settings, step_storage_from_env
 from cleanup_pipeline.core.vocabulary import Outcome
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy
@@ -418,8 +419,9 @@ def manage_hold() -> None:
     change_hold()
 
 
-# A failed user action fails the run but blocks nothing; it is not listed under "blocked".
-NOT_A_GUARD = {"every_user_action_succeeded"}
+# A failed user action fails the run but blocks nothing, nor does an overdue request: neither is
+# listed under "blocked".
+NOT_A_GUARD = {"every_user_action_succeeded", DEADLINE_CHECK}
 
 
 def _materializations(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
@@ -468,6 +470,8 @@ def summarize(
     # What went from each store, by name; a run whose deletions did not run has its report's 0s.
     for source in (report, deletions):
         counts.update({k: int(v) for k, v in source.items() if k.startswith(STORE_PREFIX)})
+    requests = assets.get("erasure_requests", {})
+    counts.update({key: int(requests.get(key, 0)) for key in DEADLINE_COUNTS})
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",

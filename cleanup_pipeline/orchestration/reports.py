@@ -45,6 +45,7 @@ from cleanup_pipeline.core.reports import (
     render_summary,
     store_totals,
 )
+from cleanup_pipeline.core.requests import DEADLINE_COUNTS, OpenRequests
 from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.orchestration.guards import run_guards
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY
@@ -152,6 +153,8 @@ def report_metadata(
         "blocked_by": dg.MetadataValue.text(", ".join(g.name for g in facts.blocked)),
         "guards": dg.MetadataValue.md(guards_table(facts.guards)),
         **{key: dg.MetadataValue.int(n) for key, n in numbers.items()},
+        # Always present, zero without a requests table, so that the UI plots them every run.
+        **{key: dg.MetadataValue.int(facts.requests.get(key, 0)) for key in DEADLINE_COUNTS},
         "days_inactive": dg.MetadataValue.md(histogram_table(facts.histogram)),
         "preview": report_preview(report),
     }
@@ -163,6 +166,7 @@ def _publish(
     report: pd.DataFrame,
     decisions: pd.DataFrame,
     guard_inputs: GuardInputs,
+    requests: OpenRequests,
     resources: tuple[AwsEnvironment, CleanupPolicy, RunOptions, S3Resource],
 ) -> dict[str, dg.MetadataValue]:
     """Write the report and its summary; return the metadata that shows them in the UI."""
@@ -187,6 +191,7 @@ def _publish(
         histogram=histogram,
         guards=guards,
         approved_run_id=options.approved_run_id or "",
+        requests=requests.counts() if requests.table else {},
     )
     # Stored in the Parquet file's metadata; pandas restores it as `DataFrame.attrs`.
     report.attrs = {
@@ -232,6 +237,7 @@ def candidate_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
     guard_inputs: GuardInputs,
+    erasure_requests: OpenRequests,
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
@@ -242,7 +248,9 @@ def candidate_report(
     report = build_report(user_decisions, dry_run=run_options.dry_run, stores=aws.store_names())
     resources = (aws, cleanup_policy, run_options, reports_s3)
     return dg.MaterializeResult(
-        metadata=_publish(context, CANDIDATE, report, user_decisions, guard_inputs, resources)
+        metadata=_publish(
+            context, CANDIDATE, report, user_decisions, guard_inputs, erasure_requests, resources
+        )
     )
 
 
@@ -259,6 +267,7 @@ def cleanup_report(
     context: dg.AssetExecutionContext,
     user_decisions: pd.DataFrame,
     guard_inputs: GuardInputs,
+    erasure_requests: OpenRequests,
     warning_emails: pd.DataFrame,
     deleted_accounts: pd.DataFrame,
     purged_deletions: dict[str, int],
@@ -274,7 +283,9 @@ def cleanup_report(
         user_decisions, outcomes, dry_run=run_options.dry_run, stores=aws.store_names()
     )
     resources = (aws, cleanup_policy, run_options, reports_s3)
-    metadata = _publish(context, FINAL, report, user_decisions, guard_inputs, resources)
+    metadata = _publish(
+        context, FINAL, report, user_decisions, guard_inputs, erasure_requests, resources
+    )
     failed = count_outcomes(outcomes, Outcome.FAILED)
     return dg.MaterializeResult(
         metadata={

@@ -1,6 +1,7 @@
 """The operator's review in a real browser: a dry run launched from the launchpad, its report
 and checks; a run stopped by a guard and the check that says why; a hold added with the
-`manage_hold` job; and the blocked run approved from the launchpad with the id its check shows."""
+`manage_hold` job; and the blocked run approved from the launchpad with the id its check shows.
+An erase request opened with the `request_erase` job and shown overdue by `request_list`."""
 
 import io
 import re
@@ -11,8 +12,12 @@ import pytest
 import yaml
 from selenium.webdriver.common.by import By
 
+from cleanup_pipeline.aws.requests_table import scan_requests
+from cleanup_pipeline.core.as_of import format_ms
+from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import load_settings
 from tests.support.browser_page import Page
+from tests.support.items import now_ms
 from tests.support.ui_stack import Stack
 
 JOB = "inactive_accounts_cleanup"
@@ -300,3 +305,70 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
     assert held in remaining
     assert len(remaining) == stack.demo.users - len(expected)
     assert not remaining & expected
+
+
+REQUEST_JOB = "request_erase"
+LIST_JOB = "request_list"
+
+
+def test_operator_opens_an_erase_request_and_sees_it_overdue(stack: Stack, page: Page) -> None:
+    """An erase request opened from the launchpad of `request_erase`, received 40 days ago, and
+    the `request_list` job showing it open and overdue, with the check that fails for it."""
+    user_id = sorted(user_ids(stack))[0]
+    received = format_ms((now_ms() - 40 * DAY_MS) // 1000 * 1000)
+    page.visit("/jobs")
+    page.click(f"//a[normalize-space(.)='{REQUEST_JOB}']", "the request job in the list")
+    page.click_text("Launchpad")
+    page.find("//button[normalize-space(.)='Launch Run']", "the Launch Run button")
+    page.find("//div[contains(@class, 'CodeMirror')]", "the config editor")
+    page.clear_config()
+    page.append_config(
+        [
+            "ops:",
+            "  open_erase_request:",
+            "    config:",
+            f"      user_id: {user_id}",
+            "      ref: ticket 12",
+            f"      received: '{received}'",
+        ]
+    )
+    change = {"user_id": user_id, "ref": "ticket 12", "received": received}
+    assert editor_config(page) == {"ops": {"open_erase_request": {"config": change}}}
+    page.shot("13-launchpad-erase-request")
+    launch(page, "Launch Run")
+    assert final_status(page) == "Success"
+    page.shot("14-erase-request-opened")
+    settings = load_settings()
+    [stored] = scan_requests(stack.clients.dynamodb, settings.requests_table)
+    assert (stored.user_id, stored.ref, format_ms(stored.received_at)) == (
+        user_id,
+        "ticket 12",
+        received,
+    )
+
+    page.visit("/jobs")
+    page.click(f"//a[normalize-space(.)='{LIST_JOB}']", "the list job in the list")
+    page.text_shown("Materialize all")
+    page.click("//button[.//*[@aria-label='arrow_drop_down']]", "the launch menu")
+    page.click_text("Open launchpad")
+    launch(page)
+    assert final_status(page) == "Success"  # the overdue check blocks nothing
+
+    page.visit("/assets/erasure_requests")
+    page.find("//table//td[normalize-space(.)='requests_overdue']", "the deadline counts")
+    rows = page.driver.find_elements("xpath", "//table//tr[td]")
+    cells = [row.find_elements("xpath", "./td") for row in rows]
+    shown = {
+        c[0].get_attribute("textContent").strip(): c[-1].get_attribute("textContent").strip()
+        for c in cells
+        if len(c) >= 2
+    }
+    assert (shown["requests_open"], shown["requests_overdue"]) == ("1", "1")
+    page.shot("15-open-requests")
+
+    page.visit("/assets/erasure_requests?view=checks")
+    assert check_statuses(page) == {"erasure_requests_within_deadline": "Failed"}
+    page.click(f"{CHECK_ROWS}[.//*[text()='erasure_requests_within_deadline']]", "the check")
+    page.find(f"//*[contains(text(), '{stored.id} was due')]", "the overdue request's id")
+    assert "@" not in page.body()
+    page.shot("16-request-overdue")

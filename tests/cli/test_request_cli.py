@@ -1,5 +1,6 @@
-"""`cleanup-pipeline request erase|list` against a moto server (SPEC §12): the console script
-for what it opens and lists, the command line in this process for what it refuses."""
+"""`cleanup-pipeline request erase|list|export` against a moto server (SPEC §12): the console
+script for what it opens, lists and exports, the command line in this process for what it
+refuses; and the deadline counts `cleanup-pipeline run` prints."""
 
 import json
 import os
@@ -11,7 +12,7 @@ import pytest
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.requests_table import close_request, scan_requests
 from cleanup_pipeline.cli.main import main
-from cleanup_pipeline.core.as_of import parse_as_of
+from cleanup_pipeline.core.as_of import format_ms, parse_as_of
 from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.requests import RequestStatus
 from cleanup_pipeline.core.settings import load_settings
@@ -20,7 +21,7 @@ from cleanup_pipeline.local.provision import provision
 from tests.support.aws_state import put_objects
 from tests.support.cli import cli
 from tests.support.items import user
-from tests.support.world import seed_world
+from tests.support.world import AS_OF_ISO, seed_world
 
 pytestmark = pytest.mark.e2e
 
@@ -254,3 +255,34 @@ def test_an_export_checks_the_data_map_before_reading_anything(
     code, _, error = _refused(capsys, "export", "u1", "--out", str(tmp_path / "out"))
     assert code == 1 and "stores.notes.table: table 'nope' does not exist" in error
     assert _everything(clients) == before and not (tmp_path / "out").exists()
+
+
+def test_a_run_prints_the_deadline_counts_and_succeeds_with_an_overdue_request(
+    server: str,
+) -> None:
+    clients, settings = _provisioned()
+    seed_world(clients, settings, big_folder=1)
+    now = int(time.time() * 1000)
+    for user_id, days_ago in {"late": 31, "soon-1": 28, "soon-2": 27.5, "fresh": 0}.items():
+        received = format_ms(now - round(days_ago * DAY_MS))
+        code, _opened, output = cli("request", "erase", user_id, "--received", received)
+        assert code == 0, output
+    code, done, _ = cli("request", "erase", "closed", "--received", "2026-01-01T00:00:00Z")
+    stored = {r.id: r for r in scan_requests(clients.dynamodb, settings.requests_table)}
+    assert close_request(
+        clients.dynamodb,
+        settings.requests_table,
+        stored[done["request"]["id"]],
+        RequestStatus.DONE,
+        reason="verified",
+        done_at=now,
+        run_id="run-1",
+    )
+
+    code, summary, output = cli("run", "--as-of", AS_OF_ISO, "--dry-run")
+
+    assert code == 0 and summary["status"] == "success", output
+    counts = summary["counts"]
+    assert (counts["requests_open"], counts["requests_due_soon"]) == (4, 2)
+    assert counts["requests_overdue"] == 1
+    assert summary["blocked"] == []  # the deadline check blocks nothing

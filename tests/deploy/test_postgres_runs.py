@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fresh_recording")]
 
 ASSETS = {
     "active_holds",
+    "erasure_requests",
     "app_stores",
     "users_snapshot",
     "user_decisions",

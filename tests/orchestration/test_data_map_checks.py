@@ -311,7 +311,7 @@ def test_a_run_refuses_a_map_file_that_is_bad_before_any_aws_call(
     [coverage] = [e for e in result.all_events if e.step_key == "app_stores" and e.is_step_failure]
     assert "stores.sessions.action" in error_messages(coverage.step_failure_data.error)
     assert not [e for e in result.all_events if e.is_step_up_for_retry]
-    assert [name for name, _ in recording.CALLS if name != "Scan"] == []  # holds read only
+    assert [name for name, _ in recording.CALLS if name != "Scan"] == []  # holds, requests read
 
 
 def test_a_restore_refuses_a_store_that_does_not_exist_before_putting_anything_back(

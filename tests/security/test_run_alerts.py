@@ -238,7 +238,7 @@ def test_a_run_without_credentials_alerts_with_the_step_and_the_error(
 
     [event] = _run_events(sentry_events)
     run = event["contexts"]["run"]
-    # Both first steps reach AWS, side by side: the users scan and the holds read.
-    assert run["failed_steps"] == ["active_holds", "users_snapshot"]
+    # The first steps reach AWS, side by side: the users scan, the holds and the requests read.
+    assert run["failed_steps"] == ["active_holds", "erasure_requests", "users_snapshot"]
     assert run["failed_checks"] == []
     assert "NoCredentialsError: Unable to locate credentials" in run["error"]
