@@ -13,8 +13,9 @@ report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `
 are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements
 (`WriteArchive`, `ReadArchive`, `ListArchive`, `RemoveArchivedManifests`) only when
 `CLEANUP_ARCHIVE_DIR` is, the holds statements (`ReadHolds` for the cleanup job, `ManageHolds`
-for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, the requests statement
-(`ManageRequests`, for `request erase` and `request list`) only when `REQUESTS_TABLE_NAME` is,
+for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, the requests statements
+(`ManageRequests`, for `request erase` and `request list`; `CloseRequests`, for the run that
+closes the requests it answered) only when `REQUESTS_TABLE_NAME` is,
 and the step-outputs statements (`StepOutputs`, `ListStepOutputs`) only when
 `CLEANUP_STEP_OUTPUTS_S3_URI` is. The ledger under
 the archive can be written and read, never deleted; every archive object is written encrypted
@@ -51,7 +52,7 @@ TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}
 ARCHIVE_SIDS = {"WriteArchive", "ReadArchive", "ListArchive", "RemoveArchivedManifests"}
 HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
-REQUESTS_SIDS = {"ManageRequests"}
+REQUESTS_SIDS = {"ManageRequests", "CloseRequests"}
 STEP_OUTPUTS_SIDS = {"StepOutputs", "ListStepOutputs"}
 
 

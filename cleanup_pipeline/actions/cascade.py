@@ -16,7 +16,7 @@ left (written after the cascade read that store) fails, and stays in the batch's
 next run finishes that deletion in every store and proves it (`settle_unfinished`).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -49,9 +49,10 @@ from cleanup_pipeline.actions.recheck import GONE, email_of, recheck
 from cleanup_pipeline.actions.restore import RestoreContext, roll_back
 from cleanup_pipeline.actions.store_kinds import Acted, FinishContext, kind_of
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
+from cleanup_pipeline.aws.requests_table import still_open_erasures
 from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.data_map import ATTRIBUTE, DataMap, Store, builtin_map, extra_stores
-from cleanup_pipeline.core.decisions import DELETE, Policy
+from cleanup_pipeline.core.decisions import DELETE, ERASE, Policy
 from cleanup_pipeline.core.recovery import (
     ArchivedFile,
     DeletionRecord,
@@ -60,6 +61,7 @@ from cleanup_pipeline.core.recovery import (
     verified_event,
 )
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.wire import Item
 
 # Conditional deletes of one user item refused while the user stayed a delete candidate.
@@ -138,6 +140,13 @@ class CascadeContext:
     recovery: Recovery | None = None
     # The checked data map; None: the built-in one.
     mapped: DataMap | None = None
+    # A person's own erasure: {user id: their open erase request id}; the settings then carry
+    # the erasure's restore window. None: deletions of inactive users.
+    erasures: Mapping[str, str] | None = None
+
+    @property
+    def action(self) -> Decision:
+        return DELETE if self.erasures is None else ERASE
 
     @property
     def data_map(self) -> DataMap:
@@ -159,22 +168,35 @@ def _without_email(item: Item) -> Item:
     return {name: value for name, value in item.items() if name != "email"}
 
 
+def _recheck(
+    ctx: CascadeContext, user_ids: list[str], whole_items: bool
+) -> tuple[dict[str, Item], dict[str, str]]:
+    """The users still candidates of the context's action, by consistent reads; for an
+    erasure, their requests are read again too (still open) before the user is."""
+    erasures = None
+    if ctx.erasures is not None:
+        asked = {u: ctx.erasures[u] for u in user_ids if u in ctx.erasures}
+        table = ctx.settings.requests_table
+        erasures = still_open_erasures(ctx.dynamodb, table, asked) if table else {}
+    return recheck(
+        ctx.dynamodb,
+        ctx.settings.users_table,
+        user_ids,
+        ctx.action,
+        ctx.as_of,
+        now_ms(),
+        ctx.policy,
+        ctx.settings.holds_table,
+        whole_items=whole_items,
+        erasures=erasures,
+    )
+
+
 def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch:
-    """Consistent re-read; only users who are still delete candidates enter the cascade."""
-    batch = CascadeBatch(items={})
+    """Consistent re-read; only users who are still candidates enter the cascade."""
+    batch = CascadeBatch(items={}, outcomes=Outcomes(ctx.action))
     try:
-        now = now_ms()
-        items, dropped = recheck(
-            ctx.dynamodb,
-            ctx.settings.users_table,
-            user_ids,
-            DELETE,
-            ctx.as_of,
-            now,
-            ctx.policy,
-            ctx.settings.holds_table,
-            whole_items=ctx.settings.restore_window_days > 0,
-        )
+        items, dropped = _recheck(ctx, user_ids, ctx.settings.restore_window_days > 0)
     except Exception as error:
         for user_id in user_ids:
             batch.fail(user_id, "recheck", error, ctx.on_failure)
@@ -423,18 +445,7 @@ def _delete_items(ctx: CascadeContext, batch: CascadeBatch) -> Fates:
         if not refused:
             break
         try:
-            now = now_ms()
-            fresh, dropped = recheck(
-                ctx.dynamodb,
-                table,
-                refused,
-                DELETE,
-                ctx.as_of,
-                now,
-                ctx.policy,
-                ctx.settings.holds_table,
-                whole_items=window > 0,
-            )
+            fresh, dropped = _recheck(ctx, refused, window > 0)
         except Exception as error:
             for user_id in refused:
                 batch.fail(user_id, "user", error, ctx.on_failure)
@@ -772,9 +783,12 @@ def _finish_and_prove(
     for (user_id, deletion), _ in sorted(records.items()):
         if user_id not in verified:
             continue
+        request = deletions[(user_id, deletion)].request
         try:
             record(
-                archive, user_id, verified_event(deletion, ctx.recovery.run_id, at, ctx.data_map)
+                archive,
+                user_id,
+                verified_event(deletion, ctx.recovery.run_id, at, ctx.data_map, request),
             )
         except Exception as error:
             verified.discard(user_id)

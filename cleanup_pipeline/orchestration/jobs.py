@@ -464,6 +464,11 @@ def summarize(
     )
     counts[Outcome.NOT_APPROVED] = int(decisions.get(Outcome.NOT_APPROVED, 0))
     counts[Outcome.DELETED_BY_OTHER_RUN] = int(deletions.get(Outcome.DELETED_BY_OTHER_RUN, 0))
+    # Accounts erased at their own request count apart from the inactivity deletions.
+    erasures = assets.get("erased_accounts", {})
+    counts["erased"] = int(erasures.get(Outcome.DELETED, 0))
+    counts["requests_done"] = int(erasures.get("requests_done", 0))
+    counts[Outcome.FAILED] += int(erasures.get(Outcome.FAILED, 0))
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",
