@@ -20,9 +20,8 @@ from cleanup_pipeline.aws.holds_table import put_hold
 from cleanup_pipeline.aws.requests_table import new_request_id, open_request, scan_requests
 from cleanup_pipeline.core.decisions import Hold
 from cleanup_pipeline.core.requests import Request, new_request
-from cleanup_pipeline.core.settings import Settings, load_settings
+from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
-from cleanup_pipeline.local.emulator import LOCAL_ENV
 from cleanup_pipeline.orchestration.jobs import run_config_for, summarize
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
@@ -396,20 +395,23 @@ def bounded(tmp_path_factory) -> Iterator[Bounded]:
             ask(clients, settings, user_id)
         instance = dg.DagsterInstance.ephemeral()
         blocked = execute(instance)
-        still = requests_by_user(clients, settings)
-        left = len(scan_users(clients, settings))
+
+        # The module's other worlds may still be open in the same moto: count this one's own.
+        def mine(statuses: dict[str, Request]) -> dict[str, str]:
+            return {u: r.status for u, r in statuses.items() if u.startswith("m-")}
+
+        still = mine(requests_by_user(clients, settings))
+        left = len([u for u in scan_users(clients, settings) if u.startswith("m-")])
         approved = execute(instance, approved=blocked.result.run_id)
-        done = sum(r.status == "done" for r in requests_by_user(clients, settings).values())
-        yield Bounded(
-            blocked, sum(r.status == "open" for r in still.values()), left, approved, done
-        )
+        done = list(mine(requests_by_user(clients, settings)).values()).count("done")
+        yield Bounded(blocked, list(still.values()).count("open"), left, approved, done)
 
 
 def test_more_than_100_erasures_block_the_run_and_an_approval_lifts_it(bounded: Bounded):
     assert not bounded.blocked.result.success
     assert bounded.blocked.summary["blocked"] == ["erasures_within_limit"]
     assert bounded.blocked_open == MANY
-    assert bounded.users_after_block == MANY + 10
+    assert bounded.users_after_block == MANY
     assert bounded.approved.result.success, bounded.approved.summary
     assert bounded.approved.summary["counts"]["erased"] == MANY
     assert bounded.done == MANY
@@ -419,11 +421,3 @@ def test_erase_candidates_do_not_count_toward_the_deletion_guards(bounded: Bound
     checks = {e.check_name: e.passed for e in bounded.blocked.result.get_asset_check_evaluations()}
     assert checks["deletions_within_limit"] and checks["deletions_match_history"]
     assert not checks["erasures_within_limit"]
-
-
-def test_a_malformed_erasure_window_fails_naming_the_variable():
-    for bad in ("-1", "x", "nan"):
-        env = {**LOCAL_ENV, "ERASURE_RESTORE_WINDOW_DAYS": bad}
-        with pytest.raises(ValueError, match="ERASURE_RESTORE_WINDOW_DAYS"):
-            load_settings(env)
-    assert load_settings(LOCAL_ENV).erasure_restore_window_days == 0
