@@ -13,13 +13,13 @@ report statements (`WriteReports`, `ReadReports` for approvals, `ListReports`, `
 are kept only when `CLEANUP_REPORTS_DIR` is an `s3://` location, the archive statements
 (`WriteArchive`, `ReadArchive`, `ListArchive`, `RemoveArchivedManifests`) only when
 `CLEANUP_ARCHIVE_DIR` is, the holds statements (`ReadHolds` for the cleanup job, `ManageHolds`
-for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, the requests statement
-(`ManageRequests`, for `request erase` and `request list`) only when `REQUESTS_TABLE_NAME` is,
-the step-outputs statements (`StepOutputs`, `ListStepOutputs`) only when
-`CLEANUP_STEP_OUTPUTS_S3_URI` is, and the access export's statements only when
-`CLEANUP_EXPORT_DIR` declares where exports go: the listing and reading of each `s3_prefix`
-store's folders (`ExportList...Files`, `ExportRead...Files`) and, for an `s3://` location,
-`WriteExports` (the zips there, encrypted). The ledger under
+for the `manage_hold` job) only when `HOLDS_TABLE_NAME` is set, the requests statements
+(`ManageRequests`, for `request erase` and `request list`; `CloseRequests`, for the run that
+closes the requests it answered) only when `REQUESTS_TABLE_NAME` is, the step-outputs statements
+(`StepOutputs`, `ListStepOutputs`) only when `CLEANUP_STEP_OUTPUTS_S3_URI` is, and the access
+export's statements only when `CLEANUP_EXPORT_DIR` declares where exports go: the listing and
+reading of each `s3_prefix` store's folders (`ExportList...Files`, `ExportRead...Files`) and, for
+an `s3://` location, `WriteExports` (the zips there, encrypted). The ledger under
 the archive can be written and read, never deleted; every archive object is written encrypted
 (SSE-S3), or not at all.
 """
@@ -56,7 +56,7 @@ TEMPLATE = Path(__file__).with_name("iam-policy.json")
 REPORTS_SIDS = {"WriteReports", "ReadReports", "ListReports", "ExpireReports"}
 ARCHIVE_SIDS = {"WriteArchive", "ReadArchive", "ListArchive", "RemoveArchivedManifests"}
 HOLDS_SIDS = {"ReadHolds", "ManageHolds"}
-REQUESTS_SIDS = {"ManageRequests"}
+REQUESTS_SIDS = {"ManageRequests", "CloseRequests"}
 STEP_OUTPUTS_SIDS = {"StepOutputs", "ListStepOutputs"}
 
 

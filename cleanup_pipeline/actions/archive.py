@@ -9,6 +9,7 @@ entries elsewhere adds a small supplementary record before the retried removal. 
 """
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,6 +49,8 @@ class Recovery:
     run_id: str
     carried: dict[Pair, JournalEntry] = field(default_factory=dict)
     approved_run_id: str | None = None
+    # {user id: erase request id} of a person's own erasure, recorded with each deletion.
+    requests: Mapping[str, str] = field(default_factory=dict)
 
 
 def file_targets(versions: list[ObjectVersion]) -> tuple[list[ObjectVersion], list[ArchivedFile]]:
@@ -163,6 +166,7 @@ class BatchArchive:
                 until,
                 [self.group] if self.group else [],
                 approved_run_id=self.recovery.approved_run_id,
+                request=self.recovery.requests.get(user_id),
                 stores={name: len(found) for name, found in held.items()},
             )
             carried = self.recovery.carried.get((user_id, key))
@@ -219,7 +223,7 @@ class BatchArchive:
                 record(self.store, user_id, event)
                 if user_id in verified:
                     proved = verified_event(
-                        entry.deletion_key, self.recovery.run_id, now_ms(), data_map
+                        entry.deletion_key, self.recovery.run_id, now_ms(), data_map, entry.request
                     )
                     record(self.store, user_id, proved)
             except Exception:

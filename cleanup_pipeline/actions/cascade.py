@@ -57,6 +57,7 @@ from cleanup_pipeline.actions.store_kinds import (
     object_records,
 )
 from cleanup_pipeline.aws import bucket, emails_table, references, users_table
+from cleanup_pipeline.aws.requests_table import still_open_erasures
 from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.data_map import (
     ATTRIBUTE,
@@ -67,7 +68,7 @@ from cleanup_pipeline.core.data_map import (
     builtin_map,
     extra_stores,
 )
-from cleanup_pipeline.core.decisions import DELETE, Policy
+from cleanup_pipeline.core.decisions import DELETE, ERASE, Policy
 from cleanup_pipeline.core.recovery import (
     ArchivedFile,
     DeletionRecord,
@@ -77,6 +78,7 @@ from cleanup_pipeline.core.recovery import (
     verified_event,
 )
 from cleanup_pipeline.core.settings import Settings
+from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.core.wire import Item
 
 # Conditional deletes of one user item refused while the user stayed a delete candidate.
@@ -207,6 +209,13 @@ class CascadeContext:
     record_more: Callable[[str, dict[str, list[Any]]], None] | None = None
     # `RunReferences.attributes`: what the run's scans of `attribute` stores found.
     scanned: Mapping[str, Mapping[str, list[Any]]] = field(default_factory=dict)
+    # A person's own erasure: {user id: their open erase request id}; the settings then carry
+    # the erasure's restore window. None: deletions of inactive users.
+    erasures: Mapping[str, str] | None = None
+
+    @property
+    def action(self) -> Decision:
+        return DELETE if self.erasures is None else ERASE
 
     @property
     def data_map(self) -> DataMap:
@@ -228,22 +237,35 @@ def _without_email(item: Item) -> Item:
     return {name: value for name, value in item.items() if name != "email"}
 
 
+def _recheck(
+    ctx: CascadeContext, user_ids: list[str], whole_items: bool
+) -> tuple[dict[str, Item], dict[str, str]]:
+    """The users still candidates of the context's action, by consistent reads; for an
+    erasure, their requests are read again too (still open) before the user is."""
+    erasures = None
+    if ctx.erasures is not None:
+        asked = {u: ctx.erasures[u] for u in user_ids if u in ctx.erasures}
+        table = ctx.settings.requests_table
+        erasures = still_open_erasures(ctx.dynamodb, table, asked) if table else {}
+    return recheck(
+        ctx.dynamodb,
+        ctx.settings.users_table,
+        user_ids,
+        ctx.action,
+        ctx.as_of,
+        now_ms(),
+        ctx.policy,
+        ctx.settings.holds_table,
+        whole_items=whole_items,
+        erasures=erasures,
+    )
+
+
 def confirm_candidates(ctx: CascadeContext, user_ids: list[str]) -> CascadeBatch:
-    """Consistent re-read; only users who are still delete candidates enter the cascade."""
-    batch = CascadeBatch(items={})
+    """Consistent re-read; only users who are still candidates enter the cascade."""
+    batch = CascadeBatch(items={}, outcomes=Outcomes(ctx.action))
     try:
-        now = now_ms()
-        items, dropped = recheck(
-            ctx.dynamodb,
-            ctx.settings.users_table,
-            user_ids,
-            DELETE,
-            ctx.as_of,
-            now,
-            ctx.policy,
-            ctx.settings.holds_table,
-            whole_items=ctx.settings.restore_window_days > 0,
-        )
+        items, dropped = _recheck(ctx, user_ids, ctx.settings.restore_window_days > 0)
     except Exception as error:
         for user_id in user_ids:
             batch.fail(user_id, "recheck", error, ctx.on_failure)
@@ -541,18 +563,7 @@ def _delete_items(ctx: CascadeContext, batch: CascadeBatch) -> Fates:
         if not refused:
             break
         try:
-            now = now_ms()
-            fresh, dropped = recheck(
-                ctx.dynamodb,
-                table,
-                refused,
-                DELETE,
-                ctx.as_of,
-                now,
-                ctx.policy,
-                ctx.settings.holds_table,
-                whole_items=window > 0,
-            )
+            fresh, dropped = _recheck(ctx, refused, window > 0)
         except Exception as error:
             for user_id in refused:
                 batch.fail(user_id, "user", error, ctx.on_failure)
@@ -911,9 +922,12 @@ def _finish_and_prove(
     for (user_id, deletion), _ in sorted(records.items()):
         if user_id not in verified:
             continue
+        request = deletions[(user_id, deletion)].request
         try:
             record(
-                archive, user_id, verified_event(deletion, ctx.recovery.run_id, at, ctx.data_map)
+                archive,
+                user_id,
+                verified_event(deletion, ctx.recovery.run_id, at, ctx.data_map, request),
             )
         except Exception as error:
             verified.discard(user_id)

@@ -14,6 +14,7 @@ consistent Scan) would let two openings that check at the same moment both write
 
 import hashlib
 import secrets
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -263,3 +264,36 @@ def record_request(client: Any, table: str, request: Request) -> None:
         if _is_missing_table(error):
             raise _missing(table) from None
         raise
+
+
+def open_erasures(requests: Iterable[Request]) -> dict[str, str]:
+    """{user id: request id} of the open erase requests among `requests` (oldest first), the
+    oldest of a user's if several."""
+    erasures: dict[str, str] = {}
+    for request in requests:
+        if request.is_open and request.kind == RequestKind.ERASE:
+            erasures.setdefault(request.user_id, request.id)
+    return erasures
+
+
+def still_open_erasures(client: Any, table: str, asked: Mapping[str, str]) -> dict[str, str]:
+    """{user id: request id} of the `asked` requests that are still open erase requests of that
+    user, each read consistently right before it is acted on: a request closed meanwhile (by
+    an operator or an overlapping run) no longer erases anyone."""
+    still: dict[str, str] = {}
+    for user_id, request_id in asked.items():
+        try:
+            found = _get(client, table, request_id)
+        except ClientError as error:
+            if _is_missing_table(error):
+                raise _missing(table) from None
+            raise
+        current = _request(found) if found else None
+        if (
+            current is not None
+            and current.is_open
+            and current.kind == RequestKind.ERASE
+            and current.user_id == user_id
+        ):
+            still[user_id] = request_id
+    return still

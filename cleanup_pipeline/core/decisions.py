@@ -122,6 +122,10 @@ ACTIVE_REASON = "active"
 WARNED_OVER = "warned over {days} days ago"
 WITHIN_GRACE = "warned, within the {days}-day grace period"
 INACTIVE_OVER = "inactive over {days} days"
+# An open erase request decides, by its id: `.format(id=...)`.
+ERASURE_REQUEST = "erasure request {id}"
+# Why an erase request of a paying customer stays open: the app ends the billing first.
+ACTIVE_SUBSCRIPTION = "active subscription"
 
 
 # Earliest plausible millisecond timestamp (2000-01-01); smaller values look like seconds.
@@ -244,12 +248,15 @@ def new_hold(user_id: str, reason: str, until: str | None, now: int) -> Hold:
     return Hold(user_id, reason, until_ms)
 
 
-INVALID, EXEMPT, ACTIVE, WAITING, NOTIFY, DELETE = Decision
+INVALID, EXEMPT, ACTIVE, WAITING, NOTIFY, DELETE, ERASE = Decision
 DECISIONS: tuple[Decision, ...] = tuple(Decision)
 # The key of the total in `count_decisions`, beside one key per decision.
 USERS = "users"
 COUNT_KEYS: tuple[str, ...] = (USERS, *DECISIONS)
 DECISION_DTYPE = pd.CategoricalDtype([str(d) for d in DECISIONS])
+
+# The decisions frame's column of each user's open erase request (NA: none).
+REQUEST = "request"
 
 # Columns carried into the decisions frame alongside decision and reason.
 TIMESTAMP_COLUMNS: tuple[str, ...] = (*NUMBER_ATTRIBUTES, SUBSCRIPTION_ENDS_AT_COLUMN)
@@ -286,19 +293,31 @@ def classify(
     now: int,
     policy: Policy,
     holds: Mapping[str, str] | None = None,
+    erasures: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Return one row per snapshot row: id, email_masked, decision, reason, the timestamps used,
-    whole days inactive, and why a held user is held. The first rule that applies decides
-    (the rules' order). `holds` ({user id: reason}) are the active persistent holds, on top of the
-    policy's `exempt_user_ids`."""
+    whole days inactive, why a held user is held, and the user's open erase request. The first
+    rule that applies decides (the rules' order). `holds` ({user id: reason}) are the active
+    persistent holds, on top of the policy's `exempt_user_ids`. `erasures` ({user id: request
+    id}) are the open erase requests: such a user is `erase`, whatever the inactivity rules say,
+    unless invalid or held (a legal hold wins), or a lifetime customer or subscriber (their
+    request stays open: the app ends the billing first)."""
     ids = snapshot[ID].astype("string[pyarrow]")
     hold_reason = _hold_reasons(ids, policy, holds or {})
+    request = (
+        ids.map(dict(erasures)).astype("string[pyarrow]")
+        if erasures
+        else pd.Series(pd.NA, index=ids.index, dtype="string[pyarrow]")
+    )
+    requested = request.notna().to_numpy()
+    lifetime = _flags(snapshot[LIFETIME_DEAL])
     malformed = snapshot["malformed"].astype("category")
     last_visit, has_last_visit = _ints(snapshot[LAST_VISIT_AT])
     sent_at, has_sent_at = _ints(snapshot[EMAIL_SENT_AT])
     trial_end, has_trial_end = _ints(snapshot[FREE_TRIAL_END])
     ends_at, has_ends_at = _ints(snapshot[SUBSCRIPTION_ENDS_AT_COLUMN])
     warned = has_sent_at & (last_visit < sent_at)
+    subscriber = _flags(snapshot["has_subscription"]) & (~has_ends_at | (ends_at > as_of))
     grace = policy.grace_days
 
     # (condition, decision, reason); the first true condition decides.
@@ -312,13 +331,10 @@ def classify(
         (last_visit < MIN_PLAUSIBLE_MS, INVALID, LAST_VISIT_IN_SECONDS),
         (last_visit > now + DAY_MS, INVALID, LAST_VISIT_IN_FUTURE),
         (hold_reason.notna().to_numpy(), EXEMPT, HOLD),
+        (requested & ~lifetime & ~subscriber, ERASE, ERASURE_REQUEST),
         (has_trial_end & (trial_end > as_of), EXEMPT, TRIAL),
-        (_flags(snapshot[LIFETIME_DEAL]), EXEMPT, LIFETIME),
-        (
-            _flags(snapshot["has_subscription"]) & (~has_ends_at | (ends_at > as_of)),
-            EXEMPT,
-            SUBSCRIBER,
-        ),
+        (lifetime, EXEMPT, LIFETIME),
+        (subscriber, EXEMPT, SUBSCRIBER),
         (
             warned & (sent_at + policy.grace_ms < as_of),
             DELETE,
@@ -332,19 +348,28 @@ def classify(
         ),
     ]
     held_rule = next(i for i, (_, _, text) in enumerate(rules) if text == HOLD)
+    erase_rule = next(i for i, (_, _, text) in enumerate(rules) if text == ERASURE_REQUEST)
     rule = np.select([cond for cond, _, _ in rules], np.arange(len(rules)), default=len(rules))
     decision_of_rule = np.array(
         [DECISIONS.index(d) for _, d, _ in rules] + [DECISIONS.index(ACTIVE)], dtype="int8"
     )
     decision = pd.Categorical.from_codes(decision_of_rule[rule], dtype=DECISION_DTYPE)
 
-    # Malformed rows take their reason from the decoder; every other row from its rule.
+    # Malformed rows take their reason from the decoder, erase rows from their request; every
+    # other row from its rule.
     texts = [text for _, _, text in rules] + [ACTIVE_REASON]
-    reason_codes = np.where(rule == 0, len(texts) + malformed.cat.codes.to_numpy(), rule).astype(
-        "int32"
-    )
+    asked = pd.Categorical(request.where(rule == erase_rule))
+    reason_codes = np.where(rule == 0, len(texts) + malformed.cat.codes.to_numpy(), rule)
+    reason_codes = np.where(
+        rule == erase_rule,
+        len(texts) + len(malformed.cat.categories) + asked.codes,
+        reason_codes,
+    ).astype("int32")
     reason = pd.Categorical.from_codes(
-        reason_codes, categories=texts + list(malformed.cat.categories)
+        reason_codes,
+        categories=texts
+        + list(malformed.cat.categories)
+        + [ERASURE_REQUEST.format(id=request_id) for request_id in asked.categories],
     )
 
     days_inactive = pd.array((as_of - last_visit) // DAY_MS, dtype="Int64")
@@ -358,6 +383,8 @@ def classify(
         "days_inactive": days_inactive,
         # Only a user whose decision is the hold is reported as held.
         "hold_reason": hold_reason.where(rule == held_rule).array,
+        # Every open erase request, decided or not: the report says why one stays open.
+        REQUEST: request.array,
     }
     return pd.DataFrame(columns)
 

@@ -38,6 +38,7 @@ class GuardLimits:
     min_guarded_count: int = 25
     max_delete_fraction: float = 0.05
     max_notify_fraction: float = 0.20
+    max_erasures_per_run: int = 100
 
 
 def _share(fraction: float, total: int) -> float:
@@ -160,6 +161,25 @@ deletions_within_limit = partial(within_limit, Decision.DELETE)
 warnings_within_limit = partial(within_limit, Decision.NOTIFY)
 
 
+ERASURES_WITHIN_LIMIT = "erasures_within_limit"
+
+
+def erasures_within_limit(
+    counts: Mapping[str, int], limits: GuardLimits, allow_mass_action: bool = False
+) -> GuardResult:
+    """The users erased at their own request are at most `max_erasures_per_run`: a flood of
+    requests (a bad import, a script gone wrong) waits for an operator's review. Their own
+    bound, apart from the inactivity guards, which they do not count toward."""
+    return _against(
+        ERASURES_WITHIN_LIMIT,
+        "erase candidates",
+        counts.get(Decision.ERASE, 0),
+        limits.max_erasures_per_run,
+        allow_mass_action,
+        f"max_erasures_per_run {limits.max_erasures_per_run:,}",
+    )
+
+
 @dataclass(frozen=True)
 class HistoryLimits:
     factor: float = 5.0
@@ -223,8 +243,8 @@ class GuardInputs:
 def evaluate(
     inputs: GuardInputs, limits: GuardLimits, history: HistoryLimits, allow_mass_action: bool
 ) -> list[GuardResult]:
-    """Every guard of the run: the invalid share, then each action's size and history guards,
-    deletions first."""
+    """Every guard of the run: the invalid share, each action's size and history guards,
+    deletions first, then the bound on erasures."""
     results = [invalid_share(inputs.counts, limits)]
     for guards in ACTION_GUARDS:
         decision = guards.decision
@@ -240,12 +260,14 @@ def evaluate(
                 allow_mass_action,
             )
         )
+    results.append(erasures_within_limit(inputs.counts, limits, allow_mass_action))
     return results
 
 
 GUARD_NAMES: tuple[str, ...] = (
     INVALID_SHARE,
     *(name for guards in ACTION_GUARDS for name in (guards.size_name, guards.history_name)),
+    ERASURES_WITHIN_LIMIT,
 )
 
 
@@ -257,7 +279,10 @@ APPROVED_RUN_TAG = "cleanup_pipeline/approved_run_id"
 DIGEST_TAG_PREFIX = "cleanup_pipeline/candidates_sha256/"
 # The guards an operator's review answers; the data-quality guards are not among them.
 REVIEWABLE_GUARDS = frozenset(
-    name for guards in ACTION_GUARDS for name in (guards.size_name, guards.history_name)
+    {
+        *(name for guards in ACTION_GUARDS for name in (guards.size_name, guards.history_name)),
+        ERASURES_WITHIN_LIMIT,
+    }
 )
 
 
@@ -390,11 +415,11 @@ def not_approved_counts(decisions: pd.DataFrame) -> dict[str, int]:
 
 
 def acted_counts(counts: Mapping[str, int]) -> dict[str, int]:
-    """Decision counts with the notify and delete candidates reduced to those the run may act
-    on: what the size and history guards count."""
+    """Decision counts with the notify, delete and erase candidates reduced to those the run
+    may act on: what the guards count."""
     acted = dict(counts)
     for kind in APPROVABLE:
-        acted[kind] = counts[kind] - counts.get(f"{NOT_APPROVED}_{kind}", 0)
+        acted[kind] = counts.get(kind, 0) - counts.get(f"{NOT_APPROVED}_{kind}", 0)
     return acted
 
 

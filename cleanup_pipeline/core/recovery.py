@@ -170,7 +170,9 @@ class JournalEntry:
     (the user came back, the run died) must give back what it hid: `inline` then holds that
     user's manifests themselves (item left out), as long as the journal lives.
     `approved_run_id`: the reviewed run that the deleting run's approval named, if any; kept
-    here so that the `deleted` event a later run records for a run that died carries it too."""
+    here so that the `deleted` event a later run records for a run that died carries it too.
+    `request`: the erase request the deletion answers, if the person asked for it; kept for the
+    same reason."""
 
     user_id: str
     deletion_key: str
@@ -183,6 +185,7 @@ class JournalEntry:
     approved_run_id: str | None = None
     # What went from each store of other kinds than the app's own, by store name.
     stores: dict[str, int] = field(default_factory=dict)
+    request: str | None = None
 
     def merged(self, other: "JournalEntry") -> "JournalEntry":
         """This attempt combined with an earlier one of the same deletion: an attempt that died
@@ -200,6 +203,7 @@ class JournalEntry:
             sorted(set(self.manifests) | set(other.manifests)),
             list(inline.values()),
             approved_run_id=self.approved_run_id,
+            request=self.request or other.request,
             stores={
                 name: max(self.stores.get(name, 0), other.stores.get(name, 0))
                 for name in sorted({*self.stores, *other.stores})
@@ -241,14 +245,19 @@ def deleted_event(
     }
     if entry.approved_run_id:
         event["approved_run_id"] = entry.approved_run_id
+    if entry.request:
+        event["request"] = entry.request
     return event
 
 
-def verified_event(deletion: str, run_id: str, at: int, data_map: DataMap) -> dict[str, Any]:
+def verified_event(
+    deletion: str, run_id: str, at: int, data_map: DataMap, request: str | None = None
+) -> dict[str, Any]:
     """The `verified` event of the deletion with key `deletion`: at `at`, nothing was found
-    left of the user in any store of `data_map`."""
+    left of the user in any store of `data_map`; with the erase request it answers, if any."""
     zeros = dict.fromkeys((store.name for store in data_map.stores), 0)
-    return later_event(VERIFIED, deletion, run_id, at, stores=zeros)
+    extra: dict[str, Any] = {"request": request} if request else {}
+    return later_event(VERIFIED, deletion, run_id, at, stores=zeros, **extra)
 
 
 def later_event(event: str, deletion: str, run_id: str, at: int, **extra: Any) -> dict[str, Any]:

@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 
 from cleanup_pipeline.core.decisions import (
+    ACTIVE_SUBSCRIPTION,
     EMAIL,
     EMAIL_MISSING,
+    ERASURE_REQUEST,
+    HOLD,
     ID,
     ID_DUPLICATED,
     ID_HAS_SLASH,
@@ -24,10 +27,13 @@ from cleanup_pipeline.core.decisions import (
     LAST_VISIT_IN_FUTURE,
     LAST_VISIT_IN_SECONDS,
     LAST_VISIT_MISSING,
+    LIFETIME,
     NOT_A_NUMBER,
     NOT_A_STRING,
     NUMBER_ATTRIBUTES,
     OUT_OF_RANGE,
+    REQUEST,
+    SUBSCRIBER,
     SUBSCRIPTION_ENDS_AT,
     SUBSCRIPTION_NOT_A_MAP,
     WARNED_OVER,
@@ -44,7 +50,44 @@ from cleanup_pipeline.core.guards import (
 from cleanup_pipeline.core.requests import REQUESTS_OVERDUE
 from cleanup_pipeline.core.vocabulary import ACTIONS, Decision, Outcome
 
-REPORTED_DECISIONS = (Decision.INVALID, Decision.WAITING, Decision.NOTIFY, Decision.DELETE)
+REPORTED_DECISIONS = (
+    Decision.INVALID,
+    Decision.WAITING,
+    Decision.NOTIFY,
+    Decision.DELETE,
+    Decision.ERASE,
+)
+# What the report says of each open erase request: its status after the run, and why.
+REQUEST_STATUS, REQUEST_REASON = "request_status", "request_reason"
+_REQUEST_COLUMNS = (REQUEST, REQUEST_STATUS, REQUEST_REASON)
+
+
+def _kept_open(rows: pd.DataFrame, dry_run: bool) -> list[str | None]:
+    """Why each reported row's erase request stays open before any action: a paying customer's
+    until the billing ends, a held or invalid user's with the hold or the invalid value, an
+    erase candidate's until its cascade is verified; None without a request."""
+    why: list[str | None] = []
+    hold = (
+        rows["hold_reason"] if "hold_reason" in rows.columns else pd.Series(pd.NA, index=rows.index)
+    )
+    for request, decision, reason, held, left_out in zip(
+        rows[REQUEST], rows["decision"], rows["reason"], hold, rows[NOT_APPROVED], strict=True
+    ):
+        if pd.isna(request):
+            why.append(None)
+        elif left_out:
+            why.append("not approved: not an erase candidate in the approved run's report")
+        elif decision == Decision.ERASE:
+            why.append("dry run: nothing erased" if dry_run else "not attempted")
+        elif reason in (LIFETIME, SUBSCRIBER):
+            why.append(ACTIVE_SUBSCRIPTION)
+        elif reason == HOLD:
+            why.append(f"held: {held}")
+        else:
+            why.append(f"{decision}: {reason}")
+    return why
+
+
 # Every outcome a report row can carry: the action steps' own, then the report's defaults.
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 
@@ -93,13 +136,15 @@ def build_report(
     reported = decisions["decision"].isin(REPORTED_DECISIONS).to_numpy(dtype=bool)
     if "hold_reason" in decisions.columns:
         reported = reported | decisions["hold_reason"].notna().to_numpy(dtype=bool)
+    if REQUEST not in decisions.columns:
+        decisions = decisions.assign(**{REQUEST: pd.array([None] * len(decisions), dtype="string")})
+    reported = reported | decisions[REQUEST].notna().to_numpy(dtype=bool)
     rows = decisions[reported].reset_index(drop=True)
+    if NOT_APPROVED not in rows.columns:
+        rows = rows.assign(**{NOT_APPROVED: False})
     acted = rows["decision"].isin(ACTIONS).to_numpy()
-    left_out = (
-        rows.pop(NOT_APPROVED).to_numpy(dtype=bool)
-        if NOT_APPROVED in rows.columns
-        else np.zeros(len(rows), dtype=bool)
-    )
+    kept_open = _kept_open(rows, dry_run)
+    left_out = rows.pop(NOT_APPROVED).to_numpy(dtype=bool)
     pending = Outcome.DRY_RUN if dry_run else Outcome.NOT_ATTEMPTED
     outcome = np.select(
         [left_out, acted], [str(Outcome.NOT_APPROVED), str(pending)], str(Outcome.NO_ACTION)
@@ -110,6 +155,13 @@ def build_report(
         outcome=pd.array(outcome, dtype="string[pyarrow]"),
         step=pd.array([None] * len(rows), dtype="string[pyarrow]"),
         error=pd.array([None] * len(rows), dtype="string[pyarrow]"),
+        **{REQUEST: rows[REQUEST].astype("string[pyarrow]")},
+        **{
+            REQUEST_STATUS: pd.array(
+                [None if why is None else "open" for why in kept_open], dtype="string[pyarrow]"
+            ),
+            REQUEST_REASON: pd.array(kept_open, dtype="string[pyarrow]"),
+        },
     )
     report = store_columns(report, stores)
     if outcomes is None or outcomes.empty:
@@ -118,10 +170,22 @@ def build_report(
     found = store_columns(outcomes, stores).drop_duplicates("id", keep="last").set_index("id")
     position = pd.Index(found.index).get_indexer(report["id"])
     hit = position >= 0
-    for column in ("outcome", "step", "error", *map(store_key, stores)):
+    columns = ["outcome", "step", "error", *map(store_key, stores)]
+    if REQUEST_STATUS in found.columns:
+        columns += [REQUEST_STATUS, REQUEST_REASON]
+    for column in columns:
         values = report[column].copy()
         values[hit] = found[column].to_numpy()[position[hit]]
         report[column] = values
+    if REQUEST in found.columns:
+        # Requests of users the snapshot does not hold (no such user): reported as the erase
+        # step found them.
+        unmatched = found[found[REQUEST].notna() & ~found.index.isin(report["id"])]
+        if len(unmatched):
+            extra = unmatched.reset_index()[["id", *columns, REQUEST]].astype("string[pyarrow]")
+            extra["decision"] = str(Decision.ERASE)
+            extra["reason"] = [ERASURE_REQUEST.format(id=r) for r in extra[REQUEST]]
+            report = pd.concat([report, extra], ignore_index=True)
     return report
 
 
@@ -150,6 +214,7 @@ KNOWN_REASONS: tuple[str, ...] = (
     WITHIN_GRACE.format(days=_DEFAULT.grace_days),
     INACTIVE_OVER.format(days=_DEFAULT.notify_after_days),
     WARNED_OVER.format(days=_DEFAULT.grace_days),
+    ERASURE_REQUEST.format(id="").strip(),
 )
 
 
@@ -158,7 +223,10 @@ def outcome_key(outcome: str) -> str:
 
 
 def reason_key(reason: str) -> str:
-    """`lastVisitAt: missing` -> `reason/lastVisitAt_missing`; numbers become `n`."""
+    """`lastVisitAt: missing` -> `reason/lastVisitAt_missing`; numbers become `n`; every
+    `erasure request <id>` counts under `reason/erasure_request`."""
+    if reason.startswith(ERASURE_REQUEST.format(id="")):
+        reason = ERASURE_REQUEST.format(id="").strip()
     text = re.sub(r"\d+", "n", reason.replace("'/'", "slash"))
     return "reason/" + re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")
 

@@ -222,3 +222,18 @@ def export_destination_problem(destination: str, guarded: dict[str, str]) -> str
                 "a location of their own"
             )
     return None
+
+
+# What became of an erase request in a run, as its reason and in the report.
+ERASED = "erased: nothing of the user is left in any store (verified)"
+NO_SUCH_USER = "no such user"
+
+
+def erasure_fate(outcome: str, step: str | None, error: str | None) -> tuple[RequestStatus, str]:
+    """The status and reason of an erase request after its user's cascade ended with `outcome`:
+    done only once the deletion is verified; otherwise it stays open, saying why, for the next
+    run."""
+    if outcome == "deleted":
+        return RequestStatus.DONE, ERASED
+    why = f"{outcome} at {step}" if step else outcome
+    return RequestStatus.OPEN, f"{why}: {error}" if error else why

@@ -11,7 +11,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REQUIRED = ("APP_URL", "EMAIL_DOMAIN", "PUBLIC_BUCKET_NAME")
@@ -58,6 +58,8 @@ class Settings:
     holds_table: str | None = None  # unset: no persistent holds
     requests_table: str | None = None  # unset: no requests from the people themselves
     request_deadline_days: int = 30
+    # The restore window of a person's own erasure: by default gone at once.
+    erasure_restore_window_days: float = 0.0
 
     @property
     def sender(self) -> str:
@@ -66,23 +68,35 @@ class Settings:
     def user_prefix(self, user_id: str) -> str:
         return self.user_folder_template.format(id=user_id)
 
+    def for_erasure(self) -> "Settings":
+        """These settings as a person's own erasure uses them: its own restore window."""
+        return replace(self, restore_window_days=self.erasure_restore_window_days)
+
+    @property
+    def needs_versioning(self) -> bool:
+        """Whether some deletion of a run keeps files restorable (by the bucket's versions)."""
+        erasures = self.requests_table is not None and self.erasure_restore_window_days > 0
+        return self.restore_window_days > 0 or erasures
+
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
 
 
-def _restore_window(env: Mapping[str, str]) -> float:
-    raw = _get(env, "RESTORE_WINDOW_DAYS")
+def _restore_window(
+    env: Mapping[str, str], name: str = "RESTORE_WINDOW_DAYS", default: float = 30.0
+) -> float:
+    raw = _get(env, name)
     if raw is None:
-        return 30.0
+        return default
     try:
         days = float(raw)
     except ValueError:
         days = math.nan
     if not math.isfinite(days) or not 0 <= days <= MAX_RESTORE_WINDOW_DAYS:
         raise ValueError(
-            f"RESTORE_WINDOW_DAYS must be a number of days from 0 (no restore window) to "
+            f"{name} must be a number of days from 0 (no restore window) to "
             f"{MAX_RESTORE_WINDOW_DAYS:,}, not {raw!r}"
         )
     return days
@@ -207,6 +221,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         holds_table=_get(env, "HOLDS_TABLE_NAME"),
         requests_table=_requests_table(env, job_tables),
         request_deadline_days=_request_deadline(env),
+        erasure_restore_window_days=_restore_window(env, "ERASURE_RESTORE_WINDOW_DAYS", 0.0),
     )
 
 

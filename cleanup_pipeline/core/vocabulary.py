@@ -8,7 +8,9 @@ from enum import StrEnum
 
 
 class Decision(StrEnum):
-    """What the decision rules decide for a user, in rule order."""
+    """What the decision rules decide for a user, in rule order; `erase` (the person asked to
+    be erased) is decided right after the holds, and listed last so that stored decisions keep
+    their codes."""
 
     INVALID = "invalid"
     EXEMPT = "exempt"
@@ -16,6 +18,7 @@ class Decision(StrEnum):
     WAITING = "waiting"
     NOTIFY = "notify"
     DELETE = "delete"
+    ERASE = "erase"
 
 
 class Outcome(StrEnum):
@@ -41,5 +44,5 @@ class Outcome(StrEnum):
     NO_ACTION = "no_action"
 
 
-# The two decisions an action step acts on; also the `action` column of its outcomes.
-ACTIONS: tuple[Decision, ...] = (Decision.NOTIFY, Decision.DELETE)
+# The decisions an action step acts on; also the `action` column of its outcomes.
+ACTIONS: tuple[Decision, ...] = (Decision.NOTIFY, Decision.DELETE, Decision.ERASE)

@@ -2,6 +2,8 @@
 dead run left unfinished, and the purge of archived deletions past their restore window."""
 
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -29,12 +31,17 @@ from cleanup_pipeline.actions.purge import PurgeCounts, purge_expired
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
+from cleanup_pipeline.aws.requests_table import close_request, open_erasures, scan_requests
+from cleanup_pipeline.aws.users_table import read_users
+from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.data_map import Coverage, load_data_map
+from cleanup_pipeline.core.decisions import REQUEST
 from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.recovery import VERIFIED
 from cleanup_pipeline.core.reports import store_columns, store_totals
-from cleanup_pipeline.core.vocabulary import Decision
+from cleanup_pipeline.core.requests import ERASED, NO_SUCH_USER, RequestStatus, erasure_fate
+from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.observability.sentry import report_failure
 from cleanup_pipeline.orchestration.guards import enforce_before_actions, refuse_unless_covered
@@ -141,20 +148,25 @@ def _context(
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
     refs: RunReferences,
+    erasures: dict[str, str] | None = None,
 ) -> CascadeContext:
+    """The cascade's context; with `erasures` ({user: erase request}), a person's own erasure,
+    under the erasure's restore window."""
     clients, settings = aws.clients(), aws.settings()
     archive = open_archive(settings.archive_location, clients.s3)
+    recovery = Recovery(archive, context.run.run_id, refs.carried, run_options.approved_run_id)
     return CascadeContext(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
-        settings=settings,
+        settings=settings if erasures is None else settings.for_erasure(),
         as_of=run_options.as_of_ms(context),
         policy=cleanup_policy.policy(),
         on_failure=report_failures_of(context),
-        recovery=Recovery(archive, context.run.run_id, refs.carried, run_options.approved_run_id),
+        recovery=recovery if erasures is None else replace(recovery, requests=erasures),
         mapped=load_data_map(settings),  # checked by the run's first step
         lists=refs.lists,
         scanned=refs.attributes,
+        erasures=erasures,
     )
 
 
@@ -456,3 +468,218 @@ def purged_deletions(
         metadata={"failed_users": counts.failed_users, "waiting_users": counts.waiting_users},
         description=error or f"{failed} purges failed; the next run retries them",
     )
+
+
+# A person's own erasure runs through the same cascade as the deletions of inactive users, in
+# its own batches, with the erasure's restore window; its request is closed once verified.
+@dg.op(
+    ins={"notify_gate": dg.In(dg.Nothing), "delete_gate": dg.In(dg.Nothing)},
+    retry_policy=IDEMPOTENT_STEP_RETRY,
+    out={
+        "batches": dg.DynamicOut(list[str]),
+        "candidate_ids": dg.Out(list[str]),
+        "requests": dg.Out(dict[str, str]),
+    },
+)
+def split_erasure_candidates(
+    context: dg.OpExecutionContext,
+    candidates: pd.DataFrame,
+    guard_inputs: GuardInputs,
+    app_stores: Coverage,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+) -> Iterator[dg.Output[Any] | dg.DynamicOutput[list[str]]]:
+    """The erase candidates' ids in batches of `deletion_batch_size`, with {user: request},
+    after the run's guards (`erasures_within_limit` among them) passed once more and the data
+    map's coverage found every table and bucket of the app mapped."""
+    user_ids = candidates["id"].astype(str).tolist()
+    if user_ids and not run_options.dry_run:
+        refuse_unless_covered(app_stores)
+        enforce_before_actions(
+            guard_inputs,
+            candidates,
+            Decision.ERASE,
+            cleanup_policy,
+            run_options.allow_mass_action,
+            context.run.run_id,
+            run_options.approved_run_id,
+        )
+    requests = dict(zip(user_ids, candidates[REQUEST].astype(str), strict=True))
+    batches = cascade.split_into_batches(user_ids, cleanup_policy.deletion_batch_size)
+    context.log.info(f"{len(user_ids)} erase candidates in {len(batches)} batches")
+    yield dg.Output(sorted(set(user_ids)), output_name="candidate_ids")
+    yield dg.Output(requests, output_name="requests")
+    for number, batch in enumerate(batches):
+        yield dg.DynamicOutput(batch, mapping_key=f"batch_{number:04d}", output_name="batches")
+
+
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
+def erase_account_batch(
+    context: dg.OpExecutionContext,
+    user_ids: list[str],
+    requests: dict[str, str],
+    refs: RunReferences,
+    aws: AwsEnvironment,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+) -> pd.DataFrame:
+    """One batch of erasures through the whole cascade, as `delete_account_batch` does, with
+    the erasure's restore window; each user re-checked right before (request still open, not
+    held, not paying); the ledger events name the request. A dry run only lists the batch."""
+    asked = {user_id: requests[user_id] for user_id in user_ids}
+    if run_options.dry_run:
+        outcomes = Outcomes(Decision.ERASE)
+        for user_id in user_ids:
+            outcomes.add(user_id, DRY_RUN)
+    else:
+        ctx = _context(context, aws, cleanup_policy, run_options, refs, asked)
+        with ProgressLog(
+            context.log.info,
+            f"erasure {context.get_mapping_key()} ({len(user_ids):,} users)",
+            total=len(cascade.STAGES),
+            unit="stages",
+            interval=cleanup_policy.progress_log_seconds,
+        ) as progress:
+            outcomes = cascade.delete_accounts(
+                ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
+            )
+    frame = outcomes.frame()
+    frame.attrs[VERIFIED] = outcomes.verified
+    context.add_output_metadata(_counts(frame))
+    return frame
+
+
+@dg.op(retry_policy=IDEMPOTENT_STEP_RETRY)
+def close_erase_requests(
+    context: dg.OpExecutionContext,
+    outcomes: pd.DataFrame,
+    requests: dict[str, str],
+    unfinished: Settled,
+    aws: AwsEnvironment,
+    run_options: RunOptions,
+) -> pd.DataFrame:
+    """Each erase request `done` (with `done_at` and this run) once its user's deletion is
+    verified, and each open one whose user does not exist (a consistent read) `done` with
+    `no such user`, or as erased when this run finished and verified the deletion a run left
+    unproved (a leftover); one whose deletion is still unsettled stays open, as does any other,
+    with why in the report. A dry run writes nothing."""
+    settings, clients = aws.settings(), aws.clients()
+    table = settings.requests_table
+    frame = outcomes.copy()
+    frame.attrs = dict(outcomes.attrs)
+    status, reasons = [], []
+    closing: dict[str, tuple[str, str]] = {}
+    for row in frame.itertuples(index=False):
+        fate, why = erasure_fate(str(row.outcome), _text(row.step), _text(row.error))
+        if fate == RequestStatus.DONE and not run_options.dry_run:
+            closing[str(row.id)] = (requests[str(row.id)], why)
+        status.append(str(fate))
+        reasons.append(why)
+    frame[REQUEST] = pd.array([requests.get(str(u)) for u in frame["id"]], dtype="string")
+    frame["request_status"] = pd.array(status, dtype="string")
+    frame["request_reason"] = pd.array(reasons, dtype="string")
+    stored = scan_requests(clients.dynamodb, table) if table is not None else []
+    others = {u: r for u, r in open_erasures(stored).items() if u not in requests}
+    found = read_users(clients.dynamodb, settings.users_table, sorted(others)) if others else {}
+    missing = sorted(set(others) - set(found))
+    unsettled = {**{u: "not finished yet" for u, _ in unfinished.carried}, **unfinished.failed}
+    fates = {
+        u: (RequestStatus.OPEN, f"deletion not verified yet: {unsettled[u]}")
+        if u in unsettled
+        else (RequestStatus.DONE, ERASED if u in unfinished.verified else NO_SUCH_USER)
+        for u in missing
+    }
+    for user_id, (fate, why) in fates.items():
+        if fate == RequestStatus.DONE:
+            closing[user_id] = (others[user_id], why)
+    extra = pd.DataFrame(
+        {
+            "id": missing,
+            "action": str(Decision.ERASE),
+            "outcome": str(DRY_RUN if run_options.dry_run else Outcome.NO_ACTION),
+            "step": None,
+            "error": None,
+            REQUEST: [others[u] for u in missing],
+            "request_status": [
+                str(RequestStatus.OPEN if run_options.dry_run else fates[u][0]) for u in missing
+            ],
+            "request_reason": [
+                f"dry run: {fates[u][1]}" if run_options.dry_run else fates[u][1] for u in missing
+            ],
+        }
+    ).astype("string")
+    if missing:
+        frame = pd.concat([frame, extra], ignore_index=True)
+        frame.attrs = dict(outcomes.attrs)
+    done = 0
+    if not run_options.dry_run and table is not None:
+        done_at = now_ms()
+        by_id = {request.id: request for request in stored}
+        for user_id, (request_id, why) in sorted(closing.items()):
+            request = by_id.get(request_id)
+            try:
+                if request is not None and close_request(
+                    clients.dynamodb,
+                    table,
+                    request,
+                    RequestStatus.DONE,
+                    reason=why,
+                    done_at=done_at,
+                    run_id=context.run.run_id,
+                ):
+                    done += 1
+            except Exception as error:  # the request stays open: the next run closes it
+                report_failure(user_id, "erase.request", context.run.run_id, error)
+                hit = frame["id"] == user_id
+                frame.loc[hit, "request_status"] = str(RequestStatus.OPEN)
+                frame.loc[hit, "request_reason"] = f"{why}; not recorded: {type(error).__name__}"
+    frame.attrs["requests_done"] = done
+    context.add_output_metadata(
+        {
+            **_counts(frame),
+            "requests_done": dg.MetadataValue.int(done),
+            "no_such_user": dg.MetadataValue.int(len(missing)),
+        }
+    )
+    return frame
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+@dg.graph_asset(
+    group_name=GROUP,
+    ins={
+        "erasure_candidates": dg.AssetIn(),
+        "guard_inputs": dg.AssetIn(),
+        # Gated by every guard of the run, as the deletions are.
+        "notify_candidates": dg.AssetIn(dagster_type=dg.Nothing),
+        "deletion_candidates": dg.AssetIn(dagster_type=dg.Nothing),
+        "unfinished_deletions": dg.AssetIn(),
+        "app_stores": dg.AssetIn(),
+    },
+)
+def erased_accounts(
+    erasure_candidates: pd.DataFrame,
+    guard_inputs: GuardInputs,
+    notify_candidates: None,
+    deletion_candidates: None,
+    unfinished_deletions: Settled,
+    app_stores: Coverage,
+) -> pd.DataFrame:
+    """Accounts erased because the person asked (an open erase request): the same cascade and
+    proof of deletion as `deleted_accounts`, without a warning, with the erasure's restore
+    window (`ERASURE_RESTORE_WINDOW_DAYS`, 0 by default: gone at once); each request `done`
+    once its deletion is verified, or when its user does not exist."""
+    batches, candidate_ids, requests = split_erasure_candidates(
+        candidates=erasure_candidates,
+        guard_inputs=guard_inputs,
+        app_stores=app_stores,
+        notify_gate=notify_candidates,
+        delete_gate=deletion_candidates,
+    )
+    refs = read_references(candidate_ids, unfinished_deletions)
+    outcomes = batches.map(lambda user_ids: erase_account_batch(user_ids, requests, refs))
+    gathered = gather_deletion_outcomes(outcomes.collect(), refs)
+    return close_erase_requests(gathered, requests, unfinished_deletions)

@@ -16,6 +16,7 @@ from cleanup_pipeline.core.data_map import Coverage, DataMapError, coverage_of, 
 from cleanup_pipeline.core.decisions import COUNT_KEYS
 from cleanup_pipeline.core.guards import (
     ACTION_GUARDS,
+    ERASURES_WITHIN_LIMIT,
     INVALID_SHARE,
     REVIEWABLE_GUARDS,
     GuardInputs,
@@ -35,8 +36,10 @@ _LOOKBACK = 100
 
 
 def _counts(metadata: dict[str, dg.MetadataValue]) -> dict[str, int] | None:
+    # Runs from before erasures were decided have no erase count: none were erased.
+    found = {str(Decision.ERASE): dg.MetadataValue.int(0), **metadata}
     try:
-        return {key: int(metadata[key].value) for key in COUNT_KEYS}  # type: ignore[arg-type]
+        return {key: int(found[key].value) for key in COUNT_KEYS}  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -139,7 +142,11 @@ def enforce_before_actions(
         )
 
 
-_CANDIDATES = {Decision.DELETE: "deletion_candidates", Decision.NOTIFY: "notify_candidates"}
+_CANDIDATES = {
+    Decision.DELETE: "deletion_candidates",
+    Decision.NOTIFY: "notify_candidates",
+    Decision.ERASE: "erasure_candidates",
+}
 INPUTS = "guard_inputs"
 _WAIT = (
     "wait for an operator's review: approved_run_id (this run's id) or allow_mass_action; "
@@ -184,6 +191,13 @@ def _specs() -> list[dg.AssetCheckSpec]:
                 f"successful runs (once history_min_runs exist) {_WAIT}",
             ),
         ]
+    specs.append(
+        _spec(
+            ERASURES_WITHIN_LIMIT,
+            Decision.ERASE,
+            f"Users erased at their own request above max_erasures_per_run {_WAIT}",
+        )
+    )
     return specs
 
 

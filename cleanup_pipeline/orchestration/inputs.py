@@ -8,6 +8,7 @@ from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.aws.bucket import VersioningNotEnabledError, require_versioning
 from cleanup_pipeline.aws.holds_table import scan_holds
+from cleanup_pipeline.aws.requests_table import open_erasures, scan_requests
 from cleanup_pipeline.aws.stores import checked_data_map
 from cleanup_pipeline.aws.users_table import scan_snapshot
 from cleanup_pipeline.core.as_of import format_ms, now_ms
@@ -15,8 +16,10 @@ from cleanup_pipeline.core.data_map import S3_PREFIX, DataMapError
 from cleanup_pipeline.core.decisions import (
     DECISION_DTYPE,
     DELETE,
+    ERASE,
     ID,
     NOTIFY,
+    REQUEST,
     REQUIRED_COLUMNS,
     TIMESTAMP_COLUMNS,
     classify,
@@ -40,6 +43,7 @@ DECISIONS_SCHEMA = pa.DataFrameSchema(
         **_timestamps,
         "days_inactive": pa.Column("Int64", nullable=True),
         "hold_reason": pa.Column("string", nullable=True),
+        REQUEST: pa.Column("string", nullable=True),
         NOT_APPROVED: pa.Column(bool),
     },
     strict=True,
@@ -47,6 +51,8 @@ DECISIONS_SCHEMA = pa.DataFrameSchema(
 
 
 def _candidates_schema(decision: Decision) -> pa.DataFrameSchema:
+    # An erase candidate carries the request it answers.
+    requests = {REQUEST: pa.Column("string", nullable=False)} if decision == ERASE else {}
     return pa.DataFrameSchema(
         {
             ID: pa.Column("string", nullable=False, unique=True),
@@ -55,6 +61,7 @@ def _candidates_schema(decision: Decision) -> pa.DataFrameSchema:
             "reason": pa.Column("category"),
             **_timestamps,
             "days_inactive": pa.Column("Int64", nullable=False),
+            **requests,
         },
         strict=True,
     )
@@ -84,6 +91,11 @@ DeletionCandidates = _dagster_type(
     _candidates_schema(Decision.DELETE),
     "Users to delete; no email addresses.",
 )
+ErasureCandidates = _dagster_type(
+    "ErasureCandidates",
+    _candidates_schema(ERASE),
+    "Users to erase at their own request, with the request; no email addresses.",
+)
 
 
 PREVIEW_ROWS = 20
@@ -109,7 +121,7 @@ def users_snapshot(
         data_map = checked_data_map(aws.clients(), settings)
     except DataMapError as error:  # configuration: retrying cannot help
         raise dg.Failure(description=str(error), allow_retries=False) from None
-    if settings.restore_window_days > 0:
+    if settings.needs_versioning:
         buckets = [settings.public_bucket_name, *(s.bucket for s in data_map.of_kind(S3_PREFIX))]
         try:
             for bucket in dict.fromkeys(buckets):
@@ -216,14 +228,17 @@ def user_decisions(
     context: dg.AssetExecutionContext,
     users_snapshot: pd.DataFrame,
     active_holds: pd.DataFrame,
+    aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
     reports_s3: S3Resource,
 ) -> dg.Output[pd.DataFrame]:
     """The decision rules applied to every user at the run's `as_of`: invalid, exempt, active,
     waiting, notify or delete, each with its reason; held users (the holds table and
-    `exempt_user_ids`) are exempt, with why they are held. With `approved_run_id`, candidates
-    who were not the same kind of candidate in that run's report are `not_approved`."""
+    `exempt_user_ids`) are exempt, with why they are held. With `REQUESTS_TABLE_NAME`, a user
+    with an open erase request is `erase` before the inactivity rules, unless invalid, held or
+    paying (the request stays open, and the report says why). With `approved_run_id`,
+    candidates who were not the same kind of candidate in that run's report are `not_approved`."""
     as_of = run_options.as_of_ms(context)
     # Recorded on the run whatever launched it (UI, schedule or CLI), so history shows it.
     tags = {
@@ -236,9 +251,10 @@ def user_decisions(
     context.instance.add_run_tags(context.run.run_id, tags)
     now = now_ms()
     policy = cleanup_policy.policy()
+    erasures = _open_erasures(aws)
     decisions = approve(
         context,
-        classify(users_snapshot, as_of, now, policy, holds_of(active_holds)),
+        classify(users_snapshot, as_of, now, policy, holds_of(active_holds), erasures),
         run_options.approved_run_id,
         cleanup_policy.approval_max_age_days,
         reports_s3.get_client,
@@ -250,6 +266,7 @@ def user_decisions(
         metadata={
             "as_of": dg.MetadataValue.text(format_ms(as_of)),
             "approved_run_id": dg.MetadataValue.text(run_options.approved_run_id or "(none)"),
+            "erase_requests": dg.MetadataValue.int(len(erasures)),
             **{name: dg.MetadataValue.int(n) for name, n in counts.items()},
             "by_reason": dg.MetadataValue.md(
                 "| decision | reason | users |\n|---|---|---|\n"
@@ -257,6 +274,15 @@ def user_decisions(
             ),
         },
     )
+
+
+def _open_erasures(aws: AwsEnvironment) -> dict[str, str]:
+    """{user id: request id} of the open erase requests (every page of a consistent Scan of the
+    requests table; none without `REQUESTS_TABLE_NAME`)."""
+    settings = aws.settings()
+    if settings.requests_table is None:
+        return {}
+    return open_erasures(scan_requests(aws.clients().dynamodb, settings.requests_table))
 
 
 # Columns of the decisions frame that say nothing about a candidate (who is held, and why).
@@ -269,7 +295,8 @@ def _candidates(decisions: pd.DataFrame, decision: Decision) -> dg.Output[pd.Dat
     if NOT_APPROVED in decisions.columns:
         chosen = chosen & ~decisions[NOT_APPROVED].to_numpy(dtype=bool)
     rows = decisions[chosen].reset_index(drop=True)
-    rows = rows.drop(columns=[c for c in _NOT_FOR_CANDIDATES if c in rows.columns])
+    unused = [*_NOT_FOR_CANDIDATES, *([] if decision == ERASE else [REQUEST])]
+    rows = rows.drop(columns=[c for c in unused if c in rows.columns])
     rows = rows.astype({"email_masked": "string", "id": "string"})
     return dg.Output(
         rows,
@@ -307,4 +334,11 @@ deletion_candidates = _candidate_asset(
     DELETE,
     DeletionCandidates,
     "Users warned more than the grace period ago who never came back.",
+)
+erasure_candidates = _candidate_asset(
+    "erasure_candidates",
+    ERASE,
+    ErasureCandidates,
+    "Users who asked to be erased (an open erase request), neither held nor paying: erased "
+    "whatever their activity, without a warning.",
 )

@@ -472,6 +472,11 @@ def summarize(
         counts.update({k: int(v) for k, v in source.items() if k.startswith(STORE_PREFIX)})
     requests = assets.get("erasure_requests", {})
     counts.update({key: int(requests.get(key, 0)) for key in DEADLINE_COUNTS})
+    # Accounts erased at their own request count apart from the inactivity deletions.
+    erasures = assets.get("erased_accounts", {})
+    counts["erased"] = int(erasures.get(Outcome.DELETED, 0))
+    counts["requests_done"] = int(erasures.get("requests_done", 0))
+    counts[Outcome.FAILED] += int(erasures.get(Outcome.FAILED, 0))
     return {
         "run_id": run_id,
         "status": "success" if success else "failure",

@@ -215,10 +215,13 @@ def _publish(
 
 
 def _ledger_counts(
-    deleted_accounts: pd.DataFrame, purged: dict[str, int]
+    deleted_accounts: pd.DataFrame, purged: dict[str, int], erased: pd.DataFrame | None = None
 ) -> dict[str, dg.MetadataValue]:
-    """What this run added to the deletion ledger, and what its purge did."""
-    ledger = deleted_accounts.attrs.get("ledger", {})
+    """What this run added to the deletion ledger (erasures included), and what its purge did."""
+    ledger = dict(deleted_accounts.attrs.get("ledger", {}))
+    if erased is not None:
+        for name in ("deleted", "verified"):
+            ledger[name] = ledger.get(name, 0) + erased.attrs.get("ledger", {}).get(name, 0)
     counts = {
         "ledger_deleted": ledger.get("deleted", 0),
         "ledger_recorded_late": ledger.get("recorded_late", 0),
@@ -270,15 +273,17 @@ def cleanup_report(
     erasure_requests: OpenRequests,
     warning_emails: pd.DataFrame,
     deleted_accounts: pd.DataFrame,
+    erased_accounts: pd.DataFrame,
     purged_deletions: dict[str, int],
     aws: AwsEnvironment,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
     reports_s3: S3Resource,
 ) -> dg.MaterializeResult:
-    """The candidate report completed with each action's outcome and error, at the same
-    location (its summary too), with the run's ledger events and purge counts."""
-    outcomes = pd.concat([warning_emails, deleted_accounts], ignore_index=True)
+    """The candidate report completed with each action's outcome and error, and what became of
+    each erase request, at the same location (its summary too), with the run's ledger events
+    and purge counts."""
+    outcomes = pd.concat([warning_emails, deleted_accounts, erased_accounts], ignore_index=True)
     report = build_report(
         user_decisions, outcomes, dry_run=run_options.dry_run, stores=aws.store_names()
     )
@@ -296,9 +301,14 @@ def cleanup_report(
             ),
             # Deleted users the proof found gone from every store.
             "verified": dg.MetadataValue.int(int(deleted_accounts.attrs.get("verified", 0))),
+            "erased": dg.MetadataValue.int(count_outcomes(erased_accounts, Outcome.DELETED)),
+            "erased_verified": dg.MetadataValue.int(int(erased_accounts.attrs.get("verified", 0))),
+            "requests_done": dg.MetadataValue.int(
+                int(erased_accounts.attrs.get("requests_done", 0))
+            ),
             str(Outcome.SKIPPED): dg.MetadataValue.int(count_outcomes(outcomes, Outcome.SKIPPED)),
             str(Outcome.FAILED): dg.MetadataValue.int(failed),
-            **_ledger_counts(deleted_accounts, purged_deletions),
+            **_ledger_counts(deleted_accounts, purged_deletions, erased_accounts),
         },
         check_results=[
             dg.AssetCheckResult(

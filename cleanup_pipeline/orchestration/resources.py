@@ -103,6 +103,12 @@ class CleanupPolicy(dg.ConfigurableResource):
     max_notify_fraction: float = Field(
         0.20, ge=0, le=1, description="Guard: warnings / valid users; 0-1 (0.2 = 20%)."
     )
+    max_erasures_per_run: int = Field(
+        100,
+        ge=0,
+        le=1_000_000,
+        description="Guard: users erased at their own request per run (0-1,000,000).",
+    )
     history_factor: float = Field(
         5.0, ge=1, le=100, description="Guard: at most this (1-100) x usual."
     )
@@ -202,6 +208,7 @@ class CleanupPolicy(dg.ConfigurableResource):
             min_guarded_count=self.min_guarded_count,
             max_delete_fraction=self.max_delete_fraction,
             max_notify_fraction=self.max_notify_fraction,
+            max_erasures_per_run=self.max_erasures_per_run,
         )
 
 

@@ -286,3 +286,37 @@ def test_a_run_prints_the_deadline_counts_and_succeeds_with_an_overdue_request(
     assert (counts["requests_open"], counts["requests_due_soon"]) == (4, 2)
     assert counts["requests_overdue"] == 1
     assert summary["blocked"] == []  # the deadline check blocks nothing
+
+
+def test_an_erase_request_is_done_after_the_next_run(server: str) -> None:
+    clients, settings = _provisioned()
+    as_of = int(time.time() * 1000) - 3_600_000
+    seen = {"id": {"S": "person"}, "email": {"S": "person@example.com"}}
+    seen["lastVisitAt"] = {"N": str(as_of - DAY_MS)}
+    clients.dynamodb.put_item(TableName=settings.users_table, Item=seen)
+    clients.s3.put_object(Bucket=settings.public_bucket_name, Key="person/a.txt", Body=b"x")
+    code, opened, output = cli("request", "erase", "person", "--ref", "mail of 3 May")
+    assert code == 0, output
+
+    code, summary, output = cli("run", "--as-of", str(as_of))
+    assert code == 0, output
+    assert summary["counts"]["erase"] == summary["counts"]["erased"] == 1
+    assert summary["counts"]["requests_done"] == 1 and summary["counts"]["notified"] == 0
+
+    code, listed, output = cli("request", "list")
+    assert code == 0, output
+    [request] = listed["requests"]
+    assert (request["id"], request["status"], request["run_id"]) == (
+        opened["request"]["id"],
+        "done",
+        summary["run_id"],
+    )
+    assert request["done_at"] is not None
+    users = clients.dynamodb.scan(TableName=settings.users_table, ConsistentRead=True)["Items"]
+    assert users == []
+    assert (
+        clients.s3.list_object_versions(Bucket=settings.public_bucket_name, Prefix="person/").get(
+            "Versions", []
+        )
+        == []
+    )

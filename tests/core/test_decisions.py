@@ -463,6 +463,7 @@ def test_count_decisions_reports_all_six_decisions():
         "waiting": 1,
         "notify": 1,
         "delete": 1,
+        "erase": 0,
     }
 
 
@@ -476,6 +477,7 @@ def test_count_decisions_includes_zero_counts():
         "waiting": 0,
         "notify": 2,
         "delete": 0,
+        "erase": 0,
     }
     assert set(counts) == {"users", *DECISIONS}
 

@@ -184,6 +184,7 @@ def test_one_evaluation_gives_every_guard_of_the_run_deletions_first():
             "deletions_match_history",
             "warnings_within_limit",
             "warnings_match_history",
+            "erasures_within_limit",
         ]
     )
     failed = {r.name for r in results if not r.passed}

@@ -115,6 +115,7 @@ def test_the_report_says_not_approved_and_the_guards_count_only_the_approved() -
         "not_approved": 3,
         "not_approved_notify": 2,
         "not_approved_delete": 1,
+        "not_approved_erase": 0,
     }
     counts = guard_counts(marked)
     assert (counts["notify"], counts["delete"], counts["users"]) == (1, 1, 7)
@@ -173,6 +174,7 @@ def test_each_kind_of_candidate_has_its_own_digest_tag() -> None:
         "cleanup_pipeline/candidates_sha256/delete": candidates_digest(
             ["approved-delete", "approved-but-active"]
         ),
+        "cleanup_pipeline/candidates_sha256/erase": candidates_digest([]),
     }
 
 

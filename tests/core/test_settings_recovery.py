@@ -89,3 +89,17 @@ def test_an_archive_apart_from_the_reports_is_accepted(
     env.update({"CLEANUP_REPORTS_DIR": reports} if reports else {})
     settings = load_settings(env)
     assert settings.archive_location == (archive or "archive")
+
+
+def test_an_erasure_has_its_own_window_zero_by_default() -> None:
+    settings = load_settings(REQUIRED)
+    assert settings.erasure_restore_window_days == 0.0
+    assert settings.for_erasure().restore_window_days == 0.0
+    seven = load_settings({**REQUIRED, "ERASURE_RESTORE_WINDOW_DAYS": "7"})
+    assert (seven.restore_window_days, seven.for_erasure().restore_window_days) == (30.0, 7.0)
+
+
+@pytest.mark.parametrize("raw", ["-1", "thirty", "nan", "inf", "3650.5"])
+def test_a_malformed_erasure_window_is_an_error_naming_its_variable(raw: str) -> None:
+    with pytest.raises(ValueError, match=r"^ERASURE_RESTORE_WINDOW_DAYS must be"):
+        load_settings({**REQUIRED, "ERASURE_RESTORE_WINDOW_DAYS": raw})

@@ -321,9 +321,9 @@ def test_the_policy_denies_what_the_job_must_not_do() -> None:
         Request("dynamodb:UpdateItem", f"{table}/holds"),
         Request("dynamodb:GetItem", f"{table}/holds"),
         Request("dynamodb:Scan", f"{table}/holds-archive"),
-        # Requests are opened and read; closing one, or removing it, is not granted.
-        Request("dynamodb:DeleteItem", f"{table}/requests"),
-        Request("dynamodb:UpdateItem", f"{table}/requests"),
+        # Requests are opened, read and closed in their own table only.
+        Request("dynamodb:DeleteItem", f"{table}/requests-old"),
+        Request("dynamodb:UpdateItem", f"{table}/requests-old"),
         Request("dynamodb:Scan", f"{table}/requests-old"),
         Request("dynamodb:DeleteItem", f"{table}/features"),
         Request("dynamodb:Scan", f"{table}/emails"),
