@@ -182,7 +182,9 @@ def build_report(
         # step found them.
         unmatched = found[found[REQUEST].notna() & ~found.index.isin(report["id"])]
         if len(unmatched):
-            extra = unmatched.reset_index()[["id", *columns, REQUEST]].astype("string[pyarrow]")
+            extra = unmatched.reset_index()[["id", *columns, REQUEST]]
+            counted = set(map(store_key, stores))
+            extra = extra.astype({c: "string[pyarrow]" for c in extra.columns if c not in counted})
             extra["decision"] = str(Decision.ERASE)
             extra["reason"] = [ERASURE_REQUEST.format(id=r) for r in extra[REQUEST]]
             report = pd.concat([report, extra], ignore_index=True)

@@ -1,6 +1,8 @@
 """A person's own erase request in the decision rules and the report: `erase` before the
 inactivity rules, except for an invalid, held or paying user, whose request stays open with why."""
 
+import io
+
 import pandas as pd
 import pytest
 
@@ -151,3 +153,26 @@ def test_erasures_have_their_own_bound_lifted_by_an_approval(erase: int, passed:
     assert all(r.passed for r in results if r.name != ERASURES_WITHIN_LIMIT)
     assert ERASURES_WITHIN_LIMIT in REVIEWABLE_GUARDS
     assert all(r.passed for r in lift_for_review(results, "run-1"))
+
+
+def test_a_request_of_no_such_user_joins_the_report_with_whole_store_counts():
+    """A request whose user the snapshot does not hold is reported as the erase step found it;
+    its store columns stay whole numbers (0), so the report can be written as Parquet."""
+    outcomes = pd.DataFrame(
+        {
+            "id": ["ghost"],
+            "action": ["erase"],
+            "outcome": ["no_action"],
+            "step": [None],
+            "error": [None],
+            "request": ["req-1"],
+            "request_status": ["done"],
+            "request_reason": ["no such user"],
+        }
+    ).astype("string")
+    report = build_report(_decide(), outcomes, stores=("files", "sessions"))
+    ghost = report.set_index("id").loc["ghost"]
+    assert (ghost["decision"], ghost["request_reason"]) == ("erase", "no such user")
+    assert (ghost["store_files"], ghost["store_sessions"]) == (0, 0)
+    assert str(report["store_files"].dtype) == "int64"
+    report.to_parquet(io.BytesIO())
