@@ -58,7 +58,8 @@ def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monk
 
     assert not result.success
     # Nothing written and the users table never scanned: only the check that the data map's
-    # stores exist, the versioning check and the holds read of the run's first steps reached AWS.
+    # stores exist, the versioning check and the holds and requests reads of the run's first
+    # steps reached AWS.
     assert recording.writes() == []
     calls = [
         (name, params.get("TableName") or params.get("Bucket")) for name, params in recording.CALLS
@@ -71,6 +72,7 @@ def test_unversioned_bucket_with_a_window_fails_before_any_side_effect(aws, monk
             ("GetBucketVersioning", settings.public_bucket_name),  # the bucket exists
             ("GetBucketVersioning", settings.public_bucket_name),  # and keeps versions
             ("Scan", settings.holds_table),
+            ("Scan", settings.requests_table),
         ]
     )
     errors = [

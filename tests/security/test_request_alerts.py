@@ -6,11 +6,11 @@ import re
 from cleanup_pipeline.aws.requests_table import new_request_id, open_request
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.requests import Request, new_request
-from cleanup_pipeline.orchestration.jobs import JOB_NAME
+from cleanup_pipeline.orchestration.jobs import JOB_NAME, run_config_for
 from tests.support.items import DAY, now_ms
 from tests.support.jobs import check_results, execute_job
 from tests.support.sentry_capture import CapturingTransport
-from tests.support.world import NOTIFIED, seed_world
+from tests.support.world import AS_OF_ISO, NOTIFIED, seed_world
 
 CHECK = "erasure_requests_within_deadline"
 ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@example\.com")
@@ -44,7 +44,8 @@ def test_overdue_requests_are_one_event_per_run_without_the_person(
     later = _open(clients, settings, "asks-2", 31)
     _open(clients, settings, "asks-3", 28)  # due soon, not overdue
 
-    first = execute_job()
+    # Dry runs: a real run would erase the requested users and close their requests.
+    first = execute_job(run_config_for(AS_OF_ISO, dry_run=True))
     assert first.success and check_results(first)[CHECK] is False
     [event] = _deadline_events(sentry_events)
     assert event["level"] == "error"
@@ -65,7 +66,7 @@ def test_overdue_requests_are_one_event_per_run_without_the_person(
     assert person not in sent and "asks-2" not in sent
     assert ADDRESS.findall(sent) == [] and "***@example.com" not in sent
 
-    second = execute_job()
+    second = execute_job(run_config_for(AS_OF_ISO, dry_run=True))
     events = _deadline_events(sentry_events)
     assert [e["tags"]["run_id"] for e in events] == [first.run_id, second.run_id]
 
