@@ -160,6 +160,20 @@ def test_a_store_named_like_a_job_statement_keeps_both_and_wildcards_are_refused
         rendered_policy()
 
 
+def _allowed_calls() -> tuple[dict, list[Request]]:
+    """The policy rendered from the map in force and the requests of every recorded call,
+    after checking that the policy allows each of them."""
+    policy = rendered_policy()
+    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
+    denied = [
+        f"{r.call} needs {r.action} on {r.resource} {r.context}"
+        for r in requests
+        if not allowed(policy, r)
+    ]
+    assert denied == []
+    return policy, requests
+
+
 @pytest.mark.usefixtures("fresh_recording")
 def test_every_call_to_partition_key_stores_is_allowed_and_each_of_their_grants_used(
     aws, monkeypatch, tmp_path
@@ -187,12 +201,7 @@ def test_every_call_to_partition_key_stores_is_allowed_and_each_of_their_grants_
     )
     assert restore_with_service_recording(DELETED[0]).success
 
-    policy = rendered_policy()
-    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
-    denied = [
-        f"{r.call} needs {r.action} on {r.resource}" for r in requests if not allowed(policy, r)
-    ]
-    assert denied == []
+    policy, requests = _allowed_calls()
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Sessions", "Comments"))]
     assert own == []
 
@@ -238,12 +247,7 @@ def test_every_call_to_list_stores_is_allowed_and_each_of_their_grants_used(
     )
     assert restore_with_service_recording(DELETED[0]).success
 
-    policy = rendered_policy()
-    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
-    denied = [
-        f"{r.call} needs {r.action} on {r.resource}" for r in requests if not allowed(policy, r)
-    ]
-    assert denied == []
+    policy, requests = _allowed_calls()
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Leaderboards", "Teams"))]
     assert own == []
     assert by_sid(policy)["TeamsTable"]["Action"] == [
@@ -289,14 +293,7 @@ def test_every_call_to_s3_prefix_stores_is_allowed_and_each_of_their_grants_used
     assert {v["Key"] for v in left.get("Versions", [])} == {f"avatars/{DELETED[0]}/a.png"}
     assert left.get("DeleteMarkers", []) == []
 
-    policy = rendered_policy()
-    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
-    denied = [
-        f"{r.call} needs {r.action} on {r.resource} {r.context}"
-        for r in requests
-        if not allowed(policy, r)
-    ]
-    assert denied == []
+    policy, requests = _allowed_calls()
     unused = unused_grants(policy, requests)
     own = ("ListAvatars", "DeleteAvatars", "ListThumbs", "DeleteThumbs")
     assert [u for u in unused if u.startswith(own)] == []
@@ -345,12 +342,7 @@ def test_every_call_to_attribute_stores_is_allowed_and_each_of_their_grants_used
     db.put_item(TableName="likes", Item={"id": {"S": f"l1-{user_id}"}, "likedBy": {"S": "x"}})
     assert restore_with_service_recording(user_id).success
 
-    policy = rendered_policy()
-    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
-    denied = [
-        f"{r.call} needs {r.action} on {r.resource}" for r in requests if not allowed(policy, r)
-    ]
-    assert denied == []
+    policy, requests = _allowed_calls()
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Drafts", "Likes"))]
     assert own == []
 
@@ -421,12 +413,7 @@ def test_every_call_of_a_run_and_a_restore_with_the_every_kind_map_is_allowed(
     )
     assert restore_with_service_recording(DELETED[0]).success
 
-    policy = rendered_policy()
-    requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
-    denied = [
-        f"{r.call} needs {r.action} on {r.resource}" for r in requests if not allowed(policy, r)
-    ]
-    assert denied == []
+    policy, requests = _allowed_calls()
     stores = ("Avatars", "Drafts", "Teams", "Sessions", "Comments")
     unused = [u for u in unused_grants(policy, requests) if any(s in u for s in stores)]
     assert unused == []
