@@ -255,7 +255,7 @@ def map_statements(data_map: DataMap, values: Mapping[str, str], taken: set[str]
             "DescribeTables", ["dynamodb:DescribeTable"], [f"{table_arn}/{t}" for t in tables]
         )
     )
-    buckets = [values["PublicBucket"], *(s.bucket for s in data_map.stores if s.bucket)]
+    buckets = [s.bucket for s in data_map.stores if s.bucket]
     statements.append(
         _statement(
             "CheckBucketVersioning",

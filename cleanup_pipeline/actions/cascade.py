@@ -61,12 +61,16 @@ from cleanup_pipeline.aws.requests_table import still_open_erasures
 from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.data_map import (
     ATTRIBUTE,
+    FEATURES,
+    FILES,
     LIST,
     S3_PREFIX,
+    SCOREBOARDS,
     DataMap,
     Store,
     builtin_map,
     extra_stores,
+    own_stores,
 )
 from cleanup_pipeline.core.decisions import DELETE, ERASE, Policy
 from cleanup_pipeline.core.recovery import (
@@ -225,6 +229,12 @@ class CascadeContext:
     def extra_stores(self) -> list[Store]:
         return extra_stores(self.data_map, self.settings)
 
+    @property
+    def own(self) -> frozenset[str]:
+        """The app's own stores the map declares as built-in (see `own_stores`): each of the
+        cascade's own steps acts only on those."""
+        return own_stores(self.data_map, self.settings)
+
     def proof(self, every_version_gone: bool) -> ProofContext:
         """What the proof of deletion reads with; `every_version_gone` for deletions made
         without a restore window."""
@@ -291,11 +301,13 @@ def record_batch(
     user whose folder cannot be listed, or a batch whose archive cannot be written, loses
     nothing."""
     window = ctx.settings.restore_window_days
-    files: dict[str, tuple[list[ArchivedFile], int]] = {
-        user_id: (archived, len(archived))
-        for user_id, archived in _list_folders(ctx, batch, _app_files(ctx)).items()
-    }
-    for period in ctx.settings.scoreboard_periods:
+    files: dict[str, tuple[list[ArchivedFile], int]] = {}
+    if FILES in ctx.own:
+        files = {
+            user_id: (archived, len(archived))
+            for user_id, archived in _list_folders(ctx, batch, _app_files(ctx)).items()
+        }
+    for period in _own_boards(ctx):
         try:
             batch.boards[period] = references.read_scoreboard(
                 ctx.dynamodb, ctx.settings.scoreboards_table, period
@@ -310,7 +322,9 @@ def record_batch(
     for store in ctx.data_map.of_kind(ATTRIBUTE):
         found = batch.gathered.get(store.name)  # None: the app's own features store
         batch.acted[store.name] = {
-            user_id: proposed.get(user_id, []) if found is None else found.get(user_id, [])
+            user_id: _own_features(ctx, proposed).get(user_id, [])
+            if found is None
+            else found.get(user_id, [])
             for user_id in batch.items
         }
     try:
@@ -320,7 +334,7 @@ def record_batch(
         archive.write(
             {user_id: batch.full_items.get(user_id, item) for user_id, item in batch.items.items()},
             files,
-            {user_id: proposed.get(user_id, []) for user_id in batch.items},
+            {user_id: _own_features(ctx, proposed).get(user_id, []) for user_id in batch.items},
             board_entries(batch.boards, set(batch.items)),
             {
                 user_id: {name: found[user_id] for name, found in batch.gathered.items()}
@@ -339,12 +353,26 @@ def record_batch(
 
 def _app_files(ctx: CascadeContext) -> Store:
     """The app's own `files` store, as the built-in map has it."""
-    return next(s for s in builtin_map(ctx.settings).stores if s.kind == S3_PREFIX)
+    return next(s for s in builtin_map(ctx.settings).stores if s.name == FILES)
+
+
+def _own_boards(ctx: CascadeContext) -> tuple[str, ...]:
+    """The scoreboards the cascade's own step prunes: none unless the map declares the app's
+    own scoreboards store."""
+    return ctx.settings.scoreboard_periods if SCOREBOARDS in ctx.own else ()
+
+
+def _own_features(ctx: CascadeContext, proposed: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The features the cascade's own step unlinks: none unless the map declares the app's own
+    features store."""
+    return proposed if FEATURES in ctx.own else {}
 
 
 def _folder_stores(ctx: CascadeContext) -> list[Store]:
-    """Every `s3_prefix` store the cascade empties: the app's own files, then the map's others."""
-    return [_app_files(ctx), *(s for s in ctx.extra_stores if s.kind == S3_PREFIX)]
+    """Every `s3_prefix` store the cascade empties: the app's own files (when the map declares
+    them), then the map's others."""
+    own = [_app_files(ctx)] if FILES in ctx.own else []
+    return [*own, *(s for s in ctx.extra_stores if s.kind == S3_PREFIX)]
 
 
 def _list_folders(
@@ -397,6 +425,8 @@ def delete_files(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
     requests of 1,000 shared across users: the versions stay (until the purge with a restore
     window, until the user item is gone without one). On a bucket that keeps no versions the
     objects go at once: the one case where a user who comes back loses files."""
+    if FILES not in ctx.own:
+        return batch
     return _hide_folders(ctx, batch, _app_files(ctx))
 
 
@@ -446,7 +476,7 @@ def unlink_features(
     ctx: CascadeContext, batch: CascadeBatch, proposed: dict[str, list[str]]
 ) -> CascadeBatch:
     """Remove `proposedBy` from the features each user proposed (index read once per run)."""
-    table = ctx.settings.features_table
+    table, proposed = ctx.settings.features_table, _own_features(ctx, proposed)
     for user_id in list(batch.items):
         try:
             for feature_id in proposed.get(user_id, []):
@@ -463,7 +493,7 @@ def prune_scoreboards(ctx: CascadeContext, batch: CascadeBatch) -> CascadeBatch:
     recorded in a supplementary manifest first); a board that lists none of the batch's users is
     not written."""
     table = ctx.settings.scoreboards_table
-    for period in ctx.settings.scoreboard_periods:
+    for period in _own_boards(ctx):
         users = set(batch.items)
         if not users:
             break

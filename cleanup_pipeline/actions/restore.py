@@ -73,11 +73,13 @@ def _current(ctx: RestoreContext, user_id: str, record: DeletionRecord) -> Curre
         board: references.read_scoreboard(ctx.dynamodb, settings.scoreboards_table, board)
         for board in sorted({e.board for e in record.scoreboard_entries})
     }
+    versions = []  # a map without the app's own files records none
+    if record.files:
+        prefix = settings.user_prefix(user_id)
+        versions = bucket.list_versions(ctx.s3, settings.public_bucket_name, prefix)
     return CurrentState(
         item_exists=False,
-        versions=bucket.list_versions(
-            ctx.s3, settings.public_bucket_name, settings.user_prefix(user_id)
-        ),
+        versions=versions,
         features={
             fid: item.get(references.PROPOSED_BY, {}).get("S") for fid, item in features.items()
         },

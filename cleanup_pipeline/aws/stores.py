@@ -13,7 +13,6 @@ from cleanup_pipeline.core.data_map import (
     DataMap,
     DataMapError,
     Store,
-    cascade_gaps,
     load_data_map,
 )
 from cleanup_pipeline.core.settings import Settings
@@ -135,7 +134,6 @@ def checked_data_map(clients: AwsClients, settings: Settings) -> DataMap:
     existence checked, before anything is written: a `DataMapError` names every problem."""
     data_map = load_data_map(settings)
     problems = store_problems(clients.dynamodb, clients.s3, settings, data_map)
-    problems += cascade_gaps(data_map, settings)
     if problems:
         raise DataMapError(data_map.source, problems)
     return data_map

@@ -118,27 +118,31 @@ class DataMap:
         return {store.bucket for store in self.stores if store.bucket}
 
 
+# The names of the app's own stores in the built-in map.
+FILES, FEATURES, SCOREBOARDS = "files", "features", "scoreboards"
+
+
 def builtin_map(settings: Settings) -> DataMap:
     """The app's own stores: the user's folder in the public bucket, the features they proposed
     and their entries on the scoreboards of the configured periods."""
     return DataMap(
         stores=(
             Store(
-                "files",
+                FILES,
                 S3_PREFIX,
                 DELETE_OBJECTS,
                 bucket=settings.public_bucket_name,
                 prefix=settings.user_folder_template,
             ),
             Store(
-                "features",
+                FEATURES,
                 ATTRIBUTE,
                 REMOVE_ATTRIBUTE,
                 table=settings.features_table,
                 key="proposedBy",
             ),
             Store(
-                "scoreboards",
+                SCOREBOARDS,
                 LIST,
                 REMOVE_LIST_ENTRIES,
                 table=settings.scoreboards_table,
@@ -400,15 +404,11 @@ def coverage_of(
     )
 
 
-def cascade_gaps(data_map: DataMap, settings: Settings) -> list[str]:
-    """What the cascade would not do as the map says. The app's own stores (those of the
-    built-in map) are acted on by the cascade's own code, from the settings, whatever the map
-    says: a map must declare each of them as the built-in map has it, or a deletion would act on
-    one store twice, or on one the map does not declare."""
-    declared = {store.name: store for store in data_map.stores}
-    return [
-        f"stores.{name}: the app's own store must be declared as the built-in map has it "
-        f"({own.kind} on {own.place})"
-        for name, own in ((s.name, s) for s in builtin_map(settings).stores)
-        if declared.get(name) != own
-    ]
+def own_stores(data_map: DataMap, settings: Settings) -> frozenset[str]:
+    """The names of the app's own stores (those of the built-in map) that the map declares as
+    the built-in map has them: the cascade acts on these through its own steps. A map may leave
+    any of them out (nothing of it is touched), or declare it otherwise (on another table,
+    bucket or prefix, or with another action): it is then a store like any other, acted on
+    through its kind's functions."""
+    declared = set(data_map.stores)
+    return frozenset(store.name for store in builtin_map(settings).stores if store in declared)

@@ -43,7 +43,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cleanup_pipeline.core.data_map import ATTRIBUTE, LIST, S3_PREFIX, DataMap
+from cleanup_pipeline.core.data_map import FEATURES, FILES, SCOREBOARDS, DataMap
 
 MANIFESTS, PENDING, LEDGER = "manifests/", "pending/", "ledger/"
 RESTORING = "restoring/"
@@ -213,13 +213,12 @@ class JournalEntry:
 
 def removed_by_store(entry: JournalEntry, data_map: DataMap) -> dict[str, int]:
     """What the deletion removed from each store of the map, by the store's name: objects,
-    attribute references, list entries, items. The app's own stores are counted in the
-    journal's `files`, `features` and `scoreboard_entries`; any other store by its name."""
-    counts = {S3_PREFIX: entry.files, ATTRIBUTE: entry.features, LIST: entry.scoreboard_entries}
+    attribute references, list entries, items. The app's own stores, where the cascade's own
+    steps acted on them, are counted in the journal's `files`, `features` and
+    `scoreboard_entries`; any other store by its name."""
+    own = {FILES: entry.files, FEATURES: entry.features, SCOREBOARDS: entry.scoreboard_entries}
     return {
-        store.name: entry.stores[store.name]
-        if store.name in entry.stores
-        else counts.get(store.kind, 0)
+        store.name: entry.stores.get(store.name, own.get(store.name, 0))
         for store in data_map.stores
     }
 
@@ -229,17 +228,19 @@ def deleted_event(
 ) -> dict[str, Any]:
     """The `deleted` event, with what went from each store of `data_map`; with
     `approved_run_id` only when the deleting run was approved."""
+    stores = removed_by_store(entry, data_map)
     event: dict[str, Any] = {
         "event": DELETED,
         "run_id": run_id,
         "as_of": as_of,
         "at": at,
-        "files": entry.files,
-        "features": entry.features,
-        "scoreboard_entries": entry.scoreboard_entries,
+        # The stores named as the app's own are counted so whichever steps acted on them.
+        "files": stores.get(FILES, entry.files),
+        "features": stores.get(FEATURES, entry.features),
+        "scoreboard_entries": stores.get(SCOREBOARDS, entry.scoreboard_entries),
         # With no restore window nothing is kept: restorable until the moment of deletion.
         "restorable_until": at if entry.restorable_until is None else entry.restorable_until,
-        "stores": removed_by_store(entry, data_map),
+        "stores": stores,
         "deletion_key": entry.deletion_key,
         "manifests": entry.manifests,
     }

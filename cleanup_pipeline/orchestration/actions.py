@@ -34,7 +34,7 @@ from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effe
 from cleanup_pipeline.aws.requests_table import close_request, open_erasures, scan_requests
 from cleanup_pipeline.aws.users_table import read_users
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.data_map import Coverage, load_data_map
+from cleanup_pipeline.core.data_map import FEATURES, Coverage, load_data_map, own_stores
 from cleanup_pipeline.core.decisions import REQUEST
 from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
@@ -285,7 +285,7 @@ def read_references(
     data_map = load_data_map(settings)
     features = (
         references.features_by_proposer(clients.dynamodb, settings.features_table, candidate_ids)
-        if candidate_ids
+        if candidate_ids and FEATURES in own_stores(data_map, settings)
         else {}
     )
     return RunReferences(

@@ -114,17 +114,15 @@ def users_snapshot(
     """Every user's decision attributes, read by a parallel Scan with a projection. Email
     addresses are not kept: only whether one is present and its masked form. Checked here,
     first: the data map, and that each table, index and bucket it names exists; with a restore
-    window, that the public bucket and every bucket of an `s3_prefix` store keep deleted files
-    as versions."""
+    window, that every bucket of an `s3_prefix` store keeps deleted files as versions."""
     settings = aws.settings()  # fails here, before any AWS call, if configuration is missing
     try:
         data_map = checked_data_map(aws.clients(), settings)
     except DataMapError as error:  # configuration: retrying cannot help
         raise dg.Failure(description=str(error), allow_retries=False) from None
     if settings.needs_versioning:
-        buckets = [settings.public_bucket_name, *(s.bucket for s in data_map.of_kind(S3_PREFIX))]
         try:
-            for bucket in dict.fromkeys(buckets):
+            for bucket in dict.fromkeys(s.bucket for s in data_map.of_kind(S3_PREFIX)):
                 require_versioning(aws.clients().s3, bucket)
         except VersioningNotEnabledError as error:  # configuration: retrying cannot help
             raise dg.Failure(description=str(error), allow_retries=False) from error

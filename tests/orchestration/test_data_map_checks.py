@@ -475,3 +475,57 @@ def test_a_run_with_attribute_stores_scans_each_once_and_acts_on_every_batch(
         deleted, verified = read_ledger(archive, user_id)
         assert (deleted["stores"]["drafts"], deleted["stores"]["likes"]) == (2, 1)
         assert (verified["stores"]["drafts"], verified["stores"]["likes"]) == (0, 0)
+
+
+def test_a_map_may_leave_out_the_apps_own_stores_or_declare_them_otherwise(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """A map without the app's features and scoreboards, whose files are in another folder of
+    the bucket, and with a sessions table: a run deletes and proves exactly what it declares
+    (the features, boards and folders it leaves out are untouched), the ledger counts those
+    stores alone, and a restore puts back what went."""
+    clients, settings = aws
+    seeded = seed_world(clients, settings, big_folder=3)
+    db, s3, bucket = clients.dynamodb, clients.s3, settings.public_bucket_name
+    create_table(db, "sessions", "userId", "sessionId")
+    owners = [DELETED[0], DELETED[1], "someone-active"]
+    for user_id in owners:
+        s3.put_object(Bucket=bucket, Key=f"media/{user_id}/a.png", Body=user_id.encode())
+    batch_write(db, "sessions", [{"userId": {"S": u}, "sessionId": {"S": "s1"}} for u in owners])
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        "stores:\n"
+        '  files: {s3_prefix: "media/{id}/"}\n'
+        "  sessions: {table: sessions, partition_key: userId}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+
+    def untouched() -> dict[str, Any]:
+        return {
+            "features": scan_all(db, settings.features_table),
+            "scoreboards": scan_all(db, settings.scoreboards_table),
+            "folders": sorted(keys_under(s3, bucket, f"{DELETED[0]}/")),
+        }
+
+    before = untouched()
+    assert before["folders"] == sorted(seeded.files[DELETED[0]])
+    assert execute_job().success
+    assert untouched() == before
+    assert sorted(keys_under(s3, bucket, "media/")) == ["media/someone-active/a.png"]
+    assert [i["userId"]["S"] for i in scan_all_items(db, "sessions")] == ["someone-active"]
+    archive = open_archive(settings.archive_location, clients.s3)
+    deleted, verified = read_ledger(archive, DELETED[0])
+    assert deleted["stores"] == {"files": 1, "sessions": 1}
+    assert (deleted["files"], deleted["features"], deleted["scoreboard_entries"]) == (1, 0, 0)
+    assert verified["stores"] == {"files": 0, "sessions": 0}
+
+    assert execute_restore(DELETED[0]).success
+    assert sorted(keys_under(s3, bucket, "media/")) == [
+        f"media/{DELETED[0]}/a.png",
+        "media/someone-active/a.png",
+    ]
+    body = s3.get_object(Bucket=bucket, Key=f"media/{DELETED[0]}/a.png")["Body"].read()
+    assert body == DELETED[0].encode()
+    back = {i["userId"]["S"] for i in scan_all_items(db, "sessions")}
+    assert back == {DELETED[0], "someone-active"}
+    assert untouched() == before

@@ -417,3 +417,41 @@ def test_every_call_of_a_run_and_a_restore_with_the_every_kind_map_is_allowed(
     stores = ("Avatars", "Drafts", "Teams", "Sessions", "Comments")
     unused = [u for u in unused_grants(policy, requests) if any(s in u for s in stores)]
     assert unused == []
+
+
+@pytest.mark.usefixtures("fresh_recording")
+def test_a_map_without_the_apps_features_and_scoreboards_needs_no_grant_on_them(
+    aws, monkeypatch, tmp_path
+) -> None:
+    """The app's own stores are declared like any other: a map that leaves out the features and
+    scoreboards and keeps the files in another folder renders no grant on those tables or the
+    files' usual folders, and a run and a restore need nothing more."""
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    create_table(clients.dynamodb, "sessions", "userId", "sessionId")
+    for user_id in DELETED:
+        clients.s3.put_object(
+            Bucket=settings.public_bucket_name, Key=f"media/{user_id}/a.png", Body=b"a"
+        )
+    batch_write(
+        clients.dynamodb,
+        "sessions",
+        [{"userId": {"S": u}, "sessionId": {"S": "s1"}} for u in DELETED],
+    )
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        'stores:\n  files: {s3_prefix: "media/{id}/"}\n'
+        "  sessions: {table: sessions, partition_key: userId}\n"
+    )
+    monkeypatch.setenv(MAP_VARIABLE, str(path))
+
+    assert run_with_service_recording().success
+    assert restore_with_service_recording(DELETED[0]).success
+
+    policy, requests = _allowed_calls()
+    text = json.dumps(policy)
+    assert f"table/{settings.features_table}" not in text
+    assert f"table/{settings.scoreboards_table}" not in text
+    folders = {r["Resource"] for r in policy["Statement"] if "Files" in r["Sid"]}
+    assert folders and all("/media/*/" in str(resource) for resource in folders)
+    assert [u for u in unused_grants(policy, requests) if "Files" in u.split(":")[0]] == []
