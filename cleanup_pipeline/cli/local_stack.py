@@ -2,11 +2,12 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -16,10 +17,11 @@ from dagster import DagsterExecutionInterruptedError
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.cli.extras import dg_command
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.data_map import load_data_map
+from cleanup_pipeline.core.data_map import MAP_VARIABLE, load_data_map
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.demo_data import seed_demo, sessions_store, with_demo_map
 from cleanup_pipeline.local.emulator import (
+    LOCAL_ENV,
     local_environment,
     moto_server,
     refuse_off_this_machine,
@@ -42,6 +44,28 @@ telemetry:
 nux:
   enabled: false
 """
+
+
+# The emulator takes any credentials: another shell is given its dummy ones, never those the
+# shell that started the stack may hold.
+DUMMY_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# Folders and files the stack's runs use; a relative one is read from where the stack started.
+_PLACES = ("DAGSTER_HOME", "CLEANUP_REPORTS_DIR", "CLEANUP_ARCHIVE_DIR", MAP_VARIABLE)
+
+
+def shell_exports(env: Mapping[str, str]) -> list[str]:
+    """The `export` lines with which another shell's commands (`request`, `run`, `ledger`...)
+    reach the emulator, tables and bucket, instance, reports, archive and data map of the stack
+    whose environment is `env`: places made absolute, so they hold from any folder."""
+    lines = []
+    for name in (*LOCAL_ENV, "AWS_ENDPOINT_URL", *_PLACES):
+        value = LOCAL_ENV[name] if name in DUMMY_CREDENTIALS else env.get(name)
+        if value is None:
+            continue
+        if name in _PLACES and value.strip() and "://" not in value:
+            value = str(Path(value).resolve())
+        lines.append(f"export {name}={shlex.quote(value)}")
+    return lines
 
 
 def start_ui(port: int) -> subprocess.Popen:
@@ -189,6 +213,7 @@ def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(LOCAL_INSTANCE_CONFIG)
     os.environ.setdefault("CLEANUP_REPORTS_DIR", str(Path("reports").resolve()))
+    os.environ.setdefault("CLEANUP_ARCHIVE_DIR", str(Path("archive").resolve()))
     # The run, and those launched from the UI, follow the demo's map (which declares the
     # sessions it seeds) unless the shell names one.
     os.environ.update(with_demo_map(os.environ))
@@ -204,13 +229,21 @@ def _run_local(users: int, ui: bool, ui_port: int, stops: StopSignals) -> int:
         if refused:
             print(refused, file=sys.stderr)
             return 2
+        if ui:
+            print(
+                "While the UI is served, commands in another shell reach this stack after:",
+                *shell_exports(os.environ),
+                sep="\n",
+                flush=True,
+            )
         provision(clients, settings)
         started = time.monotonic()
         sessions = sessions_store(load_data_map(settings))
-        demo = seed_demo(clients, settings, users, now_ms(), sessions=sessions)
+        demo = seed_demo(clients, settings, users, now_ms(), sessions=sessions, erase_requests=True)
         print(
             f"seeded {demo.users} users, {demo.files} files, {demo.features} features, "
-            f"{demo.sessions} sessions in {time.monotonic() - started:.1f} s: "
+            f"{demo.sessions} sessions, {demo.requests} erase requests in "
+            f"{time.monotonic() - started:.1f} s: "
             f"{json.dumps(demo.profiles)}",
             flush=True,
         )

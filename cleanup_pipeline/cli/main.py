@@ -74,7 +74,9 @@ def _seed(args: argparse.Namespace) -> int:
         print(refused + extra, file=sys.stderr)
         return 2
     provision(clients, settings)
-    summary = seed_demo(clients, settings, args.users, now_ms(), sessions=sessions)
+    summary = seed_demo(
+        clients, settings, args.users, now_ms(), sessions=sessions, erase_requests=True
+    )
     print(json.dumps(summary.__dict__))
     return 0
 

@@ -1,7 +1,7 @@
 """Realistic demo data for the local emulator: users covering every decision and reason, their
 files, features they proposed, scoreboards and the emails table; and, when the data map in force
 declares it, a store the built-in map does not know: the sessions of each user, in a table keyed
-by (userId, sessionId)."""
+by (userId, sessionId); and, for the quick start, a few erase requests."""
 
 import random
 from collections.abc import Iterator, Mapping
@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from cleanup_pipeline.aws.clients import AwsClients
+from cleanup_pipeline.aws.requests_table import new_request_id, open_request
 from cleanup_pipeline.core.data_map import MAP_VARIABLE, PARTITION_KEY, DataMap, Store
 from cleanup_pipeline.core.decisions import DAY_MS
+from cleanup_pipeline.core.requests import RequestKind, new_request
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 
@@ -37,6 +39,11 @@ DEMO_MAP = Path(__file__).with_name("data-map-demo.yaml")
 SESSIONS_STORE = "sessions"
 SESSION_SORT_KEY = "sessionId"
 DEVICES = ("web", "ios", "android")
+# The quick start's erase requests, as (profile of the user who asks, days since it arrived):
+# a recent visitor, since an erasure has nothing to do with inactivity; a subscriber, whose
+# request stays open (`active subscription`) and is due soon; and, under `None`, an id no user
+# has, which the run closes with `no such user`.
+DEMO_REQUESTS: tuple[tuple[str | None, int], ...] = (("active", 3), ("subscriber", 28), (None, 1))
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class DemoSummary:
     features: int
     profiles: dict[str, int]
     sessions: int = 0
+    requests: int = 0
 
 
 def with_demo_map(env: Mapping[str, str]) -> dict[str, str]:
@@ -148,6 +156,40 @@ def _create_sessions_table(dynamodb: Any, store: Store) -> None:
     )
 
 
+def demo_erase_requests(seeded: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, int]]:
+    """(user id, days since it arrived) of each erase request of `DEMO_REQUESTS` among the
+    `seeded` (profile, item) pairs: the first user of each profile, when there is one."""
+    first: dict[str, str] = {}
+    for profile, item in seeded:
+        first.setdefault(profile, item["id"]["S"])
+    unknown = f"user-{len(seeded):06d}"  # the next id: no demo user has it
+    return [
+        (unknown if profile is None else first[profile], days)
+        for profile, days in DEMO_REQUESTS
+        if profile is None or profile in first
+    ]
+
+
+def _open_erase_requests(
+    clients: AwsClients, settings: Settings, asked: list[tuple[str, int]], now: int
+) -> int:
+    table = settings.requests_table
+    if table is None:
+        return 0
+    for n, (user_id, days) in enumerate(asked):
+        request = new_request(
+            new_request_id(),
+            user_id,
+            RequestKind.ERASE,
+            now=now,
+            deadline_days=settings.request_deadline_days,
+            received=str(now - days * DAY_MS),
+            ref=f"demo ticket {101 + n}",
+        )
+        open_request(clients.dynamodb, table, request)  # a user's open one is kept, not doubled
+    return len(asked)
+
+
 def seed_demo(
     clients: AwsClients,
     settings: Settings,
@@ -155,10 +197,12 @@ def seed_demo(
     now: int,
     big_folder: int = BIG_FOLDER_OBJECTS,
     sessions: Store | None = None,
+    erase_requests: bool = False,
 ) -> DemoSummary:
     """Write `users` demo users and everything that refers to them; one deleted user gets a
     folder of `big_folder` extra files. With the `sessions` store (see `sessions_store`), its
-    table is created if missing and filled with the users' sessions."""
+    table is created if missing and filled with the users' sessions. With `erase_requests` and
+    a requests table, the requests of `DEMO_REQUESTS` are opened in it."""
     rng = random.Random(11)
     seeded = list(demo_users(users, now))
     batch_write(clients.dynamodb, settings.users_table, [item for _, item in seeded])
@@ -205,6 +249,11 @@ def seed_demo(
         _create_sessions_table(clients.dynamodb, sessions)
         session_items = demo_sessions(ids, sessions.key, now)
         batch_write(clients.dynamodb, sessions.table, session_items, workers=4)
+    requests = (
+        _open_erase_requests(clients, settings, demo_erase_requests(seeded), now)
+        if erase_requests
+        else 0
+    )
     profiles: dict[str, int] = {}
     for profile, _ in seeded:
         profiles[profile] = profiles.get(profile, 0) + 1
@@ -214,4 +263,5 @@ def seed_demo(
         features=len(features),
         profiles=profiles,
         sessions=len(session_items),
+        requests=requests,
     )

@@ -1,6 +1,7 @@
 """The console script end to end, against a moto server on 127.0.0.1."""
 
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +10,12 @@ import dagster as dg
 import pytest
 
 from cleanup_pipeline.aws.clients import make_clients
+from cleanup_pipeline.cli.local_stack import shell_exports
 from cleanup_pipeline.cli.main import main
+from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.local.emulator import connects_to_loopback
+from cleanup_pipeline.local.demo_data import demo_erase_requests, demo_users
+from cleanup_pipeline.local.emulator import connects_to_loopback, local_environment
 from cleanup_pipeline.local.provision import provision
 from tests.support.aws_state import sent_to
 from tests.support.cli import cli
@@ -108,6 +112,59 @@ def test_cli_seed_demo_refuses_a_non_local_endpoint(monkeypatch: pytest.MonkeyPa
     code, _, output = cli("seed-demo", "--users", "10")
     assert code == 2 and "local emulator" in output
     assert boto3  # the refusal happened before any client was built
+
+
+def test_seed_demo_opens_the_demos_erase_requests(server: str) -> None:
+    """A recent visitor, a subscriber and an id no user has, each received some days ago."""
+    code, summary, output = cli("seed-demo", "--users", "40")
+    assert code == 0 and summary["requests"] == 3, output
+    code, listed, output = cli("request", "list")
+    assert code == 0, output
+    asked = demo_erase_requests(list(demo_users(40, 0)))
+    assert asked[2][0] == "user-000040"  # one past the last demo user
+    found = {r["user_id"]: r for r in listed["requests"]}
+    assert set(found) == {user for user, _ in asked}
+    for user, days in asked:
+        request = found[user]
+        assert (request["kind"], request["status"]) == ("erase", "open")
+        assert request["received_at"] == pytest.approx(now_ms() - days * DAY_MS, abs=60_000)
+
+
+def test_the_lines_for_another_shell_hold_no_secret_and_no_relative_place(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shell = {"AWS_ACCESS_KEY_ID": "AKIAREAL", "AWS_SECRET_ACCESS_KEY": "real-secret"}
+    for name, value in shell.items():
+        monkeypatch.setenv(name, value)
+    env = {
+        **local_environment("http://127.0.0.1:5123"),
+        "SENTRY_DSN": "https://key@sentry.example/1",
+        "DAGSTER_HOME": ".dagster_home",
+        "CLEANUP_REPORTS_DIR": "s3://reports/runs",
+        "CLEANUP_ARCHIVE_DIR": "my archive",
+        "CLEANUP_DATA_MAP": "",
+    }
+    assert env["AWS_SECRET_ACCESS_KEY"] == "real-secret"  # the shell's own win in the stack
+    lines = shell_exports(env)
+    assert all(line.startswith("export ") for line in lines)
+    exported = dict(shlex.split(line)[1].split("=", 1) for line in lines)
+    assert exported == {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "APP_URL": "https://app.increaser.local",
+        "EMAIL_DOMAIN": "increaser.local",
+        "PUBLIC_BUCKET_NAME": "increaser-public",
+        "HOLDS_TABLE_NAME": "holds",
+        "REQUESTS_TABLE_NAME": "requests",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:5123",
+        "DAGSTER_HOME": str(tmp_path.resolve() / ".dagster_home"),
+        "CLEANUP_REPORTS_DIR": "s3://reports/runs",
+        "CLEANUP_ARCHIVE_DIR": str(tmp_path.resolve() / "my archive"),
+        "CLEANUP_DATA_MAP": "",  # blank: the built-in map, as in the stack
+    }
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,13 @@ from cleanup_pipeline.core.data_map import (
     parse_data_map,
 )
 from cleanup_pipeline.core.settings import load_settings
-from cleanup_pipeline.local.demo_data import DEMO_MAP, seed_demo, sessions_store
+from cleanup_pipeline.local.demo_data import (
+    DEMO_MAP,
+    demo_erase_requests,
+    demo_users,
+    seed_demo,
+    sessions_store,
+)
 from tests.support.aws_state import scan_all
 from tests.support.data_maps import APP_MAP
 from tests.support.items import now_ms
@@ -93,3 +99,14 @@ def test_the_demo_map_is_the_builtin_map_plus_sessions_and_ships_in_deploy() -> 
         ("sessions", PARTITION_KEY, DELETE_ITEMS)
     ]
     assert (APP_MAP.parent / "data-map-demo.yaml").read_text() == DEMO_MAP.read_text()
+
+
+def test_the_demos_erase_requests_name_only_users_it_seeded_and_one_id_it_did_not() -> None:
+    """Without a subscriber among few users, there is no subscriber's request."""
+    few = list(demo_users(5, 0))
+    assert [p for p, _ in few].count("subscriber") == 0
+    assert demo_erase_requests(few) == [("user-000000", 3), ("user-000005", 1)]
+    many = list(demo_users(300, 0))
+    profiles = {item["id"]["S"]: p for p, item in many}
+    asked = demo_erase_requests(many)
+    assert [profiles.get(user) for user, _ in asked] == ["active", "subscriber", None]
