@@ -11,24 +11,21 @@ from typing import Any
 import pytest
 
 from cleanup_pipeline.actions.cascade import RunReferences, delete_accounts
-from cleanup_pipeline.actions.outcomes import DELETED, FAILED, KEPT
-from cleanup_pipeline.actions.purge import purge_expired
-from cleanup_pipeline.core.data_map import MAP_VARIABLE
-from cleanup_pipeline.core.recovery import DAY_MS
+from cleanup_pipeline.actions.outcomes import DELETED, FAILED
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
+from tests.support.aws_state import ordered, table_items
 from tests.support.cascade import cascade_context, outcome_of, read_references, run_cascade
-from tests.support.data_maps import APP_MAP, create_table
-from tests.support.items import delete_candidate, now_ms, s
+from tests.support.data_maps import create_attribute_stores, use_app_map_with
+from tests.support.items import delete_candidate, s
 from tests.support.recovery_world import (
-    archive,
-    journals,
-    ledger,
-    manifests,
+    assert_deleted_and_proved,
+    assert_left_over,
+    comes_back_mid_cascade,
+    next_run_proves,
+    purge_after_the_window,
     restore,
-    seed,
-    settle,
-    with_window,
+    seeded,
 )
 
 EXTRA = """
@@ -42,7 +39,6 @@ EXTRA = """
     action: remove_attribute
 """
 COUNTS = {"files": 3, "features": 2, "scoreboards": 3, "drafts": 2, "likes": 2}
-ZEROS = dict.fromkeys(COUNTS, 0)
 
 
 def draft(space: str, draft_id: str, author: str, text: str = "words") -> dict[str, Any]:
@@ -66,50 +62,34 @@ LIKES = [like("l1", "u1"), like("l2", "u1"), like("l3", "u10"), like("l4", None)
 @pytest.fixture
 def world(aws, monkeypatch, tmp_path: Path):
     clients, settings = aws
-    data_map = tmp_path / "map.yaml"
-    data_map.write_text(APP_MAP.read_text() + EXTRA)
-    monkeypatch.setenv(MAP_VARIABLE, str(data_map))
+    use_app_map_with(monkeypatch, tmp_path, EXTRA)
     db = clients.dynamodb
-    create_table(db, "drafts", "space", "draftId")
-    create_table(db, "likes", "id")
+    create_attribute_stores(db)
     put_items(db, "drafts", [D1, D2, *OTHERS])
     put_items(db, "likes", LIKES)
     return clients, settings
 
 
 def table(clients: Any, name: str) -> list[dict[str, Any]]:
-    items = clients.dynamodb.scan(TableName=name)["Items"]
-    return sorted(items, key=lambda i: sorted((k, str(v)) for k, v in i.items()))
-
-
-def ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(items, key=lambda i: sorted((k, str(v)) for k, v in i.items()))
+    return table_items(clients.dynamodb, name)
 
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_items_naming_the_user_go_whole_or_lose_the_attribute_counted_and_proved(
     world, window
 ) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, window)
     scans = record_params(clients.dynamodb, "Scan")
 
     outcomes = run_cascade(clients, settings, as_of, ["u1"])
     scanned = list(scans)
 
-    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
-    assert outcomes.verified == 1
+    assert_deleted_and_proved(clients, settings, outcomes, COUNTS)
     assert table(clients, "drafts") == ordered(OTHERS)
     # The likes stay, without the user's name; every other attribute is kept.
     assert table(clients, "likes") == ordered(
         [like("l1", None), like("l2", None), like("l3", "u10"), like("l4", None)]
     )
-    deleted, verified = ledger(clients, settings, "u1")
-    assert deleted["stores"] == COUNTS
-    assert (verified["event"], verified["stores"]) == ("verified", ZEROS)
-    assert journals(clients, settings) == []
     # One Scan of each table for the run, reading only the key and the attribute.
     drafts, likes = [next(p for p in scanned if p["TableName"] == t) for t in ("drafts", "likes")]
     assert sorted(p["TableName"] for p in scanned) == ["drafts", "features", "likes"]
@@ -120,10 +100,7 @@ def test_items_naming_the_user_go_whole_or_lose_the_attribute_counted_and_proved
 def test_an_item_that_changes_hands_after_the_scan_is_left_to_its_new_owner(world) -> None:
     """d1 names u2 by the time the batch reads it; d2 and l1 change between that read and
     their removal: none of them is touched, and the proof still verifies u1."""
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     db = clients.dynamodb
     moved = {
         "drafts": (key(D2, "space", "draftId"), "authorId"),
@@ -176,10 +153,7 @@ def test_an_item_that_changes_hands_after_the_scan_is_left_to_its_new_owner(worl
 
 def test_a_batch_without_the_runs_scan_loses_nothing(world) -> None:
     """Gathering nothing would let the user item go with the data left: the user fails."""
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     refs = read_references(clients, settings, ["u1"])
     partial = RunReferences(features=refs.features, attributes={"likes": refs.attributes["likes"]})
 
@@ -195,10 +169,7 @@ def test_a_batch_without_the_runs_scan_loses_nothing(world) -> None:
 
 
 def test_a_restore_puts_items_and_attributes_back_where_nothing_took_their_place(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     run_cascade(clients, settings, as_of, ["u1"])
     # Written by the app since the deletion: a draft with d2's key, l2 liked by someone else.
     taken = draft("b", "d1", "u5", text="new")
@@ -229,62 +200,28 @@ def test_a_restore_puts_items_and_attributes_back_where_nothing_took_their_place
 def test_a_user_who_comes_back_mid_cascade_gets_every_item_and_attribute_back(
     world, window
 ) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, window)
 
-    def comes_back() -> None:
-        clients.dynamodb.update_item(
-            TableName=settings.users_table,
-            Key={"id": s("u1")},
-            UpdateExpression="SET lastVisitAt = :now",
-            ExpressionAttributeValues={":now": {"N": str(now_ms())}},
-        )
+    comes_back_mid_cascade(clients, settings, as_of)
 
-    outcomes = run_cascade(clients, settings, as_of, ["u1"], before_final_delete=comes_back)
-
-    assert outcome_of(outcomes, "u1")["outcome"] == KEPT
     assert table(clients, "drafts") == ordered([D1, D2, *OTHERS])
     assert table(clients, "likes") == ordered(LIKES)
-    assert ledger(clients, settings, "u1") == []
 
 
 def test_the_purge_removes_the_manifest_that_holds_the_records(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     run_cascade(clients, settings, as_of, ["u1"])
-    assert manifests(clients, settings) != []
     after = {name: table(clients, name) for name in ("drafts", "likes")}
 
-    counts = purge_expired(
-        archive(clients, settings),
-        clients.s3,
-        clients.dynamodb,
-        settings,
-        "purge-run",
-        now=now_ms() + 31 * DAY_MS,
-    )
+    purge_after_the_window(clients, settings)
 
-    assert (counts.purged_users, counts.groups_removed) == (1, 1)
-    assert manifests(clients, settings) == []
     assert {name: table(clients, name) for name in after} == after
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == [
-        "deleted",
-        "verified",
-        "purged",
-    ]
     assert restore(clients, settings, "u1")["status"] == "refused"
 
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_an_item_that_comes_back_fails_the_user_and_the_next_run_removes_it(world, window) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, window)
     db = clients.dynamodb
     calling: list[tuple[str, dict[str, Any]]] = []
     came_back: dict[str, dict[str, Any]] = {}
@@ -313,26 +250,16 @@ def test_an_item_that_comes_back_fails_the_user_and_the_next_run_removes_it(worl
         for event, hook in hooks:
             db.meta.events.unregister(event, hook)
 
-    row = outcome_of(outcomes, "u1")
-    assert (row["outcome"], row["step"]) == (FAILED, "verify")
-    assert row["error"] == "leftover in drafts, likes"
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert_left_over(clients, settings, outcomes, "leftover in drafts, likes")
 
-    settled = settle(clients, settings, as_of, "next-run")
+    next_run_proves(clients, settings, as_of, COUNTS)
 
-    assert settled.verified == ["u1"] and settled.failed == {}
     assert table(clients, "drafts") == ordered(OTHERS)
     assert [i for i in table(clients, "likes") if "likedBy" in i] == [like("l3", "u10")]
-    _, verified = ledger(clients, settings, "u1")
-    assert (verified["run_id"], verified["stores"]) == ("next-run", ZEROS)
-    assert journals(clients, settings) == []
 
 
 def test_reads_stay_one_scan_per_store_and_batched_reads_for_the_deleted_users(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     others = [delete_candidate(u, as_of) for u in ("u2", "u3")]
     put_items(clients.dynamodb, settings.users_table, others)
     put_items(clients.dynamodb, "likes", [like(f"m{n}", u) for u in ("u2", "u3") for n in (1, 2)])

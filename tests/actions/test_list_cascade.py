@@ -11,24 +11,23 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.actions.outcomes import DELETED, FAILED, KEPT
-from cleanup_pipeline.actions.purge import purge_expired
-from cleanup_pipeline.core.data_map import MAP_VARIABLE
-from cleanup_pipeline.core.recovery import DAY_MS
+from cleanup_pipeline.actions.outcomes import DELETED, KEPT
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
+from tests.support.aws_state import table_items
 from tests.support.cascade import outcome_of, run_cascade
-from tests.support.data_maps import APP_MAP, create_table
-from tests.support.items import delete_candidate, n, now_ms, s
+from tests.support.data_maps import create_list_stores, use_app_map_with
+from tests.support.items import delete_candidate, n, s
 from tests.support.recovery_world import (
-    archive,
-    journals,
-    ledger,
+    assert_deleted_and_proved,
+    assert_left_over,
+    comes_back,
+    comes_back_mid_cascade,
     manifests,
+    next_run_proves,
+    purge_after_the_window,
     restore,
-    seed,
-    settle,
-    with_window,
+    seeded,
 )
 
 EXTRA = """
@@ -44,7 +43,6 @@ EXTRA = """
     list_key: userId
 """
 COUNTS = {"files": 3, "features": 2, "scoreboards": 3, "leaderboards": 3, "teams": 2}
-ZEROS = dict.fromkeys(COUNTS, 0)
 
 
 def player(user: str, score: int) -> dict[str, Any]:
@@ -79,20 +77,16 @@ TEAMS = [
 @pytest.fixture
 def world(aws, monkeypatch, tmp_path: Path):
     clients, settings = aws
-    data_map = tmp_path / "map.yaml"
-    data_map.write_text(APP_MAP.read_text() + EXTRA)
-    monkeypatch.setenv(MAP_VARIABLE, str(data_map))
+    use_app_map_with(monkeypatch, tmp_path, EXTRA)
     db = clients.dynamodb
-    create_table(db, "leaderboards", "board")
-    create_table(db, "teams", "orgId", "teamId")
+    create_list_stores(db)
     put_items(db, "leaderboards", BOARDS)
     put_items(db, "teams", TEAMS)
     return clients, settings
 
 
 def table(clients: Any, name: str) -> list[dict[str, Any]]:
-    items = clients.dynamodb.scan(TableName=name)["Items"]
-    return sorted(items, key=lambda i: sorted((k, str(v)) for k, v in i.items() if k != "members"))
+    return table_items(clients.dynamodb, name)
 
 
 def members(clients: Any, org: str, team_id: str) -> list[dict[str, Any]]:
@@ -107,34 +101,23 @@ def players(clients: Any, name: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_every_entry_of_the_user_goes_the_others_keep_order_and_fields(world, window) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, window)
 
     outcomes = run_cascade(clients, settings, as_of, ["u1"])
 
-    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
-    assert outcomes.verified == 1
+    assert_deleted_and_proved(clients, settings, outcomes, COUNTS)
     assert players(clients, "daily") == [player("a", 9), player("b", 7)]
     assert players(clients, "weekly") == [player("c", 20)]
     assert players(clients, "monthly") == [player("u1", 99)]
     assert members(clients, "org1", "t1") == [member("x"), member("y")]
     assert members(clients, "org1", "t2") == [member("u1x"), member("z")]
     assert members(clients, "org2", "t1") == [member("u10")]
-    deleted, verified = ledger(clients, settings, "u1")
-    assert deleted["stores"] == COUNTS
-    assert (verified["event"], verified["stores"]) == ("verified", ZEROS)
-    assert journals(clients, settings) == []
 
 
 def test_the_table_without_items_is_scanned_once_and_only_the_items_holding_a_user_are_read(
     world,
 ) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     put_items(clients.dynamodb, settings.users_table, [delete_candidate("u2", as_of)])
     put_items(clients.dynamodb, "teams", [team("org4", "t1", [member("u2"), member("v")])])
     calls = {
@@ -163,10 +146,7 @@ def test_the_table_without_items_is_scanned_once_and_only_the_items_holding_a_us
 def test_a_restore_puts_each_entry_back_at_its_position_where_nothing_took_its_place(
     world,
 ) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     boards, teams = table(clients, "leaderboards"), table(clients, "teams")
     run_cascade(clients, settings, as_of, ["u1"])
     # Since the deletion the app put the user in one team again, and a player on a board.
@@ -200,31 +180,15 @@ def test_a_restore_puts_each_entry_back_at_its_position_where_nothing_took_its_p
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_a_user_who_comes_back_mid_cascade_gets_every_entry_back(world, window) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    boards, teams = table(clients, "leaderboards"), table(clients, "teams")
+    clients, settings, as_of = seeded(world, window)
 
-    def comes_back() -> None:
-        clients.dynamodb.update_item(
-            TableName=settings.users_table,
-            Key={"id": s("u1")},
-            UpdateExpression="SET lastVisitAt = :now",
-            ExpressionAttributeValues={":now": {"N": str(now_ms())}},
-        )
+    comes_back_mid_cascade(clients, settings, as_of, "leaderboards", "teams")
 
-    outcomes = run_cascade(clients, settings, as_of, ["u1"], before_final_delete=comes_back)
-
-    assert outcome_of(outcomes, "u1")["outcome"] == KEPT
-    assert table(clients, "leaderboards") == boards
-    assert table(clients, "teams") == teams
     for original in TEAMS:
         assert (
             members(clients, original["orgId"]["S"], original["teamId"]["S"])
             == (original["members"]["L"])
         )
-    assert ledger(clients, settings, "u1") == []
 
 
 def test_a_list_that_changes_before_the_removal_is_read_again_and_the_new_position_recorded(
@@ -233,10 +197,7 @@ def test_a_list_that_changes_before_the_removal_is_read_again_and_the_new_positi
     """Someone joins the team ahead of the user between the batch's read and its removal: the
     removal is refused, the team read again, where the entry now is recorded, and the entry
     removed; the user then comes back and gets it back beside the same neighbours."""
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     done: list[bool] = []
 
     def someone_joins(params: dict[str, Any], **_: Any) -> None:
@@ -253,12 +214,7 @@ def test_a_list_that_changes_before_the_removal_is_read_again_and_the_new_positi
             settings,
             as_of,
             ["u1"],
-            before_final_delete=lambda: clients.dynamodb.update_item(
-                TableName=settings.users_table,
-                Key={"id": s("u1")},
-                UpdateExpression="SET lastVisitAt = :now",
-                ExpressionAttributeValues={":now": {"N": str(now_ms())}},
-            ),
+            before_final_delete=lambda: comes_back(clients, settings),
         )
     finally:
         clients.dynamodb.meta.events.unregister(event, someone_joins)
@@ -274,41 +230,20 @@ def test_a_list_that_changes_before_the_removal_is_read_again_and_the_new_positi
 
 
 def test_the_purge_removes_the_manifest_that_holds_the_entries(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     run_cascade(clients, settings, as_of, ["u1"])
-    assert manifests(clients, settings) != []
     teams = table(clients, "teams")
 
-    counts = purge_expired(
-        archive(clients, settings),
-        clients.s3,
-        clients.dynamodb,
-        settings,
-        "purge-run",
-        now=now_ms() + 31 * DAY_MS,
-    )
+    purge_after_the_window(clients, settings)
 
-    assert (counts.purged_users, counts.groups_removed) == (1, 1)
-    assert manifests(clients, settings) == []
     assert table(clients, "teams") == teams
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == [
-        "deleted",
-        "verified",
-        "purged",
-    ]
 
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_an_entry_written_after_the_removal_fails_the_user_and_the_next_run_removes_it(
     world, window
 ) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, window)
     back = [member("x"), member("y"), member("u1", "written late")]
     sent: list[dict[str, Any]] = []
     done: list[bool] = []
@@ -332,15 +267,9 @@ def test_an_entry_written_after_the_removal_fails_the_user_and_the_next_run_remo
         for event, hook in hooks.items():
             events.unregister(event, hook)
 
-    row = outcome_of(outcomes, "u1")
-    assert (row["outcome"], row["step"], row["error"]) == (FAILED, "verify", "leftover in teams")
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert_left_over(clients, settings, outcomes, "leftover in teams")
 
-    settled = settle(clients, settings, as_of, "next-run")
+    next_run_proves(clients, settings, as_of, COUNTS)
 
-    assert settled.verified == ["u1"] and settled.failed == {}
     assert members(clients, "org1", "t1") == [member("x"), member("y")]
     assert members(clients, "org2", "t1") == [member("u10")]
-    _, verified = ledger(clients, settings, "u1")
-    assert (verified["run_id"], verified["stores"]) == ("next-run", ZEROS)
-    assert journals(clients, settings) == []

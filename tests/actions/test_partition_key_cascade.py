@@ -9,24 +9,21 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.actions.outcomes import DELETED, FAILED, KEPT
-from cleanup_pipeline.actions.purge import purge_expired
-from cleanup_pipeline.core.data_map import MAP_VARIABLE
-from cleanup_pipeline.core.recovery import DAY_MS
+from cleanup_pipeline.actions.outcomes import DELETED
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
+from tests.support.aws_state import ordered, table_items
 from tests.support.cascade import outcome_of, run_cascade
-from tests.support.data_maps import APP_MAP, create_table, index
-from tests.support.items import delete_candidate, now_ms, s
+from tests.support.data_maps import create_partition_key_stores, use_app_map_with
+from tests.support.items import delete_candidate, s
 from tests.support.recovery_world import (
-    archive,
-    journals,
-    ledger,
-    manifests,
+    assert_deleted_and_proved,
+    assert_left_over,
+    comes_back_mid_cascade,
+    next_run_proves,
+    purge_after_the_window,
     restore,
-    seed,
-    settle,
-    with_window,
+    seeded,
 )
 
 EXTRA = """
@@ -40,7 +37,6 @@ EXTRA = """
     partition_key: authorId
 """
 COUNTS = {"files": 3, "features": 2, "scoreboards": 3, "sessions": 30, "comments": 2}
-ZEROS = dict.fromkeys(COUNTS, 0)
 
 
 def session(user: str, number: int, device: str = "phone") -> dict[str, Any]:
@@ -54,12 +50,9 @@ def comment(comment_id: str, author: str) -> dict[str, Any]:
 @pytest.fixture
 def world(aws, monkeypatch, tmp_path: Path):
     clients, settings = aws
-    data_map = tmp_path / "map.yaml"
-    data_map.write_text(APP_MAP.read_text() + EXTRA)
-    monkeypatch.setenv(MAP_VARIABLE, str(data_map))
+    use_app_map_with(monkeypatch, tmp_path, EXTRA)
     db = clients.dynamodb
-    create_table(db, "sessions", "userId", "sessionId")
-    create_table(db, "comments", "id", GlobalSecondaryIndexes=[index("byAuthor", "authorId")])
+    create_partition_key_stores(db)
     # More sessions than one BatchWriteItem deletes; neighbours whose ids extend the user's.
     put_items(db, "sessions", [session("u1", n) for n in range(30)] + [session("u1x", 0)])
     put_items(db, "comments", [comment("c1", "u1"), comment("c2", "u1"), comment("c3", "u10")])
@@ -67,38 +60,26 @@ def world(aws, monkeypatch, tmp_path: Path):
 
 
 def table(clients: Any, name: str) -> list[dict[str, Any]]:
-    items = clients.dynamodb.scan(TableName=name)["Items"]
-    return sorted(items, key=lambda i: sorted((k, str(v)) for k, v in i.items()))
+    return table_items(clients.dynamodb, name)
 
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_every_item_of_the_user_goes_is_counted_by_store_and_proved_gone(world, window) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, window)
     queries = record_params(clients.dynamodb, "Query")
 
     outcomes = run_cascade(clients, settings, as_of, ["u1"])
 
-    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
-    assert outcomes.verified == 1
+    deleted = assert_deleted_and_proved(clients, settings, outcomes, COUNTS)
     assert table(clients, "sessions") == [session("u1x", 0)]
     assert table(clients, "comments") == [comment("c3", "u10")]
-    deleted, verified = ledger(clients, settings, "u1")
-    assert deleted["stores"] == COUNTS
     assert (deleted["files"], deleted["features"], deleted["scoreboard_entries"]) == (3, 2, 3)
-    assert (verified["event"], verified["stores"]) == ("verified", ZEROS)
     # One Query per store and deleted user to find, one to prove.
     assert len(queries) == 4
-    assert journals(clients, settings) == []
 
 
 def test_reads_stay_one_query_per_store_and_deleted_user_and_none_for_anyone_else(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     others = [delete_candidate(u, as_of) for u in ("u2", "u3")]
     put_items(clients.dynamodb, settings.users_table, others)
     put_items(clients.dynamodb, "sessions", [session(u, n) for u in ("u2", "u3") for n in (1, 2)])
@@ -120,10 +101,7 @@ def test_reads_stay_one_query_per_store_and_deleted_user_and_none_for_anyone_els
 
 
 def test_a_restore_puts_each_item_back_whole_where_nothing_took_its_place(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     sessions, comments = table(clients, "sessions"), table(clients, "comments")
     run_cascade(clients, settings, as_of, ["u1"])
     taken = session("u1", 7, device="laptop")  # written by the app since the deletion
@@ -136,70 +114,30 @@ def test_a_restore_puts_each_item_back_whole_where_nothing_took_its_place(world)
     assert (summary["restored"]["sessions"], summary["restored"]["comments"]) == (29, 2)
     assert summary["skipped"]["sessions"] == 1
     assert "another item took its place" in summary["skipped"]["why"]["sessions"][0]
-    assert table(clients, "sessions") == sorted(
-        [taken if i == session("u1", 7) else i for i in sessions],
-        key=lambda i: sorted((k, str(v)) for k, v in i.items()),
+    assert table(clients, "sessions") == ordered(
+        [taken if i == session("u1", 7) else i for i in sessions]
     )
     assert table(clients, "comments") == comments
 
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_a_user_who_comes_back_mid_cascade_gets_every_item_back(world, window) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    sessions, comments = table(clients, "sessions"), table(clients, "comments")
+    clients, settings, as_of = seeded(world, window)
 
-    def comes_back() -> None:
-        clients.dynamodb.update_item(
-            TableName=settings.users_table,
-            Key={"id": s("u1")},
-            UpdateExpression="SET lastVisitAt = :now",
-            ExpressionAttributeValues={":now": {"N": str(now_ms())}},
-        )
-
-    outcomes = run_cascade(clients, settings, as_of, ["u1"], before_final_delete=comes_back)
-
-    assert outcome_of(outcomes, "u1")["outcome"] == KEPT
-    assert table(clients, "sessions") == sessions
-    assert table(clients, "comments") == comments
-    assert ledger(clients, settings, "u1") == []
+    comes_back_mid_cascade(clients, settings, as_of, "sessions", "comments")
 
 
 def test_the_purge_removes_the_manifest_that_holds_the_items(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     run_cascade(clients, settings, as_of, ["u1"])
-    assert manifests(clients, settings) != []
 
-    counts = purge_expired(
-        archive(clients, settings),
-        clients.s3,
-        clients.dynamodb,
-        settings,
-        "purge-run",
-        now=now_ms() + 31 * DAY_MS,
-    )
-
-    assert (counts.purged_users, counts.groups_removed) == (1, 1)
-    assert manifests(clients, settings) == []
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == [
-        "deleted",
-        "verified",
-        "purged",
-    ]
+    purge_after_the_window(clients, settings)
 
 
 def test_an_item_written_after_the_removal_fails_the_user_and_the_next_run_removes_it(
     world,
 ) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
+    clients, settings, as_of = seeded(world, 30)
     late = session("u1", 99, device="written late")
     done: list[bool] = []
 
@@ -216,14 +154,8 @@ def test_an_item_written_after_the_removal_fails_the_user_and_the_next_run_remov
     finally:
         clients.dynamodb.meta.events.unregister(event, app_writes)
 
-    row = outcome_of(outcomes, "u1")
-    assert (row["outcome"], row["step"], row["error"]) == (FAILED, "verify", "leftover in sessions")
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert_left_over(clients, settings, outcomes, "leftover in sessions")
 
-    settled = settle(clients, settings, as_of, "next-run")
+    next_run_proves(clients, settings, as_of, COUNTS)
 
-    assert settled.verified == ["u1"] and settled.failed == {}
     assert table(clients, "sessions") == [session("u1x", 0)]
-    _, verified = ledger(clients, settings, "u1")
-    assert (verified["run_id"], verified["stores"]) == ("next-run", ZEROS)
-    assert journals(clients, settings) == []

@@ -10,7 +10,6 @@ from botocore.exceptions import ConnectionClosedError
 from moto.core.models import botocore_stubber
 
 from cleanup_pipeline.actions.outcomes import DELETED, KEPT
-from cleanup_pipeline.actions.purge import purge_expired
 from cleanup_pipeline.core.recovery import DAY_MS
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
@@ -23,9 +22,11 @@ from tests.support.recovery_world import (
     WEEK,
     archive,
     body_of,
+    comes_back,
     journals,
     ledger,
     manifests,
+    purge,
     restore,
     seed,
     versions_under,
@@ -303,12 +304,7 @@ def test_restore_killed_after_putting_the_item_back_is_finished_by_the_next(aws,
     assert put_back is not None and len(restoring_records(clients, settings)) == 1
     assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted", "verified"]
     if came_back:  # the person signed in between the two restores
-        clients.dynamodb.update_item(
-            TableName=settings.users_table,
-            Key={"id": s("u1")},
-            UpdateExpression="SET lastVisitAt = :now",
-            ExpressionAttributeValues={":now": {"N": str(now_ms() + 1)}},
-        )
+        comes_back(clients, settings, at=now_ms() + 1)
 
     dry = restore(clients, settings, "u1", dry_run=True)
     assert dry["status"] == "dry_run" and "interrupted restore" in dry["reason"]
@@ -385,18 +381,6 @@ def test_restore_killed_between_its_event_and_the_end_leaves_nothing_behind(aws,
     assert len(ledger(clients, settings, "u1")) == 3
 
 
-def purge(clients, settings, now: int, dry_run: bool = False):
-    return purge_expired(
-        archive(clients, settings),
-        clients.s3,
-        clients.dynamodb,
-        settings,
-        "purge-run",
-        dry_run=dry_run,
-        now=now,
-    )
-
-
 def test_purge_after_the_window_removes_every_version_and_the_manifests(aws):
     clients, settings = aws
     as_of = now_ms()
@@ -437,16 +421,12 @@ def test_purge_neither_waits_for_nor_purges_a_user_given_back(aws):
     put_files(clients.s3, settings.public_bucket_name, "u2/", 2)
     versions = versions_under(clients, settings, "u1/")
 
-    def u1_comes_back() -> None:
-        clients.dynamodb.update_item(
-            TableName=settings.users_table,
-            Key={"id": s("u1")},
-            UpdateExpression="SET lastVisitAt = :now",
-            ExpressionAttributeValues={":now": {"N": str(now_ms())}},
-        )
-
     outcomes = run_cascade(
-        clients, settings, as_of, ["u1", "u2"], before_final_delete=u1_comes_back
+        clients,
+        settings,
+        as_of,
+        ["u1", "u2"],
+        before_final_delete=lambda: comes_back(clients, settings),
     )
     assert outcome_of(outcomes, "u1")["outcome"] == KEPT
     assert outcome_of(outcomes, "u2")["outcome"] == DELETED

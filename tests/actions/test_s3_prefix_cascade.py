@@ -10,26 +10,31 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.actions.outcomes import DELETED, FAILED, KEPT, KEPT_PARTIAL
-from cleanup_pipeline.actions.purge import purge_expired
-from cleanup_pipeline.core.data_map import MAP_VARIABLE, load_data_map
-from cleanup_pipeline.core.recovery import DAY_MS, Manifest
+from cleanup_pipeline.actions.outcomes import DELETED, KEPT_PARTIAL
+from cleanup_pipeline.core.data_map import load_data_map
+from cleanup_pipeline.core.recovery import Manifest
 from cleanup_pipeline.local.batch_write import batch_write as put_items
 from tests.support.aws_calls import record_params
 from tests.support.aws_state import keys_under, put_files
 from tests.support.cascade import outcome_of, run_cascade
-from tests.support.data_maps import APP_MAP, AVATARS_BUCKET
-from tests.support.items import delete_candidate, now_ms, s
+from tests.support.data_maps import AVATARS_BUCKET, create_avatars_bucket, use_app_map_with
+from tests.support.items import delete_candidate
 from tests.support.recovery_world import (
     archive,
+    assert_deleted_and_proved,
+    assert_left_over,
+    comes_back,
+    comes_back_mid_cascade,
     journals,
     ledger,
     manifests,
     next_run,
+    next_run_proves,
+    purge_after_the_window,
     restore,
     seed,
+    seeded,
     settle,
-    with_window,
 )
 
 EXTRA = f"""
@@ -42,7 +47,6 @@ EXTRA = f"""
 AVATARS = {"avatars/u1/face.png": b"\x89PNG face", "avatars/u1/sizes/big.png": bytes(range(256))}
 THUMBS = {"thumbs/u1/face.png": b"thumb"}
 COUNTS = {"files": 3, "features": 2, "scoreboards": 3, "avatars": 2, "thumbs": 1}
-ZEROS = dict.fromkeys(COUNTS, 0)
 
 
 def put(s3: Any, bucket: str, key: str, body: bytes) -> None:
@@ -53,11 +57,8 @@ def make_world(clients: Any, settings: Any, *, versioned: bool = True) -> None:
     """The avatars bucket (versioned unless told) and the objects of u1 and its neighbours in
     both extra stores: an older version, and an object the user had deleted themselves."""
     s3, public = clients.s3, settings.public_bucket_name
-    s3.create_bucket(Bucket=AVATARS_BUCKET)
+    create_avatars_bucket(s3, versioned=versioned)
     if versioned:
-        s3.put_bucket_versioning(
-            Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"}
-        )
         put(s3, AVATARS_BUCKET, "avatars/u1/face.png", b"older face")
         put(s3, AVATARS_BUCKET, "avatars/u1/gone.png", b"removed by the user")
         s3.delete_object(Bucket=AVATARS_BUCKET, Key="avatars/u1/gone.png")
@@ -72,11 +73,15 @@ def make_world(clients: Any, settings: Any, *, versioned: bool = True) -> None:
 
 @pytest.fixture
 def world(aws, monkeypatch, tmp_path: Path):
-    clients, settings = aws
-    data_map = tmp_path / "map.yaml"
-    data_map.write_text(APP_MAP.read_text() + EXTRA)
-    monkeypatch.setenv(MAP_VARIABLE, str(data_map))
-    return clients, settings
+    use_app_map_with(monkeypatch, tmp_path, EXTRA)
+    return aws
+
+
+def seeded_with_objects(world: Any, window: float, *, versioned: bool = True) -> Any:
+    """`seeded`, then the extra stores' objects of u1 and its neighbours."""
+    clients, settings, as_of = seeded(world, window)
+    make_world(clients, settings, versioned=versioned)
+    return clients, settings, as_of
 
 
 def versions(s3: Any, bucket: str, prefix: str) -> list[tuple[str, str, bool]]:
@@ -106,6 +111,14 @@ def content(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, str], str]
     return got["Body"].read(), got["Metadata"], got["ContentType"]
 
 
+def of_u1(read: Any, s3: Any, public: str) -> dict[str, Any]:
+    """`read` (versions or current) of u1's folder in each extra store."""
+    return {
+        "avatars": read(s3, AVATARS_BUCKET, "avatars/u1/"),
+        "thumbs": read(s3, public, "thumbs/u1/"),
+    }
+
+
 def neighbours(s3: Any, public: str) -> list[Any]:
     return [
         versions(s3, AVATARS_BUCKET, "avatars/u1x/"),
@@ -117,20 +130,9 @@ def neighbours(s3: Any, public: str) -> list[Any]:
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_every_object_of_the_user_goes_is_counted_by_store_and_proved_gone(world, window) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings)
+    clients, settings, as_of = seeded_with_objects(world, window)
     s3, public = clients.s3, settings.public_bucket_name
-    before = {
-        "avatars": versions(s3, AVATARS_BUCKET, "avatars/u1/"),
-        "thumbs": versions(s3, public, "thumbs/u1/"),
-    }
-    hidden = {
-        "avatars": current(s3, AVATARS_BUCKET, "avatars/u1/"),
-        "thumbs": current(s3, public, "thumbs/u1/"),
-    }
+    before, hidden = of_u1(versions, s3, public), of_u1(current, s3, public)
     around = neighbours(s3, public)
     listings = record_params(s3, "ListObjectVersions")
     deletes = record_params(s3, "DeleteObjects")
@@ -139,15 +141,11 @@ def test_every_object_of_the_user_goes_is_counted_by_store_and_proved_gone(world
     listed = [(p["Bucket"], p["Prefix"]) for p in listings if p["Prefix"] != "u1/"]
     removals = [d["Bucket"] for d in deletes]
 
-    assert outcome_of(outcomes, "u1")["outcome"] == DELETED
-    assert outcomes.verified == 1
+    assert_deleted_and_proved(clients, settings, outcomes, COUNTS)
     assert keys_under(s3, AVATARS_BUCKET, "avatars/u1/") == []
     assert keys_under(s3, public, "thumbs/u1/") == []
     assert neighbours(s3, public) == around
-    after = {
-        "avatars": versions(s3, AVATARS_BUCKET, "avatars/u1/"),
-        "thumbs": versions(s3, public, "thumbs/u1/"),
-    }
+    after = of_u1(versions, s3, public)
     if window:  # every version stays until the purge, each current one under a new marker
         for name, found in after.items():
             assert set(before[name]) < set(found)
@@ -166,10 +164,6 @@ def test_every_object_of_the_user_goes_is_counted_by_store_and_proved_gone(world
     else:  # no version and no marker left
         assert after == {"avatars": [], "thumbs": []}
         assert manifests(clients, settings) == []
-    deleted, verified = ledger(clients, settings, "u1")
-    assert deleted["stores"] == COUNTS
-    assert (verified["event"], verified["stores"]) == ("verified", ZEROS)
-    assert journals(clients, settings) == []
     # One listing of each folder to find, one to prove; no other listing of the extra stores.
     assert sorted(listed) == sorted([(AVATARS_BUCKET, "avatars/u1/"), (public, "thumbs/u1/")] * 2)
     # Hidden in one request per store; without a window one more removes the versions.
@@ -177,11 +171,7 @@ def test_every_object_of_the_user_goes_is_counted_by_store_and_proved_gone(world
 
 
 def test_deletes_are_batched_by_the_thousand_across_the_batchs_users(world) -> None:
-    clients, base = world
-    settings = with_window(base, 0)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings)
+    clients, settings, as_of = seeded_with_objects(world, 0)
     put_items(
         clients.dynamodb, settings.users_table, [delete_candidate(u, as_of) for u in ("u2", "u3")]
     )
@@ -207,16 +197,9 @@ def test_deletes_are_batched_by_the_thousand_across_the_batchs_users(world) -> N
 
 
 def test_a_restore_brings_each_object_back_byte_for_byte_but_one_written_since(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings)
+    clients, settings, as_of = seeded_with_objects(world, 30)
     s3, public = clients.s3, settings.public_bucket_name
-    was = {
-        "avatars": current(s3, AVATARS_BUCKET, "avatars/u1/"),
-        "thumbs": current(s3, public, "thumbs/u1/"),
-    }
+    was = of_u1(current, s3, public)
     run_cascade(clients, settings, as_of, ["u1"])
     put(s3, AVATARS_BUCKET, "avatars/u1/face.png", b"a new face")  # uploaded since
     hidden = versions(s3, AVATARS_BUCKET, "avatars/u1/")
@@ -253,37 +236,16 @@ def test_a_restore_brings_each_object_back_byte_for_byte_but_one_written_since(w
 
 @pytest.mark.parametrize("window", [30, 0])
 def test_a_user_who_comes_back_mid_cascade_gets_every_object_back(world, window) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings)
+    clients, settings, as_of = seeded_with_objects(world, window)
     s3, public = clients.s3, settings.public_bucket_name
-    was = {
-        "avatars": current(s3, AVATARS_BUCKET, "avatars/u1/"),
-        "thumbs": current(s3, public, "thumbs/u1/"),
-    }
+    was = of_u1(current, s3, public)
     before = versions(s3, AVATARS_BUCKET, "avatars/u1/")
 
-    outcomes = run_cascade(
-        clients, settings, as_of, ["u1"], before_final_delete=lambda: comes_back(clients, settings)
-    )
+    comes_back_mid_cascade(clients, settings, as_of)
 
-    assert outcome_of(outcomes, "u1")["outcome"] == KEPT
-    assert current(s3, AVATARS_BUCKET, "avatars/u1/") == was["avatars"]
-    assert current(s3, public, "thumbs/u1/") == was["thumbs"]
+    assert of_u1(current, s3, public) == was
     assert versions(s3, AVATARS_BUCKET, "avatars/u1/") == before  # the markers made are gone
     assert content(s3, AVATARS_BUCKET, "avatars/u1/sizes/big.png")[0] == bytes(range(256))
-    assert ledger(clients, settings, "u1") == []
-
-
-def comes_back(clients: Any, settings: Any) -> None:
-    clients.dynamodb.update_item(
-        TableName=settings.users_table,
-        Key={"id": s("u1")},
-        UpdateExpression="SET lastVisitAt = :now",
-        ExpressionAttributeValues={":now": {"N": str(now_ms())}},
-    )
 
 
 def test_a_bucket_keeping_no_versions_empties_the_folder_and_names_files_lost_to_one_who_came_back(
@@ -291,11 +253,7 @@ def test_a_bucket_keeping_no_versions_empties_the_folder_and_names_files_lost_to
 ) -> None:
     """Without a restore window a bucket need not keep versions: the objects go at once, the
     one case where a user who comes back loses files, and the outcome names them."""
-    clients, base = world
-    settings = with_window(base, 0)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings, versioned=False)
+    clients, settings, as_of = seeded_with_objects(world, 0, versioned=False)
     s3 = clients.s3
 
     outcomes = run_cascade(
@@ -318,34 +276,20 @@ def test_a_bucket_keeping_no_versions_empties_the_folder_and_names_files_lost_to
 
 
 def test_the_purge_removes_every_version_and_marker_of_the_extra_stores(world) -> None:
-    clients, base = world
-    settings = with_window(base, 30)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings)
+    clients, settings, as_of = seeded_with_objects(world, 30)
     s3, public = clients.s3, settings.public_bucket_name
     around = neighbours(s3, public)
     run_cascade(clients, settings, as_of, ["u1"])
     assert versions(s3, AVATARS_BUCKET, "avatars/u1/") != []
 
-    counts = purge_expired(
-        archive(clients, settings),
-        s3,
-        clients.dynamodb,
-        settings,
-        "purge-run",
-        now=now_ms() + 31 * DAY_MS,
-        data_map=load_data_map(settings),
-    )
+    counts = purge_after_the_window(clients, settings, data_map=load_data_map(settings))
 
-    assert (counts.purged_users, counts.groups_removed, counts.failed_users) == (1, 1, 0)
+    assert counts.failed_users == 0
     assert versions(s3, AVATARS_BUCKET, "avatars/u1/") == []
     assert versions(s3, public, "thumbs/u1/") == []
     assert versions(s3, public, "u1/") == []
     assert neighbours(s3, public) == around
-    assert manifests(clients, settings) == []
     events = ledger(clients, settings, "u1")
-    assert [e["event"] for e in events] == ["deleted", "verified", "purged"]
     # Older versions and the markers too: the user's own deleted file, each hidden one.
     assert events[-1]["versions"] > COUNTS["files"] + COUNTS["avatars"] + COUNTS["thumbs"]
 
@@ -354,11 +298,7 @@ def test_the_purge_removes_every_version_and_marker_of_the_extra_stores(world) -
 def test_an_object_written_after_the_listing_fails_the_user_and_the_next_run_removes_it(
     world, window
 ) -> None:
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings)
+    clients, settings, as_of = seeded_with_objects(world, window)
     s3 = clients.s3
     done: list[bool] = []
 
@@ -375,21 +315,15 @@ def test_an_object_written_after_the_listing_fails_the_user_and_the_next_run_rem
     finally:
         s3.meta.events.unregister(event, app_writes)
 
-    row = outcome_of(outcomes, "u1")
-    assert (row["outcome"], row["step"], row["error"]) == (FAILED, "verify", "leftover in avatars")
-    assert [e["event"] for e in ledger(clients, settings, "u1")] == ["deleted"]
+    assert_left_over(clients, settings, outcomes, "leftover in avatars")
     assert keys_under(s3, AVATARS_BUCKET, "avatars/u1/") == ["avatars/u1/late.png"]
 
-    settled = settle(clients, settings, as_of, "next-run")
+    next_run_proves(clients, settings, as_of, COUNTS)
 
-    assert settled.verified == ["u1"] and settled.failed == {}
     assert keys_under(s3, AVATARS_BUCKET, "avatars/u1/") == []
     if not window:
         assert versions(s3, AVATARS_BUCKET, "avatars/u1/") == []
     assert keys_under(s3, AVATARS_BUCKET, "avatars/u1x/") == ["avatars/u1x/face.png"]
-    _, verified = ledger(clients, settings, "u1")
-    assert (verified["run_id"], verified["stores"]) == ("next-run", ZEROS)
-    assert journals(clients, settings) == []
 
 
 class Crash(BaseException):
@@ -416,11 +350,7 @@ def dies_at_the_user_item(clients: Any, settings: Any, as_of: int) -> None:
 def test_a_run_that_died_is_given_back_or_finished_by_the_next(world, window) -> None:
     """The run died with every object hidden: the next gives them back to a user who came
     back meanwhile; to one still a candidate, it finishes the deletion, nothing left behind."""
-    clients, base = world
-    settings = with_window(base, window)
-    as_of = now_ms()
-    seed(clients, settings, as_of)
-    make_world(clients, settings)
+    clients, settings, as_of = seeded_with_objects(world, window)
     s3 = clients.s3
     was = current(s3, AVATARS_BUCKET, "avatars/u1/")
     dies_at_the_user_item(clients, settings, as_of)

@@ -6,31 +6,30 @@ from typing import Any
 
 import pytest
 
-from cleanup_pipeline.actions.ledger import read_ledger
-from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.core.data_map import MAP_VARIABLE
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.jobs import run_config_for
 from cleanup_pipeline.orchestration.resources import CleanupPolicy
 from tests.support import recording
-from tests.support.aws_state import keys_under, scan_all
+from tests.support.aws_state import keys_under, scan_all, table_items
 from tests.support.data_maps import (
     APP_MAP,
     AVATARS_BUCKET,
     EVERY_KIND_MAP,
+    EXTRA_STORES,
+    add_extra_stores,
+    create_avatars_bucket,
     create_every_kind_stores,
     create_table,
     index,
+    put_sessions_and_comments,
+    use_app_map_with,
 )
 from tests.support.jobs import error_messages, execute_job, execute_restore, failed_steps
+from tests.support.recovery_world import ledger, store_counts
 from tests.support.world import AS_OF_ISO, DELETED, seed_world
 
 pytestmark = pytest.mark.usefixtures("fresh_recording")
-
-
-def scan_all_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    items = dynamodb.scan(TableName=table)["Items"]
-    return sorted(items, key=lambda i: sorted((k, str(v)) for k, v in i.items()))
 
 
 def _missing_table(clients: Any) -> str:
@@ -106,26 +105,20 @@ def test_a_run_with_the_every_kind_map_deletes_proves_and_restores_each_store(
     data back in every store."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
-    create_every_kind_stores(clients)
+    create_every_kind_stores(clients, versioned=True)
     db, s3 = clients.dynamodb, clients.s3
-    s3.put_bucket_versioning(Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     owners = [DELETED[0], DELETED[1], "someone-active"]
     for user_id in owners:
         s3.put_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{user_id}/me.png", Body=user_id.encode())
     batch_write(db, "drafts", [{"id": {"S": f"d-{u}"}, "authorId": {"S": u}} for u in owners])
     members = {"L": [{"M": {"userId": {"S": u}, "role": {"S": "member"}}} for u in owners]}
     batch_write(db, "teams", [{"id": {"S": "t1"}, "members": members}])
-    batch_write(
-        db,
-        "sessions",
-        [{"userId": {"S": u}, "sessionId": {"S": f"s{n}"}} for u in owners for n in range(2)],
-    )
-    batch_write(db, "comments", [{"id": {"S": f"c-{u}"}, "authorId": {"S": u}} for u in owners])
+    put_sessions_and_comments(db, owners, ("s0", "s1"))
     monkeypatch.setenv(MAP_VARIABLE, str(EVERY_KIND_MAP))
     tables = ("drafts", "teams", "sessions", "comments")
 
     def state() -> dict[str, Any]:
-        found: dict[str, Any] = {name: scan_all_items(db, name) for name in tables}
+        found: dict[str, Any] = {name: table_items(db, name) for name in tables}
         found["avatars"] = sorted(keys_under(s3, AVATARS_BUCKET, "avatars/"))
         return found
 
@@ -141,8 +134,7 @@ def test_a_run_with_the_every_kind_map_deletes_proves_and_restores_each_store(
     assert {i["userId"]["S"] for i in after["sessions"]} == {"someone-active"}
     [team] = after["teams"]
     assert [e["M"]["userId"]["S"] for e in team["members"]["L"]] == ["someone-active"]
-    archive = open_archive(settings.archive_location, clients.s3)
-    deleted, verified = read_ledger(archive, DELETED[0])
+    deleted, verified = ledger(clients, settings, DELETED[0])
     extra = {"avatars": 1, "drafts": 1, "teams": 1, "sessions": 2, "comments": 1}
     assert {name: deleted["stores"][name] for name in extra} == extra
     assert verified["stores"] == dict.fromkeys(
@@ -173,25 +165,11 @@ def test_a_run_with_partition_key_stores_deletes_every_item_of_each_deleted_user
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     db = clients.dynamodb
-    create_table(db, "sessions", "userId", "sessionId")
-    create_table(db, "comments", "id", GlobalSecondaryIndexes=[index("byAuthor", "authorId")])
-    owners = [DELETED[0], DELETED[1], "someone-active"]
-    batch_write(
-        db,
-        "sessions",
-        [{"userId": {"S": u}, "sessionId": {"S": f"s{n}"}} for u in owners for n in range(2)],
-    )
-    batch_write(db, "comments", [{"id": {"S": f"c-{u}"}, "authorId": {"S": u}} for u in owners])
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  sessions: {table: sessions, partition_key: userId}\n"
-        + "  comments: {table: comments, index: byAuthor, partition_key: authorId}\n"
-    )
-    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    add_extra_stores(clients, monkeypatch, tmp_path, "partition_key")
+    put_sessions_and_comments(db, [DELETED[0], DELETED[1], "someone-active"], ("s0", "s1"))
 
     def items(name: str) -> list[dict[str, Any]]:
-        return sorted(db.scan(TableName=name)["Items"], key=str)
+        return table_items(db, name)
 
     before = {name: items(name) for name in ("sessions", "comments")}
 
@@ -201,10 +179,8 @@ def test_a_run_with_partition_key_stores_deletes_every_item_of_each_deleted_user
     assert execute_job().success
     assert {i["userId"]["S"] for i in items("sessions")} == {"someone-active"}
     assert {i["authorId"]["S"] for i in items("comments")} == {"someone-active"}
-    archive = open_archive(settings.archive_location, clients.s3)
-    deleted, verified = read_ledger(archive, DELETED[0])
-    assert (deleted["stores"]["sessions"], deleted["stores"]["comments"]) == (2, 1)
-    assert (verified["stores"]["sessions"], verified["stores"]["comments"]) == (0, 0)
+    counted = store_counts(clients, settings, DELETED[0], "sessions", "comments")
+    assert counted == ((2, 1), (0, 0))
 
 
 def test_a_run_with_list_stores_scans_each_table_without_items_once_and_removes_the_entries(
@@ -217,8 +193,7 @@ def test_a_run_with_list_stores_scans_each_table_without_items_once_and_removes_
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     db = clients.dynamodb
-    create_table(db, "leaderboards", "board")
-    create_table(db, "teams", "orgId", "teamId")
+    add_extra_stores(clients, monkeypatch, tmp_path, "list")
 
     def entries(key: str, users: list[str]) -> dict[str, Any]:
         return {"L": [{"M": {key: {"S": u}, "since": {"S": f"s-{u}"}}} for u in users]}
@@ -236,21 +211,14 @@ def test_a_run_with_list_stores_scans_each_table_without_items_once_and_removes_
         ]
         + [{"orgId": {"S": "o2"}, "teamId": {"S": "t0"}, "members": entries("userId", ["x"])}],
     )
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  leaderboards: {table: leaderboards, items: [daily], list: players, list_key: pid}\n"
-        + "  teams: {table: teams, list: members, list_key: userId}\n"
-    )
-    monkeypatch.setenv(MAP_VARIABLE, str(path))
-    before = {name: scan_all_items(db, name) for name in ("leaderboards", "teams")}
+    before = {name: table_items(db, name) for name in ("leaderboards", "teams")}
 
     def calls_to(table: str) -> list[str]:
         return [name for name, params in recording.CALLS if params.get("TableName") == table]
 
     recording.reset()
     assert execute_job(run_config_for(AS_OF_ISO, dry_run=True)).success
-    assert {name: scan_all_items(db, name) for name in before} == before
+    assert {name: table_items(db, name) for name in before} == before
     # Only the check, before anything, that the tables exist.
     assert calls_to("teams") == calls_to("leaderboards") == ["DescribeTable"]
 
@@ -266,15 +234,11 @@ def test_a_run_with_list_stores_scans_each_table_without_items_once_and_removes_
     assert calls_to("teams").count("Scan") == 1
     assert calls_to("leaderboards").count("Scan") == 0
     kept = entries("userId", ["someone-active", "another-active"])
-    assert [i["members"] for i in scan_all_items(db, "teams") if i["orgId"]["S"] == "o1"] == [
-        kept
-    ] * 3
-    [daily] = scan_all_items(db, "leaderboards")
+    assert [i["members"] for i in table_items(db, "teams") if i["orgId"]["S"] == "o1"] == [kept] * 3
+    [daily] = table_items(db, "leaderboards")
     assert daily["players"] == entries("pid", ["someone-active", "another-active"])
-    archive = open_archive(settings.archive_location, clients.s3)
-    deleted, verified = read_ledger(archive, DELETED[0])
-    assert (deleted["stores"]["leaderboards"], deleted["stores"]["teams"]) == (1, 3)
-    assert (verified["stores"]["leaderboards"], verified["stores"]["teams"]) == (0, 0)
+    counted = store_counts(clients, settings, DELETED[0], "leaderboards", "teams")
+    assert counted == ((1, 3), (0, 0))
 
 
 def test_the_app_map_passes_the_first_step(aws, monkeypatch) -> None:
@@ -338,19 +302,6 @@ def test_a_restore_refuses_a_store_that_does_not_exist_before_putting_anything_b
     assert user_id in scan_all(clients.dynamodb, settings.users_table)
 
 
-def _with_folder_stores(tmp_path: Any) -> Any:
-    """The app's map with a second bucket's folders and a second prefix of the public bucket."""
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  avatars: {bucket: "
-        + AVATARS_BUCKET
-        + ", s3_prefix: 'avatars/{id}/'}\n"
-        + "  thumbs: {s3_prefix: 'thumbs/{id}/'}\n"
-    )
-    return path
-
-
 def test_a_run_with_s3_prefix_stores_deletes_every_object_of_each_deleted_user(
     aws, monkeypatch, tmp_path
 ) -> None:
@@ -361,13 +312,11 @@ def test_a_run_with_s3_prefix_stores_deletes_every_object_of_each_deleted_user(
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     s3, public = clients.s3, settings.public_bucket_name
-    s3.create_bucket(Bucket=AVATARS_BUCKET)
-    s3.put_bucket_versioning(Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    add_extra_stores(clients, monkeypatch, tmp_path, "s3_prefix")
     for owner in [DELETED[0], DELETED[1], "u1x"]:
         for name in ("a.png", "b.png"):
             s3.put_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{owner}/{name}", Body=b"x")
         s3.put_object(Bucket=public, Key=f"thumbs/{owner}/t.png", Body=b"x")
-    monkeypatch.setenv(MAP_VARIABLE, str(_with_folder_stores(tmp_path)))
 
     def objects() -> dict[str, list[str]]:
         return {
@@ -389,10 +338,8 @@ def test_a_run_with_s3_prefix_stores_deletes_every_object_of_each_deleted_user(
         "thumbs": ["thumbs/u1x/t.png"],
     }
     assert version_count() == 6  # kept for the restore window
-    archive = open_archive(settings.archive_location, clients.s3)
-    deleted, verified = read_ledger(archive, DELETED[0])
-    assert (deleted["stores"]["avatars"], deleted["stores"]["thumbs"]) == (2, 1)
-    assert (verified["stores"]["avatars"], verified["stores"]["thumbs"]) == (0, 0)
+    counted = store_counts(clients, settings, DELETED[0], "avatars", "thumbs")
+    assert counted == ((2, 1), (0, 0))
 
 
 def test_a_restore_window_needs_the_versioning_of_every_s3_prefix_stores_bucket(
@@ -403,8 +350,8 @@ def test_a_restore_window_needs_the_versioning_of_every_s3_prefix_stores_bucket(
     keep none."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
-    clients.s3.create_bucket(Bucket=AVATARS_BUCKET)
-    monkeypatch.setenv(MAP_VARIABLE, str(_with_folder_stores(tmp_path)))
+    create_avatars_bucket(clients.s3, versioned=False)
+    use_app_map_with(monkeypatch, tmp_path, EXTRA_STORES["s3_prefix"])
     recording.reset()
 
     result = execute_job()
@@ -428,8 +375,7 @@ def test_a_run_with_attribute_stores_scans_each_once_and_acts_on_every_batch(
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     db = clients.dynamodb
-    create_table(db, "drafts", "space", "draftId")
-    create_table(db, "likes", "id")
+    add_extra_stores(clients, monkeypatch, tmp_path, "attribute")
     owners = [*DELETED, "someone-active"]
     batch_write(
         db,
@@ -441,17 +387,10 @@ def test_a_run_with_attribute_stores_scans_each_once_and_acts_on_every_batch(
         ],
     )
     batch_write(db, "likes", [{"id": {"S": f"l-{u}"}, "likedBy": {"S": u}} for u in owners])
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  drafts: {table: drafts, attribute: authorId, action: delete_items}\n"
-        + "  likes: {table: likes, attribute: likedBy, action: remove_attribute}\n"
-    )
-    monkeypatch.setenv(MAP_VARIABLE, str(path))
     policy = CleanupPolicy(send_rate_per_second=200, deletion_batch_size=1)
 
     def items(name: str) -> list[dict[str, Any]]:
-        return sorted(db.scan(TableName=name)["Items"], key=str)
+        return table_items(db, name)
 
     def scans(name: str) -> int:
         return sum(1 for call, p in recording.CALLS if call == "Scan" and p["TableName"] == name)
@@ -470,11 +409,9 @@ def test_a_run_with_attribute_stores_scans_each_once_and_acts_on_every_batch(
     assert {i["authorId"]["S"] for i in items("drafts")} == {"someone-active"}
     assert {i["id"]["S"] for i in items("likes")} == {f"l-{u}" for u in owners}
     assert [i["likedBy"]["S"] for i in items("likes") if "likedBy" in i] == ["someone-active"]
-    archive = open_archive(settings.archive_location, clients.s3)
     for user_id in DELETED:
-        deleted, verified = read_ledger(archive, user_id)
-        assert (deleted["stores"]["drafts"], deleted["stores"]["likes"]) == (2, 1)
-        assert (verified["stores"]["drafts"], verified["stores"]["likes"]) == (0, 0)
+        counted = store_counts(clients, settings, user_id, "drafts", "likes")
+        assert counted == ((2, 1), (0, 0))
 
 
 def test_a_map_may_leave_out_the_apps_own_stores_or_declare_them_otherwise(
@@ -512,9 +449,8 @@ def test_a_map_may_leave_out_the_apps_own_stores_or_declare_them_otherwise(
     assert execute_job().success
     assert untouched() == before
     assert sorted(keys_under(s3, bucket, "media/")) == ["media/someone-active/a.png"]
-    assert [i["userId"]["S"] for i in scan_all_items(db, "sessions")] == ["someone-active"]
-    archive = open_archive(settings.archive_location, clients.s3)
-    deleted, verified = read_ledger(archive, DELETED[0])
+    assert [i["userId"]["S"] for i in table_items(db, "sessions")] == ["someone-active"]
+    deleted, verified = ledger(clients, settings, DELETED[0])
     assert deleted["stores"] == {"files": 1, "sessions": 1}
     assert (deleted["files"], deleted["features"], deleted["scoreboard_entries"]) == (1, 0, 0)
     assert verified["stores"] == {"files": 0, "sessions": 0}
@@ -526,6 +462,6 @@ def test_a_map_may_leave_out_the_apps_own_stores_or_declare_them_otherwise(
     ]
     body = s3.get_object(Bucket=bucket, Key=f"media/{DELETED[0]}/a.png")["Body"].read()
     assert body == DELETED[0].encode()
-    back = {i["userId"]["S"] for i in scan_all_items(db, "sessions")}
+    back = {i["userId"]["S"] for i in table_items(db, "sessions")}
     assert back == {DELETED[0], "someone-active"}
     assert untouched() == before

@@ -2,6 +2,7 @@
 need, on its own table, index or bucket prefix; the account listings only with coverage."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,10 @@ from tests.support.data_maps import (
     APP_MAP,
     AVATARS_BUCKET,
     EVERY_KIND_MAP,
+    add_extra_stores,
     create_every_kind_stores,
     create_table,
-    index,
+    put_sessions_and_comments,
 )
 from tests.support.iam import Request, allowed, requests_for, unused_grants
 from tests.support.jobs import metadata, restore_with_service_recording, run_with_service_recording
@@ -24,6 +26,8 @@ from tests.support.policy_render import ACCOUNT, full_policy, render_policy, ren
 from tests.support.world import DELETED, seed_world
 
 TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table"
+# Written by the app since the run: the restore reads it to tell it from its own put.
+SESSION_WRITTEN_SINCE = {"userId": {"S": DELETED[0]}, "sessionId": {"S": "s1"}, "new": {"S": "yes"}}
 
 
 def by_sid(policy: dict) -> dict[str, dict]:
@@ -36,59 +40,45 @@ def every_kind(monkeypatch) -> dict[str, dict]:
     return by_sid(rendered_policy())
 
 
-def test_each_store_gets_exactly_what_its_kind_needs(every_kind) -> None:
-    def grant(sid: str) -> tuple[object, object]:
-        return every_kind[sid]["Action"], every_kind[sid]["Resource"]
+def _db(*actions: str) -> list[str]:
+    return [f"dynamodb:{action}" for action in actions]
 
-    assert grant("ListAvatarsFolders") == (
-        "s3:ListBucketVersions",
-        f"arn:aws:s3:::{AVATARS_BUCKET}",
-    )
+
+def test_each_store_gets_exactly_what_its_kind_needs(every_kind) -> None:
+    tables = ["users", "emails", "holds", "features", "drafts", "scoreboards", "teams"]
+    avatars = f"arn:aws:s3:::{AVATARS_BUCKET}"
+    expected = {  # statement: its actions and resources
+        "ListAvatarsFolders": ("s3:ListBucketVersions", avatars),
+        "DeleteAvatarsFiles": (
+            ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            f"{avatars}/avatars/*/*",
+        ),
+        "FeaturesTable": (_db("Scan", "BatchGetItem", "UpdateItem"), f"{TABLE}/features"),
+        "DraftsTable": (_db("Scan", "BatchGetItem", "DeleteItem", "PutItem"), f"{TABLE}/drafts"),
+        "ScoreboardsTable": (_db("GetItem", "UpdateItem"), f"{TABLE}/scoreboards"),
+        "TeamsTable": (_db("Scan", "BatchGetItem", "UpdateItem"), f"{TABLE}/teams"),
+        "SessionsTable": (
+            _db("Query", "BatchGetItem", "BatchWriteItem", "PutItem"),
+            f"{TABLE}/sessions",
+        ),
+        "CommentsTable": (_db("BatchGetItem", "BatchWriteItem", "PutItem"), f"{TABLE}/comments"),
+        "CommentsIndex": ("dynamodb:Query", f"{TABLE}/comments/index/byAuthor"),
+        "DescribeTables": (
+            "dynamodb:DescribeTable",
+            [f"{TABLE}/{name}" for name in [*tables, "sessions", "comments"]],
+        ),
+        "CheckBucketVersioning": (
+            "s3:GetBucketVersioning",
+            ["arn:aws:s3:::increaser-public", avatars],
+        ),
+        render_policy.COVERAGE_SID: (["dynamodb:ListTables", "s3:ListAllMyBuckets"], "*"),
+    }
+
+    granted = {sid: (every_kind[sid]["Action"], every_kind[sid]["Resource"]) for sid in expected}
+    assert granted == expected
     assert every_kind["ListAvatarsFolders"]["Condition"] == {
         "StringLike": {"s3:prefix": "avatars/*/"}
     }
-    assert grant("DeleteAvatarsFiles") == (
-        ["s3:DeleteObject", "s3:DeleteObjectVersion"],
-        f"arn:aws:s3:::{AVATARS_BUCKET}/avatars/*/*",
-    )
-    assert grant("FeaturesTable") == (
-        ["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
-        f"{TABLE}/features",
-    )
-    assert grant("DraftsTable") == (
-        ["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem"],
-        f"{TABLE}/drafts",
-    )
-    assert grant("ScoreboardsTable") == (
-        ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-        f"{TABLE}/scoreboards",
-    )
-    assert grant("TeamsTable") == (
-        ["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
-        f"{TABLE}/teams",
-    )
-    assert grant("SessionsTable") == (
-        ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
-        f"{TABLE}/sessions",
-    )
-    assert grant("CommentsTable") == (
-        ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
-        f"{TABLE}/comments",
-    )
-    assert grant("CommentsIndex") == ("dynamodb:Query", f"{TABLE}/comments/index/byAuthor")
-    tables = ["users", "emails", "holds", "features", "drafts", "scoreboards", "teams"]
-    assert grant("DescribeTables") == (
-        "dynamodb:DescribeTable",
-        [f"{TABLE}/{name}" for name in [*tables, "sessions", "comments"]],
-    )
-    assert grant("CheckBucketVersioning") == (
-        "s3:GetBucketVersioning",
-        ["arn:aws:s3:::increaser-public", f"arn:aws:s3:::{AVATARS_BUCKET}"],
-    )
-    assert grant(render_policy.COVERAGE_SID) == (
-        ["dynamodb:ListTables", "s3:ListAllMyBuckets"],
-        "*",
-    )
 
 
 def test_the_policy_denies_what_no_store_needs(monkeypatch) -> None:
@@ -174,6 +164,16 @@ def _allowed_calls() -> tuple[dict, list[Request]]:
     return policy, requests
 
 
+def _run_and_restore(db: Any, *since: tuple[str, dict[str, Any]]) -> tuple[dict, list[Request]]:
+    """A recorded run, what the app wrote since (`since`: each a table and an item), a recorded
+    restore of the first deleted user; then the policy and requests of `_allowed_calls`."""
+    assert run_with_service_recording().success
+    for table, item in since:
+        db.put_item(TableName=table, Item=item)
+    assert restore_with_service_recording(DELETED[0]).success
+    return _allowed_calls()
+
+
 @pytest.mark.usefixtures("fresh_recording")
 def test_every_call_to_partition_key_stores_is_allowed_and_each_of_their_grants_used(
     aws, monkeypatch, tmp_path
@@ -181,27 +181,10 @@ def test_every_call_to_partition_key_stores_is_allowed_and_each_of_their_grants_
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     db = clients.dynamodb
-    create_table(db, "sessions", "userId", "sessionId")
-    create_table(db, "comments", "id", GlobalSecondaryIndexes=[index("byAuthor", "authorId")])
-    batch_write(db, "sessions", [{"userId": {"S": u}, "sessionId": {"S": "s1"}} for u in DELETED])
-    batch_write(db, "comments", [{"id": {"S": f"c-{u}"}, "authorId": {"S": u}} for u in DELETED])
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  sessions: {table: sessions, partition_key: userId}\n"
-        + "  comments: {table: comments, index: byAuthor, partition_key: authorId}\n"
-    )
-    monkeypatch.setenv(MAP_VARIABLE, str(path))
+    add_extra_stores(clients, monkeypatch, tmp_path, "partition_key")
+    put_sessions_and_comments(db, DELETED)
 
-    assert run_with_service_recording().success
-    # Written by the app since: the restore reads it to tell it from its own put.
-    db.put_item(
-        TableName="sessions",
-        Item={"userId": {"S": DELETED[0]}, "sessionId": {"S": "s1"}, "new": {"S": "yes"}},
-    )
-    assert restore_with_service_recording(DELETED[0]).success
-
-    policy, requests = _allowed_calls()
+    policy, requests = _run_and_restore(db, ("sessions", SESSION_WRITTEN_SINCE))
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Sessions", "Comments"))]
     assert own == []
 
@@ -216,8 +199,7 @@ def test_every_call_to_list_stores_is_allowed_and_each_of_their_grants_used(
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     db = clients.dynamodb
-    create_table(db, "leaderboards", "board")
-    create_table(db, "teams", "orgId", "teamId")
+    add_extra_stores(clients, monkeypatch, tmp_path, "list")
 
     def entries(key: str, users: list[str]) -> dict:
         return {"L": [{"M": {key: {"S": u}}} for u in users]}
@@ -231,23 +213,10 @@ def test_every_call_to_list_stores_is_allowed_and_each_of_their_grants_used(
             for n in range(2)
         ],
     )
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  leaderboards: {table: leaderboards, items: [daily], list: players, list_key: pid}\n"
-        + "  teams: {table: teams, list: members, list_key: userId}\n"
-    )
-    monkeypatch.setenv(MAP_VARIABLE, str(path))
 
-    assert run_with_service_recording().success
     # The user is in one team again: the restore reads it and skips that team.
-    db.put_item(
-        TableName="teams",
-        Item={"orgId": {"S": "o1"}, "teamId": {"S": "t0"}, "members": entries("userId", DELETED)},
-    )
-    assert restore_with_service_recording(DELETED[0]).success
-
-    policy, requests = _allowed_calls()
+    again = {"orgId": {"S": "o1"}, "teamId": {"S": "t0"}, "members": entries("userId", DELETED)}
+    policy, requests = _run_and_restore(db, ("teams", again))
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Leaderboards", "Teams"))]
     assert own == []
     assert by_sid(policy)["TeamsTable"]["Action"] == [
@@ -267,20 +236,10 @@ def test_every_call_to_s3_prefix_stores_is_allowed_and_each_of_their_grants_used
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     s3 = clients.s3
-    s3.create_bucket(Bucket=AVATARS_BUCKET)
-    s3.put_bucket_versioning(Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    add_extra_stores(clients, monkeypatch, tmp_path, "s3_prefix")
     for user_id in DELETED:
         s3.put_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{user_id}/a.png", Body=b"a")
         s3.put_object(Bucket=settings.public_bucket_name, Key=f"thumbs/{user_id}/a.png", Body=b"a")
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  avatars: {bucket: "
-        + AVATARS_BUCKET
-        + ", s3_prefix: 'avatars/{id}/'}\n"
-        + "  thumbs: {s3_prefix: 'thumbs/{id}/'}\n"
-    )
-    monkeypatch.setenv(MAP_VARIABLE, str(path))
 
     assert run_with_service_recording().success
     assert restore_with_service_recording(DELETED[0]).success
@@ -308,8 +267,7 @@ def test_every_call_to_attribute_stores_is_allowed_and_each_of_their_grants_used
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
     db = clients.dynamodb
-    create_table(db, "drafts", "space", "draftId")
-    create_table(db, "likes", "id")
+    add_extra_stores(clients, monkeypatch, tmp_path, "attribute")
     batch_write(
         db,
         "drafts",
@@ -324,25 +282,14 @@ def test_every_call_to_attribute_stores_is_allowed_and_each_of_their_grants_used
         "likes",
         [{"id": {"S": f"l{n}-{u}"}, "likedBy": {"S": u}} for u in DELETED for n in (1, 2)],
     )
-    path = tmp_path / "map.yaml"
-    path.write_text(
-        APP_MAP.read_text()
-        + "  drafts: {table: drafts, attribute: authorId, action: delete_items}\n"
-        + "  likes: {table: likes, attribute: likedBy, action: remove_attribute}\n"
-    )
-    monkeypatch.setenv(MAP_VARIABLE, str(path))
 
-    assert run_with_service_recording().success
     # Written by the app since: the restore reads each to tell it from its own put.
     user_id = DELETED[0]
-    db.put_item(
-        TableName="drafts",
-        Item={"space": {"S": "a"}, "draftId": {"S": user_id}, "authorId": {"S": "someone"}},
+    policy, requests = _run_and_restore(
+        db,
+        ("drafts", {"space": {"S": "a"}, "draftId": {"S": user_id}, "authorId": {"S": "someone"}}),
+        ("likes", {"id": {"S": f"l1-{user_id}"}, "likedBy": {"S": "x"}}),
     )
-    db.put_item(TableName="likes", Item={"id": {"S": f"l1-{user_id}"}, "likedBy": {"S": "x"}})
-    assert restore_with_service_recording(user_id).success
-
-    policy, requests = _allowed_calls()
     own = [u for u in unused_grants(policy, requests) if u.startswith(("Drafts", "Likes"))]
     assert own == []
 
@@ -393,27 +340,17 @@ def test_every_call_of_a_run_and_a_restore_with_the_every_kind_map_is_allowed(
     and every grant of its stores is used."""
     clients, settings = aws
     seed_world(clients, settings, big_folder=3)
-    create_every_kind_stores(clients)
+    create_every_kind_stores(clients, versioned=True)
     db, s3 = clients.dynamodb, clients.s3
-    s3.put_bucket_versioning(Bucket=AVATARS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     for user_id in DELETED:
         s3.put_object(Bucket=AVATARS_BUCKET, Key=f"avatars/{user_id}/me.png", Body=b"a")
     batch_write(db, "drafts", [{"id": {"S": f"d-{u}"}, "authorId": {"S": u}} for u in DELETED])
     members = {"L": [{"M": {"userId": {"S": u}}} for u in DELETED]}
     batch_write(db, "teams", [{"id": {"S": "t1"}, "members": members}])
-    batch_write(db, "sessions", [{"userId": {"S": u}, "sessionId": {"S": "s1"}} for u in DELETED])
-    batch_write(db, "comments", [{"id": {"S": f"c-{u}"}, "authorId": {"S": u}} for u in DELETED])
+    put_sessions_and_comments(db, DELETED)
     monkeypatch.setenv(MAP_VARIABLE, str(EVERY_KIND_MAP))
 
-    assert run_with_service_recording().success
-    # Written by the app since: the restore reads it to tell it from its own put.
-    db.put_item(
-        TableName="sessions",
-        Item={"userId": {"S": DELETED[0]}, "sessionId": {"S": "s1"}, "new": {"S": "yes"}},
-    )
-    assert restore_with_service_recording(DELETED[0]).success
-
-    policy, requests = _allowed_calls()
+    policy, requests = _run_and_restore(db, ("sessions", SESSION_WRITTEN_SINCE))
     stores = ("Avatars", "Drafts", "Teams", "Sessions", "Comments")
     unused = [u for u in unused_grants(policy, requests) if any(s in u for s in stores)]
     assert unused == []

@@ -21,6 +21,16 @@ def scan_all(dynamodb: Any, table: str) -> dict[str, Item]:
     return {item["id"]["S"]: item for page in pages for item in page["Items"]}
 
 
+def ordered(items: list[Item]) -> list[Item]:
+    """`items` in an order that depends on their content alone, to compare tables."""
+    return sorted(items, key=lambda i: sorted((k, str(v)) for k, v in i.items()))
+
+
+def table_items(dynamodb: Any, table: str) -> list[Item]:
+    """Every item of a small `table` (one Scan), ordered."""
+    return ordered(dynamodb.scan(TableName=table)["Items"])
+
+
 def get_item(dynamodb: Any, table: str, key: str) -> Item | None:
     return dynamodb.get_item(TableName=table, Key={"id": s(key)}, ConsistentRead=True).get("Item")
 
