@@ -11,7 +11,7 @@ from cleanup_pipeline.orchestration.jobs import (
     restore_account,
     step_io_manager,
 )
-from cleanup_pipeline.orchestration.requests import request_erase, request_list
+from cleanup_pipeline.orchestration.requests import request_erase, request_export, request_list
 from cleanup_pipeline.orchestration.resources import (
     AwsEnvironment,
     CleanupPolicy,
@@ -24,7 +24,14 @@ _modules = [inputs, requests, guards, actions, reports]
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(_modules),
     asset_checks=dg.load_asset_checks_from_modules(_modules),
-    jobs=[inactive_accounts_cleanup, restore_account, manage_hold, request_erase, request_list],
+    jobs=[
+        inactive_accounts_cleanup,
+        restore_account,
+        manage_hold,
+        request_erase,
+        request_list,
+        request_export,
+    ],
     schedules=[daily_cleanup_schedule],
     sensors=sensors.sensors,
     resources={

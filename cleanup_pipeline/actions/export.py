@@ -21,18 +21,30 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from botocore.exceptions import ClientError
 
 from cleanup_pipeline.actions.store_kinds import Clients, kind_of
 from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.aws.reports import is_s3, split_s3
-from cleanup_pipeline.core.as_of import format_ms
-from cleanup_pipeline.core.data_map import S3_PREFIX, DataMap, Store
-from cleanup_pipeline.core.requests import RequestError, export_destination_problem
+from cleanup_pipeline.aws.requests_table import new_request_id, record_request, require_table
+from cleanup_pipeline.aws.stores import require_stores
+from cleanup_pipeline.core.as_of import format_ms, now_ms
+from cleanup_pipeline.core.data_map import S3_PREFIX, DataMap, Store, load_data_map
+from cleanup_pipeline.core.requests import (
+    EXPORT_VARIABLE,
+    Request,
+    RequestError,
+    RequestKind,
+    RequestStatus,
+    export_destination_problem,
+    new_request,
+)
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.core.wire import plain_item
 
@@ -51,6 +63,7 @@ class ExportError(RequestError):
 class Exported:
     location: str  # the zip's path, or its s3:// address
     counts: dict[str, int]
+    size: int = 0  # the zip's bytes
 
 
 def export_name(user_id: str, now: int) -> str:
@@ -226,13 +239,98 @@ def export_user(
         with _private_file(None) as (out, path):
             counts = write_export(out, clients, data_map, user_id, user, now)
             out.close()
+            size = path.stat().st_size
             bucket.upload_encrypted(clients.s3, str(path), target_bucket, key)
-        return Exported(f"s3://{target_bucket}/{key}", counts)
+        return Exported(f"s3://{target_bucket}/{key}", counts, size)
     folder = _local_folder(destination)
     final = folder / name
     with _private_file(folder) as (out, path):
         counts = write_export(out, clients, data_map, user_id, user, now)
         out.flush()
         os.fsync(out.fileno())
+        size = os.fstat(out.fileno()).st_size
         os.replace(path, final)
-    return Exported(str(final), counts)
+    return Exported(str(final), counts, size)
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    """An access request answered: the zip written, and the done export request recorded in
+    the requests table (None when requests are off)."""
+
+    user_id: str
+    exported: Exported
+    request: Request | None
+
+    def lines(self) -> list[str]:
+        """What the operator is told, with no address or content of the person's data."""
+        said = [f"export request {self.request.id} recorded as done"] if self.request else []
+        total = sum(self.exported.counts.values())
+        stores = len(self.exported.counts)
+        return [*said, f"exported {total} records and files from {stores} stores"]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "export": self.exported.location,
+            "counts": self.exported.counts,
+        }
+
+
+def export_destination(out: str | None) -> str:
+    """Where the zip goes: `out`, or else `CLEANUP_EXPORT_DIR`; refused when neither is given."""
+    destination = (out or os.environ.get(EXPORT_VARIABLE) or "").strip()
+    if not destination:
+        raise ExportError(
+            "export destination (--out / out) not given: give --out DIR|s3://bucket/prefix, "
+            f"or set {EXPORT_VARIABLE}"
+        )
+    return destination
+
+
+def answer_export_request(
+    clients: Clients,
+    settings: Settings,
+    user_id: str,
+    out: str | None,
+    *,
+    ref: str | None = None,
+    received: str | None = None,
+    run_id: str | None = None,
+) -> ExportDone:
+    """`request export`, from the command line or the UI. Everything is checked before the zip
+    is written: the id and the request's fields and the destination (before any AWS call), the
+    requests table (when there is one), the data map and its stores, and that the user exists.
+    Only reads are made in the app's stores; the zip and the done export request are the
+    writes. Each refusal is a one-line `RequestError` (or `DataMapError`)."""
+    now = now_ms()
+    request = new_request(
+        new_request_id(),
+        user_id,
+        RequestKind.EXPORT,
+        now=now,
+        deadline_days=settings.request_deadline_days,
+        received=received,
+        ref=ref,
+    )
+    destination = export_destination(out)
+    check_destination(destination, settings)
+    if settings.requests_table is not None:
+        require_table(clients.dynamodb, settings.requests_table)
+    data_map = load_data_map(settings)  # export reads every kind: the cascade's gaps do not bar it
+    require_stores(clients.dynamodb, clients.s3, settings, data_map)
+    try:
+        exported = export_user(clients, settings, data_map, request.user_id, destination, now)
+    except (ClientError, OSError) as error:
+        raise ExportError(f"no export written: {type(error).__name__}: {error}") from None
+    done = None
+    if settings.requests_table is not None:
+        done = replace(
+            request,
+            status=RequestStatus.DONE,
+            reason="exported",
+            done_at=now_ms(),
+            run_id=run_id,
+        )
+        record_request(clients.dynamodb, settings.requests_table, done)
+    return ExportDone(request.user_id, exported, done)

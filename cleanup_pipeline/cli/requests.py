@@ -3,31 +3,19 @@ requests table, each with the date the law says it is due by, and the copy of a 
 
 import argparse
 import json
-import os
 import sys
-from dataclasses import replace
 from typing import Any, NoReturn
 
-from botocore.exceptions import ClientError
-
-from cleanup_pipeline.actions.export import check_destination, export_user
+from cleanup_pipeline.actions.export import answer_export_request
 from cleanup_pipeline.aws.clients import make_clients
-from cleanup_pipeline.aws.requests_table import (
-    new_request_id,
-    open_request,
-    record_request,
-    require_table,
-    scan_requests,
-)
-from cleanup_pipeline.aws.stores import require_stores
+from cleanup_pipeline.aws.requests_table import new_request_id, open_request, scan_requests
 from cleanup_pipeline.core.as_of import now_ms
-from cleanup_pipeline.core.data_map import DataMapError, load_data_map
+from cleanup_pipeline.core.data_map import DataMapError
 from cleanup_pipeline.core.requests import (
     EXPORT_VARIABLE,
     REQUESTS_OFF,
     RequestError,
     RequestKind,
-    RequestStatus,
     new_request,
 )
 from cleanup_pipeline.core.settings import MissingConfigurationError, Settings, load_settings
@@ -69,40 +57,18 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _export(args: argparse.Namespace) -> dict[str, Any]:
-    """Everything is checked before the zip is written: the id, the destination, the requests
-    table (when there is one), the data map and its stores, and that the user exists. Only
-    reads are made in the app's stores; the zip and the done export request are the writes."""
     settings = load_settings()
-    now = now_ms()
-    request = new_request(  # the id and the request's fields checked before any AWS call
-        new_request_id(),
+    done = answer_export_request(
+        make_clients(settings),
+        settings,
         args.user_id,
-        RequestKind.EXPORT,
-        now=now,
-        deadline_days=settings.request_deadline_days,
-        received=args.received,
+        args.out,
         ref=args.ref,
+        received=args.received,
     )
-    destination = (args.out or os.environ.get(EXPORT_VARIABLE) or "").strip()
-    if not destination:
-        raise RequestError(f"give --out DIR|s3://bucket/prefix, or set {EXPORT_VARIABLE}")
-    check_destination(destination, settings)
-    clients = make_clients(settings)
-    if settings.requests_table is not None:
-        require_table(clients.dynamodb, settings.requests_table)
-    data_map = load_data_map(settings)  # export reads every kind: the cascade's gaps do not bar it
-    require_stores(clients.dynamodb, clients.s3, settings, data_map)
-    try:
-        exported = export_user(clients, settings, data_map, request.user_id, destination, now)
-    except (ClientError, OSError) as error:
-        raise RequestError(f"no export written: {type(error).__name__}: {error}") from None
-    if settings.requests_table is not None:
-        done = replace(request, status=RequestStatus.DONE, reason="exported", done_at=now_ms())
-        record_request(clients.dynamodb, settings.requests_table, done)
-        print(f"export request {done.id} recorded as done")
-    total = sum(exported.counts.values())
-    print(f"exported {total} records and files from {len(exported.counts)} stores")
-    return {"user_id": request.user_id, "export": exported.location, "counts": exported.counts}
+    for line in done.lines():
+        print(line)
+    return done.as_json()
 
 
 def run_request_command(args: argparse.Namespace) -> int:

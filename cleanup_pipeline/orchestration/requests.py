@@ -1,18 +1,21 @@
 """Requests from the people themselves in Dagster: the open requests every run reads, with their
 deadline counts (numbers the UI plots across runs), a table of what is due when, the check that
-fails on an overdue request and its alert; and the jobs that open and list requests from the UI.
-No email address is read or shown: a request names its user by id only."""
+fails on an overdue request and its alert; and the jobs that open, list and answer requests from
+the UI. No email address is read or shown: a request names its user by id only."""
 
 from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field
 
+from cleanup_pipeline.actions.export import answer_export_request
 from cleanup_pipeline.aws.requests_table import new_request_id, open_request, scan_requests
 from cleanup_pipeline.core.as_of import format_ms, now_ms
+from cleanup_pipeline.core.data_map import DataMapError
 from cleanup_pipeline.core.requests import (
     DEADLINE_CHECK,
     DUE_SOON_DAYS,
+    EXPORT_VARIABLE,
     REQUESTS_OFF,
     OpenRequests,
     Request,
@@ -129,6 +132,7 @@ def erasure_requests(
 
 REQUEST_ERASE_JOB = "request_erase"
 REQUEST_LIST_JOB = "request_list"
+REQUEST_EXPORT_JOB = "request_export"
 
 
 class EraseRequestConfig(dg.Config):
@@ -201,3 +205,64 @@ request_list = dg.define_asset_job(
     "left, the deadline counts, and the check that none is overdue.",
     tags={"cleanup_pipeline/job": REQUEST_LIST_JOB},
 )
+
+
+class ExportRequestConfig(dg.Config):
+    user_id: str = Field(description="the user's id in the users table")
+    out: str = Field(
+        "",
+        description=f"a private local folder or s3://bucket/prefix; empty: {EXPORT_VARIABLE}",
+    )
+    ref: str = Field(
+        "", description="free text: the ticket or message the request came with (optional)"
+    )
+    received: str = Field(
+        "",
+        description="when the request arrived, ISO 8601 or epoch ms, not in the future; empty: now",
+    )
+
+
+@dg.op
+def export_user_data(
+    context: dg.OpExecutionContext, config: ExportRequestConfig, aws: AwsEnvironment
+) -> None:
+    """Writes one zip of everything the user has in every store, as `request export` does (the
+    same code, the same checks first): bad config, an unknown user, a destination that is a
+    file or lies in the reports or archive location, or a data map whose stores are missing
+    fails the run in one line, with nothing written. The metadata says where the zip went, its
+    size and the counts per store; never what it holds."""
+    try:
+        done = answer_export_request(
+            aws.clients(),
+            aws.settings(),
+            config.user_id,
+            config.out or None,
+            ref=config.ref or None,
+            received=config.received or None,
+            run_id=context.run.run_id,
+        )
+    except (RequestError, DataMapError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+    for line in done.lines():
+        context.log.info(line)
+    exported = done.exported
+    context.add_output_metadata(
+        {
+            "user_id": done.user_id,
+            "export": dg.MetadataValue.text(exported.location),
+            "size_bytes": dg.MetadataValue.int(exported.size),
+            "records": dg.MetadataValue.int(sum(exported.counts.values())),
+            **{f"count/{name}": dg.MetadataValue.int(n) for name, n in exported.counts.items()},
+            "request_id": done.request.id if done.request else "(none: requests are off)",
+        }
+    )
+
+
+@dg.job(
+    name=REQUEST_EXPORT_JOB,
+    description="Answer a person's access request: one zip of everything the user has (user_id; "
+    f"out, a folder or s3://bucket/prefix, or else {EXPORT_VARIABLE}), recorded as done.",
+    tags={"cleanup_pipeline/job": REQUEST_EXPORT_JOB},
+)
+def request_export() -> None:
+    export_user_data()

@@ -1,7 +1,8 @@
 """The operator's review in a real browser: a dry run launched from the launchpad, its report
 and checks; a run stopped by a guard and the check that says why; a hold added with the
 `manage_hold` job; and the blocked run approved from the launchpad with the id its check shows.
-An erase request opened with the `request_erase` job and shown overdue by `request_list`."""
+An erase request opened with the `request_erase` job, seen open and overdue on the page of
+`erasure_requests` materialized by `request_list`, and done after the next run."""
 
 import io
 import re
@@ -15,7 +16,9 @@ from selenium.webdriver.common.by import By
 from cleanup_pipeline.aws.requests_table import scan_requests
 from cleanup_pipeline.core.as_of import format_ms
 from cleanup_pipeline.core.decisions import DAY_MS
+from cleanup_pipeline.core.requests import DEADLINE_CHECK, RequestStatus
 from cleanup_pipeline.core.settings import load_settings
+from cleanup_pipeline.local.demo_data import demo_users
 from tests.support.browser_page import Page
 from tests.support.items import now_ms
 from tests.support.ui_stack import Stack
@@ -62,7 +65,8 @@ def open_hold_launchpad(page: Page) -> None:
 
 def launch(page: Page, button: str = "Materialize") -> str:
     page.text_shown("No errors")
-    page.click(f"//button[normalize-space(.)='{button}']", f"the {button} button")
+    # The last one: the launchpad opens over a job page that may have a button of that name too.
+    page.click(f"(//button[normalize-space(.)='{button}'])[last()]", f"the {button} button")
     page.until(lambda driver: "/runs/" in driver.current_url, "the new run's page")
     return page.driver.current_url.split("/runs/")[1].split("?")[0].split("/")[0]
 
@@ -102,9 +106,10 @@ def log_event_shown(page: Page, event_type: str) -> None:
     page.until(shown, f"{event_type} in the event log")
 
 
-def metadata_table(page: Page) -> dict[str, str]:
-    """The Metadata section of an asset's overview: key to value as shown."""
-    page.find("//table//td[normalize-space(.)='path']", "the report's metadata")
+def metadata_table(page: Page, first: str = "path") -> dict[str, str]:
+    """The Metadata section of an asset's overview: key to value as shown, once the row `first`
+    is there."""
+    page.find(f"//table//td[normalize-space(.)='{first}']", "the asset's metadata")
     rows = page.driver.find_elements("xpath", "//table//tr[td]")
     cells = [row.find_elements("xpath", "./td") for row in rows]
     # textContent, not .text: rows scrolled out of the panel's view count too.
@@ -308,12 +313,56 @@ def test_operator_reviews_holds_and_approves_a_blocked_run(stack: Stack, page: P
 
 
 REQUEST_JOB = "request_erase"
+LIST_JOB = "request_list"
+OPEN_REQUESTS = "//table[thead/tr/th[normalize-space(.)='days_left']]"
+
+
+def materialize_single_asset_job(page: Page, job: str) -> str:
+    """Launch a job of one asset from its page's launch menu and launchpad (its button reads
+    "Materialize", not "Materialize all"); the new run's id."""
+    page.visit("/jobs")
+    page.click(f"//a[normalize-space(.)='{job}']", f"{job} in the list")
+    page.find("//button[normalize-space(.)='Materialize']", "the Materialize button")
+    page.click("//button[.//*[@aria-label='arrow_drop_down']]", "the launch menu")
+    page.click_text("Open launchpad")
+    page.find("//div[contains(@class, 'CodeMirror')]", "the config editor")
+    return launch(page)
+
+
+def scroll_to(page: Page, xpath: str, what: str) -> None:
+    """Bring an element to the middle of its panel, its left edge in view, for the screenshot
+    to show it."""
+    element = page.find(xpath, what)
+    page.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', inline: 'start'});", element
+    )
+
+
+def open_requests_shown(page: Page) -> list[dict[str, str]]:
+    """The rows of the `open_requests` table in the metadata of `erasure_requests`, as shown."""
+    table = page.find(OPEN_REQUESTS, "the open requests table")
+    columns = [
+        th.get_attribute("textContent").strip() for th in table.find_elements("xpath", ".//th")
+    ]
+    return [
+        dict(zip(columns, (td.get_attribute("textContent").strip() for td in tds), strict=True))
+        for row in table.find_elements("xpath", "./tbody/tr")
+        if len(tds := row.find_elements("xpath", "./td")) == len(columns)
+    ]
 
 
 def test_operator_opens_an_erase_request_from_the_launchpad(stack: Stack, page: Page) -> None:
     """An erase request opened from the launchpad of `request_erase`, received 40 days ago:
-    stored as the launchpad gave it."""
-    user_id = sorted(user_ids(stack))[0]
+    stored as the launchpad gave it, shown open and overdue with its due date once `request_list`
+    has read the table, and done after the next run, which erases a user who is still active."""
+    # A recent visitor: only the request makes the run erase them (the demo data is the same
+    # for the same number of users).
+    user_id = next(
+        item["id"]["S"]
+        for profile, item in demo_users(stack.demo.users, now_ms())
+        if profile == "active"
+    )
+    assert user_id in user_ids(stack)
     received = format_ms((now_ms() - 40 * DAY_MS) // 1000 * 1000)
     page.visit("/jobs")
     page.click(f"//a[normalize-space(.)='{REQUEST_JOB}']", "the request job in the list")
@@ -344,3 +393,65 @@ def test_operator_opens_an_erase_request_from_the_launchpad(stack: Stack, page: 
         "ticket 12",
         received,
     )
+
+    # The request in the UI: `request_list` reads the table into the asset's metadata.
+    materialize_single_asset_job(page, LIST_JOB)
+    assert final_status(page) == "Success"  # the overdue check blocks nothing
+    page.visit("/assets/erasure_requests")
+    shown = metadata_table(page, "requests_open")
+    assert (shown["requests_open"], shown["requests_overdue"]) == ("1", "1")
+    [row] = open_requests_shown(page)
+    assert {key: row[key] for key in ("id", "user_id", "kind", "received", "due")} == {
+        "id": stored.id,
+        "user_id": user_id,
+        "kind": "erase",
+        "received": received,
+        "due": format_ms(stored.due_at),
+    }
+    assert -10.05 <= float(row["days_left"]) <= -10.0
+    assert "@" not in page.body()
+    scroll_to(page, "//table//td[normalize-space(.)='open_requests']", "the open requests")
+    page.shot("15-open-request-listed")
+
+    # The next run erases the user and closes the request.
+    open_launchpad(page)
+    page.append_config(IN_PROCESS)
+    assert editor_config(page)["resources"]["run_options"]["config"]["dry_run"] is False
+    run_id = launch(page)
+    assert final_status(page) == "Success"
+    page.visit("/assets/cleanup_report")
+    shown = metadata_table(page)
+    assert shown["path"].endswith(f"_{run_id}.parquet")
+    assert (shown["erased"], shown["requests_done"]) == ("1", "1")
+    scroll_to(page, "//table//td[normalize-space(.)='erased']", "the erased count")
+    page.shot("16-erasure-run-report")
+    row = read_report(stack, shown["path"]).set_index("id").loc[user_id]
+    assert (row["decision"], row["outcome"], row["request"], row["request_status"]) == (
+        "erase",
+        "deleted",
+        stored.id,
+        "done",
+    )
+    [done] = scan_requests(stack.clients.dynamodb, settings.requests_table)
+    assert (done.id, done.status, done.run_id) == (stored.id, RequestStatus.DONE, run_id)
+    assert user_id not in user_ids(stack)
+
+    # Listed again: nothing is open, and the deadline check passes.
+    materialize_single_asset_job(page, LIST_JOB)
+    assert final_status(page) == "Success"
+    page.visit("/assets/erasure_requests")
+    # The page may first show the run's own reading, taken before the erasure.
+    none_open = "//tr[td[normalize-space(.)='requests_open'] and td[normalize-space(.)='0']]"
+    page.find(none_open, "no open request")
+    shown = metadata_table(page, "requests_open")
+    assert (shown["requests_open"], shown["requests_overdue"]) == ("0", "0")
+    assert open_requests_shown(page) == []
+    page.visit("/assets/erasure_requests?view=checks")
+    # The UI shortens a long check name in the middle.
+    [(name, status)] = check_statuses(page).items()
+    head, cut, tail = name.partition("…")
+    assert name == DEADLINE_CHECK or (
+        cut and DEADLINE_CHECK.startswith(head) and DEADLINE_CHECK.endswith(tail)
+    )
+    assert status == "Succeeded"
+    page.shot("17-no-request-open")

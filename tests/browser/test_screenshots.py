@@ -1,5 +1,5 @@
-"""The screenshots of docs/operations.md are files the browser test saves, refreshed by one
-script."""
+"""The screenshots of the docs (docs/operations.md, docs/requests.md) are files the browser test
+saves, refreshed by one script."""
 
 import re
 from pathlib import Path
@@ -8,14 +8,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_docs_show_only_screenshots_the_browser_test_takes() -> None:
-    page = (ROOT / "docs" / "operations.md").read_text()
-    shown = re.findall(r"\(screenshots/([\w-]+)\.png\)", page)
+    pages = {name: (ROOT / "docs" / name).read_text() for name in ("operations.md", "requests.md")}
+    shown = [
+        name
+        for text in pages.values()
+        for name in re.findall(r"\(screenshots/([\w-]+)\.png\)", text)
+    ]
     script = (ROOT / "scripts" / "refresh-screenshots.sh").read_text()
     refreshed = re.search(r"^shots=\(([^)]*)\)", script, re.MULTILINE)
     taken = re.findall(
         r'page\.shot\("([\w-]+)"\)', (ROOT / "tests/browser/test_run_review.py").read_text()
     )
-    assert shown, "docs/operations.md shows no screenshot"
+    assert all("(screenshots/" in text for text in pages.values()), "a page shows no screenshot"
     assert refreshed is not None
     assert sorted(shown) == sorted(refreshed.group(1).split())
     assert set(shown) <= set(taken)

@@ -1,8 +1,13 @@
 """Requests from the people themselves in a real run of the job (SPEC §12): the deadline counts
 in the requests asset, both reports and their summary; the non-blocking check an overdue
-request fails; and the `request_erase` and `request_list` jobs of the UI."""
+request fails; and the `request_erase`, `request_list` and `request_export` jobs of the UI."""
 
+import io
+import json
+import os
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -13,10 +18,15 @@ from cleanup_pipeline.aws.requests_table import (
     open_request,
     scan_requests,
 )
+from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
-from cleanup_pipeline.core.requests import Request, RequestStatus, new_request
+from cleanup_pipeline.core.requests import Request, RequestKind, RequestStatus, new_request
 from cleanup_pipeline.definitions import defs
-from cleanup_pipeline.orchestration.requests import REQUEST_ERASE_JOB, REQUEST_LIST_JOB
+from cleanup_pipeline.orchestration.requests import (
+    REQUEST_ERASE_JOB,
+    REQUEST_EXPORT_JOB,
+    REQUEST_LIST_JOB,
+)
 from tests.support import recording
 from tests.support.items import DAY, now_ms
 from tests.support.jobs import check_results, evaluation, execute_job, materialized, metadata
@@ -243,3 +253,145 @@ def test_the_request_list_job_shows_the_open_requests_with_their_due_dates(aws) 
         opened[user].id for user in OPEN_AGO
     ]
     assert check_results(result) == {CHECK: False}
+
+
+def _export_job(**config: str) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(REQUEST_EXPORT_JOB).execute_in_process(
+        run_config={"ops": {"export_user_data": {"config": config}}},
+        resources={"aws": RecordingAwsEnvironment()},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _zip_entries(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _without_time(entries: dict[str, bytes]) -> dict[str, Any]:
+    """The zip's entries with the time of `export.json` left out: two exports of one user
+    differ in nothing else."""
+    shown: dict[str, Any] = dict(entries)
+    about = json.loads(entries["export.json"])
+    shown["export.json"] = {k: v for k, v in about.items() if not k.startswith("exported_at")}
+    return shown
+
+
+def _everything(clients) -> dict[str, Any]:
+    """Every item of every table and every version of every object."""
+    db, s3 = clients.dynamodb, clients.s3
+    state: dict[str, Any] = {
+        table: sorted(json.dumps(i, sort_keys=True) for i in db.scan(TableName=table)["Items"])
+        for table in db.list_tables()["TableNames"]
+    }
+    for found in s3.list_buckets()["Buckets"]:
+        versions = s3.list_object_versions(Bucket=found["Name"])
+        state[found["Name"]] = sorted(
+            (v["Key"], v["VersionId"]) for v in versions.get("Versions", [])
+        )
+    return state
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_the_request_export_job_writes_the_zip_the_command_writes(aws, tmp_path, capsys) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=3)
+    out = tmp_path / "exports"
+
+    result = _export_job(user_id="u1", out=str(out), ref="ticket 9")
+
+    assert result.success
+    shown = _output(result)
+    [written] = os.listdir(out)
+    path = out / written
+    assert shown["export"] == str(path) and written.endswith(".zip")
+    assert shown["size_bytes"] == path.stat().st_size > 0
+    assert (path.stat().st_mode & 0o777, out.stat().st_mode & 0o777) == (0o600, 0o700)
+    counts = json.loads(_zip_entries(path.read_bytes())["export.json"])["counts"]
+    assert {k.removeprefix("count/"): v for k, v in shown.items() if k.startswith("count/")} == (
+        counts
+    )
+    assert shown["records"] == sum(counts.values()) > 0
+    assert "@" not in json.dumps(shown, default=str)  # no address, no content
+    [done] = scan_requests(clients.dynamodb, settings.requests_table)
+    assert (done.id, done.user_id, done.kind, done.status) == (
+        shown["request_id"],
+        "u1",
+        RequestKind.EXPORT,
+        RequestStatus.DONE,
+    )
+    assert (done.reason, done.ref, done.run_id) == ("exported", "ticket 9", result.run_id)
+
+    # The command line's zip of the same user holds the same, byte for byte.
+    by_command = tmp_path / "by-command"
+    assert main(["request", "export", "u1", "--out", str(by_command)]) == 0
+    cli_zip = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["export"]
+    assert _without_time(_zip_entries(Path(cli_zip).read_bytes())) == _without_time(
+        _zip_entries(path.read_bytes())
+    )
+
+
+def test_the_request_export_job_uploads_to_s3_and_defaults_to_the_export_location(
+    aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=1)
+    clients.s3.create_bucket(Bucket="exports")
+    monkeypatch.setenv("CLEANUP_EXPORT_DIR", "s3://exports/people")
+
+    result = _export_job(user_id="u1")  # no `out`: CLEANUP_EXPORT_DIR
+
+    assert result.success
+    shown = _output(result)
+    assert shown["export"].startswith("s3://exports/people/")
+    key = shown["export"].removeprefix("s3://exports/")
+    stored = clients.s3.get_object(Bucket="exports", Key=key)
+    assert stored["ServerSideEncryption"] == "AES256"
+    assert stored["ContentLength"] == shown["size_bytes"]
+    assert "user.json" in _zip_entries(stored["Body"].read())
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"user_id": "nobody"}, "no such user: no user item has this id; nothing was exported"),
+        ({"user_id": ""}, "user id (USER_ID / user_id) '' is empty: not a user id"),
+        ({"user_id": "u1", "out": "{file}"}, "exists and is not a folder"),
+        ({"user_id": "u1", "out": "{reports}/exports"}, "is inside CLEANUP_REPORTS_DIR"),
+        ({"user_id": "u1", "received": "2999-01-01T00:00:00Z"}, "is in the future"),
+        (
+            {"user_id": "u1", "out": ""},
+            "give --out DIR|s3://bucket/prefix, or set CLEANUP_EXPORT_DIR",
+        ),
+        ({"user_id": "u1", "map": "bad"}, "stores.notes.table: table 'nope' does not exist"),
+    ],
+)
+def test_the_request_export_job_refuses_in_one_line_and_writes_nothing(
+    aws, tmp_path, monkeypatch: pytest.MonkeyPatch, config: dict[str, str], message: str
+) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=1)
+    (tmp_path / "a-file").write_text("kept")
+    if config.pop("map", None):
+        data_map = tmp_path / "map.yaml"
+        data_map.write_text(
+            "stores:\n  files: {s3_prefix: '{id}/'}\n"
+            "  notes: {table: nope, partition_key: userId}\n"
+        )
+        monkeypatch.setenv("CLEANUP_DATA_MAP", str(data_map))
+    out = config.setdefault("out", str(tmp_path / "exports"))
+    config["out"] = out.format(file=tmp_path / "a-file", reports=settings.reports_location)
+    before = _everything(clients), _files(tmp_path)
+
+    result = _export_job(**config)
+
+    assert not result.success
+    error = _failure(result)
+    assert message in error and "\n" not in error
+    assert (_everything(clients), _files(tmp_path)) == before
+    assert (tmp_path / "a-file").read_text() == "kept"
