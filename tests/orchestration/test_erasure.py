@@ -9,6 +9,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -214,6 +215,27 @@ def test_the_request_is_done_with_when_and_by_which_run(world: World):
         assert request.run_id == world.run.result.run_id
         assert request.done_at is not None and request.done_at >= AS_OF
     assert world.run.summary["counts"]["requests_done"] == 4
+
+
+def test_verified_counts_every_deletion_the_run_proved_erasures_included(world: World):
+    final = metadata(world.run.result, "cleanup_report")
+    # The inactive user's deletion and the three erasures.
+    assert world.run.summary["counts"]["verified"] == final["verified"] == 4
+    assert (final["erased_verified"], final["ledger_verified"]) == (3, 4)
+    assert metadata(world.run.result, "deleted_accounts")["verified"] == 1
+
+
+def test_the_open_request_counts_are_those_left_once_the_run_acted(world: World):
+    counts = world.run.summary["counts"]
+    final = metadata(world.run.result, "cleanup_report")
+    # Nine open when the run read them; it closed four (three erased, one no such user).
+    assert metadata(world.run.result, "erasure_requests")["requests_open"] == 9
+    assert metadata(world.run.result, "candidate_report")["requests_open"] == 9
+    assert (counts["requests_open"], counts["requests_done"]) == (5, 4)
+    assert final["requests_open"] == 5
+    assert "| requests_open | 5 |" in Path(final["summary"]).read_text()
+    # A dry run closes nothing: what it read is what is open.
+    assert world.dry.summary["counts"]["requests_open"] == 9
 
 
 def test_a_request_for_a_user_that_does_not_exist_is_done_with_no_such_user(world: World):
