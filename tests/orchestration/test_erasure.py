@@ -114,6 +114,17 @@ class World:
     run: Run
     after: dict[str, Request]
     users_after: set[str]
+    # The Scans of the requests table each run made: (dry run, run).
+    request_scans: tuple[int, int]
+
+
+def request_scans(settings: Settings) -> int:
+    """The Scans of the requests table among the calls recorded since the last run began."""
+    return sum(
+        1
+        for name, params in recording.CALLS
+        if name == "Scan" and params.get("TableName") == settings.requests_table
+    )
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +154,12 @@ def world(tmp_path_factory) -> Iterator[World]:
         asked = {u: ask(clients, settings, u) for u in (*ERASED, *KEPT_OPEN, GHOST)}
         instance = dg.DagsterInstance.ephemeral()
         dry = execute(instance, dry_run=True)
-        dry_writes = recording.writes()
+        dry_writes, dry_scans = recording.writes(), request_scans(settings)
         after_dry = requests_by_user(clients, settings)
         users_after_dry = set(scan_users(clients, settings))
         assert dry_writes == []
         run = execute(instance)
+        scans = request_scans(settings)
         yield World(
             clients,
             settings,
@@ -158,6 +170,7 @@ def world(tmp_path_factory) -> Iterator[World]:
             run,
             requests_by_user(clients, settings),
             set(scan_users(clients, settings)),
+            (dry_scans, scans),
         )
 
 
@@ -205,6 +218,11 @@ def test_invalid_held_and_paying_users_are_kept_and_their_request_stays_open(
     assert f"{user_id}/a.txt" in keys_under(world.clients.s3, world.settings.public_bucket_name)
     assert world.after[user_id].status == "open"
     assert world.after[user_id].done_at is None
+
+
+def test_a_run_reads_the_requests_table_once(world: World):
+    # The deadline counts, the decisions and the closing of the requests share one Scan.
+    assert world.request_scans == (1, 1)
 
 
 def test_the_request_is_done_with_when_and_by_which_run(world: World):
