@@ -18,9 +18,14 @@ import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.aws.holds_table import put_hold
-from cleanup_pipeline.aws.requests_table import new_request_id, open_request, scan_requests
+from cleanup_pipeline.aws.requests_table import (
+    close_request,
+    new_request_id,
+    open_request,
+    scan_requests,
+)
 from cleanup_pipeline.core.decisions import Hold
-from cleanup_pipeline.core.requests import Request, new_request
+from cleanup_pipeline.core.requests import Request, RequestStatus, new_request
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.jobs import run_config_for, summarize
@@ -37,7 +42,7 @@ from tests.support.items import (
 )
 from tests.support.jobs import execute_job, metadata, read_report
 from tests.support.moto_env import moto_world
-from tests.support.recovery_world import archive, ledger, manifests, versions_under
+from tests.support.recovery_world import archive, journals, ledger, manifests, versions_under
 from tests.support.run_capture import HOUR
 
 AS_OF = now_ms() - HOUR
@@ -461,3 +466,131 @@ def test_erase_candidates_do_not_count_toward_the_deletion_guards(bounded: Bound
     checks = {e.check_name: e.passed for e in bounded.blocked.result.get_asset_check_evaluations()}
     assert checks["deletions_within_limit"] and checks["deletions_match_history"]
     assert not checks["erasures_within_limit"]
+
+
+# A run dies in the middle of erasures, right before the first user item's delete: each user's
+# files are hidden and the batch's journal, naming the requests, is written. Between that run and
+# the next, one request is withdrawn and another user is put on hold.
+CRASHED = ("c-closed", "c-held", "c-user")
+
+
+class Died(BaseException):
+    """The process running the job died here: nothing it would still do reaches AWS."""
+
+
+def dies_at_the_first_user_delete(settings: Settings) -> Any:
+    state = {"dead": False}
+
+    def fault(operation: str, params: dict[str, Any]) -> None:
+        if operation == "DeleteItem" and params.get("TableName") == settings.users_table:
+            state["dead"] = True
+        if state["dead"]:
+            raise Died
+
+    return fault
+
+
+@dataclass
+class CrashedErasures:
+    crashed: Run
+    journalled: dict[str, str | None]  # user: the request their journal entry names
+    hidden: dict[str, list[str]]  # user: their current files after the crash
+    asked: dict[str, Request]
+    second: Run
+    after: dict[str, Request]
+    users_after: set[str]
+    files_after: dict[str, list[str]]
+    events: dict[str, list[dict[str, Any]]]
+    journals_left: list[str]
+    versions_left: list[dict[str, Any]]  # every version and marker under c-user's folder
+
+
+@pytest.fixture(scope="module")
+def crashed(tmp_path_factory) -> Iterator[CrashedErasures]:
+    with (
+        moto_world(tmp_path_factory.mktemp("crashed") / "reports") as (clients, settings),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        # Gone at once, whatever window another world of this module set meanwhile.
+        patch.setenv("ERASURE_RESTORE_WINDOW_DAYS", "0")
+        db, bucket = clients.dynamodb, settings.public_bucket_name
+        batch_write(db, settings.users_table, [*(active_user(u, AS_OF) for u in CRASHED), *pads()])
+        put_objects(clients.s3, bucket, [f"{u}/a.txt" for u in CRASHED])
+        asked = {u: ask(clients, settings, u) for u in CRASHED}
+        instance = dg.DagsterInstance.ephemeral()
+        recording.FAULTS.append(dies_at_the_first_user_delete(settings))
+        first = execute(instance)
+        recording.FAULTS.clear()
+        store = archive(clients, settings)
+        journalled = {
+            entry["user_id"]: entry.get("request")
+            for key in journals(clients, settings)
+            for entry in store.read_json(key)["users"]
+        }
+        hidden = {u: keys_under(clients.s3, bucket, f"{u}/") for u in CRASHED}
+        assert settings.requests_table is not None and settings.holds_table is not None
+        assert close_request(
+            db,
+            settings.requests_table,
+            asked["c-closed"],
+            RequestStatus.REFUSED,
+            reason="withdrawn by the person",
+            done_at=now_ms(),
+            run_id=None,
+        )
+        put_hold(db, settings.holds_table, Hold("c-held", "legal case 7"))
+        second = execute(instance)
+        yield CrashedErasures(
+            first,
+            journalled,
+            hidden,
+            asked,
+            second,
+            requests_by_user(clients, settings),
+            set(scan_users(clients, settings)),
+            {u: keys_under(clients.s3, bucket, f"{u}/") for u in CRASHED},
+            {u: ledger(clients, settings, u) for u in CRASHED},
+            journals(clients, settings),
+            versions_under(clients, settings, "c-user/"),
+        )
+
+
+def test_a_crash_mid_erasure_leaves_each_user_and_a_journal_naming_the_request(
+    crashed: CrashedErasures,
+):
+    assert not crashed.crashed.result.success
+    assert crashed.journalled == {u: crashed.asked[u].id for u in CRASHED}
+    assert crashed.hidden == {u: [] for u in CRASHED}  # files under delete markers
+
+
+def test_the_next_run_carries_on_an_erasure_whose_request_is_still_open(
+    crashed: CrashedErasures,
+):
+    assert crashed.second.result.success, crashed.second.summary
+    settled = metadata(crashed.second.result, "unfinished_deletions")
+    assert (settled["carried"], settled["given_back"], settled["failed"]) == (1, 2, 0)
+    assert "c-user" not in crashed.users_after
+    assert crashed.versions_left == []
+    request = crashed.after["c-user"]
+    assert (request.status, request.run_id) == ("done", crashed.second.result.run_id)
+    assert request.reason is not None and "verified" in request.reason
+    row = crashed.second.row("c-user")
+    assert (row["outcome"], row["request_status"]) == ("deleted", "done")
+    events = crashed.events["c-user"]
+    assert [e["event"] for e in events] == ["deleted", "verified"]
+    assert {e["request"] for e in events} == {request.id}
+    # The dead run's attempt counts in the one deletion recorded.
+    assert events[0]["files"] == 1 and events[0]["run_id"] == crashed.second.result.run_id
+    assert crashed.journals_left == []
+
+
+def test_an_erasure_whose_request_closed_or_whose_user_is_held_is_given_back(
+    crashed: CrashedErasures,
+):
+    for user_id in ("c-closed", "c-held"):
+        assert user_id in crashed.users_after
+        assert crashed.files_after[user_id] == [f"{user_id}/a.txt"]
+        assert crashed.events[user_id] == []
+    assert crashed.after["c-closed"].status == "refused"
+    assert crashed.after["c-held"].status == "open"
+    assert crashed.second.row("c-held")["request_reason"] == "held: legal case 7"
