@@ -5,17 +5,13 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from typing import Any, NoReturn
 
-from botocore.exceptions import ClientError
-
-from cleanup_pipeline.actions.export import check_destination, export_user
+from cleanup_pipeline.actions.export import check_destination, export_requested
 from cleanup_pipeline.aws.clients import make_clients
 from cleanup_pipeline.aws.requests_table import (
     new_request_id,
     open_request,
-    record_request,
     require_table,
     scan_requests,
 )
@@ -27,7 +23,6 @@ from cleanup_pipeline.core.requests import (
     REQUESTS_OFF,
     RequestError,
     RequestKind,
-    RequestStatus,
     new_request,
 )
 from cleanup_pipeline.core.settings import MissingConfigurationError, Settings, load_settings
@@ -71,7 +66,8 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
 def _export(args: argparse.Namespace) -> dict[str, Any]:
     """Everything is checked before the zip is written: the id, the destination, the requests
     table (when there is one), the data map and its stores, and that the user exists. Only
-    reads are made in the app's stores; the zip and the done export request are the writes."""
+    reads are made in the app's stores; the export request (open, then done once the zip is in
+    place) and the zip are the writes."""
     settings = load_settings()
     now = now_ms()
     request = new_request(  # the id and the request's fields checked before any AWS call
@@ -92,14 +88,9 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
         require_table(clients.dynamodb, settings.requests_table)
     data_map = load_data_map(settings)  # export reads every kind: the cascade's gaps do not bar it
     require_stores(clients.dynamodb, clients.s3, settings, data_map)
-    try:
-        exported = export_user(clients, settings, data_map, request.user_id, destination, now)
-    except (ClientError, OSError) as error:
-        raise RequestError(f"no export written: {type(error).__name__}: {error}") from None
+    exported = export_requested(clients, settings, data_map, request, destination, now)
     if settings.requests_table is not None:
-        done = replace(request, status=RequestStatus.DONE, reason="exported", done_at=now_ms())
-        record_request(clients.dynamodb, settings.requests_table, done)
-        print(f"export request {done.id} recorded as done")
+        print(f"export request {request.id} recorded as done")
     total = sum(exported.counts.values())
     print(f"exported {total} records and files from {len(exported.counts)} stores")
     return {"user_id": request.user_id, "export": exported.location, "counts": exported.counts}
