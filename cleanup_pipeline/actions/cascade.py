@@ -844,11 +844,18 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
     proof found something written after the cascade read that store, leaves such users); a
     user whose item is there but who is no longer a delete candidate (came back, subscribed,
     lifetime deal, held) gets back what the dead run had hidden or removed; the others are
-    carried on by this run's cascade."""
+    carried on by this run's cascade. A person's own erasure (its entry names the request) is
+    judged as an erasure instead: carried on by this run's erasure batches while its request
+    is open and the user is still an erase candidate (not invalid, held or paying), given back
+    otherwise."""
     assert ctx.recovery is not None
     store, run_id = ctx.recovery.store, ctx.recovery.run_id
     late = reconcile(store, ctx.dynamodb, ctx.settings.users_table, run_id, ctx.data_map)
-    carried, to_give_back = dict(late.carried), dict(late.to_give_back)
+    # A person's own erasure is not judged by the inactivity rules (its user is usually active):
+    # it goes on while its request is open and the user may still be erased.
+    erasing = {p: e for p, e in (*late.carried.items(), *late.to_give_back.items()) if e.request}
+    carried = {p: e for p, e in late.carried.items() if p not in erasing}
+    to_give_back = {p: e for p, e in late.to_give_back.items() if p not in erasing}
     if carried:
         still, _ = recheck(
             ctx.dynamodb,
@@ -862,6 +869,10 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
         )
         for pair in [p for p in carried if p[0] not in still]:
             to_give_back[pair] = carried.pop(pair)
+    if erasing:
+        erasable = _still_erasable(ctx, {user_id: e.request for (user_id, _), e in erasing.items()})
+        for pair, entry in erasing.items():
+            (carried if pair[0] in erasable else to_give_back)[pair] = entry
     done: set[Pair] = set()
     given_back: list[str] = []
     lost: dict[str, list[str]] = {}
@@ -901,6 +912,29 @@ def settle_unfinished(ctx: CascadeContext) -> Settled:
         verified=sorted(verified),
         failed=failed,
     )
+
+
+def _still_erasable(ctx: CascadeContext, asked: Mapping[str, str | None]) -> set[str]:
+    """The users of `asked` ({user: the erase request their unfinished erasure answers}) who
+    are still erase candidates: their request still open (read consistently), and neither
+    invalid, held nor paying, by a consistent re-read of their item and holds."""
+    table = ctx.settings.requests_table
+    requests = {user_id: request for user_id, request in asked.items() if request}
+    still_open = still_open_erasures(ctx.dynamodb, table, requests) if table else {}
+    if not still_open:
+        return set()
+    kept, _ = recheck(
+        ctx.dynamodb,
+        ctx.settings.users_table,
+        sorted(still_open),
+        ERASE,
+        ctx.as_of,
+        now_ms(),
+        ctx.policy,
+        ctx.settings.holds_table,
+        erasures=still_open,
+    )
+    return set(kept)
 
 
 def _finish_and_prove(

@@ -10,7 +10,8 @@ objects go under `stores/<name>/<key below its prefix>`, so two stores' keys nev
 name. Objects are copied one at a time, in chunks, straight into the zip: a folder of any size
 never sits in memory. Nothing is written to the app's stores; the zip appears whole or not at
 all (written under a temporary name, then renamed or uploaded), and its contents and the
-person's address are never logged.
+person's address are never logged. With a requests table, the export request is recorded open
+before the zip is written and marked done once the zip is in place (`export_requested`).
 """
 
 import hashlib
@@ -19,20 +20,24 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from botocore.exceptions import ClientError
-
 from cleanup_pipeline.actions.store_kinds import Clients, kind_of
 from cleanup_pipeline.aws import bucket
 from cleanup_pipeline.aws.dynamodb import read_by_id
 from cleanup_pipeline.aws.reports import is_s3, split_s3
-from cleanup_pipeline.aws.requests_table import new_request_id, record_request, require_table
+from cleanup_pipeline.aws.requests_table import (
+    close_request,
+    new_request_id,
+    note_request,
+    record_request,
+    require_table,
+)
 from cleanup_pipeline.aws.stores import require_stores
 from cleanup_pipeline.core.as_of import format_ms, now_ms
 from cleanup_pipeline.core.data_map import S3_PREFIX, DataMap, Store, load_data_map
@@ -53,6 +58,10 @@ FILES_FOLDER = "files/"
 NO_SUCH_USER = "no such user"
 # Bytes copied at a time from an object's body into the zip.
 CHUNK_BYTES = 1 << 20
+# The reason an export request carries while its zip is written, and once it is in place.
+EXPORTING, EXPORTED = "export in progress: the zip is being written", "exported"
+# Longest error text kept as an open export request's reason.
+_MAX_REASON_CHARS = 1000
 
 
 class ExportError(RequestError):
@@ -228,10 +237,14 @@ def export_user(
     user_id: str,
     destination: str,
     now: int,
+    on_user: Callable[[], None] | None = None,
 ) -> Exported:
     """Read the user and every store of the map, and write the zip to `destination` (a local
-    folder or s3://bucket/prefix), whole or not at all."""
+    folder or s3://bucket/prefix), whole or not at all. `on_user` is called once the user is
+    found, before anything is written."""
     user = read_user(clients, settings, user_id)
+    if on_user is not None:
+        on_user()
     name = export_name(user_id, now)
     if is_s3(destination):
         target_bucket, prefix = split_s3(destination)
@@ -288,6 +301,88 @@ def export_destination(out: str | None) -> str:
     return destination
 
 
+def _failure(error: BaseException) -> str:
+    """The error on one line, short enough to be a request's reason."""
+    return " ".join(f"{type(error).__name__}: {error}".split())[:_MAX_REASON_CHARS]
+
+
+def _left_open(clients: Clients, table: str, request: Request, why: str) -> str:
+    """Record `why` as the open request's reason; what to add to the error about it."""
+    try:
+        noted = note_request(clients.dynamodb, table, request, why)
+    except Exception as error:
+        return (
+            f"; export request {request.id} left open, its reason not recorded: {_failure(error)}"
+        )
+    if not noted:
+        return f"; export request {request.id} is no longer open"
+    return f"; export request {request.id} left open with that reason"
+
+
+def export_requested(
+    clients: Clients,
+    settings: Settings,
+    data_map: DataMap,
+    request: Request,
+    destination: str,
+    now: int,
+    run_id: str | None = None,
+) -> Exported:
+    """The export a person asked for (`request`), as `export_user` writes it, with its request
+    in the requests table when there is one: recorded open once the user is found and before
+    the zip is written, then marked done once the zip is in place (renamed or uploaded). A
+    request that cannot be recorded leaves no zip; a zip that cannot be written, or a request
+    that cannot be marked done, leaves the request open with why (shown by `request list`).
+    Each failure raises `ExportError` in one line."""
+    table = settings.requests_table
+    started = replace(request, status=RequestStatus.OPEN, reason=EXPORTING, done_at=None)
+    recorded = False
+
+    def record() -> None:
+        nonlocal recorded
+        if table is None:
+            return
+        try:
+            record_request(clients.dynamodb, table, started)
+        except Exception as error:
+            raise ExportError(
+                f"no export written: the export request was not recorded: {_failure(error)}"
+            ) from None
+        recorded = True
+
+    try:
+        exported = export_user(
+            clients, settings, data_map, request.user_id, destination, now, on_user=record
+        )
+    except ExportError:
+        raise
+    except Exception as error:
+        why = f"no export written: {_failure(error)}"
+        left = _left_open(clients, table, started, why) if table and recorded else ""
+        raise ExportError(f"{why}{left}") from None
+    if table is None:
+        return exported
+    try:
+        closed = close_request(
+            clients.dynamodb,
+            table,
+            started,
+            RequestStatus.DONE,
+            reason=EXPORTED,
+            done_at=now_ms(),
+            run_id=run_id,
+        )
+    except Exception as error:
+        why = f"export written to {exported.location}, but not marked done: {_failure(error)}"
+        raise ExportError(why + _left_open(clients, table, started, why)) from None
+    if not closed:
+        raise ExportError(
+            f"export written to {exported.location}, but export request {started.id} was "
+            "closed meanwhile and is not marked done"
+        )
+    return exported
+
+
 def answer_export_request(
     clients: Clients,
     settings: Settings,
@@ -317,20 +412,14 @@ def answer_export_request(
     check_destination(destination, settings)
     if settings.requests_table is not None:
         require_table(clients.dynamodb, settings.requests_table)
-    data_map = load_data_map(settings)  # export reads every kind: the cascade's gaps do not bar it
+    data_map = load_data_map(settings)
     require_stores(clients.dynamodb, clients.s3, settings, data_map)
-    try:
-        exported = export_user(clients, settings, data_map, request.user_id, destination, now)
-    except (ClientError, OSError) as error:
-        raise ExportError(f"no export written: {type(error).__name__}: {error}") from None
+    exported = export_requested(
+        clients, settings, data_map, request, destination, now, run_id=run_id
+    )
     done = None
     if settings.requests_table is not None:
         done = replace(
-            request,
-            status=RequestStatus.DONE,
-            reason="exported",
-            done_at=now_ms(),
-            run_id=run_id,
+            request, status=RequestStatus.DONE, reason=EXPORTED, done_at=now_ms(), run_id=run_id
         )
-        record_request(clients.dynamodb, settings.requests_table, done)
     return ExportDone(request.user_id, exported, done)

@@ -255,7 +255,8 @@ def require_table(client: Any, table: str) -> None:
 
 
 def record_request(client: Any, table: str, request: Request) -> None:
-    """Store a request as it is (an export, done at once), only under a fresh id."""
+    """Store a request as it is (an export, open while its zip is written), only under a
+    fresh id."""
     try:
         client.put_item(
             TableName=table, Item=_item(request), ConditionExpression="attribute_not_exists(id)"
@@ -264,6 +265,30 @@ def record_request(client: Any, table: str, request: Request) -> None:
         if _is_missing_table(error):
             raise _missing(table) from None
         raise
+
+
+def note_request(client: Any, table: str, request: Request, reason: str) -> bool:
+    """Set the reason of `request` while it is open (why it is not done yet, for `request
+    list`); False when it is no longer open."""
+    try:
+        client.update_item(
+            TableName=table,
+            Key={"id": {"S": request.id}},
+            UpdateExpression="SET reason = :reason",
+            ConditionExpression="#status = :open",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":reason": {"S": reason},
+                ":open": {"S": str(RequestStatus.OPEN)},
+            },
+        )
+    except ClientError as error:
+        if _is_missing_table(error):
+            raise _missing(table) from None
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def open_erasures(requests: Iterable[Request]) -> dict[str, str]:

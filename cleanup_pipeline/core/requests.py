@@ -9,8 +9,8 @@ deadline counts are read from that same figure. The requests table itself is rea
 """
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
@@ -134,6 +134,11 @@ class OpenRequests:
 
     def overdue(self) -> list[Request]:
         return [r for r in self.by_due_date() if r.is_open and r.days_left(self.read_at) < 0]
+
+    def after(self, closed: Collection[str]) -> "OpenRequests":
+        """The same read without the requests whose ids are in `closed` (those the run closed):
+        what is still open once the run has acted, each due date still counted at `read_at`."""
+        return replace(self, requests=tuple(r for r in self.requests if r.id not in closed))
 
 
 def request_kind(kind: str) -> RequestKind:

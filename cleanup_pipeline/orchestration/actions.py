@@ -31,7 +31,7 @@ from cleanup_pipeline.actions.purge import PurgeCounts, purge_expired
 from cleanup_pipeline.aws import references
 from cleanup_pipeline.aws.archive_store import open_archive
 from cleanup_pipeline.aws.mailer import SendRateLimiter, account_send_rate, effective_send_rate
-from cleanup_pipeline.aws.requests_table import close_request, open_erasures, scan_requests
+from cleanup_pipeline.aws.requests_table import close_request, open_erasures
 from cleanup_pipeline.aws.users_table import read_users
 from cleanup_pipeline.core.as_of import now_ms
 from cleanup_pipeline.core.data_map import FEATURES, Coverage, load_data_map, own_stores
@@ -40,7 +40,13 @@ from cleanup_pipeline.core.guards import GuardInputs
 from cleanup_pipeline.core.progress import ProgressLog
 from cleanup_pipeline.core.recovery import VERIFIED
 from cleanup_pipeline.core.reports import store_columns, store_totals
-from cleanup_pipeline.core.requests import ERASED, NO_SUCH_USER, RequestStatus, erasure_fate
+from cleanup_pipeline.core.requests import (
+    ERASED,
+    NO_SUCH_USER,
+    OpenRequests,
+    RequestStatus,
+    erasure_fate,
+)
 from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.core.warning_email import render_warning
 from cleanup_pipeline.observability.sentry import report_failure
@@ -555,6 +561,7 @@ def close_erase_requests(
     outcomes: pd.DataFrame,
     requests: dict[str, str],
     unfinished: Settled,
+    found: OpenRequests,
     aws: AwsEnvironment,
     run_options: RunOptions,
 ) -> pd.DataFrame:
@@ -562,7 +569,8 @@ def close_erase_requests(
     verified, and each open one whose user does not exist (a consistent read) `done` with
     `no such user`, or as erased when this run finished and verified the deletion a run left
     unproved (a leftover); one whose deletion is still unsettled stays open, as does any other,
-    with why in the report. A dry run writes nothing."""
+    with why in the report. The requests are those the run read (`found`); a request closed
+    since then is left as it is. A dry run writes nothing."""
     settings, clients = aws.settings(), aws.clients()
     table = settings.requests_table
     frame = outcomes.copy()
@@ -578,7 +586,7 @@ def close_erase_requests(
     frame[REQUEST] = pd.array([requests.get(str(u)) for u in frame["id"]], dtype="string")
     frame["request_status"] = pd.array(status, dtype="string")
     frame["request_reason"] = pd.array(reasons, dtype="string")
-    stored = scan_requests(clients.dynamodb, table) if table is not None else []
+    stored = list(found.requests) if table is not None else []
     others = {u: r for u, r in open_erasures(stored).items() if u not in requests}
     found = read_users(clients.dynamodb, settings.users_table, sorted(others)) if others else {}
     missing = sorted(set(others) - set(found))
@@ -658,6 +666,8 @@ def _text(value: object) -> str | None:
         "deletion_candidates": dg.AssetIn(dagster_type=dg.Nothing),
         "unfinished_deletions": dg.AssetIn(),
         "app_stores": dg.AssetIn(),
+        # The run's one read of the requests table, to close what this run answered.
+        "erasure_requests": dg.AssetIn(),
     },
 )
 def erased_accounts(
@@ -667,6 +677,7 @@ def erased_accounts(
     deletion_candidates: None,
     unfinished_deletions: Settled,
     app_stores: Coverage,
+    erasure_requests: OpenRequests,
 ) -> pd.DataFrame:
     """Accounts erased because the person asked (an open erase request): the same cascade and
     proof of deletion as `deleted_accounts`, without a warning, with the erasure's restore
@@ -682,4 +693,4 @@ def erased_accounts(
     refs = read_references(candidate_ids, unfinished_deletions)
     outcomes = batches.map(lambda user_ids: erase_account_batch(user_ids, requests, refs))
     gathered = gather_deletion_outcomes(outcomes.collect(), refs)
-    return close_erase_requests(gathered, requests, unfinished_deletions)
+    return close_erase_requests(gathered, requests, unfinished_deletions, erasure_requests)

@@ -8,7 +8,7 @@ from dagster_aws.s3 import S3Resource
 
 from cleanup_pipeline.aws.bucket import VersioningNotEnabledError, require_versioning
 from cleanup_pipeline.aws.holds_table import scan_holds
-from cleanup_pipeline.aws.requests_table import open_erasures, scan_requests
+from cleanup_pipeline.aws.requests_table import open_erasures
 from cleanup_pipeline.aws.stores import checked_data_map
 from cleanup_pipeline.aws.users_table import scan_snapshot
 from cleanup_pipeline.core.as_of import format_ms, now_ms
@@ -28,6 +28,7 @@ from cleanup_pipeline.core.decisions import (
 from cleanup_pipeline.core.decisions import active_holds as holds_in_force
 from cleanup_pipeline.core.guards import APPROVED_RUN_TAG, NOT_APPROVED, not_approved_counts
 from cleanup_pipeline.core.progress import ProgressLog
+from cleanup_pipeline.core.requests import OpenRequests
 from cleanup_pipeline.core.vocabulary import Decision
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY, approve
 from cleanup_pipeline.orchestration.resources import AwsEnvironment, CleanupPolicy, RunOptions
@@ -219,14 +220,14 @@ def active_holds(context: dg.AssetExecutionContext, aws: AwsEnvironment) -> dg.O
     dagster_type=DecisionsFrame,
     kinds={"pandas"},
     retry_policy=IDEMPOTENT_STEP_RETRY,
-    # A requests table that cannot be read stops the run before any action, as the holds do.
-    deps=["erasure_requests"],
 )
 def user_decisions(
     context: dg.AssetExecutionContext,
     users_snapshot: pd.DataFrame,
     active_holds: pd.DataFrame,
-    aws: AwsEnvironment,
+    # The run's one read of the requests table: one that cannot be read stops the run there,
+    # before any action, as the holds do.
+    erasure_requests: OpenRequests,
     cleanup_policy: CleanupPolicy,
     run_options: RunOptions,
     reports_s3: S3Resource,
@@ -249,7 +250,7 @@ def user_decisions(
     context.instance.add_run_tags(context.run.run_id, tags)
     now = now_ms()
     policy = cleanup_policy.policy()
-    erasures = _open_erasures(aws)
+    erasures = open_erasures(erasure_requests.requests)
     decisions = approve(
         context,
         classify(users_snapshot, as_of, now, policy, holds_of(active_holds), erasures),
@@ -272,15 +273,6 @@ def user_decisions(
             ),
         },
     )
-
-
-def _open_erasures(aws: AwsEnvironment) -> dict[str, str]:
-    """{user id: request id} of the open erase requests (every page of a consistent Scan of the
-    requests table; none without `REQUESTS_TABLE_NAME`)."""
-    settings = aws.settings()
-    if settings.requests_table is None:
-        return {}
-    return open_erasures(scan_requests(aws.clients().dynamodb, settings.requests_table))
 
 
 # Columns of the decisions frame that say nothing about a candidate (who is held, and why).

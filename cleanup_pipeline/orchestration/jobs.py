@@ -460,8 +460,10 @@ def summarize(
     report = assets.get("cleanup_report") or assets.get("candidate_report") or {}
     counts = {key: int(decisions.get(key, 0)) for key in COUNT_KEYS}
     counts["notified"] = int(warnings.get("notified", 0))
+    erasures = assets.get("erased_accounts", {})
     counts[Outcome.DELETED] = int(deletions.get(Outcome.DELETED, 0))
-    counts["verified"] = int(deletions.get("verified", 0))
+    # Every deletion this run proved: the inactive users' and the erasures alike.
+    counts["verified"] = int(deletions.get("verified", 0)) + int(erasures.get("verified", 0))
     counts[Outcome.FAILED] = int(warnings.get(Outcome.FAILED, 0)) + int(
         deletions.get(Outcome.FAILED, 0)
     )
@@ -470,10 +472,11 @@ def summarize(
     # What went from each store, by name; a run whose deletions did not run has its report's 0s.
     for source in (report, deletions):
         counts.update({k: int(v) for k, v in source.items() if k.startswith(STORE_PREFIX)})
+    # As the report states them: after the run acted (the final report), or as read when no
+    # action followed (the candidate report, or the requests asset of a run stopped before it).
     requests = assets.get("erasure_requests", {})
-    counts.update({key: int(requests.get(key, 0)) for key in DEADLINE_COUNTS})
+    counts.update({key: int(report.get(key, requests.get(key, 0))) for key in DEADLINE_COUNTS})
     # Accounts erased at their own request count apart from the inactivity deletions.
-    erasures = assets.get("erased_accounts", {})
     counts["erased"] = int(erasures.get(Outcome.DELETED, 0))
     counts["requests_done"] = int(erasures.get("requests_done", 0))
     counts[Outcome.FAILED] += int(erasures.get(Outcome.FAILED, 0))

@@ -24,7 +24,12 @@ from cleanup_pipeline.aws.reports import (
     write_summary,
 )
 from cleanup_pipeline.core.as_of import format_ms
-from cleanup_pipeline.core.decisions import LAST_VISIT_AT, days_inactive_histogram, histogram_keys
+from cleanup_pipeline.core.decisions import (
+    LAST_VISIT_AT,
+    REQUEST,
+    days_inactive_histogram,
+    histogram_keys,
+)
 from cleanup_pipeline.core.guards import (
     GuardInputs,
     GuardResult,
@@ -35,6 +40,7 @@ from cleanup_pipeline.core.masking import scrub_emails
 from cleanup_pipeline.core.reports import (
     CANDIDATE,
     FINAL,
+    REQUEST_STATUS,
     ReportFacts,
     actions_line,
     build_report,
@@ -45,7 +51,7 @@ from cleanup_pipeline.core.reports import (
     render_summary,
     store_totals,
 )
-from cleanup_pipeline.core.requests import DEADLINE_COUNTS, OpenRequests
+from cleanup_pipeline.core.requests import DEADLINE_COUNTS, OpenRequests, RequestStatus
 from cleanup_pipeline.core.vocabulary import Decision, Outcome
 from cleanup_pipeline.orchestration.guards import run_guards
 from cleanup_pipeline.orchestration.jobs import GROUP, IDEMPOTENT_STEP_RETRY
@@ -166,10 +172,11 @@ def _publish(
     report: pd.DataFrame,
     decisions: pd.DataFrame,
     guard_inputs: GuardInputs,
-    requests: OpenRequests,
+    requests: dict[str, int],
     resources: tuple[AwsEnvironment, CleanupPolicy, RunOptions, S3Resource],
 ) -> dict[str, dg.MetadataValue]:
-    """Write the report and its summary; return the metadata that shows them in the UI."""
+    """Write the report and its summary; return the metadata that shows them in the UI.
+    `requests`: the deadline counts the report states (empty: requests are off)."""
     aws, policy, options, reports_s3 = resources
     run_id, as_of_ms = context.run.run_id, options.as_of_ms(context)
     as_of = format_ms(as_of_ms)
@@ -191,7 +198,7 @@ def _publish(
         histogram=histogram,
         guards=guards,
         approved_run_id=options.approved_run_id or "",
-        requests=requests.counts() if requests.table else {},
+        requests=requests,
     )
     # Stored in the Parquet file's metadata; pandas restores it as `DataFrame.attrs`.
     report.attrs = {
@@ -212,6 +219,18 @@ def _publish(
     context.instance.add_run_tags(run_id, candidate_digests(report_candidates(report)))
     context.log.info(f"{stage} report: {written} ({len(report)} rows); summary: {summary}")
     return report_metadata(facts, file_metadata(written, csv, summary, s3))
+
+
+def _deadline_counts(found: OpenRequests, erased: pd.DataFrame | None = None) -> dict[str, int]:
+    """The deadline counts of the requests read at the start of the run; with the erasures'
+    outcomes, of those still open once the run has acted (the ones it closed left out). Empty
+    without a requests table."""
+    if not found.table:
+        return {}
+    if erased is None or REQUEST not in erased.columns:
+        return found.counts()
+    done = erased[REQUEST_STATUS].astype("string") == str(RequestStatus.DONE)
+    return found.after(set(erased.loc[done.fillna(False), REQUEST].dropna().astype(str))).counts()
 
 
 def _ledger_counts(
@@ -252,7 +271,13 @@ def candidate_report(
     resources = (aws, cleanup_policy, run_options, reports_s3)
     return dg.MaterializeResult(
         metadata=_publish(
-            context, CANDIDATE, report, user_decisions, guard_inputs, erasure_requests, resources
+            context,
+            CANDIDATE,
+            report,
+            user_decisions,
+            guard_inputs,
+            _deadline_counts(erasure_requests),
+            resources,
         )
     )
 
@@ -288,9 +313,9 @@ def cleanup_report(
         user_decisions, outcomes, dry_run=run_options.dry_run, stores=aws.store_names()
     )
     resources = (aws, cleanup_policy, run_options, reports_s3)
-    metadata = _publish(
-        context, FINAL, report, user_decisions, guard_inputs, erasure_requests, resources
-    )
+    # Read after the report: the requests this run closed are no longer open.
+    requests = _deadline_counts(erasure_requests, erased_accounts)
+    metadata = _publish(context, FINAL, report, user_decisions, guard_inputs, requests, resources)
     failed = count_outcomes(outcomes, Outcome.FAILED)
     return dg.MaterializeResult(
         metadata={
@@ -299,8 +324,12 @@ def cleanup_report(
             str(Outcome.DELETED): dg.MetadataValue.int(
                 count_outcomes(deleted_accounts, Outcome.DELETED)
             ),
-            # Deleted users the proof found gone from every store.
-            "verified": dg.MetadataValue.int(int(deleted_accounts.attrs.get("verified", 0))),
+            # Users this run deleted, inactive or at their request, whom the proof found gone
+            # from every store; the erasures among them again in `erased_verified`.
+            "verified": dg.MetadataValue.int(
+                int(deleted_accounts.attrs.get("verified", 0))
+                + int(erased_accounts.attrs.get("verified", 0))
+            ),
             "erased": dg.MetadataValue.int(count_outcomes(erased_accounts, Outcome.DELETED)),
             "erased_verified": dg.MetadataValue.int(int(erased_accounts.attrs.get("verified", 0))),
             "requests_done": dg.MetadataValue.int(

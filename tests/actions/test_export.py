@@ -16,13 +16,17 @@ from cleanup_pipeline.actions.export import (
     ExportError,
     check_destination,
     export_name,
+    export_requested,
     export_user,
     files_folders,
 )
 from cleanup_pipeline.aws.clients import AwsClients
+from cleanup_pipeline.aws.requests_table import new_request_id, scan_requests
 from cleanup_pipeline.core.data_map import MAP_VARIABLE, builtin_map, load_data_map
+from cleanup_pipeline.core.requests import Request, new_request
 from cleanup_pipeline.core.settings import Settings, load_settings
 from cleanup_pipeline.local.batch_write import batch_write
+from tests.support.aws_calls import client_error, fail_when
 from tests.support.data_maps import AVATARS_BUCKET, EVERY_KIND_MAP, create_every_kind_stores
 from tests.support.world import seed_world
 
@@ -331,3 +335,135 @@ def test_a_large_folder_is_streamed_not_held_in_memory(aws, tmp_path) -> None:
     assert peak < size * count / 10, f"peak {peak:,} bytes"
     with zipfile.ZipFile(exported.location) as archive:
         assert archive.read("files/big/0007.bin") == bytes([7]) * size
+
+
+def _request(user_id: str = "u1") -> Request:
+    """A new export request of `user_id`, not stored yet."""
+    return new_request(
+        new_request_id(), user_id, "export", now=NOW, deadline_days=30, ref="ticket 9"
+    )
+
+
+def _stored(clients: AwsClients, settings: Settings) -> list[Request]:
+    assert settings.requests_table is not None
+    return scan_requests(clients.dynamodb, settings.requests_table)
+
+
+def _on_requests(settings: Settings) -> Any:
+    return lambda params: params.get("TableName") == settings.requests_table
+
+
+def test_the_export_request_is_recorded_open_before_the_zip_and_done_once_it_is_there(
+    aws, tmp_path
+) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=2)
+    out = tmp_path / "out"
+    seen: list[tuple[str, list[str]]] = []
+
+    def look(**_: Any) -> None:  # after each write to the requests table: the zip, if any
+        [stored] = _stored(clients, settings)
+        seen.append((stored.status, sorted(os.listdir(out)) if out.exists() else []))
+
+    for operation in ("PutItem", "UpdateItem"):
+        clients.dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", look)
+    request = _request()
+
+    exported = export_requested(clients, settings, builtin_map(settings), request, str(out), NOW)
+
+    name = export_name("u1", NOW)
+    assert seen == [("open", []), ("done", [name])]
+    assert exported.location == str(out / name)
+    [stored] = _stored(clients, settings)
+    assert (stored.id, stored.kind, stored.status, stored.reason) == (
+        request.id,
+        "export",
+        "done",
+        "exported",
+    )
+    assert stored.ref == "ticket 9" and stored.done_at is not None
+
+
+def test_a_request_that_cannot_be_recorded_leaves_no_zip(aws, tmp_path) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=2)
+    fail_when(
+        clients.dynamodb,
+        "PutItem",
+        _on_requests(settings),
+        lambda: client_error("AccessDeniedException", "PutItem"),
+    )
+    before = everything(clients)
+    out = tmp_path / "out"
+
+    request = _request()
+
+    with pytest.raises(ExportError) as refused:
+        export_requested(clients, settings, builtin_map(settings), request, str(out), NOW)
+
+    assert str(refused.value).startswith(
+        "no export written: the export request was not recorded: ClientError:"
+    )
+    assert "\n" not in str(refused.value)
+    assert everything(clients) == before and not out.exists()
+
+
+def test_a_zip_that_cannot_be_written_leaves_the_request_open_with_why(aws, tmp_path) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=2)
+    out = tmp_path / "out"
+    (out / export_name("u1", NOW)).mkdir(parents=True)  # the zip's name is taken: no rename
+    request = _request()
+
+    with pytest.raises(ExportError) as failed:
+        export_requested(clients, settings, builtin_map(settings), request, str(out), NOW)
+
+    message = str(failed.value)
+    assert message.startswith("no export written: IsADirectoryError:")
+    assert message.endswith(f"; export request {request.id} left open with that reason")
+    [stored] = _stored(clients, settings)
+    assert (stored.id, stored.status, stored.done_at) == (request.id, "open", None)
+    assert stored.reason is not None and stored.reason.startswith(
+        "no export written: IsADirectoryError:"
+    )
+    assert os.listdir(out) == [export_name("u1", NOW)]  # no partial zip beside it
+
+
+def test_an_upload_that_fails_leaves_the_request_open_with_why(aws) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=2)
+    request = _request()
+
+    with pytest.raises(ExportError, match=r"^no export written: .*NoSuchBucket"):
+        export_requested(
+            clients, settings, builtin_map(settings), request, "s3://no-such-bucket/x", NOW
+        )
+
+    [stored] = _stored(clients, settings)
+    assert stored.status == "open" and stored.reason is not None
+    assert "NoSuchBucket" in stored.reason
+
+
+def test_a_zip_whose_request_cannot_be_marked_done_leaves_it_open_and_fails(aws, tmp_path) -> None:
+    clients, settings = aws
+    seed_world(clients, settings, big_folder=2)
+    once: list[dict[str, Any]] = []
+    fault = fail_when(
+        clients.dynamodb,
+        "UpdateItem",
+        lambda params: _on_requests(settings)(params) and not once and not once.append(params),
+        lambda: client_error("ProvisionedThroughputExceededException", "UpdateItem"),
+    )
+    out = tmp_path / "out"
+    request = _request()
+
+    with pytest.raises(ExportError) as failed:
+        export_requested(clients, settings, builtin_map(settings), request, str(out), NOW)
+
+    fault.remove()
+    location = out / export_name("u1", NOW)
+    assert str(failed.value).startswith(f"export written to {location}, but not marked done:")
+    assert location.exists()
+    [stored] = _stored(clients, settings)
+    assert stored.status == "open" and stored.reason is not None
+    assert stored.reason.startswith(f"export written to {location}, but not marked done:")

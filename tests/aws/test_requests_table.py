@@ -12,7 +12,9 @@ from cleanup_pipeline.aws.requests_table import (
     close_request,
     marker_id,
     new_request_id,
+    note_request,
     open_request,
+    record_request,
     scan_requests,
 )
 from cleanup_pipeline.core.decisions import DAY_MS
@@ -135,6 +137,21 @@ def test_the_listing_is_consistent_pages_through_everything_and_skips_what_is_no
     listed = scan_requests(db, table)
     assert len(scans) > 1 and all(scan["ConsistentRead"] for scan in scans)
     assert [request.id for request in listed] == [f"req-{i:04d}" for i in reversed(range(1200))]
+
+
+def test_an_open_request_gets_a_reason_and_a_closed_one_keeps_its_own(aws):
+    clients, settings = aws
+    db, table = clients.dynamodb, settings.requests_table
+    now = now_ms()
+    export = new_request(new_request_id(), "u1", "export", now=now, deadline_days=30)
+    record_request(db, table, export)
+    assert note_request(db, table, export, "no export written: OSError: disk full")
+    [stored] = scan_requests(db, table)
+    assert (stored.status, stored.reason) == ("open", "no export written: OSError: disk full")
+    assert close_request(db, table, export, DONE, reason="exported", done_at=now, run_id=None)
+    assert not note_request(db, table, export, "too late")
+    [closed] = scan_requests(db, table)
+    assert (closed.status, closed.reason) == ("done", "exported")
 
 
 @pytest.mark.parametrize("call", ["open", "list", "close"])

@@ -6,6 +6,7 @@ import json
 import os
 import time
 import zipfile
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from cleanup_pipeline.core.requests import RequestStatus
 from cleanup_pipeline.core.settings import load_settings
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.local.provision import provision
+from tests.support.aws_calls import client_error, fail_when
 from tests.support.aws_state import put_objects
 from tests.support.cli import cli
 from tests.support.items import user
@@ -320,3 +322,47 @@ def test_an_erase_request_is_done_after_the_next_run(server: str) -> None:
         )
         == []
     )
+
+
+def test_an_export_whose_request_cannot_be_recorded_writes_no_zip_and_exits_1(
+    server: str, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    clients, settings = _provisioned()
+    seed_world(clients, settings, big_folder=3)
+
+    def refusing_clients(*args: Any, **kwargs: Any) -> Any:
+        made = make_clients(*args, **kwargs)
+        fail_when(
+            made.dynamodb,
+            "PutItem",
+            lambda params: params.get("TableName") == settings.requests_table,
+            lambda: client_error("AccessDeniedException", "PutItem"),
+        )
+        return made
+
+    monkeypatch.setattr("cleanup_pipeline.cli.requests.make_clients", refusing_clients)
+    before = _everything(clients)
+    out = tmp_path / "out"
+
+    code, result, error = _refused(capsys, "export", "u1", "--out", str(out))
+
+    assert code == 1 and result["status"] == "refused"
+    assert "no export written: the export request was not recorded" in error
+    assert _everything(clients) == before and not out.exists()
+
+
+def test_an_export_whose_zip_cannot_be_written_exits_1_and_its_request_stays_open(
+    server: str, capsys
+) -> None:
+    clients, settings = _provisioned()
+    seed_world(clients, settings, big_folder=3)
+
+    code, result, error = _refused(capsys, "export", "u1", "--out", "s3://no-such-bucket/x")
+
+    assert code == 1 and result["status"] == "refused"
+    assert "no export written" in error and "NoSuchBucket" in error
+    code, listed, output = cli("request", "list", "--open")
+    assert code == 0, output
+    [request] = listed["requests"]
+    assert (request["user_id"], request["kind"], request["status"]) == ("u1", "export", "open")
+    assert "no export written" in request["reason"] and "NoSuchBucket" in request["reason"]

@@ -6,6 +6,7 @@ import pytest
 from cleanup_pipeline.core.as_of import parse_as_of
 from cleanup_pipeline.core.decisions import DAY_MS
 from cleanup_pipeline.core.requests import (
+    OpenRequests,
     Request,
     RequestError,
     RequestKind,
@@ -127,6 +128,18 @@ def test_the_deadline_counts_split_the_open_requests_by_days_left() -> None:
         "requests_due_soon": 0,
         "requests_overdue": 0,
     }
+
+
+def test_the_counts_after_a_run_leave_out_the_requests_it_closed() -> None:
+    read = OpenRequests(
+        NOW, (_due_in(-1, rid="late"), _due_in(2, rid="soon"), _due_in(20, rid="later")), "t"
+    )
+    after = read.after({"late", "not-read"})
+    assert [r.id for r in after.requests] == ["soon", "later"]
+    assert (after.read_at, after.table) == (NOW, "t")
+    assert after.counts() == {"requests_open": 2, "requests_due_soon": 1, "requests_overdue": 0}
+    assert read.counts()["requests_open"] == 3  # the read itself is unchanged
+    assert read.after(()) == read
 
 
 def test_requests_are_listed_oldest_first() -> None:

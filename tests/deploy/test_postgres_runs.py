@@ -110,7 +110,7 @@ def test_history_guard_reads_earlier_runs_from_postgres(
             run_config_for(AS_OF_ISO),
             policy=policy,
             instance=instance,
-            selection=["active_holds", "users_snapshot", "user_decisions"],
+            selection=["active_holds", "users_snapshot", "erasure_requests", "user_decisions"],
         )
         assert earlier.success
     assert query(postgres, postgres_env, "SELECT run_id, status FROM runs") == [

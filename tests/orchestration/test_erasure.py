@@ -9,6 +9,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,9 +18,14 @@ import pytest
 
 from cleanup_pipeline.aws.clients import AwsClients
 from cleanup_pipeline.aws.holds_table import put_hold
-from cleanup_pipeline.aws.requests_table import new_request_id, open_request, scan_requests
+from cleanup_pipeline.aws.requests_table import (
+    close_request,
+    new_request_id,
+    open_request,
+    scan_requests,
+)
 from cleanup_pipeline.core.decisions import Hold
-from cleanup_pipeline.core.requests import Request, new_request
+from cleanup_pipeline.core.requests import Request, RequestStatus, new_request
 from cleanup_pipeline.core.settings import Settings
 from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.jobs import run_config_for, summarize
@@ -36,7 +42,7 @@ from tests.support.items import (
 )
 from tests.support.jobs import execute_job, metadata, read_report
 from tests.support.moto_env import moto_world
-from tests.support.recovery_world import archive, ledger, manifests, versions_under
+from tests.support.recovery_world import archive, journals, ledger, manifests, versions_under
 from tests.support.run_capture import HOUR
 
 AS_OF = now_ms() - HOUR
@@ -113,6 +119,17 @@ class World:
     run: Run
     after: dict[str, Request]
     users_after: set[str]
+    # The Scans of the requests table each run made: (dry run, run).
+    request_scans: tuple[int, int]
+
+
+def request_scans(settings: Settings) -> int:
+    """The Scans of the requests table among the calls recorded since the last run began."""
+    return sum(
+        1
+        for name, params in recording.CALLS
+        if name == "Scan" and params.get("TableName") == settings.requests_table
+    )
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +159,12 @@ def world(tmp_path_factory) -> Iterator[World]:
         asked = {u: ask(clients, settings, u) for u in (*ERASED, *KEPT_OPEN, GHOST)}
         instance = dg.DagsterInstance.ephemeral()
         dry = execute(instance, dry_run=True)
-        dry_writes = recording.writes()
+        dry_writes, dry_scans = recording.writes(), request_scans(settings)
         after_dry = requests_by_user(clients, settings)
         users_after_dry = set(scan_users(clients, settings))
         assert dry_writes == []
         run = execute(instance)
+        scans = request_scans(settings)
         yield World(
             clients,
             settings,
@@ -157,6 +175,7 @@ def world(tmp_path_factory) -> Iterator[World]:
             run,
             requests_by_user(clients, settings),
             set(scan_users(clients, settings)),
+            (dry_scans, scans),
         )
 
 
@@ -206,6 +225,11 @@ def test_invalid_held_and_paying_users_are_kept_and_their_request_stays_open(
     assert world.after[user_id].done_at is None
 
 
+def test_a_run_reads_the_requests_table_once(world: World):
+    # The deadline counts, the decisions and the closing of the requests share one Scan.
+    assert world.request_scans == (1, 1)
+
+
 def test_the_request_is_done_with_when_and_by_which_run(world: World):
     for user_id in ERASED:
         request = world.after[user_id]
@@ -214,6 +238,27 @@ def test_the_request_is_done_with_when_and_by_which_run(world: World):
         assert request.run_id == world.run.result.run_id
         assert request.done_at is not None and request.done_at >= AS_OF
     assert world.run.summary["counts"]["requests_done"] == 4
+
+
+def test_verified_counts_every_deletion_the_run_proved_erasures_included(world: World):
+    final = metadata(world.run.result, "cleanup_report")
+    # The inactive user's deletion and the three erasures.
+    assert world.run.summary["counts"]["verified"] == final["verified"] == 4
+    assert (final["erased_verified"], final["ledger_verified"]) == (3, 4)
+    assert metadata(world.run.result, "deleted_accounts")["verified"] == 1
+
+
+def test_the_open_request_counts_are_those_left_once_the_run_acted(world: World):
+    counts = world.run.summary["counts"]
+    final = metadata(world.run.result, "cleanup_report")
+    # Nine open when the run read them; it closed four (three erased, one no such user).
+    assert metadata(world.run.result, "erasure_requests")["requests_open"] == 9
+    assert metadata(world.run.result, "candidate_report")["requests_open"] == 9
+    assert (counts["requests_open"], counts["requests_done"]) == (5, 4)
+    assert final["requests_open"] == 5
+    assert "| requests_open | 5 |" in Path(final["summary"]).read_text()
+    # A dry run closes nothing: what it read is what is open.
+    assert world.dry.summary["counts"]["requests_open"] == 9
 
 
 def test_a_request_for_a_user_that_does_not_exist_is_done_with_no_such_user(world: World):
@@ -421,3 +466,131 @@ def test_erase_candidates_do_not_count_toward_the_deletion_guards(bounded: Bound
     checks = {e.check_name: e.passed for e in bounded.blocked.result.get_asset_check_evaluations()}
     assert checks["deletions_within_limit"] and checks["deletions_match_history"]
     assert not checks["erasures_within_limit"]
+
+
+# A run dies in the middle of erasures, right before the first user item's delete: each user's
+# files are hidden and the batch's journal, naming the requests, is written. Between that run and
+# the next, one request is withdrawn and another user is put on hold.
+CRASHED = ("c-closed", "c-held", "c-user")
+
+
+class Died(BaseException):
+    """The process running the job died here: nothing it would still do reaches AWS."""
+
+
+def dies_at_the_first_user_delete(settings: Settings) -> Any:
+    state = {"dead": False}
+
+    def fault(operation: str, params: dict[str, Any]) -> None:
+        if operation == "DeleteItem" and params.get("TableName") == settings.users_table:
+            state["dead"] = True
+        if state["dead"]:
+            raise Died
+
+    return fault
+
+
+@dataclass
+class CrashedErasures:
+    crashed: Run
+    journalled: dict[str, str | None]  # user: the request their journal entry names
+    hidden: dict[str, list[str]]  # user: their current files after the crash
+    asked: dict[str, Request]
+    second: Run
+    after: dict[str, Request]
+    users_after: set[str]
+    files_after: dict[str, list[str]]
+    events: dict[str, list[dict[str, Any]]]
+    journals_left: list[str]
+    versions_left: list[dict[str, Any]]  # every version and marker under c-user's folder
+
+
+@pytest.fixture(scope="module")
+def crashed(tmp_path_factory) -> Iterator[CrashedErasures]:
+    with (
+        moto_world(tmp_path_factory.mktemp("crashed") / "reports") as (clients, settings),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        # Gone at once, whatever window another world of this module set meanwhile.
+        patch.setenv("ERASURE_RESTORE_WINDOW_DAYS", "0")
+        db, bucket = clients.dynamodb, settings.public_bucket_name
+        batch_write(db, settings.users_table, [*(active_user(u, AS_OF) for u in CRASHED), *pads()])
+        put_objects(clients.s3, bucket, [f"{u}/a.txt" for u in CRASHED])
+        asked = {u: ask(clients, settings, u) for u in CRASHED}
+        instance = dg.DagsterInstance.ephemeral()
+        recording.FAULTS.append(dies_at_the_first_user_delete(settings))
+        first = execute(instance)
+        recording.FAULTS.clear()
+        store = archive(clients, settings)
+        journalled = {
+            entry["user_id"]: entry.get("request")
+            for key in journals(clients, settings)
+            for entry in store.read_json(key)["users"]
+        }
+        hidden = {u: keys_under(clients.s3, bucket, f"{u}/") for u in CRASHED}
+        assert settings.requests_table is not None and settings.holds_table is not None
+        assert close_request(
+            db,
+            settings.requests_table,
+            asked["c-closed"],
+            RequestStatus.REFUSED,
+            reason="withdrawn by the person",
+            done_at=now_ms(),
+            run_id=None,
+        )
+        put_hold(db, settings.holds_table, Hold("c-held", "legal case 7"))
+        second = execute(instance)
+        yield CrashedErasures(
+            first,
+            journalled,
+            hidden,
+            asked,
+            second,
+            requests_by_user(clients, settings),
+            set(scan_users(clients, settings)),
+            {u: keys_under(clients.s3, bucket, f"{u}/") for u in CRASHED},
+            {u: ledger(clients, settings, u) for u in CRASHED},
+            journals(clients, settings),
+            versions_under(clients, settings, "c-user/"),
+        )
+
+
+def test_a_crash_mid_erasure_leaves_each_user_and_a_journal_naming_the_request(
+    crashed: CrashedErasures,
+):
+    assert not crashed.crashed.result.success
+    assert crashed.journalled == {u: crashed.asked[u].id for u in CRASHED}
+    assert crashed.hidden == {u: [] for u in CRASHED}  # files under delete markers
+
+
+def test_the_next_run_carries_on_an_erasure_whose_request_is_still_open(
+    crashed: CrashedErasures,
+):
+    assert crashed.second.result.success, crashed.second.summary
+    settled = metadata(crashed.second.result, "unfinished_deletions")
+    assert (settled["carried"], settled["given_back"], settled["failed"]) == (1, 2, 0)
+    assert "c-user" not in crashed.users_after
+    assert crashed.versions_left == []
+    request = crashed.after["c-user"]
+    assert (request.status, request.run_id) == ("done", crashed.second.result.run_id)
+    assert request.reason is not None and "verified" in request.reason
+    row = crashed.second.row("c-user")
+    assert (row["outcome"], row["request_status"]) == ("deleted", "done")
+    events = crashed.events["c-user"]
+    assert [e["event"] for e in events] == ["deleted", "verified"]
+    assert {e["request"] for e in events} == {request.id}
+    # The dead run's attempt counts in the one deletion recorded.
+    assert events[0]["files"] == 1 and events[0]["run_id"] == crashed.second.result.run_id
+    assert crashed.journals_left == []
+
+
+def test_an_erasure_whose_request_closed_or_whose_user_is_held_is_given_back(
+    crashed: CrashedErasures,
+):
+    for user_id in ("c-closed", "c-held"):
+        assert user_id in crashed.users_after
+        assert crashed.files_after[user_id] == [f"{user_id}/a.txt"]
+        assert crashed.events[user_id] == []
+    assert crashed.after["c-closed"].status == "refused"
+    assert crashed.after["c-held"].status == "open"
+    assert crashed.second.row("c-held")["request_reason"] == "held: legal case 7"

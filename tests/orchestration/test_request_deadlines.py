@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from cleanup_pipeline.aws.holds_table import put_hold
 from cleanup_pipeline.aws.requests_table import (
     close_request,
     new_request_id,
@@ -20,8 +21,10 @@ from cleanup_pipeline.aws.requests_table import (
 )
 from cleanup_pipeline.cli.main import main
 from cleanup_pipeline.core.as_of import format_ms, parse_as_of
+from cleanup_pipeline.core.decisions import Hold
 from cleanup_pipeline.core.requests import Request, RequestKind, RequestStatus, new_request
 from cleanup_pipeline.definitions import defs
+from cleanup_pipeline.local.batch_write import batch_write
 from cleanup_pipeline.orchestration.requests import (
     REQUEST_ERASE_JOB,
     REQUEST_EXPORT_JOB,
@@ -29,6 +32,7 @@ from cleanup_pipeline.orchestration.requests import (
 )
 from tests.support import recording
 from tests.support.items import DAY, now_ms
+from tests.support.items import user as user_item
 from tests.support.jobs import check_results, evaluation, execute_job, materialized, metadata
 from tests.support.recording import RecordingAwsEnvironment
 from tests.support.world import seed_world
@@ -60,10 +64,18 @@ def _seed_requests(clients, settings) -> dict[str, Request]:
     return opened
 
 
+def _hold(clients, settings, user_ids) -> None:
+    """The users exist and are on a legal hold: the run keeps their requests open."""
+    batch_write(clients.dynamodb, settings.users_table, [user_item(u) for u in user_ids])
+    for user_id in user_ids:
+        put_hold(clients.dynamodb, settings.holds_table, Hold(user_id, "legal case"))
+
+
 def test_a_run_counts_open_due_soon_and_overdue_requests_and_the_check_fails(aws) -> None:
     clients, settings = aws
     seed_world(clients, settings, big_folder=1)
     opened = _seed_requests(clients, settings)
+    _hold(clients, settings, OPEN_AGO)
 
     result = execute_job()
 
