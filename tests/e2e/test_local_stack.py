@@ -134,7 +134,10 @@ def test_the_quick_starts_run_deletes_sessions_proves_it_and_answers_the_erase_r
     assert [p for p, item in demo if item["id"]["S"] == erased] == ["active"]
     sessions = [(s["userId"]["S"], s["sessionId"]["S"]) for s in demo_sessions(seeded, "userId", 0)]
     assert f"{len(sessions)} sessions, 3 erase requests" in output
-    assert summary["counts"]["deleted"] == summary["counts"]["verified"] == len(deleted) > 0
+    counts = summary["counts"]
+    assert counts["deleted"] == len(deleted) > 0 and counts["erased"] == 1
+    assert counts["verified"] == len(deleted) + 1  # the erasure is proved too
+    assert (counts["requests_done"], counts["requests_open"]) == (2, 1)  # once the run acted
 
     dynamodb = make_clients(load_settings()).dynamodb
     pages = dynamodb.get_paginator("scan").paginate(TableName="sessions", ConsistentRead=True)
