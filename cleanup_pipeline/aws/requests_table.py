@@ -194,7 +194,6 @@ def close_request(
         raise ValueError("a request is closed as done or refused")
     values: dict[str, Any] = {
         ":status": {"S": str(status)},
-        ":open": {"S": str(RequestStatus.OPEN)},
         ":reason": {"S": reason},
         ":done_at": {"N": str(done_at)},
     }
@@ -202,21 +201,8 @@ def close_request(
     if run_id:
         values[":run_id"] = {"S": run_id}
         assignments += ", run_id = :run_id"
-    try:
-        client.update_item(
-            TableName=table,
-            Key={"id": {"S": request.id}},
-            UpdateExpression=f"SET {assignments}",
-            ConditionExpression="#status = :open",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as error:
-        if _is_missing_table(error):
-            raise _missing(table) from None
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
+    if not _update_open(client, table, request.id, assignments, values):
+        return False
     if request.kind == RequestKind.ERASE:
         try:
             client.delete_item(
@@ -270,17 +256,21 @@ def record_request(client: Any, table: str, request: Request) -> None:
 def note_request(client: Any, table: str, request: Request, reason: str) -> bool:
     """Set the reason of `request` while it is open (why it is not done yet, for `request
     list`); False when it is no longer open."""
+    return _update_open(client, table, request.id, "reason = :reason", {":reason": {"S": reason}})
+
+
+def _update_open(
+    client: Any, table: str, request_id: str, assignments: str, values: dict[str, Any]
+) -> bool:
+    """SET `assignments` on the request while it is open; False when it is no longer open."""
     try:
         client.update_item(
             TableName=table,
-            Key={"id": {"S": request.id}},
-            UpdateExpression="SET reason = :reason",
+            Key={"id": {"S": request_id}},
+            UpdateExpression=f"SET {assignments}",
             ConditionExpression="#status = :open",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":reason": {"S": reason},
-                ":open": {"S": str(RequestStatus.OPEN)},
-            },
+            ExpressionAttributeValues={**values, ":open": {"S": str(RequestStatus.OPEN)}},
         )
     except ClientError as error:
         if _is_missing_table(error):

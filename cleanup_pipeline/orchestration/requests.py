@@ -207,18 +207,10 @@ request_list = dg.define_asset_job(
 )
 
 
-class ExportRequestConfig(dg.Config):
-    user_id: str = Field(description="the user's id in the users table")
+class ExportRequestConfig(EraseRequestConfig):
     out: str = Field(
         "",
         description=f"a private local folder or s3://bucket/prefix; empty: {EXPORT_VARIABLE}",
-    )
-    ref: str = Field(
-        "", description="free text: the ticket or message the request came with (optional)"
-    )
-    received: str = Field(
-        "",
-        description="when the request arrived, ISO 8601 or epoch ms, not in the future; empty: now",
     )
 
 
