@@ -305,8 +305,8 @@ def approve(
         approved = load_approval(
             context.instance, approved_run_id, max_age_days, s3_client, context.run.run_id
         )
-    except ApprovalError as error:
-        raise dg.Failure(description=str(error)) from error
+    except ApprovalError as error:  # the same id is refused again: retrying cannot help
+        raise dg.Failure(description=str(error), allow_retries=False) from error
     return mark_not_approved(decisions, approved)
 
 

@@ -173,6 +173,8 @@ def _refused(world: World, run_id: str, message: str) -> dg.ExecuteInProcessResu
     assert not result.success
     step, description = _failure(result)
     assert step == "user_decisions" and message in description
+    # The same id is refused again on a retry: the step fails at once.
+    assert not [e for e in result.all_events if e.is_step_up_for_retry]
     assert recording.writes() == []
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert not materialized & {"candidate_report", "user_decisions", "cleanup_report"}
