@@ -176,6 +176,37 @@ def _context(
     )
 
 
+def _batch_outcomes(
+    context: dg.OpExecutionContext,
+    user_ids: list[str],
+    refs: RunReferences,
+    aws: AwsEnvironment,
+    cleanup_policy: CleanupPolicy,
+    run_options: RunOptions,
+    erasures: dict[str, str] | None = None,
+) -> Outcomes:
+    """One batch of deletions (with `erasures`, of erasures) through the whole cascade, its
+    stages logged as they end; a dry run only lists the batch."""
+    action = Decision.DELETE if erasures is None else Decision.ERASE
+    if run_options.dry_run:
+        outcomes = Outcomes(action)
+        for user_id in user_ids:
+            outcomes.add(user_id, DRY_RUN)
+        return outcomes
+    ctx = _context(context, aws, cleanup_policy, run_options, refs, erasures)
+    name = "deletion" if erasures is None else "erasure"
+    with ProgressLog(
+        context.log.info,
+        f"{name} {context.get_mapping_key()} ({len(user_ids):,} users)",
+        total=len(cascade.STAGES),
+        unit="stages",
+        interval=cleanup_policy.progress_log_seconds,
+    ) as progress:
+        return cascade.delete_accounts(
+            ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
+        )
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"s3", "dynamodb"},
@@ -332,22 +363,7 @@ def delete_account_batch(
     """One batch through the whole cascade: what goes recorded in the archive, every user's
     data, then, last, the user item of those who are still delete candidates, with its ledger
     event. A dry run only lists the batch."""
-    if run_options.dry_run:
-        outcomes = Outcomes(Decision.DELETE)
-        for user_id in user_ids:
-            outcomes.add(user_id, DRY_RUN)
-    else:
-        ctx = _context(context, aws, cleanup_policy, run_options, refs)
-        with ProgressLog(
-            context.log.info,
-            f"deletion {context.get_mapping_key()} ({len(user_ids):,} users)",
-            total=len(cascade.STAGES),
-            unit="stages",
-            interval=cleanup_policy.progress_log_seconds,
-        ) as progress:
-            outcomes = cascade.delete_accounts(
-                ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
-            )
+    outcomes = _batch_outcomes(context, user_ids, refs, aws, cleanup_policy, run_options)
     frame = outcomes.frame(aws.store_names())
     # Travels with the frame to `gather_deletion_outcomes` (the I/O manager pickles attrs).
     frame.attrs[VERIFIED] = outcomes.verified
@@ -533,22 +549,7 @@ def erase_account_batch(
     the erasure's restore window; each user re-checked right before (request still open, not
     held, not paying); the ledger events name the request. A dry run only lists the batch."""
     asked = {user_id: requests[user_id] for user_id in user_ids}
-    if run_options.dry_run:
-        outcomes = Outcomes(Decision.ERASE)
-        for user_id in user_ids:
-            outcomes.add(user_id, DRY_RUN)
-    else:
-        ctx = _context(context, aws, cleanup_policy, run_options, refs, asked)
-        with ProgressLog(
-            context.log.info,
-            f"erasure {context.get_mapping_key()} ({len(user_ids):,} users)",
-            total=len(cascade.STAGES),
-            unit="stages",
-            interval=cleanup_policy.progress_log_seconds,
-        ) as progress:
-            outcomes = cascade.delete_accounts(
-                ctx, user_ids, refs.features, on_stage=lambda stage: progress.advance(stage=stage)
-            )
+    outcomes = _batch_outcomes(context, user_ids, refs, aws, cleanup_policy, run_options, asked)
     frame = outcomes.frame()
     frame.attrs[VERIFIED] = outcomes.verified
     context.add_output_metadata(_counts(frame))
