@@ -20,7 +20,7 @@ from tests.support.data_maps import (
     create_table,
     put_sessions_and_comments,
 )
-from tests.support.iam import Request, allowed, requests_for, unused_grants
+from tests.support.iam import Request, allowed, denied, requests_for, unused_grants
 from tests.support.jobs import metadata, restore_with_service_recording, run_with_service_recording
 from tests.support.policy_render import ACCOUNT, full_policy, render_policy, rendered_policy
 from tests.support.world import DELETED, seed_world
@@ -155,12 +155,7 @@ def _allowed_calls() -> tuple[dict, list[Request]]:
     after checking that the policy allows each of them."""
     policy = rendered_policy()
     requests = [r for call in recording.SERVICE_CALLS for r in requests_for(call, ACCOUNT)]
-    denied = [
-        f"{r.call} needs {r.action} on {r.resource} {r.context}"
-        for r in requests
-        if not allowed(policy, r)
-    ]
-    assert denied == []
+    assert denied(policy, requests) == []
     return policy, requests
 
 

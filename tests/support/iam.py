@@ -232,6 +232,15 @@ def allowed(policy: dict[str, Any], request: Request) -> bool:
     return any(_matches(s, request, None) for s in statements(policy))
 
 
+def denied(policy: dict[str, Any], requests: Iterable[Request]) -> list[str]:
+    """Each request the policy does not allow, said as the call and what it needs."""
+    return [
+        f"{r.call} needs {r.action} on {r.resource} {r.context}"
+        for r in requests
+        if not allowed(policy, r)
+    ]
+
+
 def unused_grants(policy: dict[str, Any], requests: Iterable[Request]) -> list[str]:
     """Each (statement, action, resource) the policy grants that no request needed."""
     requests = list(requests)
